@@ -1,0 +1,240 @@
+//! The bundle manifest: the signed statement of everything a bundle carries.
+//!
+//! It is the predicate of an in-toto Statement (predicate type [`PREDICATE_TYPE`]) wrapped in a
+//! DSSE envelope (see `airlock-trust`). Every volume of a bundle starts with the same envelope, so
+//! any single volume can be checked against the trust root before a byte of it is written.
+//! `docs/bundle-format.md` is the normative description; this module is its code.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{CoreError, Digest};
+
+/// in-toto predicate type of a bundle manifest.
+pub const PREDICATE_TYPE: &str = "https://airlock.dev/bundle/v1";
+/// in-toto statement type.
+pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
+/// DSSE payload type of in-toto statements.
+pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
+/// The only bundle format this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+/// Readers refuse to hold more blob records than this (bounded memory on hostile input).
+pub const MAX_BLOBS: usize = 1_000_000;
+
+/// What kind of thing an artifact is; decides how the disconnected side serves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArtifactKind {
+    Image,
+    Model,
+    File,
+}
+
+impl std::fmt::Display for ArtifactKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ArtifactKind::Image => "image",
+            ArtifactKind::Model => "model",
+            ArtifactKind::File => "file",
+        })
+    }
+}
+
+/// Where an artifact came from: what an auditor asks first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Provenance {
+    /// The source as written in the input manifest (`oci:./layouts/hello:v1`, `dir:...`).
+    pub source: String,
+    /// Digest the source itself named, when it named one (a registry's index digest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_digest: Option<Digest>,
+    /// When airlock read the source (RFC 3339). Kept out of OCI content so digests stay
+    /// reproducible; it lives only here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrieved: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<serde_json::Value>,
+}
+
+/// One top-level thing the bundle carries: an image, a model or a file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Artifact {
+    pub kind: ArtifactKind,
+    /// The name it is served and imported under (image reference, model repo id, file name).
+    pub name: String,
+    /// Digest of its root object (image index or manifest, artifact manifest).
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: u64,
+    pub provenance: Provenance,
+    /// Platforms of an index that were left out by platform filtering.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms_omitted: Vec<String>,
+}
+
+/// A blob of the bundle and the volume that carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlobRecord {
+    pub digest: Digest,
+    pub size: u64,
+    /// 1-based volume number.
+    pub volume: u32,
+}
+
+/// Size and digest of a metadata entry such as `index.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntryRef {
+    pub digest: Digest,
+    pub size: u64,
+}
+
+/// The bundle manifest (the in-toto predicate).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BundleManifest {
+    pub format_version: u32,
+    pub name: String,
+    pub version: String,
+    pub channel: String,
+    /// Strictly increasing per channel; the disconnected side refuses anything not newer.
+    pub sequence: u64,
+    pub created: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    /// `airlock <version>` that wrote it.
+    pub tool: String,
+    /// Number of volumes in the bundle.
+    pub volumes: u32,
+    /// The `index.json` every volume carries.
+    pub index: EntryRef,
+    pub artifacts: Vec<Artifact>,
+    pub blobs: Vec<BlobRecord>,
+    /// For differential bundles: digest of the appliance inventory this bundle was built
+    /// against. Blobs referenced by artifacts but not listed in `blobs` must already be present
+    /// on the appliance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_inventory: Option<Digest>,
+}
+
+/// The in-toto Statement v1 that the DSSE envelope carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Statement {
+    #[serde(rename = "_type")]
+    pub type_: String,
+    pub subject: Vec<Subject>,
+    #[serde(rename = "predicateType")]
+    pub predicate_type: String,
+    pub predicate: BundleManifest,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Subject {
+    pub name: String,
+    pub digest: std::collections::BTreeMap<String, String>,
+}
+
+impl Statement {
+    /// Wraps a manifest, naming each artifact's root digest as a subject.
+    pub fn new(manifest: BundleManifest) -> Self {
+        let subject = manifest
+            .artifacts
+            .iter()
+            .map(|a| Subject {
+                name: a.name.clone(),
+                digest: [("sha256".to_string(), a.digest.hex())].into(),
+            })
+            .collect();
+        Statement {
+            type_: STATEMENT_TYPE.into(),
+            subject,
+            predicate_type: PREDICATE_TYPE.into(),
+            predicate: manifest,
+        }
+    }
+
+    /// Parses a statement and checks that it is a well-formed bundle manifest.
+    pub fn parse(bytes: &[u8]) -> Result<Self, CoreError> {
+        let st: Statement = serde_json::from_slice(bytes)
+            .map_err(|e| CoreError::BundleManifest(format!("statement JSON: {e}")))?;
+        if st.type_ != STATEMENT_TYPE {
+            return Err(CoreError::BundleManifest(format!(
+                "statement _type {:?}",
+                st.type_
+            )));
+        }
+        if st.predicate_type != PREDICATE_TYPE {
+            return Err(CoreError::BundleManifest(format!(
+                "predicateType {:?} is not {PREDICATE_TYPE}",
+                st.predicate_type
+            )));
+        }
+        st.predicate.validate()?;
+        let expected = Statement::new(st.predicate.clone()).subject;
+        if st.subject != expected {
+            return Err(CoreError::BundleManifest(
+                "subjects do not match the artifacts of the predicate".into(),
+            ));
+        }
+        Ok(st)
+    }
+}
+
+impl BundleManifest {
+    /// Structural checks every reader applies before trusting any field.
+    pub fn validate(&self) -> Result<(), CoreError> {
+        let bad = |m: String| Err(CoreError::BundleManifest(m));
+        if self.format_version != FORMAT_VERSION {
+            return bad(format!(
+                "format version {} is not supported (this build reads {FORMAT_VERSION})",
+                self.format_version
+            ));
+        }
+        if self.volumes == 0 || self.volumes > 10_000 {
+            return bad(format!("volume count {} out of range", self.volumes));
+        }
+        if self.blobs.len() > MAX_BLOBS {
+            return bad(format!("{} blobs exceed the limit {MAX_BLOBS}", self.blobs.len()));
+        }
+        crate::time::parse_rfc3339(&self.created)
+            .map_err(|e| CoreError::BundleManifest(format!("created: {e}")))?;
+        if let Some(x) = &self.expires {
+            crate::time::parse_rfc3339(x)
+                .map_err(|e| CoreError::BundleManifest(format!("expires: {e}")))?;
+        }
+        let mut seen = BTreeSet::new();
+        for b in &self.blobs {
+            if !seen.insert(b.digest) {
+                return bad(format!("blob {} listed twice", b.digest));
+            }
+            if b.volume == 0 || b.volume > self.volumes {
+                return bad(format!(
+                    "blob {} assigned to volume {} of {}",
+                    b.digest, b.volume, self.volumes
+                ));
+            }
+        }
+        for a in &self.artifacts {
+            if !seen.contains(&a.digest) && self.base_inventory.is_none() {
+                return bad(format!(
+                    "artifact {} root {} is not among the blobs",
+                    a.name, a.digest
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Blobs carried by volume `n` (1-based), in the order they appear in it.
+    pub fn blobs_of_volume(&self, n: u32) -> impl Iterator<Item = &BlobRecord> {
+        self.blobs.iter().filter(move |b| b.volume == n)
+    }
+}

@@ -1,0 +1,8 @@
+//! Environment variables airlock reads. Kept in one place so `--help` and the docs agree.
+
+/// Connected-side content store (`airlock sync` writes it, `airlock pack` reads it).
+pub const AIRLOCK_STORE: &str = "AIRLOCK_STORE";
+/// Disconnected-side data directory (`airlockd --data`).
+pub const AIRLOCK_DATA: &str = "AIRLOCK_DATA";
+/// `tracing` filter for both binaries, e.g. `airlock=debug`.
+pub const AIRLOCK_LOG: &str = "AIRLOCK_LOG";

@@ -1,0 +1,356 @@
+//! The input manifest: what an operator asks `airlock` to carry across the gap.
+//!
+//! ```yaml
+//! apiVersion: airlock/v1
+//! kind: Bundle
+//! metadata: {name: demo, version: "1.0.0", channel: stable}
+//! spec:
+//!   images:
+//!     - ref: oci:./layouts/hello:v1
+//!       name: registry.example/acme/hello:v1
+//!   models:
+//!     - name: acme/tiny-model
+//!       source: dir:./models/tiny
+//!   files:
+//!     - name: k3s
+//!       path: ./bin/k3s
+//!       sha256: "<hex>"
+//! ```
+//!
+//! Parsing is strict: an unknown key anywhere is an error naming the key and its line, so a typo
+//! (`platfroms:`) never silently drops a constraint. Source strings are parsed into typed
+//! [`ImageSource`]/[`ModelSource`] values here, once, so the rest of the code never re-parses.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{CoreError, Digest};
+
+pub const API_VERSION: &str = "airlock/v1";
+pub const KIND: &str = "Bundle";
+
+/// Upper bound on the size of a manifest file (it is operator-written YAML, not data).
+pub const MAX_MANIFEST_BYTES: u64 = 4 << 20;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct InputManifest {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: Metadata,
+    #[serde(default)]
+    pub spec: Spec,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metadata {
+    pub name: String,
+    pub version: String,
+    #[serde(default = "default_channel")]
+    pub channel: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+fn default_channel() -> String {
+    "stable".to_string()
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    #[serde(default)]
+    pub images: Vec<ImageSpec>,
+    #[serde(default)]
+    pub models: Vec<ModelSpec>,
+    #[serde(default)]
+    pub files: Vec<FileSpec>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageSpec {
+    /// Where the image comes from: `oci:PATH[:TAG]`, `oci-archive:PATH[:TAG]`.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// The fully qualified name it is served and imported under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Keep only these platforms (`os/arch[/variant]`) of a multi-platform index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platforms: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// The repository id it is served under (`org/name`).
+    pub name: String,
+    /// `dir:PATH`.
+    pub source: String,
+    /// SPDX license id; overrides what the model card says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<String>,
+    /// Free-form lineage (datasets, code, hyperparameters, parent) carried into the bundle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSpec {
+    pub name: String,
+    pub path: String,
+    /// Expected SHA-256 (hex); packing fails when the file differs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+/// A parsed image source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageSource {
+    /// An OCI image layout directory, optionally selecting one `ref.name` of its index.
+    Layout { path: PathBuf, tag: Option<String> },
+    /// An OCI image layout inside a (plain, uncompressed) tar file.
+    Archive { path: PathBuf, tag: Option<String> },
+}
+
+/// A parsed model source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelSource {
+    /// A directory; every regular file becomes one layer.
+    Dir { path: PathBuf },
+}
+
+impl InputManifest {
+    /// Parses and validates manifest text. `file` names the source in error messages.
+    pub fn parse(text: &str, file: &str) -> Result<Self, CoreError> {
+        let err = |message: String| CoreError::Manifest {
+            file: file.to_string(),
+            message,
+        };
+        let m: InputManifest = serde_norway::from_str(text).map_err(|e| err(e.to_string()))?;
+        if m.api_version != API_VERSION {
+            return Err(err(format!(
+                "apiVersion is {:?}, expected {API_VERSION:?}",
+                m.api_version
+            )));
+        }
+        if m.kind != KIND {
+            return Err(err(format!("kind is {:?}, expected {KIND:?}", m.kind)));
+        }
+        check_label("metadata.name", &m.metadata.name).map_err(err)?;
+        check_label("metadata.channel", &m.metadata.channel).map_err(err)?;
+        if m.metadata.version.trim().is_empty() {
+            return Err(err("metadata.version is empty".into()));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, img) in m.spec.images.iter().enumerate() {
+            img.source(Path::new("."))
+                .map_err(|e| err(format!("spec.images[{i}].ref: {e}")))?;
+            if let Some(n) = &img.name {
+                check_reference(n).map_err(|e| err(format!("spec.images[{i}].name: {e}")))?;
+            }
+        }
+        for (i, model) in m.spec.models.iter().enumerate() {
+            model
+                .source(Path::new("."))
+                .map_err(|e| err(format!("spec.models[{i}].source: {e}")))?;
+            check_repo_id(&model.name).map_err(|e| err(format!("spec.models[{i}].name: {e}")))?;
+            if !names.insert(format!("model:{}", model.name)) {
+                return Err(err(format!("spec.models[{i}].name {:?} repeats", model.name)));
+            }
+        }
+        for (i, f) in m.spec.files.iter().enumerate() {
+            check_label(&format!("spec.files[{i}].name"), &f.name).map_err(err)?;
+            if let Some(h) = &f.sha256 {
+                Digest::from_hex(h).map_err(|e| err(format!("spec.files[{i}].sha256: {e}")))?;
+            }
+            if !names.insert(format!("file:{}", f.name)) {
+                return Err(err(format!("spec.files[{i}].name {:?} repeats", f.name)));
+            }
+        }
+        Ok(m)
+    }
+}
+
+impl ImageSpec {
+    /// Parses `ref`, resolving relative paths against `base` (the manifest's directory).
+    pub fn source(&self, base: &Path) -> Result<ImageSource, String> {
+        let r = self.reference.as_str();
+        let (kind, rest) = if let Some(rest) = r.strip_prefix("oci-archive:") {
+            ("archive", rest)
+        } else if let Some(rest) = r.strip_prefix("oci:") {
+            ("layout", rest)
+        } else {
+            return Err(format!(
+                "{r:?}: unsupported image reference (expected oci:PATH[:TAG] or oci-archive:PATH[:TAG])"
+            ));
+        };
+        let (path, tag) = split_tag(rest);
+        if path.is_empty() {
+            return Err(format!("{r:?}: empty path"));
+        }
+        let path = base.join(path);
+        Ok(match kind {
+            "archive" => ImageSource::Archive { path, tag },
+            _ => ImageSource::Layout { path, tag },
+        })
+    }
+}
+
+impl ModelSpec {
+    pub fn source(&self, base: &Path) -> Result<ModelSource, String> {
+        match self.source.strip_prefix("dir:") {
+            Some(p) if !p.is_empty() => Ok(ModelSource::Dir { path: base.join(p) }),
+            _ => Err(format!(
+                "{:?}: unsupported model source (expected dir:PATH)",
+                self.source
+            )),
+        }
+    }
+}
+
+/// `PATH:TAG` → (PATH, Some(TAG)) when the part after the last `:` looks like a tag.
+fn split_tag(s: &str) -> (&str, Option<String>) {
+    match s.rsplit_once(':') {
+        Some((p, t)) if !t.is_empty() && !t.contains('/') && !p.is_empty() => {
+            (p, Some(t.to_string()))
+        }
+        _ => (s, None),
+    }
+}
+
+fn check_label(field: &str, v: &str) -> Result<(), String> {
+    let ok = !v.is_empty()
+        && v.len() <= 128
+        && v
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && !v.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{field} {v:?} must be 1-128 characters of [A-Za-z0-9._-], not starting with '.'"
+        ))
+    }
+}
+
+/// A Hugging Face style repository id: `name` or `org/name`.
+pub fn check_repo_id(v: &str) -> Result<(), String> {
+    let parts: Vec<&str> = v.split('/').collect();
+    if parts.is_empty() || parts.len() > 2 {
+        return Err(format!("{v:?} must be NAME or ORG/NAME"));
+    }
+    for p in parts {
+        check_label("repository id part", p)?;
+    }
+    Ok(())
+}
+
+/// A container image reference `[HOST[:PORT]/]PATH[:TAG][@sha256:HEX]`, checked loosely but
+/// safely: no whitespace, no `..` components, lowercase path components.
+pub fn check_reference(v: &str) -> Result<(), String> {
+    if v.is_empty() || v.len() > 512 {
+        return Err(format!("{v:?}: reference must be 1-512 characters"));
+    }
+    if v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("{v:?}: whitespace in reference"));
+    }
+    let (name, _digest) = match v.split_once('@') {
+        Some((n, d)) => {
+            d.parse::<Digest>().map_err(|e| e.to_string())?;
+            (n, Some(d))
+        }
+        None => (v, None),
+    };
+    let repo = match name.rsplit_once(':') {
+        Some((r, tag)) if !tag.contains('/') => {
+            if tag.is_empty()
+                || tag.len() > 128
+                || !tag
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+            {
+                return Err(format!("{v:?}: invalid tag {tag:?}"));
+            }
+            r
+        }
+        _ => name,
+    };
+    for (i, comp) in repo.split('/').enumerate() {
+        if comp.is_empty() || comp == "." || comp == ".." {
+            return Err(format!("{v:?}: invalid path component {comp:?}"));
+        }
+        let host_like = i == 0 && (comp.contains('.') || comp.contains(':') || comp == "localhost");
+        if !host_like
+            && !comp.bytes().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-')
+            })
+        {
+            return Err(format!(
+                "{v:?}: repository component {comp:?} must be lowercase [a-z0-9._-]"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+apiVersion: airlock/v1
+kind: Bundle
+metadata: {name: demo, version: "1.0.0", channel: stable}
+spec:
+  images:
+    - ref: oci:./layouts/hello:v1
+      name: registry.example/acme/hello:v1
+  models:
+    - name: acme/tiny-model
+      source: dir:./models/tiny
+  files:
+    - name: k3s
+      path: ./bin/k3s
+"#;
+
+    #[test]
+    fn parses_the_documented_shape() {
+        let m = InputManifest::parse(GOOD, "m.yaml").unwrap();
+        assert_eq!(m.metadata.channel, "stable");
+        let src = m.spec.images[0].source(Path::new("/base")).unwrap();
+        assert_eq!(
+            src,
+            ImageSource::Layout {
+                path: "/base/./layouts/hello".into(),
+                tag: Some("v1".into())
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_field_names_field_and_line() {
+        let bad = GOOD.replace("      name: registry", "      nmae: registry");
+        let e = InputManifest::parse(&bad, "m.yaml").unwrap_err().to_string();
+        assert!(e.contains("nmae"), "{e}");
+        assert!(e.contains("line 8"), "{e}");
+    }
+
+    #[test]
+    fn rejects_bad_references() {
+        for r in ["Registry/UPPER:v1", "a/../b", "a b", "x:"] {
+            assert!(check_reference(r).is_err(), "{r}");
+        }
+        for r in ["registry.example/acme/hello:v1", "localhost:5000/x@sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"] {
+            check_reference(r).unwrap();
+        }
+    }
+}
