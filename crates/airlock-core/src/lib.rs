@@ -15,6 +15,7 @@ pub mod env;
 pub mod error;
 pub mod manifest;
 pub mod media;
+pub mod oci;
 pub mod time;
 
 pub use digest::{Digest, Sha256};

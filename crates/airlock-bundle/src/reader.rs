@@ -1,0 +1,646 @@
+//! Reading and verifying volumes.
+//!
+//! [`Volume::open`] reads only the metadata entries (bounded) and the frame index.
+//! [`Volume::authenticate`] checks the signed manifest against a trust root.
+//! [`Volume::read_blobs`] then walks every entry: it checks the tar header against the name and
+//! size the signed manifest expects at that position, hashes the data, checks padding, and hands
+//! the bytes to a [`BlobSink`], which commits a blob only after its digest matched.
+//!
+//! With a consistent frame index, entries are verified in parallel (one task per entry, frames
+//! read with `pread`); without one (a volume written by another tool, or a damaged index) the
+//! same checks run sequentially over a streaming decoder. Both paths refuse anything the
+//! manifest does not list, so a volume can never smuggle a file past `tar -x`.
+
+use std::fs::File;
+use std::io::{BufReader, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use airlock_core::bundle::{BundleManifest, Statement, PAYLOAD_TYPE};
+use airlock_core::time::{parse_rfc3339, UnixTime};
+use airlock_core::{Digest, Sha256};
+use airlock_trust::{Envelope, TrustRoot};
+use rayon::prelude::*;
+
+use crate::format::*;
+use crate::frames::FrameIndex;
+use crate::{tarfmt, BundleError, Progress};
+
+/// Receives verified blobs. `begin` may return `None` to skip a blob the caller already holds.
+pub trait BlobSink: Sync {
+    type Writer: Write + Send;
+    fn begin(&self, digest: &Digest, size: u64) -> std::io::Result<Option<Self::Writer>>;
+    /// Called only after every byte written to `writer` hashed to `digest`. Dropping a writer
+    /// without commit must discard what it wrote.
+    fn commit(&self, writer: Self::Writer, digest: &Digest) -> std::io::Result<()>;
+}
+
+/// A sink that keeps nothing: verification only.
+pub struct VerifyOnly;
+impl BlobSink for VerifyOnly {
+    type Writer = std::io::Sink;
+    fn begin(&self, _: &Digest, _: u64) -> std::io::Result<Option<std::io::Sink>> {
+        Ok(Some(std::io::sink()))
+    }
+    fn commit(&self, _: std::io::Sink, _: &Digest) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A volume whose metadata entries have been read (but not yet trusted).
+pub struct Volume {
+    pub path: PathBuf,
+    file: File,
+    len: u64,
+    pub envelope: Envelope,
+    envelope_bytes: Vec<u8>,
+    pub label: VolumeLabel,
+    label_bytes: Vec<u8>,
+    pub index_json: Vec<u8>,
+    frames: Option<FrameIndex>,
+    /// Why the frame index is not used, when it is not.
+    pub frame_index_problem: Option<String>,
+}
+
+/// The result of checking a volume's signed manifest.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub statement: Statement,
+    /// SHA-256 of the signed statement: the identity of the bundle.
+    pub bundle_id: Digest,
+    /// Trusted key ids whose signatures verified.
+    pub signers: Vec<String>,
+}
+
+impl Authenticated {
+    pub fn manifest(&self) -> &BundleManifest {
+        &self.statement.predicate
+    }
+}
+
+/// What [`Volume::read_blobs`] did.
+#[derive(Debug, Clone, Default)]
+pub struct VolumeReport {
+    /// Blobs verified and committed to the sink.
+    pub verified: Vec<Digest>,
+    /// Blobs the sink already held (structure checked, content not re-hashed).
+    pub skipped: Vec<Digest>,
+    /// Whether the parallel (frame-index) path was used.
+    pub parallel: bool,
+    pub bytes: u64,
+}
+
+struct Expect {
+    name: String,
+    size: u64,
+    digest: Digest,
+    blob: bool,
+}
+
+impl Volume {
+    /// Opens a volume and reads its metadata entries with bounded reads.
+    pub fn open(path: &Path) -> Result<Self, BundleError> {
+        let file = File::open(path).map_err(BundleError::io(path, "open volume"))?;
+        let len = file
+            .metadata()
+            .map_err(BundleError::io(path, "stat volume"))?
+            .len();
+        let mut stream = Stream::new(path, &file)?;
+        let envelope_bytes = stream.small_entry(ENTRY_MANIFEST, MAX_MANIFEST_ENTRY)?;
+        let envelope = Envelope::parse(&envelope_bytes).map_err(|e| BundleError::Entry {
+            volume: path.into(),
+            entry: ENTRY_MANIFEST.into(),
+            detail: e.to_string(),
+        })?;
+        let label_bytes = stream.small_entry(ENTRY_VOLUME, MAX_SMALL_ENTRY)?;
+        let label: VolumeLabel = serde_json::from_slice(&label_bytes).map_err(|e| BundleError::Entry {
+            volume: path.into(),
+            entry: ENTRY_VOLUME.into(),
+            detail: e.to_string(),
+        })?;
+        let layout = stream.small_entry(ENTRY_OCI_LAYOUT, MAX_SMALL_ENTRY)?;
+        if layout != OCI_LAYOUT_CONTENT {
+            return Err(BundleError::Entry {
+                volume: path.into(),
+                entry: ENTRY_OCI_LAYOUT.into(),
+                detail: "unexpected content".into(),
+            });
+        }
+        let index_json = stream.small_entry(ENTRY_INDEX, MAX_SMALL_ENTRY)?;
+        let (frames, frame_index_problem) = match FrameIndex::read(&file, len) {
+            Ok(Some(ix)) => match ix.check(MAX_FRAME) {
+                Ok(()) => (Some(ix), None),
+                Err(e) => (None, Some(format!("frame index inconsistent: {e}"))),
+            },
+            Ok(None) => (None, Some("volume has no frame index".into())),
+            Err(e) => (None, Some(e)),
+        };
+        Ok(Volume {
+            path: path.to_path_buf(),
+            file,
+            len,
+            envelope,
+            envelope_bytes,
+            label,
+            label_bytes,
+            index_json,
+            frames,
+            frame_index_problem,
+        })
+    }
+
+    /// Size of the volume file.
+    pub fn file_len(&self) -> u64 {
+        self.len
+    }
+
+    /// The statement without checking any signature: for `inspect` of untrusted volumes.
+    pub fn statement_unverified(&self) -> Result<(Statement, Digest), BundleError> {
+        let payload = self.envelope.payload_unverified().map_err(|e| BundleError::Entry {
+            volume: self.path.clone(),
+            entry: ENTRY_MANIFEST.into(),
+            detail: e.to_string(),
+        })?;
+        let st = Statement::parse(&payload).map_err(|source| BundleError::Manifest {
+            volume: self.path.clone(),
+            source,
+        })?;
+        Ok((st, Sha256::digest(&payload)))
+    }
+
+    /// Verifies the signed manifest against `root` (threshold of distinct trusted signers), then
+    /// the manifest's own structure, expiry (allowing `skew` seconds) and this volume's label.
+    pub fn authenticate(&self, root: &TrustRoot, now: UnixTime, skew: i64) -> Result<Authenticated, BundleError> {
+        let verified = root
+            .verify_bundle(&self.envelope, PAYLOAD_TYPE)
+            .map_err(|source| BundleError::Untrusted {
+                volume: self.path.clone(),
+                source,
+            })?;
+        let statement = Statement::parse(&verified.payload).map_err(|source| BundleError::Manifest {
+            volume: self.path.clone(),
+            source,
+        })?;
+        let bundle_id = Sha256::digest(&verified.payload);
+        let m = &statement.predicate;
+        if let Some(exp) = &m.expires {
+            let t = parse_rfc3339(exp).map_err(|source| BundleError::Manifest {
+                volume: self.path.clone(),
+                source,
+            })?;
+            if t + skew <= now {
+                return Err(BundleError::Expired {
+                    volume: self.path.clone(),
+                    expires: exp.clone(),
+                });
+            }
+        }
+        self.check_label(m, bundle_id)?;
+        Ok(Authenticated {
+            statement,
+            bundle_id,
+            signers: verified.signers,
+        })
+    }
+
+    /// Checks the (unsigned) label and `index.json` against the signed manifest.
+    pub fn check_label(&self, m: &BundleManifest, bundle_id: Digest) -> Result<(), BundleError> {
+        let entry = |detail: String| BundleError::Entry {
+            volume: self.path.clone(),
+            entry: ENTRY_VOLUME.into(),
+            detail,
+        };
+        if self.label.bundle != bundle_id {
+            return Err(entry(format!(
+                "label names bundle {} but the signed manifest is {bundle_id}",
+                self.label.bundle
+            )));
+        }
+        if self.label.volumes != m.volumes || self.label.volume == 0 || self.label.volume > m.volumes {
+            return Err(entry(format!(
+                "label says volume {} of {}, manifest has {} volumes",
+                self.label.volume, self.label.volumes, m.volumes
+            )));
+        }
+        let found = Sha256::digest(&self.index_json);
+        if found != m.index.digest || self.index_json.len() as u64 != m.index.size {
+            return Err(BundleError::Entry {
+                volume: self.path.clone(),
+                entry: ENTRY_INDEX.into(),
+                detail: format!("hashes to {found}, the signed manifest says {}", m.index.digest),
+            });
+        }
+        Ok(())
+    }
+
+    fn expectations(&self, m: &BundleManifest) -> Vec<Expect> {
+        let meta = |name: &str, bytes: &[u8]| Expect {
+            name: name.to_string(),
+            size: bytes.len() as u64,
+            digest: Sha256::digest(bytes),
+            blob: false,
+        };
+        let mut v = vec![
+            meta(ENTRY_MANIFEST, &self.envelope_bytes),
+            meta(ENTRY_VOLUME, &self.label_bytes),
+            meta(ENTRY_OCI_LAYOUT, OCI_LAYOUT_CONTENT),
+            meta(ENTRY_INDEX, &self.index_json),
+        ];
+        v.extend(m.blobs_of_volume(self.label.volume).map(|b| Expect {
+            name: b.digest.layout_path(),
+            size: b.size,
+            digest: b.digest,
+            blob: true,
+        }));
+        v
+    }
+
+    /// Verifies every entry of the volume against `m` (which the caller has authenticated) and
+    /// streams blobs into `sink`.
+    pub fn read_blobs<S: BlobSink>(
+        &self,
+        m: &BundleManifest,
+        sink: &S,
+        progress: &dyn Progress,
+    ) -> Result<VolumeReport, BundleError> {
+        let expect = self.expectations(m);
+        if let Some(ix) = &self.frames {
+            let groups = ix.entries();
+            if groups.len() == expect.len() + 1 {
+                return self.read_parallel(ix, &groups, &expect, sink, progress);
+            }
+            tracing::warn!(volume = %self.path.display(), "frame index does not match the manifest's entries; verifying sequentially");
+        } else if let Some(p) = &self.frame_index_problem {
+            tracing::info!(volume = %self.path.display(), "{p}; verifying sequentially");
+        }
+        self.read_sequential(&expect, sink, progress)
+    }
+
+    fn read_parallel<S: BlobSink>(
+        &self,
+        ix: &FrameIndex,
+        groups: &[std::ops::Range<usize>],
+        expect: &[Expect],
+        sink: &S,
+        progress: &dyn Progress,
+    ) -> Result<VolumeReport, BundleError> {
+        // Largest entries first so that the last task to finish is a small one.
+        let mut order: Vec<usize> = (0..groups.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(expect.get(i).map(|e| e.size).unwrap_or(0)));
+        let results: Vec<(usize, Outcome)> = order
+            .par_iter()
+            .map(|&i| {
+                let frames = &ix.frames[groups[i].clone()];
+                let out = match expect.get(i) {
+                    Some(e) => self.check_entry_frames(frames, e, sink, progress)?,
+                    None => {
+                        self.check_eof_frames(frames)?;
+                        Outcome::Meta
+                    }
+                };
+                Ok((i, out))
+            })
+            .collect::<Result<_, BundleError>>()?;
+        let mut report = VolumeReport {
+            parallel: true,
+            ..Default::default()
+        };
+        let mut results = results;
+        results.sort_by_key(|r| r.0);
+        for (i, out) in results {
+            match out {
+                Outcome::Verified => report.verified.push(expect[i].digest),
+                Outcome::Skipped => report.skipped.push(expect[i].digest),
+                Outcome::Meta => {}
+            }
+        }
+        report.bytes = ix.frames.iter().map(|f| f.usize as u64).sum();
+        Ok(report)
+    }
+
+    fn frame_bytes(&self, f: &crate::frames::FrameRecord, comp: &mut Vec<u8>, out: &mut Vec<u8>, dctx: &mut zstd::bulk::Decompressor<'static>) -> Result<(), BundleError> {
+        comp.resize(f.csize as usize, 0);
+        self.file
+            .read_exact_at(comp, f.coff)
+            .map_err(|e| BundleError::Truncated {
+                volume: self.path.clone(),
+                detail: format!("reading frame at byte {}: {e}", f.coff),
+            })?;
+        out.resize(f.usize as usize, 0);
+        let n = dctx
+            .decompress_to_buffer(&comp[..], &mut out[..])
+            .map_err(|e| BundleError::Truncated {
+                volume: self.path.clone(),
+                detail: format!("frame at byte {} does not decompress to its {} indexed bytes: {e}", f.coff, f.usize),
+            })?;
+        if n != f.usize as usize {
+            return Err(BundleError::Truncated {
+                volume: self.path.clone(),
+                detail: format!("frame at byte {} holds {n} bytes, the index says {}", f.coff, f.usize),
+            });
+        }
+        Ok(())
+    }
+
+    fn check_entry_frames<S: BlobSink>(
+        &self,
+        frames: &[crate::frames::FrameRecord],
+        e: &Expect,
+        sink: &S,
+        progress: &dyn Progress,
+    ) -> Result<Outcome, BundleError> {
+        let mut dctx = zstd::bulk::Decompressor::new().map_err(BundleError::io(&self.path, "zstd"))?;
+        let (mut comp, mut out) = (Vec::new(), Vec::new());
+        let mut checker = EntryChecker::new(self, e, sink)?;
+        for f in frames {
+            self.frame_bytes(f, &mut comp, &mut out, &mut dctx)?;
+            checker.feed(&out)?;
+            progress.advance(f.usize as u64);
+        }
+        checker.finish()
+    }
+
+    fn check_eof_frames(&self, frames: &[crate::frames::FrameRecord]) -> Result<(), BundleError> {
+        let mut dctx = zstd::bulk::Decompressor::new().map_err(BundleError::io(&self.path, "zstd"))?;
+        let (mut comp, mut out) = (Vec::new(), Vec::new());
+        let mut total = 0u64;
+        for f in frames {
+            self.frame_bytes(f, &mut comp, &mut out, &mut dctx)?;
+            if !tarfmt::is_zero_block(&out) {
+                return Err(self.entry_err("end of archive", "data after the last listed entry"));
+            }
+            total += out.len() as u64;
+        }
+        if total != 2 * tarfmt::BLOCK as u64 {
+            return Err(self.entry_err("end of archive", "end-of-archive marker is not two zero blocks"));
+        }
+        Ok(())
+    }
+
+    fn read_sequential<S: BlobSink>(
+        &self,
+        expect: &[Expect],
+        sink: &S,
+        progress: &dyn Progress,
+    ) -> Result<VolumeReport, BundleError> {
+        let mut stream = Stream::new(&self.path, &self.file)?;
+        let mut report = VolumeReport::default();
+        let mut buf = vec![0u8; 1 << 20];
+        for e in expect {
+            let mut checker = EntryChecker::new(self, e, sink)?;
+            let mut left = tarfmt::entry_len(e.size);
+            while left > 0 {
+                let n = (buf.len() as u64).min(left) as usize;
+                stream.read_exact(&mut buf[..n], &e.name)?;
+                checker.feed(&buf[..n])?;
+                progress.advance(n as u64);
+                left -= n as u64;
+                // A header naming another entry or size fails inside `feed` on the first block,
+                // before the rest of this entry's bytes are read.
+            }
+            report.bytes += tarfmt::entry_len(e.size);
+            match checker.finish()? {
+                Outcome::Verified => report.verified.push(e.digest),
+                Outcome::Skipped => report.skipped.push(e.digest),
+                Outcome::Meta => {}
+            }
+        }
+        let mut eof = [0u8; 2 * tarfmt::BLOCK];
+        stream.read_exact(&mut eof, "end of archive")?;
+        if !tarfmt::is_zero_block(&eof) {
+            let mut h = [0u8; tarfmt::BLOCK];
+            h.copy_from_slice(&eof[..tarfmt::BLOCK]);
+            let what = match tarfmt::parse(&h) {
+                Ok(hd) => format!("entry {:?} is not listed in the signed manifest for this volume", hd.name),
+                Err(e) => e,
+            };
+            return Err(self.entry_err("end of archive", &what));
+        }
+        let mut one = [0u8; 1];
+        match stream.dec.read(&mut one) {
+            Ok(0) => {}
+            Ok(_) => return Err(self.entry_err("end of archive", "data after the end-of-archive marker")),
+            Err(e) => {
+                return Err(BundleError::Truncated {
+                    volume: self.path.clone(),
+                    detail: format!("after the end-of-archive marker: {e}"),
+                })
+            }
+        }
+        Ok(report)
+    }
+
+    fn entry_err(&self, entry: &str, detail: &str) -> BundleError {
+        BundleError::Entry {
+            volume: self.path.clone(),
+            entry: entry.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+enum Outcome {
+    Verified,
+    Skipped,
+    Meta,
+}
+
+/// Checks one tar entry, fed in arbitrary slices: header (name and size as expected), data
+/// (hashed, written to the sink), zero padding, nothing more.
+struct EntryChecker<'a, S: BlobSink> {
+    vol: &'a Volume,
+    e: &'a Expect,
+    sink: &'a S,
+    header: Vec<u8>,
+    data_left: u64,
+    pad_left: u64,
+    hasher: Option<Sha256>,
+    writer: Option<S::Writer>,
+    skip: bool,
+}
+
+impl<'a, S: BlobSink> EntryChecker<'a, S> {
+    fn new(vol: &'a Volume, e: &'a Expect, sink: &'a S) -> Result<Self, BundleError> {
+        let (writer, skip) = if e.blob {
+            match sink.begin(&e.digest, e.size) {
+                Ok(Some(w)) => (Some(w), false),
+                Ok(None) => (None, true),
+                Err(source) => return Err(BundleError::Sink { digest: e.digest, source }),
+            }
+        } else {
+            (None, false)
+        };
+        Ok(EntryChecker {
+            vol,
+            e,
+            sink,
+            header: Vec::with_capacity(tarfmt::BLOCK),
+            data_left: e.size,
+            pad_left: tarfmt::padding(e.size),
+            hasher: (!skip).then(Sha256::new),
+            writer,
+            skip,
+        })
+    }
+
+    fn err(&self, detail: String) -> BundleError {
+        BundleError::Entry {
+            volume: self.vol.path.clone(),
+            entry: self.e.name.clone(),
+            detail,
+        }
+    }
+
+    fn feed(&mut self, mut bytes: &[u8]) -> Result<(), BundleError> {
+        if self.header.len() < tarfmt::BLOCK {
+            let n = (tarfmt::BLOCK - self.header.len()).min(bytes.len());
+            self.header.extend_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
+            if self.header.len() == tarfmt::BLOCK {
+                let h: &[u8; tarfmt::BLOCK] = self.header[..].try_into().expect("one block");
+                if tarfmt::is_zero_block(h) {
+                    return Err(self.err("volume ends before this entry (end-of-archive marker found); truncated or cut short".into()));
+                }
+                let hd = tarfmt::parse(h).map_err(|d| self.err(d))?;
+                if hd.name != self.e.name {
+                    return Err(self.err(format!(
+                        "found entry {:?} where the signed manifest expects {:?} (foreign, reordered or duplicate entry)",
+                        hd.name, self.e.name
+                    )));
+                }
+                if hd.size != self.e.size {
+                    return Err(self.err(format!("size {} but the signed manifest says {}", hd.size, self.e.size)));
+                }
+            }
+        }
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let n = (self.data_left.min(bytes.len() as u64)) as usize;
+        if n > 0 {
+            let data = &bytes[..n];
+            if let Some(h) = self.hasher.as_mut() {
+                h.update(data);
+            }
+            if let Some(w) = self.writer.as_mut() {
+                w.write_all(data).map_err(|source| BundleError::Sink {
+                    digest: self.e.digest,
+                    source,
+                })?;
+            }
+            self.data_left -= n as u64;
+            bytes = &bytes[n..];
+        }
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let p = (self.pad_left.min(bytes.len() as u64)) as usize;
+        if !bytes[..p].iter().all(|&b| b == 0) {
+            return Err(self.err("non-zero padding after the data".into()));
+        }
+        self.pad_left -= p as u64;
+        if bytes.len() > p {
+            return Err(self.err("frame holds bytes beyond the end of this entry".into()));
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Outcome, BundleError> {
+        if self.header.len() < tarfmt::BLOCK || self.data_left > 0 || self.pad_left > 0 {
+            return Err(self.err("entry is cut short".into()));
+        }
+        if self.skip {
+            return Ok(Outcome::Skipped);
+        }
+        let found = self.hasher.take().expect("hashing").finish();
+        if found != self.e.digest {
+            return Err(if self.e.blob {
+                BundleError::DigestMismatch {
+                    volume: self.vol.path.clone(),
+                    digest: self.e.digest,
+                    found,
+                }
+            } else {
+                self.err(format!("content differs from the copy read first ({found})"))
+            });
+        }
+        match self.writer.take() {
+            Some(w) => {
+                self.sink
+                    .commit(w, &self.e.digest)
+                    .map_err(|source| BundleError::Sink {
+                        digest: self.e.digest,
+                        source,
+                    })?;
+                Ok(Outcome::Verified)
+            }
+            None => Ok(Outcome::Meta),
+        }
+    }
+}
+
+/// Sequential access through a streaming decoder with a bounded window.
+struct Stream<'a> {
+    path: &'a Path,
+    dec: zstd::stream::read::Decoder<'static, BufReader<&'a File>>,
+}
+
+impl<'a> Stream<'a> {
+    fn new(path: &'a Path, file: &'a File) -> Result<Self, BundleError> {
+        let mut dec = zstd::stream::read::Decoder::new(file).map_err(BundleError::io(path, "zstd"))?;
+        dec.window_log_max(MAX_WINDOW_LOG)
+            .map_err(BundleError::io(path, "zstd"))?;
+        Ok(Stream { path, dec })
+    }
+
+    fn read_exact(&mut self, buf: &mut [u8], entry: &str) -> Result<(), BundleError> {
+        self.dec.read_exact(buf).map_err(|e| BundleError::Truncated {
+            volume: self.path.to_path_buf(),
+            detail: format!("while reading {entry:?}: {e}"),
+        })
+    }
+
+    /// Reads the next entry, which must be `name` and at most `max` bytes.
+    fn small_entry(&mut self, name: &str, max: u64) -> Result<Vec<u8>, BundleError> {
+        let mut h = [0u8; tarfmt::BLOCK];
+        self.read_exact(&mut h, name).map_err(|e| match e {
+            BundleError::Truncated { detail, .. } if name == ENTRY_MANIFEST => BundleError::NotAVolume {
+                volume: self.path.to_path_buf(),
+                detail,
+            },
+            e => e,
+        })?;
+        let err = |detail: String| BundleError::Entry {
+            volume: self.path.to_path_buf(),
+            entry: name.into(),
+            detail,
+        };
+        if tarfmt::is_zero_block(&h) {
+            return Err(err("volume ends before this entry".into()));
+        }
+        let hd = tarfmt::parse(&h).map_err(err)?;
+        if hd.name != name {
+            return Err(err(format!("found entry {:?} first; expected {name:?}", hd.name)));
+        }
+        if hd.size > max {
+            return Err(err(format!("{} bytes exceeds the {max}-byte limit", hd.size)));
+        }
+        let mut data = vec![0u8; hd.size as usize];
+        self.read_exact(&mut data, name)?;
+        let mut pad = vec![0u8; tarfmt::padding(hd.size) as usize];
+        self.read_exact(&mut pad, name)?;
+        if !pad.iter().all(|&b| b == 0) {
+            return Err(err("non-zero padding".into()));
+        }
+        Ok(data)
+    }
+}
+
+/// Checks that `volumes` belong to one bundle and reports blobs no given volume carries.
+pub fn missing_blobs(m: &BundleManifest, present: &std::collections::BTreeSet<Digest>) -> Vec<(Digest, u32)> {
+    m.blobs
+        .iter()
+        .filter(|b| !present.contains(&b.digest))
+        .map(|b| (b.digest, b.volume))
+        .collect()
+}

@@ -1,0 +1,538 @@
+//! Writing bundles: assign blobs to volumes, sign the manifest, write each volume.
+//!
+//! Each volume is written by a small pipeline: this thread reads source bytes into recycled
+//! buffers (hashing those whose digest has not been checked yet), `threads` workers compress
+//! frames with reused zstd contexts, and one writer thread puts the frames back in order and
+//! appends them to the file. Buffers circulate through bounded channels, so memory is
+//! `O(threads × FRAME_DATA)` whatever the size of the bundle.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use airlock_core::bundle::{BlobRecord, BundleManifest, EntryRef, Statement, PAYLOAD_TYPE};
+use airlock_core::{Digest, Sha256};
+use airlock_trust::{Envelope, Signer};
+use crossbeam_channel::bounded;
+
+use crate::format::*;
+use crate::frames::{FrameIndex, FrameRecord};
+use crate::{tarfmt, BundleError, Progress};
+
+/// Identity of a source file at the moment it was hashed. If it still matches when the file is
+/// packed, the file was not rewritten in between and need not be hashed a second time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub ctime_ns: i128,
+}
+
+impl FileStamp {
+    pub fn of(meta: &fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        FileStamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+            ctime_ns: meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128,
+        }
+    }
+}
+
+/// Where the bytes of a blob come from.
+#[derive(Debug, Clone)]
+pub enum BlobData {
+    /// Small generated JSON (manifests, configs).
+    Bytes(Arc<[u8]>),
+    /// A byte range of a file. `stamp` is `Some` when the range was already hashed and found to
+    /// match the digest; otherwise it is hashed while packing and a mismatch fails the pack.
+    File {
+        path: PathBuf,
+        offset: u64,
+        stamp: Option<FileStamp>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct PlannedBlob {
+    pub digest: Digest,
+    pub size: u64,
+    pub data: BlobData,
+}
+
+/// Everything a bundle will hold. `manifest.blobs`, `volumes` and `index` are filled by [`pack`].
+pub struct PackInput {
+    pub manifest: BundleManifest,
+    pub index_json: Vec<u8>,
+    pub blobs: Vec<PlannedBlob>,
+}
+
+pub struct PackOptions<'a> {
+    pub out_dir: PathBuf,
+    /// Upper bound on each volume file's size; `None` writes one volume.
+    pub volume_size: Option<u64>,
+    pub zstd_level: i32,
+    pub threads: usize,
+    pub signers: Vec<&'a dyn Signer>,
+    pub progress: &'a dyn Progress,
+}
+
+#[derive(Debug, Clone)]
+pub struct PackedVolume {
+    pub path: PathBuf,
+    pub number: u32,
+    /// Bytes on disk.
+    pub size: u64,
+    /// Uncompressed tar bytes.
+    pub tar_size: u64,
+    pub blobs: usize,
+}
+
+pub struct Packed {
+    pub manifest: BundleManifest,
+    pub bundle_id: Digest,
+    pub volumes: Vec<PackedVolume>,
+}
+
+/// Worst-case bytes a tar entry of `size` data bytes takes compressed.
+fn entry_bound(size: u64) -> u64 {
+    let tar = tarfmt::entry_len(size);
+    let frames = tar.div_ceil(FRAME_DATA as u64).max(1);
+    let per_frame = zstd::zstd_safe::compress_bound(FRAME_DATA) as u64 - FRAME_DATA as u64;
+    tar + frames * (per_frame + 32 + crate::frames::RECORD as u64)
+}
+
+/// Signs and writes the bundle. On error nothing is left in `out_dir`.
+pub fn pack(input: PackInput, opts: &PackOptions<'_>) -> Result<Packed, BundleError> {
+    let PackInput {
+        mut manifest,
+        index_json,
+        blobs,
+    } = input;
+    if opts.signers.is_empty() {
+        return Err(BundleError::Plan("at least one signing key is required".into()));
+    }
+    manifest.index = EntryRef {
+        digest: Sha256::digest(&index_json),
+        size: index_json.len() as u64,
+    };
+
+    // Size of the metadata entries every volume repeats, estimated with the widest volume
+    // numbers so that the estimate holds whatever the assignment turns out to be.
+    manifest.volumes = u32::MAX;
+    manifest.blobs = blobs
+        .iter()
+        .map(|b| BlobRecord {
+            digest: b.digest,
+            size: b.size,
+            volume: u32::MAX,
+        })
+        .collect();
+    let stmt_len = serde_json::to_vec(&Statement::new(manifest.clone()))
+        .expect("statement serializes")
+        .len() as u64;
+    let envelope_bound = stmt_len * 4 / 3 + 4 + 256 * opts.signers.len() as u64 + 1024;
+    let fixed = entry_bound(envelope_bound)
+        + entry_bound(256)
+        + entry_bound(OCI_LAYOUT_CONTENT.len() as u64)
+        + entry_bound(index_json.len() as u64)
+        + entry_bound(0) * 2
+        + 64;
+
+    let mut assignment = Vec::with_capacity(blobs.len());
+    let mut volumes = 1u32;
+    if let Some(limit) = opts.volume_size {
+        if limit <= fixed {
+            return Err(BundleError::Plan(format!(
+                "--volume-size {limit} is too small: the signed manifest and index alone need up to {fixed} bytes per volume"
+            )));
+        }
+        let capacity = limit - fixed;
+        let mut used = 0u64;
+        for b in &blobs {
+            let cost = entry_bound(b.size);
+            if cost > capacity {
+                return Err(BundleError::Plan(format!(
+                    "blob {} ({} bytes) does not fit in a volume of {limit} bytes; use a larger --volume-size",
+                    b.digest, b.size
+                )));
+            }
+            if used + cost > capacity {
+                volumes += 1;
+                used = 0;
+            }
+            used += cost;
+            assignment.push(volumes);
+        }
+    } else {
+        assignment.resize(blobs.len(), 1);
+    }
+    manifest.volumes = volumes;
+    for (rec, v) in manifest.blobs.iter_mut().zip(&assignment) {
+        rec.volume = *v;
+    }
+    manifest
+        .validate()
+        .map_err(|e| BundleError::Plan(format!("internal: manifest does not validate: {e}")))?;
+
+    let statement = serde_json::to_vec(&Statement::new(manifest.clone())).expect("statement serializes");
+    let bundle_id = Sha256::digest(&statement);
+    let envelope = Envelope::sign(PAYLOAD_TYPE, &statement, &opts.signers).to_json();
+
+    fs::create_dir_all(&opts.out_dir).map_err(BundleError::io(&opts.out_dir, "create output directory"))?;
+    let mut written: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let mut out = Vec::new();
+    let result = (|| {
+        for n in 1..=volumes {
+            let final_path = opts
+                .out_dir
+                .join(volume_file_name(&manifest.name, &manifest.version, n, volumes));
+            if final_path.exists() {
+                return Err(BundleError::Plan(format!(
+                    "{} already exists; remove it or choose another --out",
+                    final_path.display()
+                )));
+            }
+            let tmp = opts.out_dir.join(format!(
+                ".{}.partial-{}",
+                final_path.file_name().unwrap().to_string_lossy(),
+                std::process::id()
+            ));
+            written.push((tmp.clone(), final_path.clone()));
+            let label = serde_json::to_vec(&VolumeLabel {
+                bundle: bundle_id,
+                volume: n,
+                volumes,
+            })
+            .expect("label serializes");
+            let mut entries = vec![
+                Entry::bytes(ENTRY_MANIFEST, &envelope),
+                Entry::bytes(ENTRY_VOLUME, &label),
+                Entry::bytes(ENTRY_OCI_LAYOUT, OCI_LAYOUT_CONTENT),
+                Entry::bytes(ENTRY_INDEX, &index_json),
+            ];
+            let mut count = 0;
+            for (b, v) in blobs.iter().zip(&assignment) {
+                if *v == n {
+                    entries.push(Entry::Blob(b));
+                    count += 1;
+                }
+            }
+            let (size, tar_size) = write_volume(&tmp, &entries, opts)?;
+            if let Some(limit) = opts.volume_size {
+                debug_assert!(size <= limit, "volume {n} is {size} bytes, over {limit}");
+            }
+            out.push(PackedVolume {
+                path: final_path,
+                number: n,
+                size,
+                tar_size,
+                blobs: count,
+            });
+        }
+        for (tmp, fin) in &written {
+            fs::rename(tmp, fin).map_err(BundleError::io(fin, "rename finished volume"))?;
+        }
+        sync_dir(&opts.out_dir);
+        Ok(())
+    })();
+    if let Err(e) = result {
+        for (tmp, _) in &written {
+            let _ = fs::remove_file(tmp);
+        }
+        return Err(e);
+    }
+    Ok(Packed {
+        manifest,
+        bundle_id,
+        volumes: out,
+    })
+}
+
+pub(crate) fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+enum Entry<'a> {
+    Bytes { name: &'static str, data: &'a [u8] },
+    Blob(&'a PlannedBlob),
+}
+
+impl<'a> Entry<'a> {
+    fn bytes(name: &'static str, data: &'a [u8]) -> Self {
+        Entry::Bytes { name, data }
+    }
+}
+
+struct Job {
+    seq: u64,
+    entry: u32,
+    buf: Vec<u8>,
+}
+
+struct Done {
+    seq: u64,
+    entry: u32,
+    usize: u32,
+    out: Vec<u8>,
+}
+
+/// Writes one volume file; returns (bytes on disk, tar bytes).
+fn write_volume(path: &Path, entries: &[Entry<'_>], opts: &PackOptions<'_>) -> Result<(u64, u64), BundleError> {
+    let threads = opts.threads.max(1);
+    let level = opts.zstd_level;
+    let file = File::create(path).map_err(BundleError::io(path, "create volume"))?;
+    let nbufs = threads * 2 + 2;
+    std::thread::scope(|s| {
+        let (job_tx, job_rx) = bounded::<Job>(threads * 2);
+        let (done_tx, done_rx) = bounded::<Done>(nbufs);
+        let (pool_tx, pool_rx) = bounded::<Vec<u8>>(nbufs);
+        let (outpool_tx, outpool_rx) = bounded::<Vec<u8>>(nbufs);
+        for _ in 0..nbufs {
+            pool_tx.send(Vec::with_capacity(FRAME_DATA)).expect("pool has room");
+        }
+        let mut workers = Vec::new();
+        for _ in 0..threads {
+            let (job_rx, done_tx, pool_tx, outpool_rx) =
+                (job_rx.clone(), done_tx.clone(), pool_tx.clone(), outpool_rx.clone());
+            workers.push(s.spawn(move || -> Result<(), String> {
+                let mut c = zstd::bulk::Compressor::new(level).map_err(|e| e.to_string())?;
+                let bound = zstd::zstd_safe::compress_bound(FRAME_DATA);
+                for mut job in job_rx {
+                    let mut out = outpool_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(bound));
+                    out.clear();
+                    out.reserve(bound);
+                    c.compress_to_buffer(&job.buf[..], &mut out).map_err(|e| e.to_string())?;
+                    let usize = job.buf.len() as u32;
+                    job.buf.clear();
+                    let _ = pool_tx.send(job.buf);
+                    if done_tx
+                        .send(Done {
+                            seq: job.seq,
+                            entry: job.entry,
+                            usize,
+                            out,
+                        })
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                Ok(())
+            }));
+        }
+        drop((job_rx, done_tx, pool_tx, outpool_rx));
+
+        let progress = opts.progress;
+        let writer = s.spawn(move || -> Result<(Vec<FrameRecord>, u64, u64, File), std::io::Error> {
+            let mut file = file;
+            let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
+            let (mut next, mut coff, mut uoff) = (0u64, 0u64, 0u64);
+            let mut records = Vec::new();
+            for d in done_rx {
+                pending.insert(d.seq, d);
+                while let Some(d) = pending.remove(&next) {
+                    file.write_all(&d.out)?;
+                    records.push(FrameRecord {
+                        coff,
+                        csize: d.out.len() as u32,
+                        uoff,
+                        usize: d.usize,
+                        entry: d.entry,
+                    });
+                    coff += d.out.len() as u64;
+                    uoff += d.usize as u64;
+                    progress.advance(d.usize as u64);
+                    let _ = outpool_tx.try_send(d.out);
+                    next += 1;
+                }
+            }
+            Ok((records, coff, uoff, file))
+        });
+
+        // Producer: cut each entry's tar bytes into frames.
+        let mut seq = 0u64;
+        let mut produce = || -> Result<(), BundleError> {
+            let mut frames = FrameCutter {
+                seq: &mut seq,
+                entry: 0,
+                job_tx: &job_tx,
+                pool_rx: &pool_rx,
+                buf: None,
+            };
+            for (ei, entry) in entries.iter().enumerate() {
+                frames.entry = ei as u32;
+                match entry {
+                    Entry::Bytes { name, data } => {
+                        frames.push(&tarfmt::header(name, data.len() as u64))?;
+                        frames.push(data)?;
+                        frames.push(&[0u8; tarfmt::BLOCK][..tarfmt::padding(data.len() as u64) as usize])?;
+                    }
+                    Entry::Blob(b) => {
+                        frames.push(&tarfmt::header(&b.digest.layout_path(), b.size))?;
+                        match &b.data {
+                            BlobData::Bytes(data) => frames.push(data)?,
+                            BlobData::File { path, offset, stamp } => {
+                                frames.push_file(path, *offset, b.size, &b.digest, *stamp)?
+                            }
+                        }
+                        frames.push(&[0u8; tarfmt::BLOCK][..tarfmt::padding(b.size) as usize])?;
+                    }
+                }
+                frames.flush()?;
+            }
+            // End-of-archive marker: two zero blocks, its own entry.
+            frames.entry = entries.len() as u32;
+            frames.push(&[0u8; 2 * tarfmt::BLOCK])?;
+            frames.flush()
+        };
+        let produced = produce();
+        drop(job_tx);
+        let mut worker_err = None;
+        for w in workers {
+            if let Err(e) = w.join().expect("compression worker panicked") {
+                worker_err = Some(e);
+            }
+        }
+        let written = writer.join().expect("writer panicked");
+        produced?;
+        if let Some(e) = worker_err {
+            return Err(BundleError::Io {
+                path: path.to_path_buf(),
+                op: "compress",
+                source: std::io::Error::other(e),
+            });
+        }
+        let (records, coff, uoff, mut file) = written.map_err(BundleError::io(path, "write volume"))?;
+        let index = FrameIndex::encode(&records);
+        file.write_all(&index)
+            .and_then(|_| file.sync_all())
+            .map_err(BundleError::io(path, "write volume"))?;
+        Ok((coff + index.len() as u64, uoff))
+    })
+}
+
+/// Accumulates tar bytes into frame-sized buffers and hands full ones to the workers.
+struct FrameCutter<'a> {
+    seq: &'a mut u64,
+    entry: u32,
+    job_tx: &'a crossbeam_channel::Sender<Job>,
+    pool_rx: &'a crossbeam_channel::Receiver<Vec<u8>>,
+    buf: Option<Vec<u8>>,
+}
+
+impl FrameCutter<'_> {
+    fn stopped() -> BundleError {
+        BundleError::Plan("volume writer stopped (see the error above)".into())
+    }
+
+    fn buffer(&mut self) -> Result<&mut Vec<u8>, BundleError> {
+        if self.buf.is_none() {
+            self.buf = Some(self.pool_rx.recv().map_err(|_| Self::stopped())?);
+        }
+        Ok(self.buf.as_mut().expect("just set"))
+    }
+
+    fn push(&mut self, mut data: &[u8]) -> Result<(), BundleError> {
+        while !data.is_empty() {
+            let buf = self.buffer()?;
+            let n = (FRAME_DATA - buf.len()).min(data.len());
+            buf.extend_from_slice(&data[..n]);
+            data = &data[n..];
+            if buf.len() == FRAME_DATA {
+                self.send()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn push_file(
+        &mut self,
+        path: &Path,
+        offset: u64,
+        size: u64,
+        digest: &Digest,
+        stamp: Option<FileStamp>,
+    ) -> Result<(), BundleError> {
+        let mut f = File::open(path).map_err(BundleError::io(path, "open source"))?;
+        f.seek(SeekFrom::Start(offset)).map_err(BundleError::io(path, "seek source"))?;
+        let mut hasher = stamp.is_none().then(Sha256::new);
+        let mut left = size;
+        while left > 0 {
+            let buf = self.buffer()?;
+            let start = buf.len();
+            let n = ((FRAME_DATA - start) as u64).min(left) as usize;
+            buf.resize(start + n, 0);
+            f.read_exact(&mut buf[start..]).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                    BundleError::Source {
+                        path: path.to_path_buf(),
+                        detail: "file became shorter while packing".into(),
+                    }
+                } else {
+                    BundleError::Io {
+                        path: path.to_path_buf(),
+                        op: "read source",
+                        source: e,
+                    }
+                }
+            })?;
+            if let Some(h) = hasher.as_mut() {
+                h.update(&buf[start..]);
+            }
+            left -= n as u64;
+            if buf.len() == FRAME_DATA {
+                self.send()?;
+            }
+        }
+        match (hasher, stamp) {
+            (Some(h), _) => {
+                let found = h.finish();
+                if found != *digest {
+                    return Err(BundleError::Source {
+                        path: path.to_path_buf(),
+                        detail: format!("content hashes to {found}, expected {digest}"),
+                    });
+                }
+            }
+            (None, Some(stamp)) => {
+                let now = f.metadata().map_err(BundleError::io(path, "stat source"))?;
+                if FileStamp::of(&now) != stamp {
+                    return Err(BundleError::Source {
+                        path: path.to_path_buf(),
+                        detail: "file changed while packing; pack again".into(),
+                    });
+                }
+            }
+            (None, None) => unreachable!(),
+        }
+        Ok(())
+    }
+
+    fn send(&mut self) -> Result<(), BundleError> {
+        if self.buf.as_ref().is_some_and(|b| !b.is_empty()) {
+            let buf = self.buf.take().expect("checked");
+            self.job_tx
+                .send(Job {
+                    seq: *self.seq,
+                    entry: self.entry,
+                    buf,
+                })
+                .map_err(|_| Self::stopped())?;
+            *self.seq += 1;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), BundleError> {
+        self.send()
+    }
+}
