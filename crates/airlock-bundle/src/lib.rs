@@ -19,6 +19,7 @@ pub mod error;
 pub mod format;
 pub mod frames;
 pub mod reader;
+pub mod set;
 pub mod tarfmt;
 pub mod writer;
 

@@ -26,6 +26,7 @@ pub const ANNOTATION_TITLE: &str = "org.opencontainers.image.title";
 pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
 pub const ANNOTATION_CONTAINERD_NAME: &str = "io.containerd.image.name";
 pub const ANNOTATION_AIRLOCK_KIND: &str = "dev.airlock.kind";
+pub const ANNOTATION_AIRLOCK_NAME: &str = "dev.airlock.name";
 
 /// Is this the media type of an index (OCI index or Docker manifest list)?
 pub fn is_index(media_type: &str) -> bool {

@@ -142,11 +142,16 @@ impl KeyPair {
             })
     }
 
+    /// PKCS#8 v1 (RFC 8410 `PrivateKeyInfo` without the optional public key): OpenSSL 3.0
+    /// and Python's `cryptography` refuse the v2 form that carries the public key too.
     pub fn to_pkcs8_pem(&self) -> String {
-        self.0
-            .to_pkcs8_pem(LineEnding::LF)
-            .expect("ed25519 PKCS#8 encodes")
-            .to_string()
+        ed25519_dalek::pkcs8::KeypairBytes {
+            secret_key: self.0.to_bytes(),
+            public_key: None,
+        }
+        .to_pkcs8_pem(LineEnding::LF)
+        .expect("ed25519 PKCS#8 encodes")
+        .to_string()
     }
 
     /// Writes `DIR/NAME.key` (mode 0600, never overwriting) and `DIR/NAME.pub`.

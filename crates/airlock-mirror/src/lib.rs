@@ -1,0 +1,20 @@
+//! airlock-mirror: where bundle content comes from, on the connected side.
+//!
+//! [`plan::plan`] reads an input manifest and resolves every image, model and file into
+//! * the [`airlock_core::bundle::Artifact`] records of the bundle manifest (with provenance),
+//! * the deduplicated list of blobs and where their bytes are ([`airlock_bundle::writer::PlannedBlob`]),
+//! * the bundle's `index.json`, naming every artifact so containerd, skopeo and umoci find it.
+//!
+//! Sources today are local ([`local`]): OCI image layouts (`oci:`), OCI archives
+//! (`oci-archive:`), model directories (`dir:`) and plain files. Registry and Hub clients join
+//! this crate later; it is the only crate of the workspace that will link an HTTP client.
+//!
+//! Everything read from a source is bounded and verified: JSON blobs are size-capped and
+//! hashed before parsing, layer blobs are hashed again while `airlock pack` writes them.
+
+pub mod error;
+pub mod local;
+pub mod model;
+pub mod plan;
+
+pub use error::MirrorError;

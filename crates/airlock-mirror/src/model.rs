@@ -1,0 +1,303 @@
+//! Model directories and plain files as OCI artifacts.
+//!
+//! A model becomes one manifest with `artifactType` = ModelPack's
+//! `application/vnd.cncf.model.manifest.v1+json`, a ModelPack config, and one layer per file
+//! (raw bytes, `org.opencontainers.image.title` = the path inside the repository), in path
+//! order. Nothing time-dependent goes into these JSON documents, so the same files always give
+//! the same digests.
+//!
+//! A file becomes a one-layer artifact with `artifactType` `application/vnd.airlock.file.v1`
+//! and the empty config.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use airlock_bundle::writer::{BlobData, FileStamp, PlannedBlob};
+use airlock_bundle::Progress;
+use airlock_core::media;
+use airlock_core::oci::{Descriptor, Manifest};
+use airlock_core::{Digest, Sha256};
+use rayon::prelude::*;
+use serde_json::json;
+
+use crate::MirrorError;
+
+/// A file hashed once, with the stamp that lets `pack` skip hashing it again.
+#[derive(Debug, Clone)]
+pub struct HashedFile {
+    pub path: PathBuf,
+    pub digest: Digest,
+    pub size: u64,
+    pub stamp: FileStamp,
+}
+
+/// Hashes a file, refusing one that changes while being read.
+pub fn hash_file(path: &Path, progress: &dyn Progress) -> Result<HashedFile, MirrorError> {
+    use std::io::Read;
+    let err = |detail: String| MirrorError::Source {
+        what: "file".into(),
+        path: path.to_path_buf(),
+        detail,
+    };
+    let mut f = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
+    let before = f.metadata().map_err(|e| err(e.to_string()))?;
+    if !before.is_file() {
+        return Err(err("not a regular file".into()));
+    }
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(|e| err(e.to_string()))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        size += n as u64;
+        progress.advance(n as u64);
+    }
+    let stamp = FileStamp::of(&before);
+    let after = FileStamp::of(&f.metadata().map_err(|e| err(e.to_string()))?);
+    if after != stamp || size != stamp.size {
+        return Err(err("file changed while it was being hashed".into()));
+    }
+    Ok(HashedFile {
+        path: path.to_path_buf(),
+        digest: h.finish(),
+        size,
+        stamp,
+    })
+}
+
+/// The files of a model directory: regular files (symlinks followed), hidden entries skipped,
+/// sorted by path. Returns (path in repo, file path).
+pub fn list_model_dir(dir: &Path) -> Result<Vec<(String, PathBuf)>, MirrorError> {
+    let err = |path: &Path, detail: String| MirrorError::Source {
+        what: "model directory".into(),
+        path: path.to_path_buf(),
+        detail,
+    };
+    if !dir.is_dir() {
+        return Err(err(dir, "is not a directory".into()));
+    }
+    let mut out = Vec::new();
+    let walker = walkdir::WalkDir::new(dir)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+    for e in walker {
+        let e = e.map_err(|e| err(dir, e.to_string()))?;
+        if e.file_type().is_dir() {
+            continue;
+        }
+        if !e.file_type().is_file() {
+            return Err(err(e.path(), "is neither a regular file nor a directory".into()));
+        }
+        let rel = e.path().strip_prefix(dir).expect("under dir");
+        let rel: Vec<String> = rel
+            .components()
+            .map(|c| c.as_os_str().to_str().map(str::to_string))
+            .collect::<Option<_>>()
+            .ok_or_else(|| err(e.path(), "file name is not UTF-8".into()))?;
+        out.push((rel.join("/"), e.path().to_path_buf()));
+    }
+    if out.is_empty() {
+        return Err(err(dir, "holds no files".into()));
+    }
+    Ok(out)
+}
+
+/// The `license:` of a Hugging Face model card's YAML front matter, if any.
+pub fn card_license(readme: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(readme).ok()?;
+    let rest = text.strip_prefix("---")?;
+    let end = rest.find("\n---")?;
+    rest[..end].lines().find_map(|l| {
+        let v = l.strip_prefix("license:")?.trim().trim_matches('"').trim_matches('\'');
+        (!v.is_empty()).then(|| v.to_string())
+    })
+}
+
+/// An artifact built from files: the manifest bytes, its descriptor, and every blob.
+pub struct BuiltArtifact {
+    pub root: Descriptor,
+    pub blobs: Vec<PlannedBlob>,
+}
+
+fn json_blob(v: &impl serde::Serialize) -> (Vec<u8>, Digest) {
+    let bytes = serde_json::to_vec(v).expect("JSON serializes");
+    let d = Sha256::digest(&bytes);
+    (bytes, d)
+}
+
+fn file_blob(f: &HashedFile) -> PlannedBlob {
+    PlannedBlob {
+        digest: f.digest,
+        size: f.size,
+        data: BlobData::File {
+            path: f.path.clone(),
+            offset: 0,
+            stamp: Some(f.stamp),
+        },
+    }
+}
+
+fn finish(
+    artifact_type: &str,
+    config_type: &str,
+    config: Vec<u8>,
+    layers: Vec<(Descriptor, PlannedBlob)>,
+) -> BuiltArtifact {
+    let config_digest = Sha256::digest(&config);
+    let config_desc = Descriptor {
+        media_type: config_type.into(),
+        digest: config_digest,
+        size: config.len() as u64,
+        artifact_type: None,
+        platform: None,
+        annotations: BTreeMap::new(),
+    };
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(media::OCI_MANIFEST.into()),
+        artifact_type: Some(artifact_type.into()),
+        config: config_desc,
+        layers: layers.iter().map(|(d, _)| d.clone()).collect(),
+        subject: None,
+        annotations: BTreeMap::new(),
+    };
+    let (mbytes, mdigest) = json_blob(&manifest);
+    let root = Descriptor {
+        media_type: media::OCI_MANIFEST.into(),
+        digest: mdigest,
+        size: mbytes.len() as u64,
+        artifact_type: Some(artifact_type.into()),
+        platform: None,
+        annotations: BTreeMap::new(),
+    };
+    let mut blobs = vec![
+        PlannedBlob {
+            digest: mdigest,
+            size: mbytes.len() as u64,
+            data: BlobData::Bytes(Arc::from(mbytes.as_slice())),
+        },
+        PlannedBlob {
+            digest: config_digest,
+            size: config.len() as u64,
+            data: BlobData::Bytes(Arc::from(config.as_slice())),
+        },
+    ];
+    blobs.extend(layers.into_iter().map(|(_, b)| b));
+    BuiltArtifact { root, blobs }
+}
+
+/// Builds a model artifact from a directory. Returns the artifact and the license found.
+pub fn model_from_dir(
+    name: &str,
+    dir: &Path,
+    license_override: Option<&str>,
+    progress: &dyn Progress,
+) -> Result<(BuiltArtifact, Option<String>), MirrorError> {
+    let files = list_model_dir(dir)?;
+    let hashed: Vec<HashedFile> = files
+        .par_iter()
+        .map(|(_, p)| hash_file(p, progress))
+        .collect::<Result<_, _>>()?;
+    let license = license_override.map(str::to_string).or_else(|| {
+        files
+            .iter()
+            .find(|(rel, _)| rel.eq_ignore_ascii_case("README.md"))
+            .and_then(|(_, p)| crate::local::read_small_file(p, 1 << 20).ok())
+            .and_then(|b| card_license(&b))
+    });
+    let layers: Vec<(Descriptor, PlannedBlob)> = files
+        .iter()
+        .zip(&hashed)
+        .map(|((rel, _), h)| {
+            (
+                Descriptor {
+                    media_type: media::model_layer_type(rel).into(),
+                    digest: h.digest,
+                    size: h.size,
+                    artifact_type: None,
+                    platform: None,
+                    annotations: BTreeMap::from([(media::ANNOTATION_TITLE.to_string(), rel.clone())]),
+                },
+                file_blob(h),
+            )
+        })
+        .collect();
+    // ModelPack config: descriptor, config, modelfs. Raw layers: diffIds are the layer digests.
+    let config = json!({
+        "descriptor": {
+            "name": name,
+            "licenses": license.iter().collect::<Vec<_>>(),
+        },
+        "config": {},
+        "modelfs": {
+            "type": "layers",
+            "diffIds": hashed.iter().map(|h| h.digest.to_string()).collect::<Vec<_>>(),
+        },
+    });
+    let (cbytes, _) = json_blob(&config);
+    Ok((finish(media::MODEL_ARTIFACT, media::MODEL_CONFIG, cbytes, layers), license))
+}
+
+/// Builds a one-layer file artifact, checking `expected` when given.
+pub fn file_artifact(
+    name: &str,
+    path: &Path,
+    expected: Option<&Digest>,
+    progress: &dyn Progress,
+) -> Result<BuiltArtifact, MirrorError> {
+    let h = hash_file(path, progress)?;
+    if let Some(want) = expected {
+        if *want != h.digest {
+            return Err(MirrorError::Source {
+                what: format!("file {name:?}"),
+                path: path.to_path_buf(),
+                detail: format!("sha256 is {}, the manifest requires {}", h.digest.hex(), want.hex()),
+            });
+        }
+    }
+    let layer = Descriptor {
+        media_type: media::FILE_LAYER.into(),
+        digest: h.digest,
+        size: h.size,
+        artifact_type: None,
+        platform: None,
+        annotations: BTreeMap::from([(media::ANNOTATION_TITLE.to_string(), name.to_string())]),
+    };
+    Ok(finish(
+        media::FILE_ARTIFACT,
+        media::OCI_EMPTY,
+        media::EMPTY_JSON.to_vec(),
+        vec![(layer, file_blob(&h))],
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn license_from_front_matter() {
+        assert_eq!(card_license(b"---\nlicense: apache-2.0\ntags: [x]\n---\n# Model"), Some("apache-2.0".into()));
+        assert_eq!(card_license(b"# no front matter\nlicense: mit"), None);
+    }
+
+    #[test]
+    fn model_digests_are_reproducible() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("config.json"), b"{}").unwrap();
+        std::fs::create_dir(d.path().join("sub")).unwrap();
+        std::fs::write(d.path().join("sub/w.safetensors"), b"weights").unwrap();
+        std::fs::write(d.path().join(".hidden"), b"x").unwrap();
+        let (a, _) = model_from_dir("m", d.path(), None, &airlock_bundle::NoProgress).unwrap();
+        let (b, _) = model_from_dir("m", d.path(), None, &airlock_bundle::NoProgress).unwrap();
+        assert_eq!(a.root.digest, b.root.digest);
+        assert_eq!(a.blobs.len(), 4); // manifest, config, 2 layers (hidden file skipped)
+    }
+}

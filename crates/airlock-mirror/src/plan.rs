@@ -1,0 +1,161 @@
+//! From input manifest to pack input: resolve every source, deduplicate blobs, build the
+//! bundle's `index.json` and the artifact records.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use airlock_bundle::writer::PlannedBlob;
+use airlock_bundle::Progress;
+use airlock_core::bundle::{Artifact, ArtifactKind, Provenance};
+use airlock_core::manifest::{ImageSource, InputManifest, ModelSource};
+use airlock_core::media;
+use airlock_core::oci::{Descriptor, Index};
+use airlock_core::Digest;
+
+use crate::local::{self, ArchiveSource, DirSource, LayoutSource};
+use crate::model;
+use crate::MirrorError;
+
+/// Everything `airlock pack` needs besides keys and options.
+pub struct Plan {
+    pub artifacts: Vec<Artifact>,
+    pub blobs: Vec<PlannedBlob>,
+    pub index_json: Vec<u8>,
+}
+
+impl Plan {
+    pub fn total_bytes(&self) -> u64 {
+        self.blobs.iter().map(|b| b.size).sum()
+    }
+}
+
+/// Resolves all sources of `m`; relative paths resolve against `base`. `retrieved` is the
+/// RFC 3339 time recorded as provenance (kept out of OCI content).
+pub fn plan(m: &InputManifest, base: &Path, retrieved: &str, progress: &dyn Progress) -> Result<Plan, MirrorError> {
+    let mut artifacts = Vec::new();
+    let mut blobs: Vec<PlannedBlob> = Vec::new();
+    let mut seen: BTreeSet<Digest> = BTreeSet::new();
+    let mut index_entries = Vec::new();
+    let mut names = BTreeSet::new();
+    let mut add_blobs = |bs: Vec<PlannedBlob>, blobs: &mut Vec<PlannedBlob>| {
+        for b in bs {
+            if seen.insert(b.digest) {
+                blobs.push(b);
+            }
+        }
+    };
+    let prov = |source: &str| Provenance {
+        source: source.to_string(),
+        retrieved: Some(retrieved.to_string()),
+        ..Default::default()
+    };
+
+    for (i, img) in m.spec.images.iter().enumerate() {
+        let what = format!("spec.images[{i}] ({})", img.reference);
+        let name = img.name.clone().ok_or_else(|| {
+            MirrorError::Invalid(format!("{what}: `name` is required for local image sources (the reference it is served under)"))
+        })?;
+        if !names.insert(("image", name.clone())) {
+            return Err(MirrorError::Invalid(format!("{what}: image name {name:?} repeats")));
+        }
+        let src = img.source(base).map_err(|e| MirrorError::Invalid(format!("{what}: {e}")))?;
+        let (layout, tag): (Box<dyn LayoutSource>, Option<String>) = match src {
+            ImageSource::Layout { path, tag } => (Box::new(DirSource::open(&path)?), tag),
+            ImageSource::Archive { path, tag } => (Box::new(ArchiveSource::open(&path)?), tag),
+        };
+        let root = local::select(layout.as_ref(), tag.as_deref())
+            .map_err(|e| MirrorError::Invalid(format!("{what}: {e}")))?;
+        let r = local::resolve(layout.as_ref(), root, img.platforms.as_deref())?;
+        tracing::info!(image = %name, digest = %r.root.digest, blobs = r.blobs.len(), "resolved image");
+        let mut p = prov(&img.reference);
+        p.upstream_digest = Some(r.root.digest);
+        artifacts.push(Artifact {
+            kind: ArtifactKind::Image,
+            name: name.clone(),
+            digest: r.root.digest,
+            media_type: r.root.media_type.clone(),
+            size: r.root.size,
+            provenance: p,
+            platforms_omitted: r.platforms_omitted.clone(),
+        });
+        index_entries.push(index_entry(&r.root, ArtifactKind::Image, &name));
+        add_blobs(r.blobs, &mut blobs);
+    }
+
+    for (i, spec) in m.spec.models.iter().enumerate() {
+        let what = format!("spec.models[{i}] ({})", spec.name);
+        let ModelSource::Dir { path } = spec.source(base).map_err(|e| MirrorError::Invalid(format!("{what}: {e}")))?;
+        let (built, license) = model::model_from_dir(&spec.name, &path, spec.license.as_deref(), progress)?;
+        tracing::info!(model = %spec.name, digest = %built.root.digest, files = built.blobs.len() - 2, "resolved model");
+        let mut p = prov(&spec.source);
+        p.license = license;
+        p.lineage = spec.lineage.clone();
+        artifacts.push(Artifact {
+            kind: ArtifactKind::Model,
+            name: spec.name.clone(),
+            digest: built.root.digest,
+            media_type: built.root.media_type.clone(),
+            size: built.root.size,
+            provenance: p,
+            platforms_omitted: vec![],
+        });
+        index_entries.push(index_entry(&built.root, ArtifactKind::Model, &spec.name));
+        add_blobs(built.blobs, &mut blobs);
+    }
+
+    for f in &m.spec.files {
+        let expected = f
+            .sha256
+            .as_deref()
+            .map(Digest::from_hex)
+            .transpose()
+            .map_err(|e| MirrorError::Invalid(format!("file {:?}: {e}", f.name)))?;
+        let built = model::file_artifact(&f.name, &base.join(&f.path), expected.as_ref(), progress)?;
+        artifacts.push(Artifact {
+            kind: ArtifactKind::File,
+            name: f.name.clone(),
+            digest: built.root.digest,
+            media_type: built.root.media_type.clone(),
+            size: built.root.size,
+            provenance: prov(&f.path),
+            platforms_omitted: vec![],
+        });
+        index_entries.push(index_entry(&built.root, ArtifactKind::File, &f.name));
+        add_blobs(built.blobs, &mut blobs);
+    }
+
+    let index = Index {
+        schema_version: 2,
+        media_type: Some(media::OCI_INDEX.into()),
+        manifests: index_entries,
+        annotations: BTreeMap::new(),
+    };
+    let index_json = serde_json::to_vec(&index).expect("index serializes");
+    Ok(Plan {
+        artifacts,
+        blobs,
+        index_json,
+    })
+}
+
+/// The `index.json` descriptor of an artifact. Images carry both the containerd name and the
+/// OCI ref name (the full reference), so `ctr images import`, skopeo and umoci agree on it.
+/// Models and files carry airlock's own annotations only, so containerd does not try to import
+/// them as images.
+fn index_entry(root: &Descriptor, kind: ArtifactKind, name: &str) -> Descriptor {
+    let mut d = root.clone();
+    d.platform = None;
+    let mut ann = BTreeMap::new();
+    ann.insert(media::ANNOTATION_AIRLOCK_KIND.to_string(), kind.to_string());
+    match kind {
+        ArtifactKind::Image => {
+            ann.insert(media::ANNOTATION_CONTAINERD_NAME.to_string(), name.to_string());
+            ann.insert(media::ANNOTATION_REF_NAME.to_string(), name.to_string());
+        }
+        _ => {
+            ann.insert(media::ANNOTATION_AIRLOCK_NAME.to_string(), name.to_string());
+        }
+    }
+    d.annotations = ann;
+    d
+}

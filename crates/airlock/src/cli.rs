@@ -1,0 +1,147 @@
+//! Command-line definitions (clap). Implementations live in `cmd/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const AFTER_HELP: &str = "\
+Typical flow on the connected side:
+  airlock keys generate --name signer --out keys/
+  airlock trust init --root-key keys/root.key --signer keys/signer.pub --out root.json
+  airlock pack manifests/demo.yaml --key keys/signer.key --out bundles/
+  airlock verify --trust root.json bundles/demo-1.0.0.vol1of1.tar.zst
+
+Exit codes: 0 success; 1 failure (bad input, verification failed, I/O error); 2 usage error.
+Logs go to stderr (-v, -vv, or AIRLOCK_LOG=debug); data goes to stdout (--json for machines).";
+
+#[derive(Parser, Debug)]
+#[command(name = "airlock", version, about = "Pack signed, content-addressed bundles of images, models and files for an air-gapped rack", after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Print machine-readable JSON on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More logging on stderr (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Generate and manage ed25519 signing keys.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+    /// Create trust roots: which keys may sign bundles, and how many must agree.
+    #[command(subcommand)]
+    Trust(TrustCmd),
+    /// Pack the content a manifest names into signed bundle volumes.
+    Pack(PackArgs),
+    /// Check volumes against a trust root: signatures, expiry, every blob's digest.
+    Verify(VerifyArgs),
+    /// Show what a volume carries (artifacts, blobs, signers, provenance) without extracting.
+    Inspect(InspectArgs),
+    /// Verify volumes and extract them into an OCI image layout.
+    Unpack(UnpackArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCmd {
+    /// Write NAME.key (PKCS#8 PEM, mode 0600) and NAME.pub (SPKI PEM) into DIR.
+    Generate {
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TrustCmd {
+    /// Write a new signed trust root (version 1).
+    Init(TrustInitArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TrustInitArgs {
+    /// Private key of a root key holder; repeat for several. Each signs the root.
+    #[arg(long = "root-key", value_name = "KEY", required = true)]
+    pub root_keys: Vec<PathBuf>,
+    /// How many root keys must sign a future root rotation.
+    #[arg(long, default_value_t = 1)]
+    pub root_threshold: u32,
+    /// Public key (SPKI PEM) allowed to sign bundles; repeat for several.
+    #[arg(long = "signer", value_name = "PUB", required = true)]
+    pub signers: Vec<PathBuf>,
+    /// How many distinct signers a bundle needs.
+    #[arg(long, default_value_t = 1)]
+    pub threshold: u32,
+    /// How long the root stays valid (e.g. 365d).
+    #[arg(long, default_value = "365d")]
+    pub expires: String,
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct PackArgs {
+    /// The input manifest (manifests/*.yaml).
+    pub manifest: PathBuf,
+    /// Signing key (PKCS#8 PEM); repeat to sign with several keys.
+    #[arg(long = "key", value_name = "KEY", required = true)]
+    pub keys: Vec<PathBuf>,
+    /// Output directory for the volumes.
+    #[arg(long, value_name = "DIR", default_value = "bundles")]
+    pub out: PathBuf,
+    /// Split into volumes no larger than this (e.g. 4GiB for FAT32, 4480MiB for DVD).
+    #[arg(long, value_name = "SIZE")]
+    pub volume_size: Option<String>,
+    /// zstd compression level (1-19).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
+    pub zstd_level: i32,
+    /// Sequence number on the channel; must grow with every bundle (default: seconds since the
+    /// Unix epoch, which grows by itself).
+    #[arg(long)]
+    pub sequence: Option<u64>,
+    /// Bundle lifetime, after which importers refuse it (e.g. 30d), or "never".
+    #[arg(long, default_value = "30d")]
+    pub expires: String,
+    /// Compression threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// Trust root to check signatures against.
+    #[arg(long, value_name = "ROOT")]
+    pub trust: PathBuf,
+    /// Volumes of one bundle (any subset, any order).
+    #[arg(required = true)]
+    pub volumes: Vec<PathBuf>,
+    /// Tolerated clock difference for expiry checks (e.g. 5m).
+    #[arg(long, default_value = "5m")]
+    pub clock_skew: String,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    pub volume: PathBuf,
+    /// Also check the signatures against this trust root.
+    #[arg(long, value_name = "ROOT")]
+    pub trust: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct UnpackArgs {
+    #[arg(long, value_name = "ROOT")]
+    pub trust: PathBuf,
+    /// Volumes of one bundle; give all of them for a complete layout.
+    #[arg(required = true)]
+    pub volumes: Vec<PathBuf>,
+    /// Directory to create (must not exist or be empty).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    #[arg(long, default_value = "5m")]
+    pub clock_skew: String,
+}

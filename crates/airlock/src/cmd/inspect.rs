@@ -1,0 +1,60 @@
+//! `airlock inspect`: what a volume carries, read from its manifest without extracting.
+
+use airlock_bundle::reader::Volume;
+use airlock_core::time::now;
+use anyhow::Result;
+use serde_json::json;
+
+use crate::cli::{Cli, InspectArgs};
+
+pub fn run(cli: &Cli, a: &InspectArgs) -> Result<u8> {
+    let vol = Volume::open(&a.volume)?;
+    let (statement, bundle_id) = match &a.trust {
+        Some(root) => {
+            let root = super::load_root(root)?;
+            let auth = vol.authenticate(&root, now(), 0)?;
+            (auth.statement, auth.bundle_id)
+        }
+        None => vol.statement_unverified()?,
+    };
+    let verified = a.trust.is_some();
+    let m = &statement.predicate;
+    let signers: Vec<&str> = vol.envelope.signatures.iter().map(|s| s.keyid.as_str()).collect();
+    let in_volume = m.blobs_of_volume(vol.label.volume).count();
+    if cli.json {
+        super::print_json(&json!({
+            "bundle": bundle_id,
+            "signaturesVerified": verified,
+            "signatureKeyIds": signers,
+            "volume": vol.label.volume,
+            "blobsInVolume": in_volume,
+            "frameIndex": vol.frame_index_problem.is_none(),
+            "manifest": m,
+        }))?;
+        return Ok(airlock_ui::exit::OK);
+    }
+    println!("bundle    {} {} ({bundle_id})", m.name, m.version);
+    println!("channel   {} sequence {}", m.channel, m.sequence);
+    println!("created   {}  expires {}", m.created, m.expires.as_deref().unwrap_or("never"));
+    println!("tool      {}", m.tool);
+    println!("volume    {} of {} ({} of {} blobs)", vol.label.volume, m.volumes, in_volume, m.blobs.len());
+    println!(
+        "signers   {} ({})",
+        signers.join(", "),
+        if verified { "verified against the trust root" } else { "NOT verified: pass --trust ROOT" }
+    );
+    println!("artifacts");
+    for a in &m.artifacts {
+        println!("  {:<6} {}  {}", a.kind.to_string(), a.name, a.digest);
+        println!("         source {}", a.provenance.source);
+        if let Some(l) = &a.provenance.license {
+            println!("         license {l}");
+        }
+        if !a.platforms_omitted.is_empty() {
+            println!("         platforms left out: {}", a.platforms_omitted.join(", "));
+        }
+    }
+    let total: u64 = m.blobs.iter().map(|b| b.size).sum();
+    println!("blobs     {} ({})", m.blobs.len(), airlock_ui::human_bytes(total));
+    Ok(airlock_ui::exit::OK)
+}

@@ -1,0 +1,98 @@
+//! `airlock unpack`: verify and extract volumes into an OCI image layout.
+//!
+//! Everything is written into a staging directory beside `--out` and renamed to `--out` only
+//! when every volume verified; on failure the staging directory is removed, so bad input leaves
+//! nothing behind.
+
+use std::collections::BTreeSet;
+use std::fs;
+
+use airlock_bundle::reader::{missing_blobs, BlobSink};
+use airlock_bundle::set::authenticate_all;
+use airlock_core::time::now;
+use airlock_core::Digest;
+use airlock_store::{BlobStore, BlobWriter};
+use anyhow::{Context, Result};
+use serde_json::json;
+
+use crate::cli::{Cli, UnpackArgs};
+
+struct StoreSink<'a>(&'a BlobStore);
+
+impl BlobSink for StoreSink<'_> {
+    type Writer = BlobWriter;
+    fn begin(&self, _: &Digest, _: u64) -> std::io::Result<Option<BlobWriter>> {
+        self.0.writer().map(Some).map_err(std::io::Error::other)
+    }
+    fn commit(&self, w: BlobWriter, d: &Digest) -> std::io::Result<()> {
+        w.commit(d, None).map(|_| ()).map_err(std::io::Error::other)
+    }
+}
+
+pub fn run(cli: &Cli, a: &UnpackArgs) -> Result<u8> {
+    if a.out.exists() {
+        let empty = fs::read_dir(&a.out).map(|mut d| d.next().is_none()).unwrap_or(false);
+        anyhow::ensure!(empty, "{} exists and is not empty", a.out.display());
+    }
+    let root = super::load_root(&a.trust)?;
+    let skew = airlock_ui::parse_duration(&a.clock_skew).map_err(anyhow::Error::msg)?;
+    let parent = a.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    let staging = parent.join(format!(
+        ".{}.unpack-{}",
+        a.out.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
+        std::process::id()
+    ));
+    let result = unpack_into(a, &root, skew, &staging);
+    match result {
+        Ok((summary, missing)) => {
+            if a.out.exists() {
+                fs::remove_dir(&a.out).with_context(|| format!("replacing empty {}", a.out.display()))?;
+            }
+            fs::rename(&staging, &a.out).with_context(|| format!("moving the layout to {}", a.out.display()))?;
+            if cli.json {
+                super::print_json(&summary)?;
+            } else {
+                println!("unpacked {} blobs into {}", summary["blobs"], a.out.display());
+                if missing > 0 {
+                    println!("incomplete: {missing} blobs are in volumes not given");
+                }
+            }
+            Ok(airlock_ui::exit::OK)
+        }
+        Err(e) => {
+            let _ = fs::remove_dir_all(&staging);
+            Err(e)
+        }
+    }
+}
+
+fn unpack_into(
+    a: &UnpackArgs,
+    root: &airlock_trust::TrustRoot,
+    skew: i64,
+    staging: &std::path::Path,
+) -> Result<(serde_json::Value, usize)> {
+    let store = BlobStore::open(staging)?;
+    let sink = StoreSink(&store);
+    let mut present = BTreeSet::new();
+    let mut first = None;
+    let bar = airlock_ui::Bar::bytes("unpacking", 0);
+    for (_, r) in authenticate_all(&a.volumes, root, now(), skew) {
+        let m = r?;
+        let rep = m.volume.read_blobs(m.auth.manifest(), &sink, &bar)?;
+        present.extend(rep.verified);
+        if first.is_none() {
+            first = Some((m.volume.index_json.clone(), m.auth));
+        }
+    }
+    bar.finish();
+    let (index_json, auth) = first.expect("at least one volume");
+    store.sync()?;
+    airlock_store::write_atomic(&staging.join("index.json"), &index_json)?;
+    let missing = missing_blobs(auth.manifest(), &present);
+    Ok((
+        json!({"out": a.out, "bundle": auth.bundle_id, "blobs": present.len(), "missing": missing.len()}),
+        missing.len(),
+    ))
+}

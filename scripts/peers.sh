@@ -1,0 +1,183 @@
+# shellcheck shell=bash
+# Library of helpers for the real peers airlock's tests talk to.
+# Source it (`source scripts/peers.sh`); it defines functions only and does
+# not change shell options of the caller.
+#
+#   airlock_install_peers        apt packages + Python venv at "$REPO/.venv"
+#   airlock_start_containerd DIR start a private containerd; prints its socket
+#   airlock_stop_containerd DIR  stop it
+#
+# Works on a fresh Debian (bookworm) machine that has python3, pip and apt.
+
+AIRLOCK_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REPO="$AIRLOCK_REPO"
+
+AIRLOCK_APT_PACKAGES=(docker-registry skopeo podman umoci containerd apt-utils gnupg gpgv zstd openssl time)
+# pip package name -> Python module that proves it is installed
+AIRLOCK_PIP_PACKAGES=(securesystemslib in-toto huggingface-hub picklescan kubernetes-validate)
+AIRLOCK_PIP_MODULES=(securesystemslib in_toto huggingface_hub picklescan kubernetes_validate)
+
+airlock_log() {
+    printf '[peers] %s\n' "$*" >&2
+}
+
+# Runs a command as root (directly, or through sudo when available).
+_airlock_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo -n "$@"
+    else
+        airlock_log "need root to run: $*"
+        return 1
+    fi
+}
+
+_airlock_dpkg_installed() {
+    [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
+}
+
+_AIRLOCK_APT_UPDATED=0
+_airlock_apt_install() {
+    if [ "$_AIRLOCK_APT_UPDATED" -eq 0 ]; then
+        airlock_log "apt-get update"
+        _airlock_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null || return 1
+        _AIRLOCK_APT_UPDATED=1
+    fi
+    airlock_log "apt-get install $*"
+    _airlock_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "$@" >/dev/null || return 1
+}
+
+airlock_install_apt_peers() {
+    local missing=() p
+    for p in "${AIRLOCK_APT_PACKAGES[@]}"; do
+        _airlock_dpkg_installed "$p" || missing+=("$p")
+    done
+    if [ "${#missing[@]}" -eq 0 ]; then
+        airlock_log "apt packages present"
+        return 0
+    fi
+    _airlock_apt_install "${missing[@]}"
+}
+
+_airlock_venv_ok() {
+    local py="$AIRLOCK_REPO/.venv/bin/python"
+    [ -x "$py" ] || return 1
+    local mods
+    mods="$(IFS=,; echo "${AIRLOCK_PIP_MODULES[*]}")"
+    "$py" - "$mods" >/dev/null 2>&1 <<'EOF'
+import importlib, sys
+for m in sys.argv[1].split(","):
+    importlib.import_module(m)
+EOF
+}
+
+_airlock_make_venv() {
+    local venv="$AIRLOCK_REPO/.venv"
+    [ -x "$venv/bin/python" ] && "$venv/bin/python" -m pip --version >/dev/null 2>&1 && return 0
+    rm -rf "$venv"
+    airlock_log "creating venv $venv"
+    if python3 -m venv "$venv" >/dev/null 2>&1; then
+        return 0
+    fi
+    rm -rf "$venv"
+    # Debian's python3 ships venv/ensurepip separately.
+    local ver
+    ver="$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+    if command -v apt-get >/dev/null 2>&1; then
+        _airlock_apt_install python3-venv || _airlock_apt_install "python${ver}-venv" || true
+        if python3 -m venv "$venv" >/dev/null 2>&1; then
+            return 0
+        fi
+        rm -rf "$venv"
+    fi
+    # Last resort: virtualenv from pip.
+    airlock_log "python3 -m venv failed; trying virtualenv"
+    python3 -m pip install -q --user virtualenv >/dev/null 2>&1 ||
+        python3 -m pip install -q --user --break-system-packages virtualenv >/dev/null 2>&1 || return 1
+    python3 -m virtualenv -q "$venv" >/dev/null
+}
+
+airlock_install_venv() {
+    if _airlock_venv_ok; then
+        airlock_log "venv $AIRLOCK_REPO/.venv has the pip packages"
+        return 0
+    fi
+    _airlock_make_venv || { airlock_log "cannot create venv"; return 1; }
+    airlock_log "pip install ${AIRLOCK_PIP_PACKAGES[*]}"
+    "$AIRLOCK_REPO/.venv/bin/python" -m pip install -q --disable-pip-version-check \
+        "${AIRLOCK_PIP_PACKAGES[@]}" >/dev/null || return 1
+    _airlock_venv_ok || { airlock_log "venv still lacks a module after pip install"; return 1; }
+}
+
+airlock_install_peers() {
+    airlock_install_apt_peers || { airlock_log "apt install failed"; return 1; }
+    airlock_install_venv || { airlock_log "venv install failed"; return 1; }
+}
+
+# airlock_start_containerd DIR
+# Starts containerd (root needed) with everything under DIR; prints the socket.
+airlock_start_containerd() {
+    local dir="${1:?usage: airlock_start_containerd DIR}"
+    mkdir -p "$dir" || return 1
+    dir="$(cd "$dir" && pwd)"
+    local sock="$dir/containerd.sock"
+    mkdir -p "$dir/root" "$dir/state" "$dir/opt"
+    cat >"$dir/config.toml" <<EOF
+version = 2
+root = "$dir/root"
+state = "$dir/state"
+
+[grpc]
+  address = "$sock"
+
+[ttrpc]
+  address = "$dir/containerd-ttrpc.sock"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$dir/opt"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  disable_tcp_service = true
+EOF
+    airlock_log "starting containerd in $dir"
+    containerd --config "$dir/config.toml" >"$dir/containerd.log" 2>&1 &
+    echo $! >"$dir/containerd.pid"
+    local i
+    for i in $(seq 1 100); do
+        if ctr -a "$sock" version >/dev/null 2>&1; then
+            echo "$sock"
+            return 0
+        fi
+        if ! kill -0 "$(cat "$dir/containerd.pid")" 2>/dev/null; then
+            airlock_log "containerd exited; log follows"
+            tail -n 20 "$dir/containerd.log" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+    airlock_log "containerd did not become ready in 10s; log follows"
+    tail -n 20 "$dir/containerd.log" >&2
+    airlock_stop_containerd "$dir"
+    return 1
+}
+
+# airlock_stop_containerd DIR
+airlock_stop_containerd() {
+    local dir="${1:?usage: airlock_stop_containerd DIR}"
+    local pidfile="$dir/containerd.pid" pid i
+    [ -f "$pidfile" ] || return 0
+    pid="$(cat "$pidfile")"
+    if kill -0 "$pid" 2>/dev/null; then
+        kill "$pid" 2>/dev/null || true
+        for i in $(seq 1 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null || true
+    fi
+    rm -f "$pidfile"
+    return 0
+}
