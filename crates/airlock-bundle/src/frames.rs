@@ -67,7 +67,9 @@ impl FrameIndex {
         let count = u32::from_le_bytes(footer[..4].try_into().expect("4")) as u64;
         let payload = count * RECORD as u64 + FOOTER as u64;
         if payload + 8 > len || count > len / 9 {
-            return Err(format!("frame index claims {count} frames, more than the file can hold"));
+            return Err(format!(
+                "frame index claims {count} frames, more than the file can hold"
+            ));
         }
         let start = len - payload - 8;
         let mut buf = vec![0u8; (payload + 8) as usize];
@@ -100,10 +102,16 @@ impl FrameIndex {
         let (mut coff, mut uoff, mut entry) = (0u64, 0u64, 0u32);
         for (i, f) in self.frames.iter().enumerate() {
             if f.coff != coff {
-                return Err(format!("frame {i} starts at byte {} but the previous ends at {coff}", f.coff));
+                return Err(format!(
+                    "frame {i} starts at byte {} but the previous ends at {coff}",
+                    f.coff
+                ));
             }
             if f.uoff != uoff {
-                return Err(format!("frame {i} covers tar offset {} but {uoff} was expected", f.uoff));
+                return Err(format!(
+                    "frame {i} covers tar offset {} but {uoff} was expected",
+                    f.uoff
+                ));
             }
             if f.usize as u64 > max_frame || f.usize == 0 || f.csize == 0 {
                 return Err(format!("frame {i} has an out-of-range size"));

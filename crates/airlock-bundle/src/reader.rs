@@ -6,10 +6,9 @@
 //! size the signed manifest expects at that position, hashes the data, checks padding, and hands
 //! the bytes to a [`BlobSink`], which commits a blob only after its digest matched.
 //!
-//! With a consistent frame index, entries are verified in parallel (one task per entry, frames
-//! read with `pread`); without one (a volume written by another tool, or a damaged index) the
-//! same checks run sequentially over a streaming decoder. Both paths refuse anything the
-//! manifest does not list, so a volume can never smuggle a file past `tar -x`.
+//! Entries are verified in parallel, one task per entry, frames read with `pread` at the offsets
+//! of the frame index (which must tile the file exactly, see [`crate::frames`]). Anything the
+//! manifest does not list is refused, so a volume can never smuggle a file past `tar -x`.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
@@ -57,9 +56,7 @@ pub struct Volume {
     pub label: VolumeLabel,
     label_bytes: Vec<u8>,
     pub index_json: Vec<u8>,
-    frames: Option<FrameIndex>,
-    /// Why the frame index is not used, when it is not.
-    pub frame_index_problem: Option<String>,
+    frames: FrameIndex,
 }
 
 /// The result of checking a volume's signed manifest.
@@ -85,8 +82,7 @@ pub struct VolumeReport {
     pub verified: Vec<Digest>,
     /// Blobs the sink already held (structure checked, content not re-hashed).
     pub skipped: Vec<Digest>,
-    /// Whether the parallel (frame-index) path was used.
-    pub parallel: bool,
+    /// Uncompressed tar bytes checked.
     pub bytes: u64,
 }
 
@@ -113,11 +109,12 @@ impl Volume {
             detail: e.to_string(),
         })?;
         let label_bytes = stream.small_entry(ENTRY_VOLUME, MAX_SMALL_ENTRY)?;
-        let label: VolumeLabel = serde_json::from_slice(&label_bytes).map_err(|e| BundleError::Entry {
-            volume: path.into(),
-            entry: ENTRY_VOLUME.into(),
-            detail: e.to_string(),
-        })?;
+        let label: VolumeLabel =
+            serde_json::from_slice(&label_bytes).map_err(|e| BundleError::Entry {
+                volume: path.into(),
+                entry: ENTRY_VOLUME.into(),
+                detail: e.to_string(),
+            })?;
         let layout = stream.small_entry(ENTRY_OCI_LAYOUT, MAX_SMALL_ENTRY)?;
         if layout != OCI_LAYOUT_CONTENT {
             return Err(BundleError::Entry {
@@ -127,14 +124,21 @@ impl Volume {
             });
         }
         let index_json = stream.small_entry(ENTRY_INDEX, MAX_SMALL_ENTRY)?;
-        let (frames, frame_index_problem) = match FrameIndex::read(&file, len) {
-            Ok(Some(ix)) => match ix.check(MAX_FRAME) {
-                Ok(()) => (Some(ix), None),
-                Err(e) => (None, Some(format!("frame index inconsistent: {e}"))),
-            },
-            Ok(None) => (None, Some("volume has no frame index".into())),
-            Err(e) => (None, Some(e)),
+        // The frame index is part of format v1: without it the file was cut short (the index is
+        // written last) or not written by a bundle writer; a damaged one means corrupt media.
+        let damaged = |detail: String| BundleError::Truncated {
+            volume: path.into(),
+            detail: format!("frame index damaged: {detail}"),
         };
+        let frames = FrameIndex::read(&file, len)
+            .map_err(damaged)?
+            .ok_or_else(|| BundleError::Truncated {
+                volume: path.into(),
+                detail:
+                    "no frame index at the end of the file (cut short, or not written by airlock)"
+                        .into(),
+            })?;
+        frames.check(MAX_FRAME).map_err(damaged)?;
         Ok(Volume {
             path: path.to_path_buf(),
             file,
@@ -145,7 +149,6 @@ impl Volume {
             label_bytes,
             index_json,
             frames,
-            frame_index_problem,
         })
     }
 
@@ -156,11 +159,14 @@ impl Volume {
 
     /// The statement without checking any signature: for `inspect` of untrusted volumes.
     pub fn statement_unverified(&self) -> Result<(Statement, Digest), BundleError> {
-        let payload = self.envelope.payload_unverified().map_err(|e| BundleError::Entry {
-            volume: self.path.clone(),
-            entry: ENTRY_MANIFEST.into(),
-            detail: e.to_string(),
-        })?;
+        let payload = self
+            .envelope
+            .payload_unverified()
+            .map_err(|e| BundleError::Entry {
+                volume: self.path.clone(),
+                entry: ENTRY_MANIFEST.into(),
+                detail: e.to_string(),
+            })?;
         let st = Statement::parse(&payload).map_err(|source| BundleError::Manifest {
             volume: self.path.clone(),
             source,
@@ -170,17 +176,23 @@ impl Volume {
 
     /// Verifies the signed manifest against `root` (threshold of distinct trusted signers), then
     /// the manifest's own structure, expiry (allowing `skew` seconds) and this volume's label.
-    pub fn authenticate(&self, root: &TrustRoot, now: UnixTime, skew: i64) -> Result<Authenticated, BundleError> {
+    pub fn authenticate(
+        &self,
+        root: &TrustRoot,
+        now: UnixTime,
+        skew: i64,
+    ) -> Result<Authenticated, BundleError> {
         let verified = root
             .verify_bundle(&self.envelope, PAYLOAD_TYPE)
             .map_err(|source| BundleError::Untrusted {
                 volume: self.path.clone(),
                 source,
             })?;
-        let statement = Statement::parse(&verified.payload).map_err(|source| BundleError::Manifest {
-            volume: self.path.clone(),
-            source,
-        })?;
+        let statement =
+            Statement::parse(&verified.payload).map_err(|source| BundleError::Manifest {
+                volume: self.path.clone(),
+                source,
+            })?;
         let bundle_id = Sha256::digest(&verified.payload);
         let m = &statement.predicate;
         if let Some(exp) = &m.expires {
@@ -216,7 +228,10 @@ impl Volume {
                 self.label.bundle
             )));
         }
-        if self.label.volumes != m.volumes || self.label.volume == 0 || self.label.volume > m.volumes {
+        if self.label.volumes != m.volumes
+            || self.label.volume == 0
+            || self.label.volume > m.volumes
+        {
             return Err(entry(format!(
                 "label says volume {} of {}, manifest has {} volumes",
                 self.label.volume, self.label.volumes, m.volumes
@@ -227,7 +242,10 @@ impl Volume {
             return Err(BundleError::Entry {
                 volume: self.path.clone(),
                 entry: ENTRY_INDEX.into(),
-                detail: format!("hashes to {found}, the signed manifest says {}", m.index.digest),
+                detail: format!(
+                    "hashes to {found}, the signed manifest says {}",
+                    m.index.digest
+                ),
             });
         }
         Ok(())
@@ -264,16 +282,94 @@ impl Volume {
         progress: &dyn Progress,
     ) -> Result<VolumeReport, BundleError> {
         let expect = self.expectations(m);
-        if let Some(ix) = &self.frames {
-            let groups = ix.entries();
-            if groups.len() == expect.len() + 1 {
-                return self.read_parallel(ix, &groups, &expect, sink, progress);
+        let groups = self.frames.entries();
+        self.check_headers(&groups, &expect)?;
+        self.read_parallel(&self.frames, &groups, &expect, sink, progress)
+    }
+
+    /// Walks the entry headers in order (decoding only the first block of each entry) so that
+    /// a foreign, unsafe, reordered, missing or extra entry is reported precisely and before
+    /// any data is hashed or written.
+    fn check_headers(
+        &self,
+        groups: &[std::ops::Range<usize>],
+        expect: &[Expect],
+    ) -> Result<(), BundleError> {
+        let last = groups.len() - 1;
+        for (i, g) in groups.iter().enumerate() {
+            let expected = expect.get(i).map(|e| e.name.as_str());
+            let what = expected.unwrap_or("end of archive");
+            let h = self.first_block(&self.frames.frames[g.start], what)?;
+            if i == last {
+                if let Some(name) = expected {
+                    return Err(self.entry_err(
+                        name,
+                        &format!(
+                            "volume ends after {i} entries; the signed manifest lists {} for volume {} (missing entry)",
+                            expect.len(),
+                            self.label.volume
+                        ),
+                    ));
+                }
+                continue;
             }
-            tracing::warn!(volume = %self.path.display(), "frame index does not match the manifest's entries; verifying sequentially");
-        } else if let Some(p) = &self.frame_index_problem {
-            tracing::info!(volume = %self.path.display(), "{p}; verifying sequentially");
+            if tarfmt::is_zero_block(&h) {
+                return Err(
+                    self.entry_err(what, "end-of-archive marker where this entry should start")
+                );
+            }
+            let hd = tarfmt::parse(&h).map_err(|d| self.entry_err(what, &d))?;
+            let Some(e) = expect.get(i) else {
+                return Err(self.entry_err(
+                    &hd.name,
+                    "entry is not listed in the signed manifest for this volume (extra or duplicate entry)",
+                ));
+            };
+            if hd.name != e.name {
+                return Err(self.entry_err(
+                    &e.name,
+                    &format!(
+                        "found entry {:?} where the signed manifest expects {:?} (foreign, reordered or duplicate entry)",
+                        hd.name, e.name
+                    ),
+                ));
+            }
+            if hd.size != e.size {
+                return Err(self.entry_err(
+                    &e.name,
+                    &format!("size {} but the signed manifest says {}", hd.size, e.size),
+                ));
+            }
         }
-        self.read_sequential(&expect, sink, progress)
+        Ok(())
+    }
+
+    /// The first 512 bytes of the frame at `f`, decoded with a bounded window.
+    fn first_block(
+        &self,
+        f: &crate::frames::FrameRecord,
+        entry: &str,
+    ) -> Result<[u8; tarfmt::BLOCK], BundleError> {
+        struct At<'a>(&'a File, u64, u64);
+        impl Read for At<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = (buf.len() as u64).min(self.2) as usize;
+                let k = self.0.read_at(&mut buf[..n], self.1)?;
+                self.1 += k as u64;
+                self.2 -= k as u64;
+                Ok(k)
+            }
+        }
+        let damaged = |e: std::io::Error| BundleError::Truncated {
+            volume: self.path.clone(),
+            detail: format!("frame at byte {} ({entry:?}): {e}", f.coff),
+        };
+        let mut dec = zstd::stream::read::Decoder::new(At(&self.file, f.coff, f.csize as u64))
+            .map_err(damaged)?;
+        dec.window_log_max(MAX_WINDOW_LOG).map_err(damaged)?;
+        let mut h = [0u8; tarfmt::BLOCK];
+        dec.read_exact(&mut h).map_err(damaged)?;
+        Ok(h)
     }
 
     fn read_parallel<S: BlobSink>(
@@ -301,10 +397,7 @@ impl Volume {
                 Ok((i, out))
             })
             .collect::<Result<_, BundleError>>()?;
-        let mut report = VolumeReport {
-            parallel: true,
-            ..Default::default()
-        };
+        let mut report = VolumeReport::default();
         let mut results = results;
         results.sort_by_key(|r| r.0);
         for (i, out) in results {
@@ -318,7 +411,13 @@ impl Volume {
         Ok(report)
     }
 
-    fn frame_bytes(&self, f: &crate::frames::FrameRecord, comp: &mut Vec<u8>, out: &mut Vec<u8>, dctx: &mut zstd::bulk::Decompressor<'static>) -> Result<(), BundleError> {
+    fn frame_bytes(
+        &self,
+        f: &crate::frames::FrameRecord,
+        comp: &mut Vec<u8>,
+        out: &mut Vec<u8>,
+        dctx: &mut zstd::bulk::Decompressor<'static>,
+    ) -> Result<(), BundleError> {
         comp.resize(f.csize as usize, 0);
         self.file
             .read_exact_at(comp, f.coff)
@@ -331,12 +430,18 @@ impl Volume {
             .decompress_to_buffer(&comp[..], &mut out[..])
             .map_err(|e| BundleError::Truncated {
                 volume: self.path.clone(),
-                detail: format!("frame at byte {} does not decompress to its {} indexed bytes: {e}", f.coff, f.usize),
+                detail: format!(
+                    "frame at byte {} does not decompress to its {} indexed bytes: {e}",
+                    f.coff, f.usize
+                ),
             })?;
         if n != f.usize as usize {
             return Err(BundleError::Truncated {
                 volume: self.path.clone(),
-                detail: format!("frame at byte {} holds {n} bytes, the index says {}", f.coff, f.usize),
+                detail: format!(
+                    "frame at byte {} holds {n} bytes, the index says {}",
+                    f.coff, f.usize
+                ),
             });
         }
         Ok(())
@@ -349,7 +454,8 @@ impl Volume {
         sink: &S,
         progress: &dyn Progress,
     ) -> Result<Outcome, BundleError> {
-        let mut dctx = zstd::bulk::Decompressor::new().map_err(BundleError::io(&self.path, "zstd"))?;
+        let mut dctx =
+            zstd::bulk::Decompressor::new().map_err(BundleError::io(&self.path, "zstd"))?;
         let (mut comp, mut out) = (Vec::new(), Vec::new());
         let mut checker = EntryChecker::new(self, e, sink)?;
         for f in frames {
@@ -361,7 +467,8 @@ impl Volume {
     }
 
     fn check_eof_frames(&self, frames: &[crate::frames::FrameRecord]) -> Result<(), BundleError> {
-        let mut dctx = zstd::bulk::Decompressor::new().map_err(BundleError::io(&self.path, "zstd"))?;
+        let mut dctx =
+            zstd::bulk::Decompressor::new().map_err(BundleError::io(&self.path, "zstd"))?;
         let (mut comp, mut out) = (Vec::new(), Vec::new());
         let mut total = 0u64;
         for f in frames {
@@ -372,62 +479,12 @@ impl Volume {
             total += out.len() as u64;
         }
         if total != 2 * tarfmt::BLOCK as u64 {
-            return Err(self.entry_err("end of archive", "end-of-archive marker is not two zero blocks"));
+            return Err(self.entry_err(
+                "end of archive",
+                "end-of-archive marker is not two zero blocks",
+            ));
         }
         Ok(())
-    }
-
-    fn read_sequential<S: BlobSink>(
-        &self,
-        expect: &[Expect],
-        sink: &S,
-        progress: &dyn Progress,
-    ) -> Result<VolumeReport, BundleError> {
-        let mut stream = Stream::new(&self.path, &self.file)?;
-        let mut report = VolumeReport::default();
-        let mut buf = vec![0u8; 1 << 20];
-        for e in expect {
-            let mut checker = EntryChecker::new(self, e, sink)?;
-            let mut left = tarfmt::entry_len(e.size);
-            while left > 0 {
-                let n = (buf.len() as u64).min(left) as usize;
-                stream.read_exact(&mut buf[..n], &e.name)?;
-                checker.feed(&buf[..n])?;
-                progress.advance(n as u64);
-                left -= n as u64;
-                // A header naming another entry or size fails inside `feed` on the first block,
-                // before the rest of this entry's bytes are read.
-            }
-            report.bytes += tarfmt::entry_len(e.size);
-            match checker.finish()? {
-                Outcome::Verified => report.verified.push(e.digest),
-                Outcome::Skipped => report.skipped.push(e.digest),
-                Outcome::Meta => {}
-            }
-        }
-        let mut eof = [0u8; 2 * tarfmt::BLOCK];
-        stream.read_exact(&mut eof, "end of archive")?;
-        if !tarfmt::is_zero_block(&eof) {
-            let mut h = [0u8; tarfmt::BLOCK];
-            h.copy_from_slice(&eof[..tarfmt::BLOCK]);
-            let what = match tarfmt::parse(&h) {
-                Ok(hd) => format!("entry {:?} is not listed in the signed manifest for this volume", hd.name),
-                Err(e) => e,
-            };
-            return Err(self.entry_err("end of archive", &what));
-        }
-        let mut one = [0u8; 1];
-        match stream.dec.read(&mut one) {
-            Ok(0) => {}
-            Ok(_) => return Err(self.entry_err("end of archive", "data after the end-of-archive marker")),
-            Err(e) => {
-                return Err(BundleError::Truncated {
-                    volume: self.path.clone(),
-                    detail: format!("after the end-of-archive marker: {e}"),
-                })
-            }
-        }
-        Ok(report)
     }
 
     fn entry_err(&self, entry: &str, detail: &str) -> BundleError {
@@ -465,7 +522,12 @@ impl<'a, S: BlobSink> EntryChecker<'a, S> {
             match sink.begin(&e.digest, e.size) {
                 Ok(Some(w)) => (Some(w), false),
                 Ok(None) => (None, true),
-                Err(source) => return Err(BundleError::Sink { digest: e.digest, source }),
+                Err(source) => {
+                    return Err(BundleError::Sink {
+                        digest: e.digest,
+                        source,
+                    })
+                }
             }
         } else {
             (None, false)
@@ -509,7 +571,10 @@ impl<'a, S: BlobSink> EntryChecker<'a, S> {
                     )));
                 }
                 if hd.size != self.e.size {
-                    return Err(self.err(format!("size {} but the signed manifest says {}", hd.size, self.e.size)));
+                    return Err(self.err(format!(
+                        "size {} but the signed manifest says {}",
+                        hd.size, self.e.size
+                    )));
                 }
             }
         }
@@ -561,7 +626,9 @@ impl<'a, S: BlobSink> EntryChecker<'a, S> {
                     found,
                 }
             } else {
-                self.err(format!("content differs from the copy read first ({found})"))
+                self.err(format!(
+                    "content differs from the copy read first ({found})"
+                ))
             });
         }
         match self.writer.take() {
@@ -586,28 +653,36 @@ struct Stream<'a> {
 }
 
 impl<'a> Stream<'a> {
-    fn new(path: &'a Path, file: &'a File) -> Result<Self, BundleError> {
-        let mut dec = zstd::stream::read::Decoder::new(file).map_err(BundleError::io(path, "zstd"))?;
+    fn new(path: &'a Path, mut file: &'a File) -> Result<Self, BundleError> {
+        use std::io::Seek;
+        file.seek(std::io::SeekFrom::Start(0))
+            .map_err(BundleError::io(path, "seek volume"))?;
+        let mut dec =
+            zstd::stream::read::Decoder::new(file).map_err(BundleError::io(path, "zstd"))?;
         dec.window_log_max(MAX_WINDOW_LOG)
             .map_err(BundleError::io(path, "zstd"))?;
         Ok(Stream { path, dec })
     }
 
     fn read_exact(&mut self, buf: &mut [u8], entry: &str) -> Result<(), BundleError> {
-        self.dec.read_exact(buf).map_err(|e| BundleError::Truncated {
-            volume: self.path.to_path_buf(),
-            detail: format!("while reading {entry:?}: {e}"),
-        })
+        self.dec
+            .read_exact(buf)
+            .map_err(|e| BundleError::Truncated {
+                volume: self.path.to_path_buf(),
+                detail: format!("while reading {entry:?}: {e}"),
+            })
     }
 
     /// Reads the next entry, which must be `name` and at most `max` bytes.
     fn small_entry(&mut self, name: &str, max: u64) -> Result<Vec<u8>, BundleError> {
         let mut h = [0u8; tarfmt::BLOCK];
         self.read_exact(&mut h, name).map_err(|e| match e {
-            BundleError::Truncated { detail, .. } if name == ENTRY_MANIFEST => BundleError::NotAVolume {
-                volume: self.path.to_path_buf(),
-                detail,
-            },
+            BundleError::Truncated { detail, .. } if name == ENTRY_MANIFEST => {
+                BundleError::NotAVolume {
+                    volume: self.path.to_path_buf(),
+                    detail,
+                }
+            }
             e => e,
         })?;
         let err = |detail: String| BundleError::Entry {
@@ -620,10 +695,16 @@ impl<'a> Stream<'a> {
         }
         let hd = tarfmt::parse(&h).map_err(err)?;
         if hd.name != name {
-            return Err(err(format!("found entry {:?} first; expected {name:?}", hd.name)));
+            return Err(err(format!(
+                "found entry {:?} first; expected {name:?}",
+                hd.name
+            )));
         }
         if hd.size > max {
-            return Err(err(format!("{} bytes exceeds the {max}-byte limit", hd.size)));
+            return Err(err(format!(
+                "{} bytes exceeds the {max}-byte limit",
+                hd.size
+            )));
         }
         let mut data = vec![0u8; hd.size as usize];
         self.read_exact(&mut data, name)?;
@@ -637,7 +718,10 @@ impl<'a> Stream<'a> {
 }
 
 /// Checks that `volumes` belong to one bundle and reports blobs no given volume carries.
-pub fn missing_blobs(m: &BundleManifest, present: &std::collections::BTreeSet<Digest>) -> Vec<(Digest, u32)> {
+pub fn missing_blobs(
+    m: &BundleManifest,
+    present: &std::collections::BTreeSet<Digest>,
+) -> Vec<(Digest, u32)> {
     m.blobs
         .iter()
         .filter(|b| !present.contains(&b.digest))

@@ -49,7 +49,13 @@ pub fn header(name: &str, size: u64) -> [u8; BLOCK] {
 fn checksum(h: &[u8; BLOCK]) -> u32 {
     h.iter()
         .enumerate()
-        .map(|(i, &b)| if (148..156).contains(&i) { b' ' as u32 } else { b as u32 })
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                b' ' as u32
+            } else {
+                b as u32
+            }
+        })
         .sum()
 }
 
@@ -93,12 +99,17 @@ pub fn parse(h: &[u8; BLOCK]) -> Result<Header, String> {
         _ => Some("unknown entry type"),
     };
     if let Some(kind) = kind {
-        return Err(format!("{name:?} is a {kind}; bundles hold regular files only"));
+        return Err(format!(
+            "{name:?} is a {kind}; bundles hold regular files only"
+        ));
     }
     if name.starts_with('/') {
         return Err(format!("{name:?} is an absolute path"));
     }
-    if name.split('/').any(|c| c == ".." || c.is_empty() || c == ".") {
+    if name
+        .split('/')
+        .any(|c| c == ".." || c.is_empty() || c == ".")
+    {
         return Err(format!("{name:?} has an unsafe path component"));
     }
     if &h[257..263] != b"ustar\0" || &h[263..265] != b"00" {
@@ -137,7 +148,13 @@ mod tests {
     fn round_trip_small_and_huge() {
         for size in [0u64, 1, 511, 512, 8 << 30, 20 << 30] {
             let h = header("blobs/sha256/ab", size);
-            assert_eq!(parse(&h).unwrap(), Header { name: "blobs/sha256/ab".into(), size });
+            assert_eq!(
+                parse(&h).unwrap(),
+                Header {
+                    name: "blobs/sha256/ab".into(),
+                    size
+                }
+            );
         }
     }
 

@@ -116,7 +116,9 @@ pub fn pack(input: PackInput, opts: &PackOptions<'_>) -> Result<Packed, BundleEr
         blobs,
     } = input;
     if opts.signers.is_empty() {
-        return Err(BundleError::Plan("at least one signing key is required".into()));
+        return Err(BundleError::Plan(
+            "at least one signing key is required".into(),
+        ));
     }
     manifest.index = EntryRef {
         digest: Sha256::digest(&index_json),
@@ -181,18 +183,23 @@ pub fn pack(input: PackInput, opts: &PackOptions<'_>) -> Result<Packed, BundleEr
         .validate()
         .map_err(|e| BundleError::Plan(format!("internal: manifest does not validate: {e}")))?;
 
-    let statement = serde_json::to_vec(&Statement::new(manifest.clone())).expect("statement serializes");
+    let statement =
+        serde_json::to_vec(&Statement::new(manifest.clone())).expect("statement serializes");
     let bundle_id = Sha256::digest(&statement);
     let envelope = Envelope::sign(PAYLOAD_TYPE, &statement, &opts.signers).to_json();
 
-    fs::create_dir_all(&opts.out_dir).map_err(BundleError::io(&opts.out_dir, "create output directory"))?;
+    fs::create_dir_all(&opts.out_dir)
+        .map_err(BundleError::io(&opts.out_dir, "create output directory"))?;
     let mut written: Vec<(PathBuf, PathBuf)> = Vec::new();
     let mut out = Vec::new();
     let result = (|| {
         for n in 1..=volumes {
-            let final_path = opts
-                .out_dir
-                .join(volume_file_name(&manifest.name, &manifest.version, n, volumes));
+            let final_path = opts.out_dir.join(volume_file_name(
+                &manifest.name,
+                &manifest.version,
+                n,
+                volumes,
+            ));
             if final_path.exists() {
                 return Err(BundleError::Plan(format!(
                     "{} already exists; remove it or choose another --out",
@@ -286,7 +293,11 @@ struct Done {
 }
 
 /// Writes one volume file; returns (bytes on disk, tar bytes).
-fn write_volume(path: &Path, entries: &[Entry<'_>], opts: &PackOptions<'_>) -> Result<(u64, u64), BundleError> {
+fn write_volume(
+    path: &Path,
+    entries: &[Entry<'_>],
+    opts: &PackOptions<'_>,
+) -> Result<(u64, u64), BundleError> {
     let threads = opts.threads.max(1);
     let level = opts.zstd_level;
     let file = File::create(path).map_err(BundleError::io(path, "create volume"))?;
@@ -297,20 +308,29 @@ fn write_volume(path: &Path, entries: &[Entry<'_>], opts: &PackOptions<'_>) -> R
         let (pool_tx, pool_rx) = bounded::<Vec<u8>>(nbufs);
         let (outpool_tx, outpool_rx) = bounded::<Vec<u8>>(nbufs);
         for _ in 0..nbufs {
-            pool_tx.send(Vec::with_capacity(FRAME_DATA)).expect("pool has room");
+            pool_tx
+                .send(Vec::with_capacity(FRAME_DATA))
+                .expect("pool has room");
         }
         let mut workers = Vec::new();
         for _ in 0..threads {
-            let (job_rx, done_tx, pool_tx, outpool_rx) =
-                (job_rx.clone(), done_tx.clone(), pool_tx.clone(), outpool_rx.clone());
+            let (job_rx, done_tx, pool_tx, outpool_rx) = (
+                job_rx.clone(),
+                done_tx.clone(),
+                pool_tx.clone(),
+                outpool_rx.clone(),
+            );
             workers.push(s.spawn(move || -> Result<(), String> {
                 let mut c = zstd::bulk::Compressor::new(level).map_err(|e| e.to_string())?;
                 let bound = zstd::zstd_safe::compress_bound(FRAME_DATA);
                 for mut job in job_rx {
-                    let mut out = outpool_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(bound));
+                    let mut out = outpool_rx
+                        .try_recv()
+                        .unwrap_or_else(|_| Vec::with_capacity(bound));
                     out.clear();
                     out.reserve(bound);
-                    c.compress_to_buffer(&job.buf[..], &mut out).map_err(|e| e.to_string())?;
+                    c.compress_to_buffer(&job.buf[..], &mut out)
+                        .map_err(|e| e.to_string())?;
                     let usize = job.buf.len() as u32;
                     job.buf.clear();
                     let _ = pool_tx.send(job.buf);
@@ -332,31 +352,33 @@ fn write_volume(path: &Path, entries: &[Entry<'_>], opts: &PackOptions<'_>) -> R
         drop((job_rx, done_tx, pool_tx, outpool_rx));
 
         let progress = opts.progress;
-        let writer = s.spawn(move || -> Result<(Vec<FrameRecord>, u64, u64, File), std::io::Error> {
-            let mut file = file;
-            let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
-            let (mut next, mut coff, mut uoff) = (0u64, 0u64, 0u64);
-            let mut records = Vec::new();
-            for d in done_rx {
-                pending.insert(d.seq, d);
-                while let Some(d) = pending.remove(&next) {
-                    file.write_all(&d.out)?;
-                    records.push(FrameRecord {
-                        coff,
-                        csize: d.out.len() as u32,
-                        uoff,
-                        usize: d.usize,
-                        entry: d.entry,
-                    });
-                    coff += d.out.len() as u64;
-                    uoff += d.usize as u64;
-                    progress.advance(d.usize as u64);
-                    let _ = outpool_tx.try_send(d.out);
-                    next += 1;
+        let writer = s.spawn(
+            move || -> Result<(Vec<FrameRecord>, u64, u64, File), std::io::Error> {
+                let mut file = file;
+                let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
+                let (mut next, mut coff, mut uoff) = (0u64, 0u64, 0u64);
+                let mut records = Vec::new();
+                for d in done_rx {
+                    pending.insert(d.seq, d);
+                    while let Some(d) = pending.remove(&next) {
+                        file.write_all(&d.out)?;
+                        records.push(FrameRecord {
+                            coff,
+                            csize: d.out.len() as u32,
+                            uoff,
+                            usize: d.usize,
+                            entry: d.entry,
+                        });
+                        coff += d.out.len() as u64;
+                        uoff += d.usize as u64;
+                        progress.advance(d.usize as u64);
+                        let _ = outpool_tx.try_send(d.out);
+                        next += 1;
+                    }
                 }
-            }
-            Ok((records, coff, uoff, file))
-        });
+                Ok((records, coff, uoff, file))
+            },
+        );
 
         // Producer: cut each entry's tar bytes into frames.
         let mut seq = 0u64;
@@ -374,15 +396,19 @@ fn write_volume(path: &Path, entries: &[Entry<'_>], opts: &PackOptions<'_>) -> R
                     Entry::Bytes { name, data } => {
                         frames.push(&tarfmt::header(name, data.len() as u64))?;
                         frames.push(data)?;
-                        frames.push(&[0u8; tarfmt::BLOCK][..tarfmt::padding(data.len() as u64) as usize])?;
+                        frames.push(
+                            &[0u8; tarfmt::BLOCK][..tarfmt::padding(data.len() as u64) as usize],
+                        )?;
                     }
                     Entry::Blob(b) => {
                         frames.push(&tarfmt::header(&b.digest.layout_path(), b.size))?;
                         match &b.data {
                             BlobData::Bytes(data) => frames.push(data)?,
-                            BlobData::File { path, offset, stamp } => {
-                                frames.push_file(path, *offset, b.size, &b.digest, *stamp)?
-                            }
+                            BlobData::File {
+                                path,
+                                offset,
+                                stamp,
+                            } => frames.push_file(path, *offset, b.size, &b.digest, *stamp)?,
                         }
                         frames.push(&[0u8; tarfmt::BLOCK][..tarfmt::padding(b.size) as usize])?;
                     }
@@ -411,7 +437,8 @@ fn write_volume(path: &Path, entries: &[Entry<'_>], opts: &PackOptions<'_>) -> R
                 source: std::io::Error::other(e),
             });
         }
-        let (records, coff, uoff, mut file) = written.map_err(BundleError::io(path, "write volume"))?;
+        let (records, coff, uoff, mut file) =
+            written.map_err(BundleError::io(path, "write volume"))?;
         let index = FrameIndex::encode(&records);
         file.write_all(&index)
             .and_then(|_| file.sync_all())
@@ -463,7 +490,8 @@ impl FrameCutter<'_> {
         stamp: Option<FileStamp>,
     ) -> Result<(), BundleError> {
         let mut f = File::open(path).map_err(BundleError::io(path, "open source"))?;
-        f.seek(SeekFrom::Start(offset)).map_err(BundleError::io(path, "seek source"))?;
+        f.seek(SeekFrom::Start(offset))
+            .map_err(BundleError::io(path, "seek source"))?;
         let mut hasher = stamp.is_none().then(Sha256::new);
         let mut left = size;
         while left > 0 {

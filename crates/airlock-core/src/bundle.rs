@@ -202,7 +202,10 @@ impl BundleManifest {
             return bad(format!("volume count {} out of range", self.volumes));
         }
         if self.blobs.len() > MAX_BLOBS {
-            return bad(format!("{} blobs exceed the limit {MAX_BLOBS}", self.blobs.len()));
+            return bad(format!(
+                "{} blobs exceed the limit {MAX_BLOBS}",
+                self.blobs.len()
+            ));
         }
         crate::time::parse_rfc3339(&self.created)
             .map_err(|e| CoreError::BundleManifest(format!("created: {e}")))?;

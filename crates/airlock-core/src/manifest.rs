@@ -163,7 +163,10 @@ impl InputManifest {
                 .map_err(|e| err(format!("spec.models[{i}].source: {e}")))?;
             check_repo_id(&model.name).map_err(|e| err(format!("spec.models[{i}].name: {e}")))?;
             if !names.insert(format!("model:{}", model.name)) {
-                return Err(err(format!("spec.models[{i}].name {:?} repeats", model.name)));
+                return Err(err(format!(
+                    "spec.models[{i}].name {:?} repeats",
+                    model.name
+                )));
             }
         }
         for (i, f) in m.spec.files.iter().enumerate() {
@@ -229,8 +232,7 @@ fn split_tag(s: &str) -> (&str, Option<String>) {
 fn check_label(field: &str, v: &str) -> Result<(), String> {
     let ok = !v.is_empty()
         && v.len() <= 128
-        && v
-            .bytes()
+        && v.bytes()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
         && !v.starts_with('.');
     if ok {
@@ -339,7 +341,9 @@ spec:
     #[test]
     fn unknown_field_names_field_and_line() {
         let bad = GOOD.replace("      name: registry", "      nmae: registry");
-        let e = InputManifest::parse(&bad, "m.yaml").unwrap_err().to_string();
+        let e = InputManifest::parse(&bad, "m.yaml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("nmae"), "{e}");
         assert!(e.contains("line 8"), "{e}");
     }

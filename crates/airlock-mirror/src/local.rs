@@ -52,10 +52,12 @@ impl LayoutSource for DirSource {
         &self.layout.index
     }
     fn read_json(&self, desc: &Descriptor) -> Result<Vec<u8>, MirrorError> {
-        self.layout.read_blob(desc).map_err(|source| MirrorError::Store {
-            what: format!("OCI layout {}", self.root.display()),
-            source,
-        })
+        self.layout
+            .read_blob(desc)
+            .map_err(|source| MirrorError::Store {
+                what: format!("OCI layout {}", self.root.display()),
+                source,
+            })
     }
     fn locate(&self, desc: &Descriptor) -> Result<BlobData, MirrorError> {
         let path = self.layout.blob_path(&desc.digest);
@@ -125,12 +127,15 @@ impl ArchiveSource {
                 .get(name)
                 .ok_or_else(|| err(format!("no {name} entry; is this an OCI archive?")))?;
             if size > MAX_MANIFEST_BYTES {
-                return Err(err(format!("{name} is larger than {MAX_MANIFEST_BYTES} bytes")));
+                return Err(err(format!(
+                    "{name} is larger than {MAX_MANIFEST_BYTES} bytes"
+                )));
             }
             read_range(path, off, size).map_err(|e| err(e.to_string()))
         };
         read_small("oci-layout")?;
-        let index = parse_index(&read_small("index.json")?).map_err(|e| err(format!("index.json: {e}")))?;
+        let index =
+            parse_index(&read_small("index.json")?).map_err(|e| err(format!("index.json: {e}")))?;
         Ok(ArchiveSource {
             path: path.to_path_buf(),
             entries,
@@ -170,7 +175,10 @@ impl LayoutSource for ArchiveSource {
             detail,
         };
         if size != desc.size || size > MAX_MANIFEST_BYTES {
-            return Err(err(format!("{size} bytes, the descriptor says {}", desc.size)));
+            return Err(err(format!(
+                "{size} bytes, the descriptor says {}",
+                desc.size
+            )));
         }
         let b = read_range(&self.path, off, size).map_err(|e| err(e.to_string()))?;
         let found = Sha256::digest(&b);
@@ -219,9 +227,13 @@ pub fn select(src: &dyn LayoutSource, tag: Option<&str>) -> Result<Descriptor, M
             .manifests
             .iter()
             .filter(|d| {
-                d.annotations.get(media::ANNOTATION_REF_NAME).is_some_and(|n| {
-                    n == t || n.rsplit_once(':').is_some_and(|(_, nt)| nt == t && !nt.contains('/'))
-                })
+                d.annotations
+                    .get(media::ANNOTATION_REF_NAME)
+                    .is_some_and(|n| {
+                        n == t
+                            || n.rsplit_once(':')
+                                .is_some_and(|(_, nt)| nt == t && !nt.contains('/'))
+                    })
             })
             .collect(),
         None => ix.manifests.iter().collect(),
@@ -232,7 +244,11 @@ pub fn select(src: &dyn LayoutSource, tag: Option<&str>) -> Result<Descriptor, M
             "{}: no image named {:?} (names in index.json: {})",
             src.describe(),
             tag.unwrap_or(""),
-            if names.is_empty() { "none".into() } else { names.join(", ") }
+            if names.is_empty() {
+                "none".into()
+            } else {
+                names.join(", ")
+            }
         ))),
         _ => Err(MirrorError::Invalid(format!(
             "{}: {} images match; name one with :TAG (names: {})",
@@ -260,7 +276,10 @@ pub fn resolve(
     walk(src, &root, platforms, &mut out, &mut seen, 0)?;
     if let Some(p) = platforms {
         if !media::is_index(&root.media_type) {
-            tracing::debug!("platform filter {p:?} ignored: {} is not an index", root.digest);
+            tracing::debug!(
+                "platform filter {p:?} ignored: {} is not an index",
+                root.digest
+            );
         }
     }
     Ok(out)
@@ -275,17 +294,27 @@ fn walk(
     depth: u32,
 ) -> Result<(), MirrorError> {
     if depth > 4 {
-        return Err(MirrorError::Invalid(format!("{}: indexes nested too deeply at {}", src.describe(), desc.digest)));
+        return Err(MirrorError::Invalid(format!(
+            "{}: indexes nested too deeply at {}",
+            src.describe(),
+            desc.digest
+        )));
     }
     if !seen.insert(desc.digest) {
         return Ok(());
     }
     let bytes = src.read_json(desc)?;
-    let bad = |detail: String| MirrorError::Invalid(format!("{}: {} {detail}", src.describe(), desc.digest));
-    let probe: Probe = serde_json::from_slice(&bytes).map_err(|e| bad(format!("is not JSON: {e}")))?;
+    let bad = |detail: String| {
+        MirrorError::Invalid(format!("{}: {} {detail}", src.describe(), desc.digest))
+    };
+    let probe: Probe =
+        serde_json::from_slice(&bytes).map_err(|e| bad(format!("is not JSON: {e}")))?;
     let kind = probe.kind().unwrap_or("").to_string();
     if kind != desc.media_type {
-        return Err(bad(format!("says it is {kind:?} but its descriptor says {:?}", desc.media_type)));
+        return Err(bad(format!(
+            "says it is {kind:?} but its descriptor says {:?}",
+            desc.media_type
+        )));
     }
     out.blobs.push(PlannedBlob {
         digest: desc.digest,
@@ -293,7 +322,8 @@ fn walk(
         data: BlobData::Bytes(Arc::from(bytes.as_slice())),
     });
     if media::is_index(&kind) {
-        let ix: Index = serde_json::from_slice(&bytes).map_err(|e| bad(format!("is not a valid index: {e}")))?;
+        let ix: Index = serde_json::from_slice(&bytes)
+            .map_err(|e| bad(format!("is not a valid index: {e}")))?;
         for child in &ix.manifests {
             if let (Some(want), Some(p)) = (platforms, &child.platform) {
                 if !want.iter().any(|w| platform_matches(w, &p.key())) {
@@ -304,7 +334,8 @@ fn walk(
             walk(src, child, platforms, out, seen, depth + 1)?;
         }
     } else if media::is_manifest(&kind) {
-        let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| bad(format!("is not a valid manifest: {e}")))?;
+        let m: Manifest = serde_json::from_slice(&bytes)
+            .map_err(|e| bad(format!("is not a valid manifest: {e}")))?;
         for d in std::iter::once(&m.config).chain(m.layers.iter()) {
             if seen.insert(d.digest) {
                 out.blobs.push(PlannedBlob {

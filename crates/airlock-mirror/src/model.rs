@@ -93,7 +93,10 @@ pub fn list_model_dir(dir: &Path) -> Result<Vec<(String, PathBuf)>, MirrorError>
             continue;
         }
         if !e.file_type().is_file() {
-            return Err(err(e.path(), "is neither a regular file nor a directory".into()));
+            return Err(err(
+                e.path(),
+                "is neither a regular file nor a directory".into(),
+            ));
         }
         let rel = e.path().strip_prefix(dir).expect("under dir");
         let rel: Vec<String> = rel
@@ -115,7 +118,11 @@ pub fn card_license(readme: &[u8]) -> Option<String> {
     let rest = text.strip_prefix("---")?;
     let end = rest.find("\n---")?;
     rest[..end].lines().find_map(|l| {
-        let v = l.strip_prefix("license:")?.trim().trim_matches('"').trim_matches('\'');
+        let v = l
+            .strip_prefix("license:")?
+            .trim()
+            .trim_matches('"')
+            .trim_matches('\'');
         (!v.is_empty()).then(|| v.to_string())
     })
 }
@@ -223,7 +230,10 @@ pub fn model_from_dir(
                     size: h.size,
                     artifact_type: None,
                     platform: None,
-                    annotations: BTreeMap::from([(media::ANNOTATION_TITLE.to_string(), rel.clone())]),
+                    annotations: BTreeMap::from([(
+                        media::ANNOTATION_TITLE.to_string(),
+                        rel.clone(),
+                    )]),
                 },
                 file_blob(h),
             )
@@ -242,7 +252,10 @@ pub fn model_from_dir(
         },
     });
     let (cbytes, _) = json_blob(&config);
-    Ok((finish(media::MODEL_ARTIFACT, media::MODEL_CONFIG, cbytes, layers), license))
+    Ok((
+        finish(media::MODEL_ARTIFACT, media::MODEL_CONFIG, cbytes, layers),
+        license,
+    ))
 }
 
 /// Builds a one-layer file artifact, checking `expected` when given.
@@ -258,7 +271,11 @@ pub fn file_artifact(
             return Err(MirrorError::Source {
                 what: format!("file {name:?}"),
                 path: path.to_path_buf(),
-                detail: format!("sha256 is {}, the manifest requires {}", h.digest.hex(), want.hex()),
+                detail: format!(
+                    "sha256 is {}, the manifest requires {}",
+                    h.digest.hex(),
+                    want.hex()
+                ),
             });
         }
     }
@@ -284,7 +301,10 @@ mod tests {
 
     #[test]
     fn license_from_front_matter() {
-        assert_eq!(card_license(b"---\nlicense: apache-2.0\ntags: [x]\n---\n# Model"), Some("apache-2.0".into()));
+        assert_eq!(
+            card_license(b"---\nlicense: apache-2.0\ntags: [x]\n---\n# Model"),
+            Some("apache-2.0".into())
+        );
         assert_eq!(card_license(b"# no front matter\nlicense: mit"), None);
     }
 

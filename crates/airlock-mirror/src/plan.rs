@@ -31,7 +31,12 @@ impl Plan {
 
 /// Resolves all sources of `m`; relative paths resolve against `base`. `retrieved` is the
 /// RFC 3339 time recorded as provenance (kept out of OCI content).
-pub fn plan(m: &InputManifest, base: &Path, retrieved: &str, progress: &dyn Progress) -> Result<Plan, MirrorError> {
+pub fn plan(
+    m: &InputManifest,
+    base: &Path,
+    retrieved: &str,
+    progress: &dyn Progress,
+) -> Result<Plan, MirrorError> {
     let mut artifacts = Vec::new();
     let mut blobs: Vec<PlannedBlob> = Vec::new();
     let mut seen: BTreeSet<Digest> = BTreeSet::new();
@@ -56,9 +61,13 @@ pub fn plan(m: &InputManifest, base: &Path, retrieved: &str, progress: &dyn Prog
             MirrorError::Invalid(format!("{what}: `name` is required for local image sources (the reference it is served under)"))
         })?;
         if !names.insert(("image", name.clone())) {
-            return Err(MirrorError::Invalid(format!("{what}: image name {name:?} repeats")));
+            return Err(MirrorError::Invalid(format!(
+                "{what}: image name {name:?} repeats"
+            )));
         }
-        let src = img.source(base).map_err(|e| MirrorError::Invalid(format!("{what}: {e}")))?;
+        let src = img
+            .source(base)
+            .map_err(|e| MirrorError::Invalid(format!("{what}: {e}")))?;
         let (layout, tag): (Box<dyn LayoutSource>, Option<String>) = match src {
             ImageSource::Layout { path, tag } => (Box::new(DirSource::open(&path)?), tag),
             ImageSource::Archive { path, tag } => (Box::new(ArchiveSource::open(&path)?), tag),
@@ -84,8 +93,11 @@ pub fn plan(m: &InputManifest, base: &Path, retrieved: &str, progress: &dyn Prog
 
     for (i, spec) in m.spec.models.iter().enumerate() {
         let what = format!("spec.models[{i}] ({})", spec.name);
-        let ModelSource::Dir { path } = spec.source(base).map_err(|e| MirrorError::Invalid(format!("{what}: {e}")))?;
-        let (built, license) = model::model_from_dir(&spec.name, &path, spec.license.as_deref(), progress)?;
+        let ModelSource::Dir { path } = spec
+            .source(base)
+            .map_err(|e| MirrorError::Invalid(format!("{what}: {e}")))?;
+        let (built, license) =
+            model::model_from_dir(&spec.name, &path, spec.license.as_deref(), progress)?;
         tracing::info!(model = %spec.name, digest = %built.root.digest, files = built.blobs.len() - 2, "resolved model");
         let mut p = prov(&spec.source);
         p.license = license;
@@ -110,7 +122,8 @@ pub fn plan(m: &InputManifest, base: &Path, retrieved: &str, progress: &dyn Prog
             .map(Digest::from_hex)
             .transpose()
             .map_err(|e| MirrorError::Invalid(format!("file {:?}: {e}", f.name)))?;
-        let built = model::file_artifact(&f.name, &base.join(&f.path), expected.as_ref(), progress)?;
+        let built =
+            model::file_artifact(&f.name, &base.join(&f.path), expected.as_ref(), progress)?;
         artifacts.push(Artifact {
             kind: ArtifactKind::File,
             name: f.name.clone(),
@@ -149,7 +162,10 @@ fn index_entry(root: &Descriptor, kind: ArtifactKind, name: &str) -> Descriptor 
     ann.insert(media::ANNOTATION_AIRLOCK_KIND.to_string(), kind.to_string());
     match kind {
         ArtifactKind::Image => {
-            ann.insert(media::ANNOTATION_CONTAINERD_NAME.to_string(), name.to_string());
+            ann.insert(
+                media::ANNOTATION_CONTAINERD_NAME.to_string(),
+                name.to_string(),
+            );
             ann.insert(media::ANNOTATION_REF_NAME.to_string(), name.to_string());
         }
         _ => {

@@ -20,7 +20,11 @@ pub enum StoreError {
         found: Digest,
     },
     #[error("blob {digest}: {found} bytes, expected {expected}")]
-    SizeMismatch { digest: Digest, expected: u64, found: u64 },
+    SizeMismatch {
+        digest: Digest,
+        expected: u64,
+        found: u64,
+    },
     #[error("{path}: larger than the {max}-byte limit")]
     TooLarge { path: PathBuf, max: u64 },
     #[error("{path}: {detail}")]
@@ -28,7 +32,10 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub(crate) fn io(path: impl Into<PathBuf>, op: &'static str) -> impl FnOnce(std::io::Error) -> Self {
+    pub(crate) fn io(
+        path: impl Into<PathBuf>,
+        op: &'static str,
+    ) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
         move |source| StoreError::Io { path, op, source }
     }

@@ -19,8 +19,11 @@ impl OciLayout {
             path: root.to_path_buf(),
             detail,
         };
-        let layout = std::fs::read(root.join("oci-layout"))
-            .map_err(|e| bad(format!("no oci-layout file ({e}); is this an OCI image layout?")))?;
+        let layout = std::fs::read(root.join("oci-layout")).map_err(|e| {
+            bad(format!(
+                "no oci-layout file ({e}); is this an OCI image layout?"
+            ))
+        })?;
         let v: serde_json::Value =
             serde_json::from_slice(&layout).map_err(|e| bad(format!("oci-layout: {e}")))?;
         if v.get("imageLayoutVersion").and_then(|x| x.as_str()) != Some("1.0.0") {

@@ -118,7 +118,10 @@ impl BlobStore {
     pub fn fsck(&self) -> Result<Vec<String>, StoreError> {
         let mut names = Vec::new();
         for e in fs::read_dir(&self.blobs).map_err(StoreError::io(&self.blobs, "list blobs"))? {
-            names.push(e.map_err(StoreError::io(&self.blobs, "list blobs"))?.file_name());
+            names.push(
+                e.map_err(StoreError::io(&self.blobs, "list blobs"))?
+                    .file_name(),
+            );
         }
         let mut problems: Vec<String> = names
             .par_iter()
@@ -282,7 +285,10 @@ mod tests {
         assert!(s.contains(&d, 5));
         let mut w = s.writer().unwrap();
         w.write_all(b"hellO").unwrap();
-        assert!(matches!(w.commit(&d, None), Err(StoreError::DigestMismatch { .. })));
+        assert!(matches!(
+            w.commit(&d, None),
+            Err(StoreError::DigestMismatch { .. })
+        ));
         let w = s.writer().unwrap();
         drop(w);
         assert_eq!(s.list().unwrap(), vec![d]);

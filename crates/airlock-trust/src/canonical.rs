@@ -51,7 +51,8 @@ fn write(v: &Value, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
 mod tests {
     #[test]
     fn sorts_nested_keys_without_spaces() {
-        let v = serde_json::json!({"scheme":"ed25519","keyval":{"public":"ab"},"keytype":"ed25519"});
+        let v =
+            serde_json::json!({"scheme":"ed25519","keyval":{"public":"ab"},"keytype":"ed25519"});
         assert_eq!(
             String::from_utf8(super::to_vec(&v).unwrap()).unwrap(),
             r#"{"keytype":"ed25519","keyval":{"public":"ab"},"scheme":"ed25519"}"#

@@ -154,7 +154,9 @@ mod tests {
     fn threshold_counts_distinct_keys() {
         let (a, b) = (KeyPair::generate(), KeyPair::generate());
         let env = Envelope::sign("t", b"hi", &[&a, &a]);
-        let e = env.verify("t", &keyset(&[&a, &b]), 2, "bundle").unwrap_err();
+        let e = env
+            .verify("t", &keyset(&[&a, &b]), 2, "bundle")
+            .unwrap_err();
         assert!(e.to_string().contains("1 valid"), "{e}");
         let env = Envelope::sign("t", b"hi", &[&a, &b]);
         let v = env.verify("t", &keyset(&[&a, &b]), 2, "bundle").unwrap();

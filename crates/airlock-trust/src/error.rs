@@ -20,7 +20,9 @@ pub enum TrustError {
     Envelope(String),
     #[error("payload type {found:?} is not the expected {expected:?}")]
     PayloadType { expected: String, found: String },
-    #[error("{role} signatures: {valid} valid from trusted keys, threshold is {threshold}{detail}")]
+    #[error(
+        "{role} signatures: {valid} valid from trusted keys, threshold is {threshold}{detail}"
+    )]
     Threshold {
         role: String,
         valid: usize,

@@ -102,7 +102,10 @@ impl RootSpec<'_> {
             }
         };
         let roles = BTreeMap::from([
-            (ROLE_ROOT.to_string(), role(&self.root_keys, self.root_threshold)),
+            (
+                ROLE_ROOT.to_string(),
+                role(&self.root_keys, self.root_threshold),
+            ),
             (
                 ROLE_BUNDLE.to_string(),
                 role(&self.bundle_keys, self.bundle_threshold),
@@ -150,9 +153,13 @@ fn validate(m: &RootMeta) -> Result<(), TrustError> {
     }
     parse_rfc3339(&m.expires)?;
     for (id, meta) in &m.keys {
-        let k = PublicKey::from_meta(meta).map_err(|e| TrustError::RootFormat(format!("key {id}: {e}")))?;
+        let k = PublicKey::from_meta(meta)
+            .map_err(|e| TrustError::RootFormat(format!("key {id}: {e}")))?;
         if &k.keyid() != id {
-            return bad(format!("key id {id} does not match its key (expected {})", k.keyid()));
+            return bad(format!(
+                "key id {id} does not match its key (expected {})",
+                k.keyid()
+            ));
         }
     }
     for name in [ROLE_ROOT, ROLE_BUNDLE] {
@@ -233,14 +240,23 @@ impl TrustRoot {
         ))
     }
 
-    fn check_signed_by(&self, doc: &SignedDoc, by: &TrustRoot, label: &str) -> Result<(), TrustError> {
+    fn check_signed_by(
+        &self,
+        doc: &SignedDoc,
+        by: &TrustRoot,
+        label: &str,
+    ) -> Result<(), TrustError> {
         let canon = crate::canonical::to_vec(&doc.signed).expect("value serializes");
         let keys = by.role_keys(ROLE_ROOT);
         let threshold = by.meta.roles[ROLE_ROOT].threshold;
         let mut good = BTreeSet::new();
         for s in &doc.signatures {
             if let Some(k) = keys.get(&s.keyid) {
-                if B64.decode(&s.sig).map(|sig| k.verify(&canon, &sig)).unwrap_or(false) {
+                if B64
+                    .decode(&s.sig)
+                    .map(|sig| k.verify(&canon, &sig))
+                    .unwrap_or(false)
+                {
                     good.insert(s.keyid.clone());
                 }
             }
@@ -279,11 +295,19 @@ impl TrustRoot {
     }
 
     pub fn threshold(&self, role: &str) -> u32 {
-        self.meta.roles.get(role).map(|r| r.threshold).unwrap_or(u32::MAX)
+        self.meta
+            .roles
+            .get(role)
+            .map(|r| r.threshold)
+            .unwrap_or(u32::MAX)
     }
 
     /// Verifies a DSSE envelope signed by the `bundle` role.
-    pub fn verify_bundle(&self, env: &Envelope, payload_type: &str) -> Result<Verified, TrustError> {
+    pub fn verify_bundle(
+        &self,
+        env: &Envelope,
+        payload_type: &str,
+    ) -> Result<Verified, TrustError> {
         env.verify(
             payload_type,
             &self.role_keys(ROLE_BUNDLE),
@@ -309,7 +333,12 @@ mod tests {
 
     const NOW: UnixTime = 1_800_000_000;
 
-    fn spec<'a>(version: u64, root: &'a KeyPair, signer: &KeyPair, signers: Vec<&'a dyn Signer>) -> RootSpec<'a> {
+    fn spec<'a>(
+        version: u64,
+        root: &'a KeyPair,
+        signer: &KeyPair,
+        signers: Vec<&'a dyn Signer>,
+    ) -> RootSpec<'a> {
         RootSpec {
             version,
             expires: NOW + 86_400,
@@ -328,7 +357,9 @@ mod tests {
         let bytes = spec(1, &r, &s, vec![&r]).sign().unwrap();
         let root = TrustRoot::load_initial(&bytes, NOW).unwrap();
         assert_eq!(root.role_keys(ROLE_BUNDLE).len(), 1);
-        let edited = String::from_utf8(bytes.clone()).unwrap().replace("\"version\": 1", "\"version\": 7");
+        let edited = String::from_utf8(bytes.clone())
+            .unwrap()
+            .replace("\"version\": 1", "\"version\": 7");
         assert!(TrustRoot::load_initial(edited.as_bytes(), NOW).is_err());
         assert!(matches!(
             TrustRoot::load_initial(&bytes, NOW + 86_400 * 2),
@@ -341,14 +372,22 @@ mod tests {
 
     #[test]
     fn rotation_needs_old_and_new_root_keys() {
-        let (r1, r2, s) = (KeyPair::generate(), KeyPair::generate(), KeyPair::generate());
-        let v1 = TrustRoot::load_initial(&spec(1, &r1, &s, vec![&r1]).sign().unwrap(), NOW).unwrap();
+        let (r1, r2, s) = (
+            KeyPair::generate(),
+            KeyPair::generate(),
+            KeyPair::generate(),
+        );
+        let v1 =
+            TrustRoot::load_initial(&spec(1, &r1, &s, vec![&r1]).sign().unwrap(), NOW).unwrap();
         let both = spec(2, &r2, &s, vec![&r1, &r2]).sign().unwrap();
         let v2 = v1.update(&both, NOW).unwrap();
         assert_eq!(v2.meta.version, 2);
         let only_new = spec(2, &r2, &s, vec![&r2]).sign().unwrap();
         assert!(v1.update(&only_new, NOW).is_err());
         let skip = spec(3, &r2, &s, vec![&r1, &r2]).sign().unwrap();
-        assert!(matches!(v1.update(&skip, NOW), Err(TrustError::RootVersion { .. })));
+        assert!(matches!(
+            v1.update(&skip, NOW),
+            Err(TrustError::RootVersion { .. })
+        ));
     }
 }

@@ -19,7 +19,12 @@ pub fn run(cli: &Cli, a: &InspectArgs) -> Result<u8> {
     };
     let verified = a.trust.is_some();
     let m = &statement.predicate;
-    let signers: Vec<&str> = vol.envelope.signatures.iter().map(|s| s.keyid.as_str()).collect();
+    let signers: Vec<&str> = vol
+        .envelope
+        .signatures
+        .iter()
+        .map(|s| s.keyid.as_str())
+        .collect();
     let in_volume = m.blobs_of_volume(vol.label.volume).count();
     if cli.json {
         super::print_json(&json!({
@@ -28,20 +33,33 @@ pub fn run(cli: &Cli, a: &InspectArgs) -> Result<u8> {
             "signatureKeyIds": signers,
             "volume": vol.label.volume,
             "blobsInVolume": in_volume,
-            "frameIndex": vol.frame_index_problem.is_none(),
             "manifest": m,
         }))?;
         return Ok(airlock_ui::exit::OK);
     }
     println!("bundle    {} {} ({bundle_id})", m.name, m.version);
     println!("channel   {} sequence {}", m.channel, m.sequence);
-    println!("created   {}  expires {}", m.created, m.expires.as_deref().unwrap_or("never"));
+    println!(
+        "created   {}  expires {}",
+        m.created,
+        m.expires.as_deref().unwrap_or("never")
+    );
     println!("tool      {}", m.tool);
-    println!("volume    {} of {} ({} of {} blobs)", vol.label.volume, m.volumes, in_volume, m.blobs.len());
+    println!(
+        "volume    {} of {} ({} of {} blobs)",
+        vol.label.volume,
+        m.volumes,
+        in_volume,
+        m.blobs.len()
+    );
     println!(
         "signers   {} ({})",
         signers.join(", "),
-        if verified { "verified against the trust root" } else { "NOT verified: pass --trust ROOT" }
+        if verified {
+            "verified against the trust root"
+        } else {
+            "NOT verified: pass --trust ROOT"
+        }
     );
     println!("artifacts");
     for a in &m.artifacts {
@@ -51,10 +69,17 @@ pub fn run(cli: &Cli, a: &InspectArgs) -> Result<u8> {
             println!("         license {l}");
         }
         if !a.platforms_omitted.is_empty() {
-            println!("         platforms left out: {}", a.platforms_omitted.join(", "));
+            println!(
+                "         platforms left out: {}",
+                a.platforms_omitted.join(", ")
+            );
         }
     }
     let total: u64 = m.blobs.iter().map(|b| b.size).sum();
-    println!("blobs     {} ({})", m.blobs.len(), airlock_ui::human_bytes(total));
+    println!(
+        "blobs     {} ({})",
+        m.blobs.len(),
+        airlock_ui::human_bytes(total)
+    );
     Ok(airlock_ui::exit::OK)
 }

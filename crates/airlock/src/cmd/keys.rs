@@ -10,7 +10,11 @@ use crate::cli::Cli;
 
 pub fn generate(cli: &Cli, name: &str, out: &Path) -> Result<u8> {
     anyhow::ensure!(
-        !name.is_empty() && name.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(&c)) && !name.starts_with('.'),
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(&c))
+            && !name.starts_with('.'),
         "key name {name:?} must be [A-Za-z0-9._-] and not start with '.'"
     );
     let k = KeyPair::generate();

@@ -10,8 +10,8 @@ mod verify;
 use std::io::Read;
 use std::path::Path;
 
-use anyhow::{Context, Result};
 use airlock_trust::TrustRoot;
+use anyhow::{Context, Result};
 
 use crate::cli::{Cli, Command, KeysCmd, TrustCmd};
 
@@ -28,19 +28,29 @@ pub fn run(cli: &Cli) -> Result<u8> {
 
 /// Reads a file of at most `max` bytes.
 pub fn read_bounded(path: &Path, max: u64, what: &str) -> Result<Vec<u8>> {
-    let f = std::fs::File::open(path).with_context(|| format!("cannot open {what} {}", path.display()))?;
+    let f = std::fs::File::open(path)
+        .with_context(|| format!("cannot open {what} {}", path.display()))?;
     let mut buf = Vec::new();
     f.take(max + 1)
         .read_to_end(&mut buf)
         .with_context(|| format!("cannot read {what} {}", path.display()))?;
-    anyhow::ensure!(buf.len() as u64 <= max, "{what} {} is larger than {max} bytes", path.display());
+    anyhow::ensure!(
+        buf.len() as u64 <= max,
+        "{what} {} is larger than {max} bytes",
+        path.display()
+    );
     Ok(buf)
 }
 
 /// Loads a trust root the operator handed us (trusted on first use: self-signed, unexpired).
 pub fn load_root(path: &Path) -> Result<TrustRoot> {
-    let bytes = read_bounded(path, airlock_trust::root::MAX_ROOT_BYTES as u64, "trust root")?;
-    TrustRoot::load_initial(&bytes, airlock_core::time::now()).with_context(|| format!("trust root {}", path.display()))
+    let bytes = read_bounded(
+        path,
+        airlock_trust::root::MAX_ROOT_BYTES as u64,
+        "trust root",
+    )?;
+    TrustRoot::load_initial(&bytes, airlock_core::time::now())
+        .with_context(|| format!("trust root {}", path.display()))
 }
 
 pub fn print_json(v: &serde_json::Value) -> Result<()> {

@@ -18,9 +18,19 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
     let base = a
         .manifest
         .parent()
-        .map(|p| if p.as_os_str().is_empty() { std::path::Path::new(".") } else { p })
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                std::path::Path::new(".")
+            } else {
+                p
+            }
+        })
         .unwrap_or(std::path::Path::new("."));
-    let keys: Vec<KeyPair> = a.keys.iter().map(|p| KeyPair::load(p)).collect::<Result<_, _>>()?;
+    let keys: Vec<KeyPair> = a
+        .keys
+        .iter()
+        .map(|p| KeyPair::load(p))
+        .collect::<Result<_, _>>()?;
     let volume_size = a
         .volume_size
         .as_deref()
@@ -30,7 +40,9 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
     let t = now();
     let expires = match a.expires.as_str() {
         "never" => None,
-        s => Some(format_rfc3339(t + airlock_ui::parse_duration(s).map_err(anyhow::Error::msg)?)),
+        s => Some(format_rfc3339(
+            t + airlock_ui::parse_duration(s).map_err(anyhow::Error::msg)?,
+        )),
     };
 
     let hashing = airlock_ui::Bar::bytes("hashing", 0);
@@ -56,9 +68,11 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
         base_inventory: None,
     };
     let bar = airlock_ui::Bar::bytes("packing", plan.total_bytes());
-    let threads = a
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+    let threads = a.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    });
     let opts = PackOptions {
         out_dir: a.out.clone(),
         volume_size,

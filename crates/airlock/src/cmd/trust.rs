@@ -9,8 +9,16 @@ use serde_json::json;
 use crate::cli::{Cli, TrustInitArgs};
 
 pub fn init(cli: &Cli, a: &TrustInitArgs) -> Result<u8> {
-    let root_pairs: Vec<KeyPair> = a.root_keys.iter().map(|p| KeyPair::load(p)).collect::<Result<_, _>>()?;
-    let signers: Vec<PublicKey> = a.signers.iter().map(|p| PublicKey::load(p)).collect::<Result<_, _>>()?;
+    let root_pairs: Vec<KeyPair> = a
+        .root_keys
+        .iter()
+        .map(|p| KeyPair::load(p))
+        .collect::<Result<_, _>>()?;
+    let signers: Vec<PublicKey> = a
+        .signers
+        .iter()
+        .map(|p| PublicKey::load(p))
+        .collect::<Result<_, _>>()?;
     let lifetime = airlock_ui::parse_duration(&a.expires).map_err(anyhow::Error::msg)?;
     let expires = now() + lifetime;
     let spec = RootSpec {
@@ -26,7 +34,8 @@ pub fn init(cli: &Cli, a: &TrustInitArgs) -> Result<u8> {
     let bytes = spec.sign().context("building the trust root")?;
     // Check what we wrote the way a verifier will.
     let root = TrustRoot::load_initial(&bytes, now()).context("the new root does not verify")?;
-    airlock_store::write_atomic(&a.out, &bytes).with_context(|| format!("writing {}", a.out.display()))?;
+    airlock_store::write_atomic(&a.out, &bytes)
+        .with_context(|| format!("writing {}", a.out.display()))?;
     let summary = json!({
         "path": a.out,
         "version": root.meta.version,

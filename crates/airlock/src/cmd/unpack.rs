@@ -31,29 +31,44 @@ impl BlobSink for StoreSink<'_> {
 
 pub fn run(cli: &Cli, a: &UnpackArgs) -> Result<u8> {
     if a.out.exists() {
-        let empty = fs::read_dir(&a.out).map(|mut d| d.next().is_none()).unwrap_or(false);
+        let empty = fs::read_dir(&a.out)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
         anyhow::ensure!(empty, "{} exists and is not empty", a.out.display());
     }
     let root = super::load_root(&a.trust)?;
     let skew = airlock_ui::parse_duration(&a.clock_skew).map_err(anyhow::Error::msg)?;
-    let parent = a.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let parent = a
+        .out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
     fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     let staging = parent.join(format!(
         ".{}.unpack-{}",
-        a.out.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
+        a.out
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default(),
         std::process::id()
     ));
     let result = unpack_into(a, &root, skew, &staging);
     match result {
         Ok((summary, missing)) => {
             if a.out.exists() {
-                fs::remove_dir(&a.out).with_context(|| format!("replacing empty {}", a.out.display()))?;
+                fs::remove_dir(&a.out)
+                    .with_context(|| format!("replacing empty {}", a.out.display()))?;
             }
-            fs::rename(&staging, &a.out).with_context(|| format!("moving the layout to {}", a.out.display()))?;
+            fs::rename(&staging, &a.out)
+                .with_context(|| format!("moving the layout to {}", a.out.display()))?;
             if cli.json {
                 super::print_json(&summary)?;
             } else {
-                println!("unpacked {} blobs into {}", summary["blobs"], a.out.display());
+                println!(
+                    "unpacked {} blobs into {}",
+                    summary["blobs"],
+                    a.out.display()
+                );
                 if missing > 0 {
                     println!("incomplete: {missing} blobs are in volumes not given");
                 }

@@ -33,8 +33,10 @@ pub fn run(cli: &Cli, a: &VerifyArgs) -> Result<u8> {
         match outcome {
             Ok((m, rep)) => {
                 present.extend(rep.verified.iter().copied());
-                reports.push(json!({"path": path, "ok": true, "volume": m.volume.label.volume,
-                    "blobs": rep.verified.len(), "parallel": rep.parallel}));
+                reports.push(
+                    json!({"path": path, "ok": true, "volume": m.volume.label.volume,
+                    "blobs": rep.verified.len(), "bytes": rep.bytes}),
+                );
                 info.get_or_insert_with(|| (m.auth.bundle_id, m.auth.signers.clone()));
                 manifest.get_or_insert(m.auth.statement.predicate);
             }
@@ -46,7 +48,10 @@ pub fn run(cli: &Cli, a: &VerifyArgs) -> Result<u8> {
         }
     }
     bar.finish();
-    let missing = manifest.as_ref().map(|m| missing_blobs(m, &present)).unwrap_or_default();
+    let missing = manifest
+        .as_ref()
+        .map(|m| missing_blobs(m, &present))
+        .unwrap_or_default();
     let ok = failed == 0;
     if cli.json {
         super::print_json(&json!({
@@ -62,13 +67,27 @@ pub fn run(cli: &Cli, a: &VerifyArgs) -> Result<u8> {
     } else {
         for r in &reports {
             if r["ok"] == true {
-                println!("ok      {} (volume {}, {} blobs verified)", r["path"].as_str().unwrap_or(""), r["volume"], r["blobs"]);
+                println!(
+                    "ok      {} (volume {}, {} blobs verified)",
+                    r["path"].as_str().unwrap_or(""),
+                    r["volume"],
+                    r["blobs"]
+                );
             } else {
-                println!("FAILED  {}: {}", r["path"].as_str().unwrap_or(""), r["error"].as_str().unwrap_or(""));
+                println!(
+                    "FAILED  {}: {}",
+                    r["path"].as_str().unwrap_or(""),
+                    r["error"].as_str().unwrap_or("")
+                );
             }
         }
         if let (Some(m), Some((id, signers))) = (&manifest, &info) {
-            println!("bundle {} {} ({id}), signed by {} trusted key(s)", m.name, m.version, signers.len());
+            println!(
+                "bundle {} {} ({id}), signed by {} trusted key(s)",
+                m.name,
+                m.version,
+                signers.len()
+            );
             if missing.is_empty() {
                 println!("complete: all {} blobs present and verified", m.blobs.len());
             } else {
@@ -77,7 +96,10 @@ pub fn run(cli: &Cli, a: &VerifyArgs) -> Result<u8> {
                     "incomplete: {} of {} blobs are in volumes not given ({})",
                     missing.len(),
                     m.blobs.len(),
-                    vols.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+                    vols.iter()
+                        .map(|v| v.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
                 for (d, v) in &missing {
                     println!("  missing {d} (volume {v})");
@@ -85,5 +107,9 @@ pub fn run(cli: &Cli, a: &VerifyArgs) -> Result<u8> {
             }
         }
     }
-    Ok(if ok { airlock_ui::exit::OK } else { airlock_ui::exit::FAILED })
+    Ok(if ok {
+        airlock_ui::exit::OK
+    } else {
+        airlock_ui::exit::FAILED
+    })
 }

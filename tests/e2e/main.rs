@@ -1,0 +1,5 @@
+//! End-to-end tests of the airlock binaries against real peers. One test binary (fast links);
+//! one module per area.
+
+mod bad_input;
+mod foundation;
