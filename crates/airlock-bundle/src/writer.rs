@@ -301,9 +301,9 @@ fn write_volume(
     let threads = opts.threads.max(1);
     let level = opts.zstd_level;
     let file = File::create(path).map_err(BundleError::io(path, "create volume"))?;
-    let nbufs = threads * 2 + 2;
+    let nbufs = threads * 4 + 4;
     std::thread::scope(|s| {
-        let (job_tx, job_rx) = bounded::<Job>(threads * 2);
+        let (job_tx, job_rx) = bounded::<Job>(threads * 3);
         let (done_tx, done_rx) = bounded::<Done>(nbufs);
         let (pool_tx, pool_rx) = bounded::<Vec<u8>>(nbufs);
         let (outpool_tx, outpool_rx) = bounded::<Vec<u8>>(nbufs);
@@ -498,21 +498,17 @@ impl FrameCutter<'_> {
             let buf = self.buffer()?;
             let start = buf.len();
             let n = ((FRAME_DATA - start) as u64).min(left) as usize;
-            buf.resize(start + n, 0);
-            f.read_exact(&mut buf[start..]).map_err(|e| {
-                if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                    BundleError::Source {
-                        path: path.to_path_buf(),
-                        detail: "file became shorter while packing".into(),
-                    }
-                } else {
-                    BundleError::Io {
-                        path: path.to_path_buf(),
-                        op: "read source",
-                        source: e,
-                    }
-                }
-            })?;
+            // read_to_end appends into spare capacity without zero-filling it first.
+            let got = (&mut f)
+                .take(n as u64)
+                .read_to_end(buf)
+                .map_err(BundleError::io(path, "read source"))?;
+            if got != n {
+                return Err(BundleError::Source {
+                    path: path.to_path_buf(),
+                    detail: "file became shorter while packing".into(),
+                });
+            }
             if let Some(h) = hasher.as_mut() {
                 h.update(&buf[start..]);
             }

@@ -11,6 +11,7 @@ use airlock_core::manifest::{ImageSource, InputManifest, ModelSource};
 use airlock_core::media;
 use airlock_core::oci::{Descriptor, Index};
 use airlock_core::Digest;
+use rayon::prelude::*;
 
 use crate::local::{self, ArchiveSource, DirSource, LayoutSource};
 use crate::model;
@@ -91,13 +92,40 @@ pub fn plan(
         add_blobs(r.blobs, &mut blobs);
     }
 
-    for (i, spec) in m.spec.models.iter().enumerate() {
-        let what = format!("spec.models[{i}] ({})", spec.name);
-        let ModelSource::Dir { path } = spec
-            .source(base)
-            .map_err(|e| MirrorError::Invalid(format!("{what}: {e}")))?;
-        let (built, license) =
-            model::model_from_dir(&spec.name, &path, spec.license.as_deref(), progress)?;
+    // Hash every model file and plain file at once, on all cores: this is most of the time
+    // `pack` spends before it can write the signed manifest.
+    let (models, files) = rayon::join(
+        || {
+            m.spec
+                .models
+                .par_iter()
+                .enumerate()
+                .map(|(i, spec)| {
+                    let what = format!("spec.models[{i}] ({})", spec.name);
+                    let ModelSource::Dir { path } = spec
+                        .source(base)
+                        .map_err(|e| MirrorError::Invalid(format!("{what}: {e}")))?;
+                    model::model_from_dir(&spec.name, &path, spec.license.as_deref(), progress)
+                })
+                .collect::<Result<Vec<_>, MirrorError>>()
+        },
+        || {
+            m.spec
+                .files
+                .par_iter()
+                .map(|f| {
+                    let expected = f
+                        .sha256
+                        .as_deref()
+                        .map(Digest::from_hex)
+                        .transpose()
+                        .map_err(|e| MirrorError::Invalid(format!("file {:?}: {e}", f.name)))?;
+                    model::file_artifact(&f.name, &base.join(&f.path), expected.as_ref(), progress)
+                })
+                .collect::<Result<Vec<_>, MirrorError>>()
+        },
+    );
+    for (spec, (built, license)) in m.spec.models.iter().zip(models?) {
         tracing::info!(model = %spec.name, digest = %built.root.digest, files = built.blobs.len() - 2, "resolved model");
         let mut p = prov(&spec.source);
         p.license = license;
@@ -114,16 +142,7 @@ pub fn plan(
         index_entries.push(index_entry(&built.root, ArtifactKind::Model, &spec.name));
         add_blobs(built.blobs, &mut blobs);
     }
-
-    for f in &m.spec.files {
-        let expected = f
-            .sha256
-            .as_deref()
-            .map(Digest::from_hex)
-            .transpose()
-            .map_err(|e| MirrorError::Invalid(format!("file {:?}: {e}", f.name)))?;
-        let built =
-            model::file_artifact(&f.name, &base.join(&f.path), expected.as_ref(), progress)?;
+    for (f, built) in m.spec.files.iter().zip(files?) {
         artifacts.push(Artifact {
             kind: ArtifactKind::File,
             name: f.name.clone(),

@@ -45,9 +45,16 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
         )),
     };
 
+    let started = std::time::Instant::now();
     let hashing = airlock_ui::Bar::bytes("hashing", 0);
     let plan = airlock_mirror::plan::plan(&m, base, &format_rfc3339(t), &hashing)?;
     hashing.finish();
+    tracing::info!(
+        seconds = started.elapsed().as_secs_f64(),
+        blobs = plan.blobs.len(),
+        bytes = plan.total_bytes(),
+        "sources resolved and hashed"
+    );
 
     let manifest = BundleManifest {
         format_version: FORMAT_VERSION,
@@ -90,6 +97,7 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
         &opts,
     )?;
     bar.finish();
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "volumes written");
 
     let m = &packed.manifest;
     if cli.json {

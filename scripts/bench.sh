@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Benchmarks against physical baselines measured on the same machine in the same run.
+# Usage: scripts/bench.sh [SECTION...]   sections: pack (default: all)
+# Env: BENCH_DIR (default target/bench), BENCH_GIB (data set size, default 2), RUNS (default 3).
+# Prints one line per measurement and a summary of ratios (airlock time / baseline time; lower
+# is better) and peak memory. The best of RUNS runs is kept for each command.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+REPO=$PWD
+# shellcheck source=scripts/peers.sh
+source scripts/peers.sh
+airlock_install_apt_peers
+cargo build --release --bins -q
+AIRLOCK="$REPO/target/release/airlock"
+BENCH_DIR=${BENCH_DIR:-$REPO/target/bench}
+BENCH_GIB=${BENCH_GIB:-2}
+RUNS=${RUNS:-3}
+SECTIONS=${*:-pack}
+mkdir -p "$BENCH_DIR"
+cd "$BENCH_DIR"
+
+# best_of NAME CMD...: runs CMD RUNS times under /usr/bin/time; records best wall seconds and
+# the peak RSS (KiB) of that run in $NAME_s / $NAME_rss.
+best_of() {
+    local name=$1; shift
+    local best="" rss=""
+    for _ in $(seq "$RUNS"); do
+        bash -c "${PRE:-true}"; sync
+        /usr/bin/time -f '%e %M' -o time.out bash -c "$*" >/dev/null 2>bench.err || { cat bench.err >&2; return 1; }
+        read -r t m < time.out
+        if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; rss=$m; fi
+    done
+    printf -v "${name}_s" '%s' "$best"
+    printf -v "${name}_rss" '%s' "$rss"
+    printf '%-28s %8.2f s  peak %7d KiB\n' "$name" "$best" "$rss" >&2
+}
+
+ratio() { awk "BEGIN{printf \"%.2f\", $1 / $2}"; }
+
+make_dataset() {
+    # Mixed data set: 60% incompressible model shards, 40% compressible layer-like files cut from
+    # the machine's own libraries and binaries (what container layers hold).
+    local total=$((BENCH_GIB * 1024)) # MiB
+    local model=$((total * 6 / 10 / 4)) layer=64
+    local nlayers=$(((total - model * 4) / layer))
+    if [ -f data/.done ] && [ "$(cat data/.done)" = "$BENCH_GIB" ]; then return; fi
+    rm -rf data && mkdir -p data/model data/layers
+    for i in 1 2 3 4; do head -c "${model}M" /dev/urandom > "data/model/model-0000$i-of-00004.safetensors"; done
+    echo '{"architectures":["Bench"]}' > data/model/config.json
+    (set +o pipefail
+     find /usr/lib /usr/bin /usr/share -type f -size +16k 2>/dev/null | sort | xargs cat 2>/dev/null \
+        | head -c $((nlayers * layer))M | split -b "${layer}M" -d -a 3 - data/layers/layer-)
+    {
+        echo 'apiVersion: airlock/v1'
+        echo 'kind: Bundle'
+        echo 'metadata: {name: bench, version: "1.0.0", channel: bench}'
+        echo 'spec:'
+        echo '  models:'
+        echo '    - {name: bench/model, source: "dir:./data/model"}'
+        echo '  files:'
+        for f in data/layers/layer-*; do echo "    - {name: $(basename "$f"), path: ./$f}"; done
+    } > bench.yaml
+    echo "$BENCH_GIB" > data/.done
+    du -sh data >&2
+}
+
+keys() {
+    [ -f keys/signer.key ] || {
+        "$AIRLOCK" keys generate --name root --out keys >/dev/null
+        "$AIRLOCK" keys generate --name signer --out keys >/dev/null
+        "$AIRLOCK" trust init --root-key keys/root.key --signer keys/signer.pub --out root.json >/dev/null
+    }
+}
+
+bench_pack() {
+    make_dataset
+    keys
+    echo "== pack / verify: $(du -sh --apparent-size data | cut -f1) mixed data set, $(nproc) cores" >&2
+    PRE="rm -f base.tar.zst" best_of tar_zstd "tar -cf - data | zstd -q -T0 -3 -o base.tar.zst"
+    PRE="rm -rf out" best_of airlock_pack "$AIRLOCK pack bench.yaml --key keys/signer.key --out out"
+    best_of zstd_openssl "zstd -dc base.tar.zst | openssl dgst -sha256"
+    best_of airlock_verify "$AIRLOCK verify --trust root.json out/*.tar.zst"
+    echo "pack:   airlock $airlock_pack_s s vs tar|zstd -T0 -3 $tar_zstd_s s = $(ratio "$airlock_pack_s" "$tar_zstd_s")x (target <= 0.9x), peak $((airlock_pack_rss / 1024)) MiB"
+    echo "verify: airlock $airlock_verify_s s vs zstd -dc|openssl sha256 $zstd_openssl_s s = $(ratio "$airlock_verify_s" "$zstd_openssl_s")x (target <= 0.7x), peak $((airlock_verify_rss / 1024)) MiB"
+    echo "sizes:  airlock $(du -b out/*.tar.zst | awk '{s+=$1} END {print s}') bytes, tar|zstd $(stat -c %s base.tar.zst) bytes"
+}
+
+for s in $SECTIONS; do "bench_$s"; done
