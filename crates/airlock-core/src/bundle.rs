@@ -116,11 +116,19 @@ pub struct BundleManifest {
     pub index: EntryRef,
     pub artifacts: Vec<Artifact>,
     pub blobs: Vec<BlobRecord>,
-    /// For differential bundles: digest of the appliance inventory this bundle was built
-    /// against. Blobs referenced by artifacts but not listed in `blobs` must already be present
-    /// on the appliance.
+    /// For differential bundles: digest of the signed appliance inventory this bundle was built
+    /// against.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_inventory: Option<Digest>,
+    /// Blobs the artifacts reference but the bundle does not carry, because the inventory said
+    /// the appliance holds them. Import refuses the bundle unless every one is present.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub external: Vec<EntryRef>,
+    /// Newer trust roots (`root.json` documents, oldest first) to apply before this bundle's
+    /// signatures are checked. Each must chain from the one before, starting at the appliance's
+    /// pinned root; they authenticate themselves, so reading them before the envelope is safe.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trust_roots: Vec<serde_json::Value>,
 }
 
 /// The in-toto Statement v1 that the DSSE envelope carries.
@@ -225,10 +233,18 @@ impl BundleManifest {
                 ));
             }
         }
+        for e in &self.external {
+            if !seen.insert(e.digest) {
+                return bad(format!("blob {} listed twice", e.digest));
+            }
+        }
+        if !self.external.is_empty() && self.base_inventory.is_none() {
+            return bad("external blobs without a base inventory".into());
+        }
         for a in &self.artifacts {
-            if !seen.contains(&a.digest) && self.base_inventory.is_none() {
+            if !seen.contains(&a.digest) {
                 return bad(format!(
-                    "artifact {} root {} is not among the blobs",
+                    "artifact {} root {} is neither carried nor external",
                     a.name, a.digest
                 ));
             }

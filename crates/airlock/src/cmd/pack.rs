@@ -73,6 +73,8 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
         artifacts: plan.artifacts.clone(),
         blobs: vec![],
         base_inventory: None,
+        external: vec![],
+        trust_roots: vec![],
     };
     let bar = airlock_ui::Bar::bytes("packing", plan.total_bytes());
     let threads = a.threads.unwrap_or_else(|| {

@@ -1,0 +1,313 @@
+//! airlock-catalog: what the appliance knows, in one SQLite database (`DATA/catalog.db`).
+//!
+//! * [`Catalog`] — opens the database (WAL, `synchronous=FULL`), applies [`schema`] migrations,
+//!   and offers the queries the importer, the lister and fsck need. Writes happen in one
+//!   transaction per imported volume ([`Catalog::commit_volume`]), so a crash leaves either the
+//!   whole volume recorded or none of it.
+//! * [`audit`] — the append-only audit log: every entry carries the hash of the previous one and
+//!   an ed25519 signature by the appliance key; [`audit::verify`] names the first entry that was
+//!   edited, deleted, inserted or moved.
+
+pub mod audit;
+pub mod error;
+pub mod schema;
+
+use std::path::Path;
+
+use airlock_core::bundle::{Artifact, BundleManifest};
+use airlock_core::Digest;
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use serde::Serialize;
+
+pub use error::CatalogError;
+
+pub struct Catalog {
+    conn: Connection,
+}
+
+/// A bundle the appliance has seen.
+#[derive(Debug, Clone, Serialize)]
+pub struct BundleRow {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    pub channel: String,
+    pub sequence: u64,
+    pub volumes: u32,
+    pub imported_volumes: Vec<u32>,
+    pub complete: bool,
+    pub first_seen: String,
+}
+
+/// A visible (importable, servable) artifact.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArtifactRow {
+    pub kind: String,
+    pub name: String,
+    pub digest: String,
+    pub media_type: String,
+    pub bundle: String,
+    pub visible: bool,
+    pub provenance: serde_json::Value,
+}
+
+/// Everything one accepted volume adds, committed atomically.
+pub struct VolumeCommit<'a> {
+    pub bundle_id: &'a Digest,
+    pub statement: &'a [u8],
+    pub manifest: &'a BundleManifest,
+    pub signers: &'a [String],
+    pub volume: u32,
+    /// Blobs verified (or found present) in this volume.
+    pub blobs: &'a [(Digest, u64)],
+    /// Artifacts of the bundle whose whole closure is now present.
+    pub visible: &'a [&'a Artifact],
+    pub now: &'a str,
+}
+
+impl Catalog {
+    pub fn open(path: &Path) -> Result<Self, CatalogError> {
+        let mut conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        schema::migrate(&mut conn)?;
+        Ok(Catalog { conn })
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction (one writer at a time).
+    pub fn write<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T, CatalogError>) -> Result<T, CatalogError> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// The pinned trust root: the newest version applied.
+    pub fn pinned_root(&self) -> Result<Option<(u64, Vec<u8>)>, CatalogError> {
+        Ok(self
+            .conn
+            .query_row("SELECT version, document FROM trust_roots ORDER BY version DESC LIMIT 1", [], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
+            })
+            .optional()?)
+    }
+
+    pub fn channel_sequence(&self, channel: &str) -> Result<Option<(u64, String)>, CatalogError> {
+        Ok(self
+            .conn
+            .query_row("SELECT sequence, bundle FROM channels WHERE channel = ?1", [channel], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
+            })
+            .optional()?)
+    }
+
+    pub fn bundle(&self, id: &Digest) -> Result<Option<BundleRow>, CatalogError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT id, name, version, channel, sequence, volumes, complete, first_seen FROM bundles WHERE id = ?1",
+                [id.to_string()],
+                bundle_row,
+            )
+            .optional()?;
+        match row {
+            Some(mut b) => {
+                b.imported_volumes = self.imported_volumes(&b.id)?;
+                Ok(Some(b))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn imported_volumes(&self, id: &str) -> Result<Vec<u32>, CatalogError> {
+        let mut st = self.conn.prepare("SELECT volume FROM bundle_volumes WHERE bundle = ?1 ORDER BY volume")?;
+        let v = st.query_map([id], |r| r.get::<_, i64>(0).map(|x| x as u32))?.collect::<Result<_, _>>()?;
+        Ok(v)
+    }
+
+    pub fn bundles(&self) -> Result<Vec<BundleRow>, CatalogError> {
+        let mut st = self.conn.prepare(
+            "SELECT id, name, version, channel, sequence, volumes, complete, first_seen FROM bundles ORDER BY first_seen, id",
+        )?;
+        let mut rows: Vec<BundleRow> = st.query_map([], bundle_row)?.collect::<Result<_, _>>()?;
+        for b in &mut rows {
+            b.imported_volumes = self.imported_volumes(&b.id)?;
+        }
+        Ok(rows)
+    }
+
+    pub fn channels(&self) -> Result<Vec<(String, u64, String)>, CatalogError> {
+        let mut st = self.conn.prepare("SELECT channel, sequence, bundle FROM channels ORDER BY channel")?;
+        let v = st
+            .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(v)
+    }
+
+    /// Artifacts, visible or not (pending ones wait for more volumes).
+    pub fn artifacts(&self) -> Result<Vec<ArtifactRow>, CatalogError> {
+        let mut st = self.conn.prepare(
+            "SELECT kind, name, digest, media_type, bundle, visible, provenance FROM artifacts ORDER BY kind, name, bundle",
+        )?;
+        let v = st
+            .query_map([], |r| {
+                let prov: String = r.get(6)?;
+                Ok(ArtifactRow {
+                    kind: r.get(0)?,
+                    name: r.get(1)?,
+                    digest: r.get(2)?,
+                    media_type: r.get(3)?,
+                    bundle: r.get(4)?,
+                    visible: r.get::<_, i64>(5)? != 0,
+                    provenance: serde_json::from_str(&prov).unwrap_or(serde_json::Value::Null),
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(v)
+    }
+
+    /// The names served: (kind, name) → digest of the newest visible artifact.
+    pub fn names(&self) -> Result<Vec<(String, String, String)>, CatalogError> {
+        let mut st = self.conn.prepare("SELECT kind, name, digest FROM names ORDER BY kind, name")?;
+        let v = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_, _>>()?;
+        Ok(v)
+    }
+
+    /// Every blob digest the catalog records, with its size.
+    pub fn blobs(&self) -> Result<Vec<(Digest, u64)>, CatalogError> {
+        let mut st = self.conn.prepare("SELECT digest, size FROM blobs ORDER BY digest")?;
+        let rows: Vec<(String, i64)> = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+        rows.into_iter()
+            .map(|(d, s)| Ok((d.parse().map_err(|e: airlock_core::CoreError| CatalogError::Corrupt(e.to_string()))?, s as u64)))
+            .collect()
+    }
+
+    /// The signed statements of every bundle (for closure checks in fsck).
+    pub fn statements(&self) -> Result<Vec<(String, Vec<u8>)>, CatalogError> {
+        let mut st = self.conn.prepare("SELECT id, statement FROM bundles")?;
+        let v = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+        Ok(v)
+    }
+
+    /// Records an accepted volume: bundle (first time), volume, blobs, channel sequence,
+    /// artifacts and the names of those now visible. Call inside [`Catalog::write`].
+    pub fn commit_volume(tx: &Transaction<'_>, c: &VolumeCommit<'_>) -> Result<(), CatalogError> {
+        let id = c.bundle_id.to_string();
+        let m = c.manifest;
+        tx.execute(
+            "INSERT OR IGNORE INTO bundles (id, name, version, channel, sequence, volumes, complete, statement, signers, first_seen)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9)",
+            params![id, m.name, m.version, m.channel, m.sequence as i64, m.volumes, c.statement, serde_json::to_string(c.signers)?, c.now],
+        )?;
+        tx.execute(
+            "INSERT OR IGNORE INTO bundle_volumes (bundle, volume, imported_at) VALUES (?1, ?2, ?3)",
+            params![id, c.volume, c.now],
+        )?;
+        {
+            let mut st = tx.prepare("INSERT OR IGNORE INTO blobs (digest, size, added_at) VALUES (?1, ?2, ?3)")?;
+            for (d, s) in c.blobs {
+                st.execute(params![d.to_string(), *s as i64, c.now])?;
+            }
+        }
+        let prev: Option<i64> = tx
+            .query_row("SELECT sequence FROM channels WHERE channel = ?1", [&m.channel], |r| r.get(0))
+            .optional()?;
+        if prev.is_none_or(|p| (p as u64) < m.sequence) {
+            tx.execute(
+                "INSERT INTO channels (channel, sequence, bundle) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(channel) DO UPDATE SET sequence = excluded.sequence, bundle = excluded.bundle",
+                params![m.channel, m.sequence as i64, id],
+            )?;
+        }
+        for a in &m.artifacts {
+            tx.execute(
+                "INSERT OR IGNORE INTO artifacts (bundle, kind, name, digest, media_type, size, provenance, visible)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)",
+                params![id, a.kind.to_string(), a.name, a.digest.to_string(), a.media_type, a.size as i64, serde_json::to_string(&a.provenance)?],
+            )?;
+        }
+        for a in c.visible {
+            tx.execute(
+                "UPDATE artifacts SET visible = 1 WHERE bundle = ?1 AND kind = ?2 AND name = ?3",
+                params![id, a.kind.to_string(), a.name],
+            )?;
+            tx.execute(
+                "INSERT INTO names (kind, name, digest, bundle, sequence) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(kind, name) DO UPDATE SET digest = excluded.digest, bundle = excluded.bundle, sequence = excluded.sequence
+                 WHERE excluded.sequence >= names.sequence",
+                params![a.kind.to_string(), a.name, a.digest.to_string(), id, m.sequence as i64],
+            )?;
+        }
+        let all_visible: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM artifacts WHERE bundle = ?1 AND visible = 0",
+            [&id],
+            |r| r.get(0),
+        )?;
+        let volumes: i64 = tx.query_row("SELECT COUNT(*) FROM bundle_volumes WHERE bundle = ?1", [&id], |r| r.get(0))?;
+        if all_visible == 0 && volumes as u32 == m.volumes {
+            tx.execute("UPDATE bundles SET complete = 1 WHERE id = ?1", [&id])?;
+        }
+        Ok(())
+    }
+
+    /// Records a newer pinned trust root.
+    pub fn pin_root(tx: &Transaction<'_>, version: u64, document: &[u8], now: &str) -> Result<(), CatalogError> {
+        tx.execute(
+            "INSERT INTO trust_roots (version, document, applied_at) VALUES (?1, ?2, ?3)",
+            params![version as i64, document, now],
+        )?;
+        Ok(())
+    }
+
+    /// Records an import attempt's outcome (accepted, duplicate, rejected).
+    pub fn record_import(
+        tx: &Transaction<'_>,
+        volume_path: &str,
+        bundle: Option<&str>,
+        outcome: &str,
+        reason: &str,
+        now: &str,
+    ) -> Result<(), CatalogError> {
+        tx.execute(
+            "INSERT INTO imports (volume_path, bundle, outcome, reason, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![volume_path, bundle, outcome, reason, now],
+        )?;
+        Ok(())
+    }
+
+    /// Recent import attempts, newest first.
+    pub fn imports(&self, limit: u32) -> Result<Vec<serde_json::Value>, CatalogError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT id, volume_path, bundle, outcome, reason, at FROM imports ORDER BY id DESC LIMIT ?1")?;
+        let v = st
+            .query_map([limit], |r| {
+                Ok(serde_json::json!({
+                    "id": r.get::<_, i64>(0)?, "volume": r.get::<_, String>(1)?, "bundle": r.get::<_, Option<String>>(2)?,
+                    "outcome": r.get::<_, String>(3)?, "reason": r.get::<_, String>(4)?, "at": r.get::<_, String>(5)?,
+                }))
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(v)
+    }
+}
+
+fn bundle_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BundleRow> {
+    Ok(BundleRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        version: r.get(2)?,
+        channel: r.get(3)?,
+        sequence: r.get::<_, i64>(4)? as u64,
+        volumes: r.get::<_, i64>(5)? as u32,
+        complete: r.get::<_, i64>(6)? != 0,
+        first_seen: r.get(7)?,
+        imported_volumes: vec![],
+    })
+}
