@@ -31,14 +31,26 @@ pub struct Entry {
 }
 
 fn canonical(seq: u64, time: &str, kind: &str, data: &Value, prev: &str) -> Vec<u8> {
-    airlock_trust::canonical::to_vec(&json!({"seq": seq, "time": time, "kind": kind, "data": data, "prev": prev}))
-        .expect("JSON value serializes")
+    airlock_trust::canonical::to_vec(
+        &json!({"seq": seq, "time": time, "kind": kind, "data": data, "prev": prev}),
+    )
+    .expect("JSON value serializes")
 }
 
 /// Appends an entry inside `tx` and returns it.
-pub fn append(tx: &Transaction<'_>, signer: &dyn Signer, kind: &str, data: Value, now: &str) -> Result<Entry, CatalogError> {
+pub fn append(
+    tx: &Transaction<'_>,
+    signer: &dyn Signer,
+    kind: &str,
+    data: Value,
+    now: &str,
+) -> Result<Entry, CatalogError> {
     let last: Option<(i64, String)> = tx
-        .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(
+            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?;
     let (seq, prev) = match last {
         Some((s, h)) => (s as u64 + 1, h),
@@ -90,9 +102,11 @@ pub fn entries(conn: &Connection, limit: Option<u32>) -> Result<Vec<Entry>, Cata
 /// The newest entry's (seq, hash), if any.
 pub fn head(conn: &Connection) -> Result<Option<(u64, String)>, CatalogError> {
     Ok(conn
-        .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| {
-            Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
-        })
+        .query_row(
+            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
+        )
         .optional()?)
 }
 
@@ -105,7 +119,8 @@ pub struct Report {
 
 /// Checks numbering, chain, hashes and signatures of the whole log.
 pub fn verify(conn: &Connection, key: &PublicKey) -> Result<Report, CatalogError> {
-    let mut st = conn.prepare("SELECT seq, time, kind, data, prev, hash, sig FROM audit ORDER BY seq")?;
+    let mut st =
+        conn.prepare("SELECT seq, time, kind, data, prev, hash, sig FROM audit ORDER BY seq")?;
     let mut rows = st.query([])?;
     let mut problems = Vec::new();
     let (mut expect_seq, mut expect_prev) = (1u64, GENESIS.to_string());
@@ -113,11 +128,20 @@ pub fn verify(conn: &Connection, key: &PublicKey) -> Result<Report, CatalogError
     while let Some(r) = rows.next()? {
         n += 1;
         let seq = r.get::<_, i64>(0)? as u64;
-        let (time, kind, data, prev, hash, sig): (String, String, String, String, String, String) =
-            (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?);
+        let (time, kind, data, prev, hash, sig): (String, String, String, String, String, String) = (
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+        );
         if seq != expect_seq {
             if seq > expect_seq {
-                problems.push(format!("entries {expect_seq}..{} are missing (deleted)", seq - 1));
+                problems.push(format!(
+                    "entries {expect_seq}..{} are missing (deleted)",
+                    seq - 1
+                ));
             } else {
                 problems.push(format!("entry {seq} is out of order"));
             }
@@ -137,16 +161,26 @@ pub fn verify(conn: &Connection, key: &PublicKey) -> Result<Report, CatalogError
         let bytes = canonical(seq, &time, &kind, &value, &prev);
         let found = Sha256::digest(&bytes).hex();
         if found != hash {
-            problems.push(format!("entry {seq} was edited: its content does not match its hash"));
+            problems.push(format!(
+                "entry {seq} was edited: its content does not match its hash"
+            ));
         }
-        let sig_ok = B64.decode(&sig).map(|s| key.verify(&bytes, &s)).unwrap_or(false);
+        let sig_ok = B64
+            .decode(&sig)
+            .map(|s| key.verify(&bytes, &s))
+            .unwrap_or(false);
         if !sig_ok {
-            problems.push(format!("entry {seq} signature does not verify with the appliance key"));
+            problems.push(format!(
+                "entry {seq} signature does not verify with the appliance key"
+            ));
         }
         expect_seq = seq + 1;
         expect_prev = hash;
     }
-    Ok(Report { entries: n, problems })
+    Ok(Report {
+        entries: n,
+        problems,
+    })
 }
 
 #[cfg(test)]
@@ -159,7 +193,8 @@ mod tests {
         let mut c = crate::Catalog::open(&d.path().join("c.db")).unwrap();
         let k = KeyPair::generate();
         for i in 0..5 {
-            c.write(|tx| append(tx, &k, "test", json!({"i": i}), "2026-01-01T00:00:00Z")).unwrap();
+            c.write(|tx| append(tx, &k, "test", json!({"i": i}), "2026-01-01T00:00:00Z"))
+                .unwrap();
         }
         (c, k, d)
     }
@@ -175,14 +210,21 @@ mod tests {
     #[test]
     fn edit_delete_insert_reorder_are_named() {
         let (c, k, _d) = log();
-        c.conn().execute("UPDATE audit SET data = '{\"i\":9}' WHERE seq = 3", []).unwrap();
+        c.conn()
+            .execute("UPDATE audit SET data = '{\"i\":9}' WHERE seq = 3", [])
+            .unwrap();
         let p = verify(c.conn(), &k.public_key()).unwrap().problems;
         assert!(p.iter().any(|x| x.contains("entry 3 was edited")), "{p:?}");
 
         let (c, k, _d) = log();
-        c.conn().execute("DELETE FROM audit WHERE seq = 2", []).unwrap();
+        c.conn()
+            .execute("DELETE FROM audit WHERE seq = 2", [])
+            .unwrap();
         let p = verify(c.conn(), &k.public_key()).unwrap().problems;
-        assert!(p.iter().any(|x| x.contains("entries 2..2 are missing")), "{p:?}");
+        assert!(
+            p.iter().any(|x| x.contains("entries 2..2 are missing")),
+            "{p:?}"
+        );
 
         let (c, k, _d) = log();
         // insert a forged entry 3, renumbering the rest

@@ -81,8 +81,13 @@ impl Catalog {
     }
 
     /// Runs `f` in one IMMEDIATE transaction (one writer at a time).
-    pub fn write<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T, CatalogError>) -> Result<T, CatalogError> {
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    pub fn write<T>(
+        &mut self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, CatalogError>,
+    ) -> Result<T, CatalogError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)
@@ -92,18 +97,22 @@ impl Catalog {
     pub fn pinned_root(&self) -> Result<Option<(u64, Vec<u8>)>, CatalogError> {
         Ok(self
             .conn
-            .query_row("SELECT version, document FROM trust_roots ORDER BY version DESC LIMIT 1", [], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
-            })
+            .query_row(
+                "SELECT version, document FROM trust_roots ORDER BY version DESC LIMIT 1",
+                [],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
+            )
             .optional()?)
     }
 
     pub fn channel_sequence(&self, channel: &str) -> Result<Option<(u64, String)>, CatalogError> {
         Ok(self
             .conn
-            .query_row("SELECT sequence, bundle FROM channels WHERE channel = ?1", [channel], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
-            })
+            .query_row(
+                "SELECT sequence, bundle FROM channels WHERE channel = ?1",
+                [channel],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
+            )
             .optional()?)
     }
 
@@ -126,8 +135,12 @@ impl Catalog {
     }
 
     fn imported_volumes(&self, id: &str) -> Result<Vec<u32>, CatalogError> {
-        let mut st = self.conn.prepare("SELECT volume FROM bundle_volumes WHERE bundle = ?1 ORDER BY volume")?;
-        let v = st.query_map([id], |r| r.get::<_, i64>(0).map(|x| x as u32))?.collect::<Result<_, _>>()?;
+        let mut st = self
+            .conn
+            .prepare("SELECT volume FROM bundle_volumes WHERE bundle = ?1 ORDER BY volume")?;
+        let v = st
+            .query_map([id], |r| r.get::<_, i64>(0).map(|x| x as u32))?
+            .collect::<Result<_, _>>()?;
         Ok(v)
     }
 
@@ -143,9 +156,13 @@ impl Catalog {
     }
 
     pub fn channels(&self) -> Result<Vec<(String, u64, String)>, CatalogError> {
-        let mut st = self.conn.prepare("SELECT channel, sequence, bundle FROM channels ORDER BY channel")?;
+        let mut st = self
+            .conn
+            .prepare("SELECT channel, sequence, bundle FROM channels ORDER BY channel")?;
         let v = st
-            .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?)))?
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?))
+            })?
             .collect::<Result<_, _>>()?;
         Ok(v)
     }
@@ -174,24 +191,41 @@ impl Catalog {
 
     /// The names served: (kind, name) → digest of the newest visible artifact.
     pub fn names(&self) -> Result<Vec<(String, String, String)>, CatalogError> {
-        let mut st = self.conn.prepare("SELECT kind, name, digest FROM names ORDER BY kind, name")?;
-        let v = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_, _>>()?;
+        let mut st = self
+            .conn
+            .prepare("SELECT kind, name, digest FROM names ORDER BY kind, name")?;
+        let v = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
         Ok(v)
     }
 
     /// Every blob digest the catalog records, with its size.
     pub fn blobs(&self) -> Result<Vec<(Digest, u64)>, CatalogError> {
-        let mut st = self.conn.prepare("SELECT digest, size FROM blobs ORDER BY digest")?;
-        let rows: Vec<(String, i64)> = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+        let mut st = self
+            .conn
+            .prepare("SELECT digest, size FROM blobs ORDER BY digest")?;
+        let rows: Vec<(String, i64)> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
         rows.into_iter()
-            .map(|(d, s)| Ok((d.parse().map_err(|e: airlock_core::CoreError| CatalogError::Corrupt(e.to_string()))?, s as u64)))
+            .map(|(d, s)| {
+                Ok((
+                    d.parse().map_err(|e: airlock_core::CoreError| {
+                        CatalogError::Corrupt(e.to_string())
+                    })?,
+                    s as u64,
+                ))
+            })
             .collect()
     }
 
     /// The signed statements of every bundle (for closure checks in fsck).
     pub fn statements(&self) -> Result<Vec<(String, Vec<u8>)>, CatalogError> {
         let mut st = self.conn.prepare("SELECT id, statement FROM bundles")?;
-        let v = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+        let v = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
         Ok(v)
     }
 
@@ -210,13 +244,19 @@ impl Catalog {
             params![id, c.volume, c.now],
         )?;
         {
-            let mut st = tx.prepare("INSERT OR IGNORE INTO blobs (digest, size, added_at) VALUES (?1, ?2, ?3)")?;
+            let mut st = tx.prepare(
+                "INSERT OR IGNORE INTO blobs (digest, size, added_at) VALUES (?1, ?2, ?3)",
+            )?;
             for (d, s) in c.blobs {
                 st.execute(params![d.to_string(), *s as i64, c.now])?;
             }
         }
         let prev: Option<i64> = tx
-            .query_row("SELECT sequence FROM channels WHERE channel = ?1", [&m.channel], |r| r.get(0))
+            .query_row(
+                "SELECT sequence FROM channels WHERE channel = ?1",
+                [&m.channel],
+                |r| r.get(0),
+            )
             .optional()?;
         if prev.is_none_or(|p| (p as u64) < m.sequence) {
             tx.execute(
@@ -249,7 +289,11 @@ impl Catalog {
             [&id],
             |r| r.get(0),
         )?;
-        let volumes: i64 = tx.query_row("SELECT COUNT(*) FROM bundle_volumes WHERE bundle = ?1", [&id], |r| r.get(0))?;
+        let volumes: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM bundle_volumes WHERE bundle = ?1",
+            [&id],
+            |r| r.get(0),
+        )?;
         if all_visible == 0 && volumes as u32 == m.volumes {
             tx.execute("UPDATE bundles SET complete = 1 WHERE id = ?1", [&id])?;
         }
@@ -257,7 +301,12 @@ impl Catalog {
     }
 
     /// Records a newer pinned trust root.
-    pub fn pin_root(tx: &Transaction<'_>, version: u64, document: &[u8], now: &str) -> Result<(), CatalogError> {
+    pub fn pin_root(
+        tx: &Transaction<'_>,
+        version: u64,
+        document: &[u8],
+        now: &str,
+    ) -> Result<(), CatalogError> {
         tx.execute(
             "INSERT INTO trust_roots (version, document, applied_at) VALUES (?1, ?2, ?3)",
             params![version as i64, document, now],

@@ -17,9 +17,15 @@ const RULE: &str = "data.airlock.import.deny";
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     #[error("policy {source_name}: {message}")]
-    Load { source_name: String, message: String },
+    Load {
+        source_name: String,
+        message: String,
+    },
     #[error("evaluating policy {source_name}: {message}")]
-    Eval { source_name: String, message: String },
+    Eval {
+        source_name: String,
+        message: String,
+    },
 }
 
 /// The outcome of one evaluation.
@@ -82,9 +88,12 @@ impl Policy {
         engine
             .set_input_json(&input.to_string())
             .map_err(|e| err(e.to_string()))?;
-        let v = engine.eval_rule(RULE.to_string()).map_err(|e| err(e.to_string()))?;
-        let json: serde_json::Value = serde_json::from_str(&v.to_json_str().map_err(|e| err(e.to_string()))?)
+        let v = engine
+            .eval_rule(RULE.to_string())
             .map_err(|e| err(e.to_string()))?;
+        let json: serde_json::Value =
+            serde_json::from_str(&v.to_json_str().map_err(|e| err(e.to_string()))?)
+                .map_err(|e| err(e.to_string()))?;
         let reasons: Vec<String> = match json {
             serde_json::Value::Array(items) => items
                 .into_iter()
@@ -138,7 +147,9 @@ mod tests {
 
     #[test]
     fn a_policy_without_deny_is_refused_at_load() {
-        let e = Policy::from_source("x.rego", "package other\nimport rego.v1\nallow := true\n").err().unwrap();
+        let e = Policy::from_source("x.rego", "package other\nimport rego.v1\nallow := true\n")
+            .err()
+            .unwrap();
         assert!(e.to_string().contains("x.rego"), "{e}");
         assert!(Policy::from_source("x.rego", "this is not rego").is_err());
     }

@@ -114,6 +114,24 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
         .map_err(|e| format!("{s:?}: {e} (examples: 30d, 12h, 52w)"))
 }
 
+/// Parses a duration into milliseconds (`500ms`, `2s`).
+pub fn parse_duration_ms(s: &str) -> Result<u64, String> {
+    humantime::parse_duration(s)
+        .map(|d| d.as_millis() as u64)
+        .map_err(|e| format!("{s:?}: {e} (examples: 500ms, 2s)"))
+}
+
+/// Is this error (anywhere in its chain) a closed stdout pipe? `airlock ... | head` is success.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>()
+                .and_then(|j| j.io_error_kind())
+                .is_some_and(|k| k == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 /// Human-readable byte count.
 pub fn human_bytes(n: u64) -> String {
     indicatif::HumanBytes(n).to_string()

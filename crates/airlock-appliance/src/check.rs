@@ -1,0 +1,168 @@
+//! Checks an auditor or operator runs: fsck, audit verification, inventories.
+
+use std::collections::BTreeSet;
+
+use airlock_catalog::audit;
+use airlock_core::time::{format_rfc3339, now};
+use airlock_trust::{Envelope, Signer};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::import::{closure_complete, recorded_manifests};
+use crate::{Appliance, ApplianceError};
+
+/// DSSE payload type of appliance inventories.
+pub const INVENTORY_PAYLOAD_TYPE: &str = "application/vnd.airlock.inventory.v1+json";
+
+/// The signed list of blobs an appliance holds (`airlockd inventory export`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Inventory {
+    #[serde(rename = "_type")]
+    pub type_: String,
+    /// Key id of the appliance key that signs it.
+    pub appliance: String,
+    pub created: String,
+    pub blobs: Vec<InventoryBlob>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InventoryBlob {
+    pub digest: airlock_core::Digest,
+    pub size: u64,
+}
+
+impl Appliance {
+    /// Re-hashes every blob, checks that every recorded blob is present and that every visible
+    /// artifact's closure is complete. Returns the problems (empty when clean).
+    pub fn fsck(&self) -> Result<Vec<String>, ApplianceError> {
+        let mut problems = self.store.fsck()?;
+        let present: BTreeSet<_> = self.store.list()?.into_iter().collect();
+        for (d, _) in self.catalog.blobs()? {
+            if !present.contains(&d) {
+                problems.push(format!(
+                    "{d}: recorded in the catalog but missing from blobs/"
+                ));
+            }
+        }
+        let manifests = recorded_manifests(&self.catalog)?;
+        for a in self.catalog.artifacts()?.into_iter().filter(|a| a.visible) {
+            let Some((_, m)) = manifests.iter().find(|(id, _)| *id == a.bundle) else {
+                problems.push(format!(
+                    "{} {}: its bundle {} is not recorded",
+                    a.kind, a.name, a.bundle
+                ));
+                continue;
+            };
+            let Some(art) = m
+                .artifacts
+                .iter()
+                .find(|x| x.name == a.name && x.kind.to_string() == a.kind)
+            else {
+                problems.push(format!(
+                    "{} {}: not in its bundle's manifest",
+                    a.kind, a.name
+                ));
+                continue;
+            };
+            if !closure_complete(&self.store, art)? {
+                problems.push(format!(
+                    "{} {} is visible but a blob of its closure is missing",
+                    a.kind, a.name
+                ));
+            }
+        }
+        Ok(problems)
+    }
+
+    /// Verifies the audit chain and the signed head file.
+    pub fn verify_audit(&self) -> Result<audit::Report, ApplianceError> {
+        let mut report = audit::verify(self.catalog.conn(), &self.public_key())?;
+        let head_path = self.root.join("audit.head");
+        match std::fs::read(&head_path) {
+            Ok(bytes) => {
+                let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+                let (seq, hash, sig) = (v["seq"].as_u64(), v["hash"].as_str(), v["sig"].as_str());
+                match (seq, hash, sig) {
+                    (Some(seq), Some(hash), Some(sig)) => {
+                        let msg = format!("airlock-audit-head {seq} {hash}");
+                        let sig_ok = decode_hex(sig)
+                            .is_some_and(|s| self.public_key().verify(msg.as_bytes(), &s));
+                        if !sig_ok {
+                            report
+                                .problems
+                                .push("audit.head signature does not verify".into());
+                        }
+                        let in_log: Option<String> = self
+                            .catalog
+                            .conn()
+                            .query_row("SELECT hash FROM audit WHERE seq = ?1", [seq as i64], |r| {
+                                r.get(0)
+                            })
+                            .ok();
+                        match in_log {
+                            None => report.problems.push(format!(
+                                "the signed head names entry {seq}, which is not in the log: the newest entries were deleted"
+                            )),
+                            Some(h) if h != hash => report.problems.push(format!("entry {seq} differs from the signed head")),
+                            _ => {}
+                        }
+                    }
+                    _ => report.problems.push("audit.head is malformed".into()),
+                }
+            }
+            Err(e) => report
+                .problems
+                .push(format!("{}: {e}", head_path.display())),
+        }
+        Ok(report)
+    }
+
+    /// A signed inventory of the blobs this appliance holds.
+    pub fn export_inventory(&self) -> Result<Vec<u8>, ApplianceError> {
+        let blobs = self
+            .catalog
+            .blobs()?
+            .into_iter()
+            .map(|(digest, size)| InventoryBlob { digest, size })
+            .collect();
+        let inv = Inventory {
+            type_: "airlock-inventory/v1".into(),
+            appliance: self.public_key().keyid(),
+            created: format_rfc3339(now()),
+            blobs,
+        };
+        let payload = serde_json::to_vec(&inv).expect("inventory serializes");
+        let key: &dyn Signer = self.signer();
+        Ok(Envelope::sign(INVENTORY_PAYLOAD_TYPE, &payload, &[key]).to_json())
+    }
+
+    /// A summary for `airlockd status` and `list`.
+    pub fn summary(&self) -> Result<serde_json::Value, ApplianceError> {
+        let bundles = self.catalog.bundles()?;
+        let artifacts = self.catalog.artifacts()?;
+        Ok(json!({
+            "data": self.root,
+            "trustRootVersion": self.trust.meta.version,
+            "trustRootExpires": self.trust.meta.expires,
+            "applianceKey": self.public_key().keyid(),
+            "policy": self.policy.name(),
+            "bundles": bundles,
+            "channels": self.catalog.channels()?.into_iter().map(|(c, s, b)| json!({"channel": c, "sequence": s, "bundle": b})).collect::<Vec<_>>(),
+            "artifacts": artifacts,
+            "names": self.catalog.names()?.into_iter().map(|(k, n, d)| json!({"kind": k, "name": n, "digest": d})).collect::<Vec<_>>(),
+            "recentImports": self.catalog.imports(10)?,
+        }))
+    }
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}

@@ -1,0 +1,32 @@
+//! Errors of the appliance crate.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplianceError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("{path}: {op}")]
+    Io {
+        path: PathBuf,
+        op: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what}")]
+    Trust {
+        what: String,
+        #[source]
+        source: airlock_trust::TrustError,
+    },
+    #[error(transparent)]
+    Keys(#[from] airlock_trust::TrustError),
+    #[error(transparent)]
+    Store(#[from] airlock_store::StoreError),
+    #[error(transparent)]
+    Catalog(#[from] airlock_catalog::CatalogError),
+    #[error(transparent)]
+    Policy(#[from] airlock_policy::PolicyError),
+    #[error(transparent)]
+    Bundle(#[from] airlock_bundle::BundleError),
+}

@@ -1,0 +1,201 @@
+//! airlock-appliance: everything `airlockd` does to its data directory.
+//!
+//! ```text
+//! DATA/
+//!   blobs/sha256/<hex>     verified content (airlock-store)
+//!   catalog.db             bundles, artifacts, names, channels, imports, audit (airlock-catalog)
+//!   trust/root.json        the pinned trust root (newest applied version)
+//!   keys/appliance.{key,pub}  the appliance's own ed25519 key (audit, inventories)
+//!   audit.head             signed (seq, hash) of the newest audit entry
+//!   quarantine/            rejected volumes and their *.reason.json
+//!   inbox/                 where the watcher looks for new volumes (done/ beneath it)
+//!   config.yaml            optional: policy file, clock skew
+//!   lock                   held while a command changes the data directory
+//! ```
+//!
+//! * [`Appliance::init`] / [`Appliance::open`] — create or open (cleaning temp files left by a
+//!   crash) the data directory.
+//! * [`import`] — the import pipeline: trust root chain, signatures, expiry, rollback,
+//!   differential base, policy, then blobs streamed and verified into the store, then one
+//!   catalog transaction per volume; rejected volumes go to quarantine.
+//! * [`check`] — fsck, inventories and audit verification.
+//! * [`watch`] — the inbox watcher.
+
+pub mod check;
+pub mod error;
+pub mod import;
+pub mod watch;
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use airlock_catalog::{audit, Catalog};
+use airlock_core::time::{format_rfc3339, now};
+use airlock_policy::Policy;
+use airlock_store::BlobStore;
+use airlock_trust::{KeyPair, PublicKey, Signer, TrustRoot};
+use serde::Deserialize;
+use serde_json::json;
+
+pub use error::ApplianceError;
+
+/// Optional `DATA/config.yaml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Config {
+    /// Rego policy file replacing the built-in policy (relative to DATA).
+    pub policy: Option<PathBuf>,
+    /// Tolerated clock difference for expiry checks, e.g. `5m`.
+    pub clock_skew_seconds: Option<i64>,
+}
+
+pub struct Appliance {
+    pub root: PathBuf,
+    pub store: BlobStore,
+    pub catalog: Catalog,
+    key: KeyPair,
+    pub trust: TrustRoot,
+    pub policy: Policy,
+    pub clock_skew: i64,
+    _lock: File,
+}
+
+pub const DEFAULT_SKEW: i64 = 300;
+
+fn io(path: &Path, op: &'static str) -> impl FnOnce(std::io::Error) -> ApplianceError {
+    let path = path.to_path_buf();
+    move |source| ApplianceError::Io { path, op, source }
+}
+
+impl Appliance {
+    /// Creates the data directory, pins `trust` (verified as a self-signed, unexpired root) and
+    /// generates the appliance key.
+    pub fn init(root: &Path, trust: &[u8]) -> Result<Self, ApplianceError> {
+        if root.join("catalog.db").exists() {
+            return Err(ApplianceError::Usage(format!(
+                "{} is already initialized (catalog.db exists)",
+                root.display()
+            )));
+        }
+        let t = now();
+        let pinned = TrustRoot::load_initial(trust, t).map_err(|source| ApplianceError::Trust {
+            what: "the trust root given to init".into(),
+            source,
+        })?;
+        for d in ["quarantine", "inbox/done", "trust", "keys"] {
+            fs::create_dir_all(root.join(d)).map_err(io(&root.join(d), "create directory"))?;
+        }
+        let store = BlobStore::open(root)?;
+        let key = KeyPair::generate();
+        key.write_files(&root.join("keys"), "appliance")?;
+        airlock_store::write_atomic(&root.join("trust/root.json"), trust)?;
+        let mut catalog = Catalog::open(&root.join("catalog.db"))?;
+        let now_s = format_rfc3339(t);
+        catalog.write(|tx| {
+            Catalog::pin_root(tx, pinned.meta.version, trust, &now_s)?;
+            audit::append(
+                tx,
+                &key,
+                "initialized",
+                json!({"trustRootVersion": pinned.meta.version, "applianceKey": key.public_key().keyid(),
+                       "bundleSigners": pinned.meta.roles["bundle"].keyids, "bundleThreshold": pinned.meta.roles["bundle"].threshold}),
+                &now_s,
+            )?;
+            Ok(())
+        })?;
+        drop((catalog, store));
+        let a = Self::open(root)?;
+        a.write_head()?;
+        Ok(a)
+    }
+
+    /// Opens an initialized data directory, takes its lock, and removes temp files a crash
+    /// may have left.
+    pub fn open(root: &Path) -> Result<Self, ApplianceError> {
+        if !root.join("catalog.db").exists() {
+            return Err(ApplianceError::Usage(format!(
+                "{} is not an airlockd data directory; run `airlockd init --data {} --trust ROOT` first",
+                root.display(),
+                root.display()
+            )));
+        }
+        let lock =
+            File::create(root.join("lock")).map_err(io(&root.join("lock"), "create lock file"))?;
+        lock.lock()
+            .map_err(io(&root.join("lock"), "lock data directory"))?;
+        let store = BlobStore::open(root)?;
+        let cleaned = store.clean_temp()?;
+        if cleaned > 0 {
+            tracing::warn!("removed {cleaned} temp file(s) left by an interrupted import");
+        }
+        let catalog = Catalog::open(&root.join("catalog.db"))?;
+        let (version, doc) = catalog
+            .pinned_root()?
+            .ok_or_else(|| ApplianceError::Usage("catalog has no pinned trust root".into()))?;
+        // The pinned root was verified when it was pinned; re-check its signatures (not its
+        // expiry, so an operator can still read and rotate an appliance whose root expired).
+        let trust = TrustRoot::load_initial(&doc, 0).map_err(|source| ApplianceError::Trust {
+            what: format!("pinned trust root version {version}"),
+            source,
+        })?;
+        let key = KeyPair::load(&root.join("keys/appliance.key"))?;
+        let config = load_config(root)?;
+        let policy = match &config.policy {
+            Some(p) => Policy::from_file(&root.join(p))?,
+            None => Policy::builtin(),
+        };
+        Ok(Appliance {
+            root: root.to_path_buf(),
+            store,
+            catalog,
+            key,
+            trust,
+            policy,
+            clock_skew: config.clock_skew_seconds.unwrap_or(DEFAULT_SKEW),
+            _lock: lock,
+        })
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        self.key.public_key()
+    }
+
+    pub fn signer(&self) -> &dyn Signer {
+        &self.key
+    }
+
+    /// Writes `audit.head`: the newest entry's seq and hash, signed, so that deleting the newest
+    /// entries from the database is detectable.
+    pub fn write_head(&self) -> Result<(), ApplianceError> {
+        if let Some((seq, hash)) = audit::head(self.catalog.conn())? {
+            let msg = format!("airlock-audit-head {seq} {hash}");
+            let sig = self.key.sign(msg.as_bytes());
+            let doc = json!({"seq": seq, "hash": hash, "sig": hex_encode(&sig)});
+            airlock_store::write_atomic(&self.root.join("audit.head"), doc.to_string().as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Appends one audit entry in its own transaction and updates the head.
+    pub fn audit(&mut self, kind: &str, data: serde_json::Value) -> Result<(), ApplianceError> {
+        let now_s = format_rfc3339(now());
+        let key = &self.key;
+        self.catalog
+            .write(|tx| audit::append(tx, key, kind, data, &now_s).map(|_| ()))?;
+        self.write_head()
+    }
+}
+
+fn load_config(root: &Path) -> Result<Config, ApplianceError> {
+    let p = root.join("config.yaml");
+    match fs::read_to_string(&p) {
+        Ok(text) => serde_norway::from_str(&text)
+            .map_err(|e| ApplianceError::Usage(format!("{}: {e}", p.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+        Err(e) => Err(io(&p, "read config")(e)),
+    }
+}
+
+pub(crate) fn hex_encode(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

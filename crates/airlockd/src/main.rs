@@ -1,0 +1,418 @@
+//! `airlockd`: the disconnected-side command line and daemon. It links no HTTP client and no
+//! connected-side crate (a test checks `cargo tree`): it only ever reads bundles.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use airlock_appliance::Appliance;
+use airlock_ui::exit;
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+const AFTER_HELP: &str = "\
+Typical flow on the disconnected side:
+  airlockd init --data /var/lib/airlock --trust root.json
+  airlockd import --data /var/lib/airlock /media/usb/demo-1.0.0.vol1of1.tar.zst
+  airlockd list --data /var/lib/airlock
+  airlockd audit verify --data /var/lib/airlock
+
+Exit codes: 0 success; 1 failure (a volume rejected or failed, fsck or audit problems, bad
+input); 2 usage error. Logs go to stderr (-v, -vv, or AIRLOCK_LOG=debug); data to stdout
+(--json for machines). The data directory comes from --data or AIRLOCK_DATA.";
+
+#[derive(Parser, Debug)]
+#[command(name = "airlockd", version, about = "Verify, import and keep signed airlock bundles on an air-gapped appliance", after_help = AFTER_HELP)]
+struct Cli {
+    /// The appliance data directory.
+    #[arg(long, global = true, env = "AIRLOCK_DATA", value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Print machine-readable JSON on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    /// More logging on stderr (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create the data directory, pin a trust root, and generate the appliance key.
+    Init {
+        /// The trust root to pin (from `airlock trust init`), verified before it is pinned.
+        #[arg(long, value_name = "ROOT")]
+        trust: PathBuf,
+    },
+    /// Verify and import bundle volumes (any order; multi-volume bundles complete with the last).
+    Import {
+        #[arg(required = true, value_name = "VOLUME")]
+        volumes: Vec<PathBuf>,
+        /// Rego policy replacing the built-in one for this import.
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+        /// Tolerated clock difference for expiry checks (e.g. 5m).
+        #[arg(long, value_name = "DURATION", value_parser = airlock_ui::parse_duration)]
+        clock_skew: Option<i64>,
+    },
+    /// Bundles, channels, artifacts and the names they are served under.
+    List,
+    /// A short health summary: trust root, counts, recent imports.
+    Status,
+    /// Re-hash every blob and check every catalog reference.
+    Fsck,
+    /// Read or verify the hash-chained audit log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// Signed inventories of the blobs this appliance holds (for differential bundles).
+    #[command(subcommand)]
+    Inventory(InventoryCmd),
+    /// Watch an inbox directory and import volumes that appear in it.
+    Serve {
+        #[arg(long, value_name = "DIR")]
+        inbox: Option<PathBuf>,
+        /// How often to look (e.g. 2s).
+        #[arg(long, default_value = "2s", value_parser = airlock_ui::parse_duration_ms)]
+        interval: u64,
+        /// Poll until the inbox is empty of complete volumes, then exit (for scripts and tests).
+        #[arg(long)]
+        once: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCmd {
+    /// Print the log (newest last).
+    Show {
+        /// Only the last N entries.
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Check hashes, chain, numbering, signatures and the signed head; names the first bad entry.
+    Verify,
+}
+
+#[derive(Subcommand, Debug)]
+enum InventoryCmd {
+    /// Write a DSSE envelope, signed by the appliance key, listing every blob held.
+    Export {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    airlock_ui::init_logging(cli.verbose);
+    match run(&cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) if airlock_ui::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit::FAILED)
+        }
+    }
+}
+
+fn data(cli: &Cli) -> Result<&Path> {
+    cli.data
+        .as_deref()
+        .context("no data directory: pass --data DIR or set AIRLOCK_DATA")
+}
+
+fn print_json(v: &serde_json::Value) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v).map_err(std::io::Error::from)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+macro_rules! say {
+    ($($t:tt)*) => {{ writeln!(std::io::stdout().lock(), $($t)*)?; }};
+}
+
+fn run(cli: &Cli) -> Result<u8> {
+    match &cli.command {
+        Command::Init { trust } => {
+            let bytes =
+                std::fs::read(trust).with_context(|| format!("reading {}", trust.display()))?;
+            let a = Appliance::init(data(cli)?, &bytes)?;
+            let v = json!({"data": a.root, "trustRootVersion": a.trust.meta.version, "applianceKey": a.public_key().keyid(),
+                           "applianceKeyFile": a.root.join("keys/appliance.pub")});
+            if cli.json {
+                print_json(&v)?;
+            } else {
+                say!(
+                    "initialized {} (trust root version {}, appliance key {})",
+                    a.root.display(),
+                    a.trust.meta.version,
+                    a.public_key().keyid()
+                );
+                say!(
+                    "appliance public key: {}",
+                    a.root.join("keys/appliance.pub").display()
+                );
+            }
+            Ok(exit::OK)
+        }
+        Command::Import {
+            volumes,
+            policy,
+            clock_skew,
+        } => {
+            let mut a = Appliance::open(data(cli)?)?;
+            if let Some(p) = policy {
+                a.policy = airlock_policy::Policy::from_file(p)?;
+            }
+            if let Some(s) = clock_skew {
+                a.clock_skew = *s;
+            }
+            let total = volumes
+                .iter()
+                .filter_map(|v| std::fs::metadata(v).ok())
+                .map(|m| m.len())
+                .sum();
+            let bar = airlock_ui::Bar::bytes("importing", total);
+            let outcomes = a.import(volumes, &bar)?;
+            bar.finish();
+            let ok = outcomes
+                .iter()
+                .all(|o| matches!(o.status, "accepted" | "duplicate"));
+            if cli.json {
+                print_json(&json!({"ok": ok, "volumes": outcomes}))?;
+            } else {
+                for o in &outcomes {
+                    match o.status {
+                        "accepted" => say!(
+                            "accepted  {} ({}, volume {}): {} blobs written, {} already present{}",
+                            o.volume.display(),
+                            o.name.as_deref().unwrap_or(""),
+                            o.volume_number.unwrap_or(0),
+                            o.written,
+                            o.skipped,
+                            if o.visible.is_empty() {
+                                String::from("; waiting for more volumes")
+                            } else {
+                                format!("; now visible: {}", o.visible.join(", "))
+                            }
+                        ),
+                        "duplicate" => say!("no-op     {}: {}", o.volume.display(), o.reason),
+                        "rejected" => say!(
+                            "REJECTED  {}: {}\n          moved to {}",
+                            o.volume.display(),
+                            o.reason,
+                            o.quarantined
+                                .as_ref()
+                                .map(|q| q.display().to_string())
+                                .unwrap_or_default()
+                        ),
+                        _ => say!("FAILED    {}: {}", o.volume.display(), o.reason),
+                    }
+                }
+            }
+            for o in outcomes
+                .iter()
+                .filter(|o| !matches!(o.status, "accepted" | "duplicate"))
+            {
+                tracing::error!("{} {}: {}", o.status, o.volume.display(), o.reason);
+            }
+            Ok(if ok { exit::OK } else { exit::FAILED })
+        }
+        Command::List | Command::Status => {
+            let a = Appliance::open(data(cli)?)?;
+            let s = a.summary()?;
+            if cli.json {
+                print_json(&s)?;
+                return Ok(exit::OK);
+            }
+            say!("data        {}", a.root.display());
+            say!(
+                "trust root  version {} (expires {})",
+                a.trust.meta.version,
+                a.trust.meta.expires
+            );
+            say!("policy      {}", a.policy.name());
+            if matches!(cli.command, Command::Status) {
+                say!(
+                    "bundles     {}",
+                    s["bundles"].as_array().map(|b| b.len()).unwrap_or(0)
+                );
+                say!(
+                    "artifacts   {} visible",
+                    s["artifacts"]
+                        .as_array()
+                        .map(|v| v.iter().filter(|a| a["visible"] == true).count())
+                        .unwrap_or(0)
+                );
+                for i in s["recentImports"].as_array().into_iter().flatten().take(5) {
+                    say!(
+                        "import      {} {} {} {}",
+                        i["at"].as_str().unwrap_or(""),
+                        i["outcome"].as_str().unwrap_or(""),
+                        i["volume"].as_str().unwrap_or(""),
+                        i["reason"].as_str().unwrap_or("")
+                    );
+                }
+                return Ok(exit::OK);
+            }
+            say!("channels");
+            for c in s["channels"].as_array().into_iter().flatten() {
+                say!(
+                    "  {:<12} sequence {}",
+                    c["channel"].as_str().unwrap_or(""),
+                    c["sequence"]
+                );
+            }
+            say!("bundles");
+            for b in s["bundles"].as_array().into_iter().flatten() {
+                say!(
+                    "  {} {} channel {} sequence {}: volumes {:?} of {}{}",
+                    b["name"].as_str().unwrap_or(""),
+                    b["version"].as_str().unwrap_or(""),
+                    b["channel"].as_str().unwrap_or(""),
+                    b["sequence"],
+                    b["imported_volumes"],
+                    b["volumes"],
+                    if b["complete"] == true {
+                        " (complete)"
+                    } else {
+                        " (incomplete)"
+                    }
+                );
+            }
+            say!("artifacts");
+            for x in s["artifacts"].as_array().into_iter().flatten() {
+                say!(
+                    "  {:<6} {}  {}{}",
+                    x["kind"].as_str().unwrap_or(""),
+                    x["name"].as_str().unwrap_or(""),
+                    x["digest"].as_str().unwrap_or(""),
+                    if x["visible"] == true {
+                        ""
+                    } else {
+                        "  (pending: blobs in volumes not yet imported)"
+                    }
+                );
+            }
+            Ok(exit::OK)
+        }
+        Command::Fsck => {
+            let a = Appliance::open(data(cli)?)?;
+            let problems = a.fsck()?;
+            if cli.json {
+                print_json(&json!({"ok": problems.is_empty(), "problems": problems}))?;
+            } else if problems.is_empty() {
+                say!("fsck: clean ({} blobs re-hashed)", a.store.list()?.len());
+            } else {
+                for p in &problems {
+                    say!("problem: {p}");
+                }
+            }
+            Ok(if problems.is_empty() {
+                exit::OK
+            } else {
+                exit::FAILED
+            })
+        }
+        Command::Audit(AuditCmd::Show { limit }) => {
+            let a = Appliance::open(data(cli)?)?;
+            let entries = airlock_catalog::audit::entries(a.catalog.conn(), *limit)?;
+            if cli.json {
+                print_json(&serde_json::to_value(&entries)?)?;
+            } else {
+                for e in &entries {
+                    say!("{:>5} {} {:<18} {}", e.seq, e.time, e.kind, e.data);
+                }
+            }
+            Ok(exit::OK)
+        }
+        Command::Audit(AuditCmd::Verify) => {
+            let a = Appliance::open(data(cli)?)?;
+            let r = a.verify_audit()?;
+            if cli.json {
+                print_json(
+                    &json!({"ok": r.problems.is_empty(), "entries": r.entries, "problems": r.problems}),
+                )?;
+            } else if r.problems.is_empty() {
+                say!(
+                    "audit log intact: {} entries, chain and signatures verified",
+                    r.entries
+                );
+            } else {
+                for p in &r.problems {
+                    say!("TAMPERED: {p}");
+                }
+            }
+            Ok(if r.problems.is_empty() {
+                exit::OK
+            } else {
+                exit::FAILED
+            })
+        }
+        Command::Inventory(InventoryCmd::Export { out }) => {
+            let mut a = Appliance::open(data(cli)?)?;
+            let doc = a.export_inventory()?;
+            airlock_store_write(out, &doc)?;
+            a.audit(
+                "inventory-exported",
+                json!({"file": out, "blobs": a.catalog.blobs()?.len()}),
+            )?;
+            if cli.json {
+                print_json(&json!({"out": out, "applianceKey": a.public_key().keyid()}))?;
+            } else {
+                say!(
+                    "wrote {} (signed by appliance key {})",
+                    out.display(),
+                    a.public_key().keyid()
+                );
+            }
+            Ok(exit::OK)
+        }
+        Command::Serve {
+            inbox,
+            interval,
+            once,
+        } => {
+            let root = data(cli)?.to_path_buf();
+            let inbox = inbox.clone().unwrap_or_else(|| root.join("inbox"));
+            let mut a = Appliance::open(&root)?;
+            let mut w =
+                airlock_appliance::watch::Watcher::new(&inbox, Duration::from_millis(*interval));
+            tracing::info!(inbox = %inbox.display(), "watching for volumes");
+            let mut failed = false;
+            let mut idle_polls = 0;
+            loop {
+                let outcomes = w.poll(&mut a)?;
+                for o in &outcomes {
+                    failed |= !matches!(o.status, "accepted" | "duplicate");
+                    if cli.json {
+                        let mut out = std::io::stdout().lock();
+                        serde_json::to_writer(&mut out, o).map_err(std::io::Error::from)?;
+                        writeln!(out)?;
+                    } else {
+                        say!("{:<9} {} {}", o.status, o.volume.display(), o.reason);
+                    }
+                }
+                if *once {
+                    idle_polls = if outcomes.is_empty() {
+                        idle_polls + 1
+                    } else {
+                        0
+                    };
+                    if idle_polls >= 3 {
+                        break;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(*interval));
+            }
+            Ok(if failed { exit::FAILED } else { exit::OK })
+        }
+    }
+}
+
+fn airlock_store_write(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
