@@ -5,33 +5,11 @@ use std::collections::BTreeSet;
 use airlock_catalog::audit;
 use airlock_core::time::{format_rfc3339, now};
 use airlock_trust::{Envelope, Signer};
-use serde::{Deserialize, Serialize};
+use airlock_core::inventory::{Inventory, InventoryBlob, PAYLOAD_TYPE as INVENTORY_PAYLOAD_TYPE, TYPE as INVENTORY_TYPE};
 use serde_json::json;
 
 use crate::import::{closure_complete, recorded_manifests};
 use crate::{Appliance, ApplianceError};
-
-/// DSSE payload type of appliance inventories.
-pub const INVENTORY_PAYLOAD_TYPE: &str = "application/vnd.airlock.inventory.v1+json";
-
-/// The signed list of blobs an appliance holds (`airlockd inventory export`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Inventory {
-    #[serde(rename = "_type")]
-    pub type_: String,
-    /// Key id of the appliance key that signs it.
-    pub appliance: String,
-    pub created: String,
-    pub blobs: Vec<InventoryBlob>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InventoryBlob {
-    pub digest: airlock_core::Digest,
-    pub size: u64,
-}
 
 impl Appliance {
     /// Re-hashes every blob, checks that every recorded blob is present and that every visible
@@ -128,7 +106,7 @@ impl Appliance {
             .map(|(digest, size)| InventoryBlob { digest, size })
             .collect();
         let inv = Inventory {
-            type_: "airlock-inventory/v1".into(),
+            type_: INVENTORY_TYPE.into(),
             appliance: self.public_key().keyid(),
             created: format_rfc3339(now()),
             blobs,

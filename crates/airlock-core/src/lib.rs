@@ -13,6 +13,7 @@ pub mod bundle;
 pub mod digest;
 pub mod env;
 pub mod error;
+pub mod inventory;
 pub mod manifest;
 pub mod media;
 pub mod oci;

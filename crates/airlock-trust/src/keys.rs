@@ -163,6 +163,14 @@ impl KeyPair {
             move |source| TrustError::KeyIo { path, source }
         };
         fs::create_dir_all(dir).map_err(io(dir))?;
+        for p in [&key_path, &pub_path] {
+            if p.exists() {
+                return Err(TrustError::KeyIo {
+                    path: p.clone(),
+                    source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "exists; keys are never overwritten"),
+                });
+            }
+        }
         let mut opts = fs::OpenOptions::new();
         opts.write(true).create_new(true);
         #[cfg(unix)]

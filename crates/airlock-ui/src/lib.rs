@@ -107,6 +107,22 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     Ok(v as u64)
 }
 
+/// A lifetime: `never`, or seconds from now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    Never,
+    After(i64),
+}
+
+/// Parses `never` or a duration such as `30d`.
+pub fn parse_expiry(s: &str) -> Result<Expiry, String> {
+    if s == "never" {
+        Ok(Expiry::Never)
+    } else {
+        parse_duration(s).map(Expiry::After)
+    }
+}
+
 /// Parses `30d`, `12h`, `1y` into seconds.
 pub fn parse_duration(s: &str) -> Result<i64, String> {
     humantime::parse_duration(s)

@@ -49,8 +49,10 @@ pub enum Command {
 pub enum KeysCmd {
     /// Write NAME.key (PKCS#8 PEM, mode 0600) and NAME.pub (SPKI PEM) into DIR.
     Generate {
+        /// File name stem of the key pair ([A-Za-z0-9._-]).
         #[arg(long)]
         name: String,
+        /// Directory to write into (created if missing); existing keys are never overwritten.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
@@ -60,6 +62,40 @@ pub enum KeysCmd {
 pub enum TrustCmd {
     /// Write a new signed trust root (version 1).
     Init(TrustInitArgs),
+    /// Write the next version of a trust root, signed by the old root keys and the new ones,
+    /// to be carried to appliances inside a bundle (`airlock pack --trust-root`).
+    Rotate(TrustRotateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TrustRotateArgs {
+    /// The current root (version N).
+    #[arg(long, value_name = "ROOT")]
+    pub from: PathBuf,
+    /// Private key of a current root key holder; enough of them to meet the current root
+    /// threshold must sign.
+    #[arg(long = "sign-key", value_name = "KEY", required = true)]
+    pub sign_keys: Vec<PathBuf>,
+    /// Private key of a root key holder in the new root (each also signs it).
+    #[arg(long = "root-key", value_name = "KEY", required = true)]
+    pub root_keys: Vec<PathBuf>,
+    /// How many root keys must sign the rotation after this one.
+    #[arg(long, default_value_t = 1)]
+    pub root_threshold: u32,
+    /// Public key allowed to sign bundles under the new root; repeat for several.
+    #[arg(long = "signer", value_name = "PUB", required = true)]
+    pub signers: Vec<PathBuf>,
+    /// How many distinct signers a bundle needs under the new root.
+    #[arg(long, default_value_t = 1)]
+    pub threshold: u32,
+    /// Key id to revoke (never counts towards a threshold again); repeat for several.
+    #[arg(long = "revoke", value_name = "KEYID")]
+    pub revoke: Vec<String>,
+    /// How long the new root stays valid.
+    #[arg(long, default_value = "365d", value_parser = airlock_ui::parse_duration)]
+    pub expires: i64,
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -77,8 +113,9 @@ pub struct TrustInitArgs {
     #[arg(long, default_value_t = 1)]
     pub threshold: u32,
     /// How long the root stays valid (e.g. 365d).
-    #[arg(long, default_value = "365d")]
-    pub expires: String,
+    #[arg(long, default_value = "365d", value_parser = airlock_ui::parse_duration)]
+    pub expires: i64,
+    /// Where to write root.json (never overwritten).
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
 }
@@ -93,9 +130,9 @@ pub struct PackArgs {
     /// Output directory for the volumes.
     #[arg(long, value_name = "DIR", default_value = "bundles")]
     pub out: PathBuf,
-    /// Split into volumes no larger than this (e.g. 4GiB for FAT32, 4480MiB for DVD).
-    #[arg(long, value_name = "SIZE")]
-    pub volume_size: Option<String>,
+    /// Split into volumes no larger than this (e.g. 4095MiB for FAT32, 4480MiB for DVD).
+    #[arg(long, value_name = "SIZE", value_parser = airlock_ui::parse_size)]
+    pub volume_size: Option<u64>,
     /// zstd compression level (1-19).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
     pub zstd_level: i32,
@@ -104,11 +141,22 @@ pub struct PackArgs {
     #[arg(long)]
     pub sequence: Option<u64>,
     /// Bundle lifetime, after which importers refuse it (e.g. 30d), or "never".
-    #[arg(long, default_value = "30d")]
-    pub expires: String,
+    #[arg(long, default_value = "30d", value_parser = airlock_ui::parse_expiry)]
+    pub expires: airlock_ui::Expiry,
     /// Compression threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Make a differential bundle: leave out every blob this signed appliance inventory
+    /// (`airlockd inventory export`) lists. Needs --appliance-key.
+    #[arg(long, value_name = "INVENTORY", requires = "appliance_key")]
+    pub since: Option<PathBuf>,
+    /// The appliance public key (DATA/keys/appliance.pub) that must have signed --since.
+    #[arg(long, value_name = "PUB")]
+    pub appliance_key: Option<PathBuf>,
+    /// Carry a newer trust root (from `airlock trust rotate`) for appliances to apply before
+    /// checking this bundle's signatures; repeat for several versions, oldest first.
+    #[arg(long = "trust-root", value_name = "ROOT")]
+    pub trust_roots: Vec<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -120,12 +168,13 @@ pub struct VerifyArgs {
     #[arg(required = true)]
     pub volumes: Vec<PathBuf>,
     /// Tolerated clock difference for expiry checks (e.g. 5m).
-    #[arg(long, default_value = "5m")]
-    pub clock_skew: String,
+    #[arg(long, default_value = "5m", value_parser = airlock_ui::parse_duration)]
+    pub clock_skew: i64,
 }
 
 #[derive(Args, Debug)]
 pub struct InspectArgs {
+    /// The volume to describe.
     pub volume: PathBuf,
     /// Also check the signatures against this trust root.
     #[arg(long, value_name = "ROOT")]
@@ -134,6 +183,7 @@ pub struct InspectArgs {
 
 #[derive(Args, Debug)]
 pub struct UnpackArgs {
+    /// Trust root to check signatures against.
     #[arg(long, value_name = "ROOT")]
     pub trust: PathBuf,
     /// Volumes of one bundle; give all of them for a complete layout.
@@ -142,6 +192,7 @@ pub struct UnpackArgs {
     /// Directory to create (must not exist or be empty).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    #[arg(long, default_value = "5m")]
-    pub clock_skew: String,
+    /// Tolerated clock difference for expiry checks (e.g. 5m).
+    #[arg(long, default_value = "5m", value_parser = airlock_ui::parse_duration)]
+    pub clock_skew: i64,
 }

@@ -2,6 +2,7 @@
 //! parse arguments ([`cli`]), run one command ([`cmd`]), map the outcome to an exit code.
 
 mod cli;
+#[macro_use]
 mod cmd;
 
 use std::process::ExitCode;
@@ -13,19 +14,10 @@ fn main() -> ExitCode {
     airlock_ui::init_logging(cli.verbose);
     match cmd::run(&cli) {
         Ok(code) => ExitCode::from(code),
+        Err(e) if airlock_ui::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            if is_broken_pipe(&e) {
-                return ExitCode::SUCCESS;
-            }
             eprintln!("error: {e:#}");
             ExitCode::from(airlock_ui::exit::FAILED)
         }
     }
-}
-
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
 }

@@ -12,7 +12,7 @@ pub fn run(cli: &Cli, a: &InspectArgs) -> Result<u8> {
     let (statement, bundle_id) = match &a.trust {
         Some(root) => {
             let root = super::load_root(root)?;
-            let auth = vol.authenticate(&root, now(), 0)?;
+            let auth = vol.authenticate(&root, now(), 300)?;
             (auth.statement, auth.bundle_id)
         }
         None => vol.statement_unverified()?,
@@ -37,22 +37,22 @@ pub fn run(cli: &Cli, a: &InspectArgs) -> Result<u8> {
         }))?;
         return Ok(airlock_ui::exit::OK);
     }
-    println!("bundle    {} {} ({bundle_id})", m.name, m.version);
-    println!("channel   {} sequence {}", m.channel, m.sequence);
-    println!(
+    say!("bundle    {} {} ({bundle_id})", m.name, m.version);
+    say!("channel   {} sequence {}", m.channel, m.sequence);
+    say!(
         "created   {}  expires {}",
         m.created,
         m.expires.as_deref().unwrap_or("never")
     );
-    println!("tool      {}", m.tool);
-    println!(
+    say!("tool      {}", m.tool);
+    say!(
         "volume    {} of {} ({} of {} blobs)",
         vol.label.volume,
         m.volumes,
         in_volume,
         m.blobs.len()
     );
-    println!(
+    say!(
         "signers   {} ({})",
         signers.join(", "),
         if verified {
@@ -61,22 +61,22 @@ pub fn run(cli: &Cli, a: &InspectArgs) -> Result<u8> {
             "NOT verified: pass --trust ROOT"
         }
     );
-    println!("artifacts");
+    say!("artifacts");
     for a in &m.artifacts {
-        println!("  {:<6} {}  {}", a.kind.to_string(), a.name, a.digest);
-        println!("         source {}", a.provenance.source);
+        say!("  {:<6} {}  {}", a.kind.to_string(), a.name, a.digest);
+        say!("         source {}", a.provenance.source);
         if let Some(l) = &a.provenance.license {
-            println!("         license {l}");
+            say!("         license {l}");
         }
         if !a.platforms_omitted.is_empty() {
-            println!(
+            say!(
                 "         platforms left out: {}",
                 a.platforms_omitted.join(", ")
             );
         }
     }
     let total: u64 = m.blobs.iter().map(|b| b.size).sum();
-    println!(
+    say!(
         "blobs     {} ({})",
         m.blobs.len(),
         airlock_ui::human_bytes(total)

@@ -23,9 +23,9 @@ pub fn generate(cli: &Cli, name: &str, out: &Path) -> Result<u8> {
     if cli.json {
         super::print_json(&json!({"private": key, "public": public, "keyid": keyid}))?;
     } else {
-        println!("private key: {} (keep it secret)", key.display());
-        println!("public key:  {}", public.display());
-        println!("key id:      {keyid}");
+        say!("private key: {} (keep it secret)", key.display());
+        say!("public key:  {}", public.display());
+        say!("key id:      {keyid}");
     }
     Ok(airlock_ui::exit::OK)
 }

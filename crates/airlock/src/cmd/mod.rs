@@ -1,5 +1,14 @@
 //! Command implementations. Each returns the exit code; errors bubble up to `main`.
 
+/// `println!` that returns an error instead of panicking when stdout is closed
+/// (`airlock inspect VOL | head -1`); `main` treats a broken pipe as success.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($t)*)?;
+    }};
+}
+
 mod inspect;
 mod keys;
 mod pack;
@@ -19,6 +28,7 @@ pub fn run(cli: &Cli) -> Result<u8> {
     match &cli.command {
         Command::Keys(KeysCmd::Generate { name, out }) => keys::generate(cli, name, out),
         Command::Trust(TrustCmd::Init(a)) => trust::init(cli, a),
+        Command::Trust(TrustCmd::Rotate(a)) => trust::rotate(cli, a),
         Command::Pack(a) => pack::run(cli, a),
         Command::Verify(a) => verify::run(cli, a),
         Command::Inspect(a) => inspect::run(cli, a),
@@ -56,7 +66,7 @@ pub fn load_root(path: &Path) -> Result<TrustRoot> {
 pub fn print_json(v: &serde_json::Value) -> Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, v)?;
+    serde_json::to_writer_pretty(&mut out, v).map_err(std::io::Error::from)?;
     writeln!(out)?;
     Ok(())
 }

@@ -1,5 +1,7 @@
 //! `airlock pack`: resolve the manifest's sources, sign, write volumes.
 
+use std::collections::BTreeSet;
+
 use airlock_bundle::writer::{pack, PackInput, PackOptions};
 use airlock_core::bundle::{BundleManifest, EntryRef, FORMAT_VERSION};
 use airlock_core::manifest::{InputManifest, MAX_MANIFEST_BYTES};
@@ -15,7 +17,7 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
     let text = super::read_bounded(&a.manifest, MAX_MANIFEST_BYTES, "manifest")?;
     let text = String::from_utf8(text).context("manifest is not UTF-8")?;
     let m = InputManifest::parse(&text, &a.manifest.display().to_string())?;
-    let base = a
+    let base_dir = a
         .manifest
         .parent()
         .map(|p| {
@@ -31,24 +33,42 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
         .iter()
         .map(|p| KeyPair::load(p))
         .collect::<Result<_, _>>()?;
-    let volume_size = a
-        .volume_size
-        .as_deref()
-        .map(airlock_ui::parse_size)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
     let t = now();
-    let expires = match a.expires.as_str() {
-        "never" => None,
-        s => Some(format_rfc3339(
-            t + airlock_ui::parse_duration(s).map_err(anyhow::Error::msg)?,
-        )),
+    let expires = match a.expires {
+        airlock_ui::Expiry::Never => None,
+        airlock_ui::Expiry::After(s) => Some(format_rfc3339(t + s)),
+    };
+    let trust_roots = a
+        .trust_roots
+        .iter()
+        .map(|p| {
+            let bytes = super::read_bounded(p, airlock_trust::root::MAX_ROOT_BYTES as u64, "trust root")?;
+            airlock_trust::TrustRoot::load_initial(&bytes, t).with_context(|| format!("trust root {}", p.display()))?;
+            Ok(serde_json::from_slice::<serde_json::Value>(&bytes)?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let base = match (&a.since, &a.appliance_key) {
+        (Some(inv), Some(key)) => Some(load_inventory(inv, key)?),
+        _ => None,
     };
 
     let started = std::time::Instant::now();
     let hashing = airlock_ui::Bar::bytes("hashing", 0);
-    let plan = airlock_mirror::plan::plan(&m, base, &format_rfc3339(t), &hashing)?;
+    let mut plan = airlock_mirror::plan::plan(&m, base_dir, &format_rfc3339(t), &hashing)?;
     hashing.finish();
+    // Differential: blobs the appliance holds stay home; the manifest names them as external.
+    let mut external = Vec::new();
+    let base_inventory = base.map(|(digest, held)| {
+        plan.blobs.retain(|b| {
+            if held.contains(&(b.digest, b.size)) {
+                external.push(EntryRef { digest: b.digest, size: b.size });
+                false
+            } else {
+                true
+            }
+        });
+        digest
+    });
     tracing::info!(
         seconds = started.elapsed().as_secs_f64(),
         blobs = plan.blobs.len(),
@@ -72,9 +92,9 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
         },
         artifacts: plan.artifacts.clone(),
         blobs: vec![],
-        base_inventory: None,
-        external: vec![],
-        trust_roots: vec![],
+        base_inventory,
+        external,
+        trust_roots,
     };
     let bar = airlock_ui::Bar::bytes("packing", plan.total_bytes());
     let threads = a.threads.unwrap_or_else(|| {
@@ -84,7 +104,7 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
     });
     let opts = PackOptions {
         out_dir: a.out.clone(),
-        volume_size,
+        volume_size: a.volume_size,
         zstd_level: a.zstd_level,
         threads,
         signers: keys.iter().map(|k| k as &dyn Signer).collect(),
@@ -109,10 +129,12 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
             "expires": m.expires,
             "artifacts": m.artifacts.iter().map(|a| json!({"kind": a.kind, "name": a.name, "digest": a.digest})).collect::<Vec<_>>(),
             "blobs": m.blobs.len(),
+            "external": m.external.len(),
+            "baseInventory": m.base_inventory,
             "volumes": packed.volumes.iter().map(|v| json!({"path": v.path, "volume": v.number, "size": v.size, "blobs": v.blobs})).collect::<Vec<_>>(),
         }))?;
     } else {
-        println!(
+        say!(
             "bundle {} {} (channel {}, sequence {}): {} artifacts, {} blobs",
             m.name,
             m.version,
@@ -122,8 +144,26 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
             m.blobs.len()
         );
         for v in &packed.volumes {
-            println!("{}\t{}", v.path.display(), airlock_ui::human_bytes(v.size));
+            say!("{}\t{}", v.path.display(), airlock_ui::human_bytes(v.size));
         }
     }
     Ok(airlock_ui::exit::OK)
+}
+
+/// Verifies an appliance inventory against the appliance key; returns its digest and the
+/// blobs it lists.
+fn load_inventory(path: &std::path::Path, key: &std::path::Path) -> Result<(airlock_core::Digest, BTreeSet<(airlock_core::Digest, u64)>)> {
+    use airlock_core::inventory::{Inventory, PAYLOAD_TYPE, TYPE};
+    let key = airlock_trust::PublicKey::load(key)?;
+    let bytes = super::read_bounded(path, 256 << 20, "inventory")?;
+    let env = airlock_trust::Envelope::parse(&bytes).with_context(|| format!("inventory {}", path.display()))?;
+    let keys = [(key.keyid(), key)].into_iter().collect();
+    let verified = env
+        .verify(PAYLOAD_TYPE, &keys, 1, "appliance inventory")
+        .with_context(|| format!("inventory {} is not signed by the given appliance key", path.display()))?;
+    let inv: Inventory = serde_json::from_slice(&verified.payload).with_context(|| format!("inventory {}", path.display()))?;
+    anyhow::ensure!(inv.type_ == TYPE, "inventory {}: _type {:?} is not {TYPE}", path.display(), inv.type_);
+    let digest = Sha256::digest(&verified.payload);
+    tracing::info!(blobs = inv.blobs.len(), %digest, "differential bundle against appliance inventory");
+    Ok((digest, inv.blobs.into_iter().map(|b| (b.digest, b.size)).collect()))
 }

@@ -1,4 +1,6 @@
-//! `airlock trust init`.
+//! `airlock trust init` and `airlock trust rotate`.
+
+use std::path::Path;
 
 use airlock_core::time::{format_rfc3339, now};
 use airlock_trust::root::RootSpec;
@@ -6,27 +8,56 @@ use airlock_trust::{KeyPair, PublicKey, Signer, TrustRoot};
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use crate::cli::{Cli, TrustInitArgs};
+use crate::cli::{Cli, TrustInitArgs, TrustRotateArgs};
+
+fn load_pairs(paths: &[std::path::PathBuf]) -> Result<Vec<KeyPair>> {
+    Ok(paths.iter().map(|p| KeyPair::load(p)).collect::<Result<_, _>>()?)
+}
+
+fn load_pubs(paths: &[std::path::PathBuf]) -> Result<Vec<PublicKey>> {
+    Ok(paths.iter().map(|p| PublicKey::load(p)).collect::<Result<_, _>>()?)
+}
+
+fn write_new(out: &Path, bytes: &[u8]) -> Result<()> {
+    anyhow::ensure!(!out.exists(), "{} already exists; trust roots are never overwritten", out.display());
+    airlock_store::write_atomic(out, bytes).with_context(|| format!("writing {}", out.display()))?;
+    Ok(())
+}
+
+fn report(cli: &Cli, out: &Path, root: &TrustRoot) -> Result<u8> {
+    let summary = json!({
+        "path": out,
+        "version": root.meta.version,
+        "expires": root.meta.expires,
+        "rootKeys": root.meta.roles["root"].keyids,
+        "rootThreshold": root.meta.roles["root"].threshold,
+        "bundleKeys": root.meta.roles["bundle"].keyids,
+        "bundleThreshold": root.meta.roles["bundle"].threshold,
+        "revoked": root.meta.revoked,
+    });
+    if cli.json {
+        super::print_json(&summary)?;
+    } else {
+        say!(
+            "wrote {} (version {}, {} of {} signer keys required per bundle, expires {})",
+            out.display(),
+            root.meta.version,
+            root.meta.roles["bundle"].threshold,
+            root.meta.roles["bundle"].keyids.len(),
+            root.meta.expires
+        );
+    }
+    Ok(airlock_ui::exit::OK)
+}
 
 pub fn init(cli: &Cli, a: &TrustInitArgs) -> Result<u8> {
-    let root_pairs: Vec<KeyPair> = a
-        .root_keys
-        .iter()
-        .map(|p| KeyPair::load(p))
-        .collect::<Result<_, _>>()?;
-    let signers: Vec<PublicKey> = a
-        .signers
-        .iter()
-        .map(|p| PublicKey::load(p))
-        .collect::<Result<_, _>>()?;
-    let lifetime = airlock_ui::parse_duration(&a.expires).map_err(anyhow::Error::msg)?;
-    let expires = now() + lifetime;
+    let root_pairs = load_pairs(&a.root_keys)?;
     let spec = RootSpec {
         version: 1,
-        expires,
+        expires: now() + a.expires,
         root_keys: root_pairs.iter().map(|k| k.public_key()).collect(),
         root_threshold: a.root_threshold,
-        bundle_keys: signers,
+        bundle_keys: load_pubs(&a.signers)?,
         bundle_threshold: a.threshold,
         revoked: vec![],
         signers: root_pairs.iter().map(|k| k as &dyn Signer).collect(),
@@ -34,27 +65,33 @@ pub fn init(cli: &Cli, a: &TrustInitArgs) -> Result<u8> {
     let bytes = spec.sign().context("building the trust root")?;
     // Check what we wrote the way a verifier will.
     let root = TrustRoot::load_initial(&bytes, now()).context("the new root does not verify")?;
-    airlock_store::write_atomic(&a.out, &bytes)
-        .with_context(|| format!("writing {}", a.out.display()))?;
-    let summary = json!({
-        "path": a.out,
-        "version": root.meta.version,
-        "expires": format_rfc3339(expires),
-        "rootKeys": root.meta.roles["root"].keyids,
-        "rootThreshold": root.meta.roles["root"].threshold,
-        "bundleKeys": root.meta.roles["bundle"].keyids,
-        "bundleThreshold": root.meta.roles["bundle"].threshold,
-    });
-    if cli.json {
-        super::print_json(&summary)?;
-    } else {
-        println!(
-            "wrote {} (version 1, {} of {} signer keys required per bundle, expires {})",
-            a.out.display(),
-            a.threshold,
-            a.signers.len(),
-            format_rfc3339(expires)
-        );
-    }
-    Ok(airlock_ui::exit::OK)
+    write_new(&a.out, &bytes)?;
+    report(cli, &a.out, &root)
+}
+
+pub fn rotate(cli: &Cli, a: &TrustRotateArgs) -> Result<u8> {
+    let old_bytes = super::read_bounded(&a.from, airlock_trust::root::MAX_ROOT_BYTES as u64, "trust root")?;
+    // The old root may have expired: that is a reason to rotate, not to refuse.
+    let old = TrustRoot::load_initial(&old_bytes, 0).with_context(|| format!("trust root {}", a.from.display()))?;
+    let old_pairs = load_pairs(&a.sign_keys)?;
+    let new_pairs = load_pairs(&a.root_keys)?;
+    let mut signers: Vec<&dyn Signer> = old_pairs.iter().map(|k| k as &dyn Signer).collect();
+    signers.extend(new_pairs.iter().map(|k| k as &dyn Signer));
+    let spec = RootSpec {
+        version: old.meta.version + 1,
+        expires: now() + a.expires,
+        root_keys: new_pairs.iter().map(|k| k.public_key()).collect(),
+        root_threshold: a.root_threshold,
+        bundle_keys: load_pubs(&a.signers)?,
+        bundle_threshold: a.threshold,
+        revoked: a.revoke.clone(),
+        signers,
+    };
+    let bytes = spec.sign().context("building the new trust root")?;
+    let root = old
+        .update(&bytes, now())
+        .context("the new root does not chain from the old one (are enough old root keys given with --sign-key?)")?;
+    write_new(&a.out, &bytes)?;
+    tracing::info!(from = old.meta.version, to = root.meta.version, expires = %format_rfc3339(root.expires()), "rotated");
+    report(cli, &a.out, &root)
 }

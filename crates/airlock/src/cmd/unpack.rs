@@ -37,7 +37,6 @@ pub fn run(cli: &Cli, a: &UnpackArgs) -> Result<u8> {
         anyhow::ensure!(empty, "{} exists and is not empty", a.out.display());
     }
     let root = super::load_root(&a.trust)?;
-    let skew = airlock_ui::parse_duration(&a.clock_skew).map_err(anyhow::Error::msg)?;
     let parent = a
         .out
         .parent()
@@ -52,9 +51,15 @@ pub fn run(cli: &Cli, a: &UnpackArgs) -> Result<u8> {
             .unwrap_or_default(),
         std::process::id()
     ));
-    let result = unpack_into(a, &root, skew, &staging);
+    let result = unpack_into(a, &root, a.clock_skew, &staging);
     match result {
-        Ok((summary, missing)) => {
+        Ok((_, missing)) if missing > 0 => {
+            let _ = fs::remove_dir_all(&staging);
+            anyhow::bail!(
+                "incomplete: {missing} blob(s) are in volumes not given; give every volume of the bundle (airlock verify lists them)"
+            )
+        }
+        Ok((summary, _)) => {
             if a.out.exists() {
                 fs::remove_dir(&a.out)
                     .with_context(|| format!("replacing empty {}", a.out.display()))?;
@@ -64,14 +69,11 @@ pub fn run(cli: &Cli, a: &UnpackArgs) -> Result<u8> {
             if cli.json {
                 super::print_json(&summary)?;
             } else {
-                println!(
+                say!(
                     "unpacked {} blobs into {}",
                     summary["blobs"],
                     a.out.display()
                 );
-                if missing > 0 {
-                    println!("incomplete: {missing} blobs are in volumes not given");
-                }
             }
             Ok(airlock_ui::exit::OK)
         }

@@ -12,12 +12,11 @@ use crate::cli::{Cli, VerifyArgs};
 
 pub fn run(cli: &Cli, a: &VerifyArgs) -> Result<u8> {
     let root = super::load_root(&a.trust)?;
-    let skew = airlock_ui::parse_duration(&a.clock_skew).map_err(anyhow::Error::msg)?;
-    let members = authenticate_all(&a.volumes, &root, now(), skew);
+    let members = authenticate_all(&a.volumes, &root, now(), a.clock_skew);
     let total: u64 = members
         .iter()
         .filter_map(|(_, r)| r.as_ref().ok())
-        .map(|m| m.volume.file_len())
+        .map(|m| m.auth.manifest().blobs_of_volume(m.volume.label.volume).map(|b| b.size).sum::<u64>())
         .sum();
     let bar = airlock_ui::Bar::bytes("verifying", total);
     let mut present = BTreeSet::new();
@@ -42,8 +41,9 @@ pub fn run(cli: &Cli, a: &VerifyArgs) -> Result<u8> {
             }
             Err(e) => {
                 failed += 1;
+                let e = anyhow::Error::from(e);
                 tracing::error!("{e:#}");
-                reports.push(json!({"path": path, "ok": false, "error": format!("{:#}", anyhow::Error::from(e))}));
+                reports.push(json!({"path": path, "ok": false, "error": format!("{e:#}")}));
             }
         }
     }
@@ -67,14 +67,14 @@ pub fn run(cli: &Cli, a: &VerifyArgs) -> Result<u8> {
     } else {
         for r in &reports {
             if r["ok"] == true {
-                println!(
+                say!(
                     "ok      {} (volume {}, {} blobs verified)",
                     r["path"].as_str().unwrap_or(""),
                     r["volume"],
                     r["blobs"]
                 );
             } else {
-                println!(
+                say!(
                     "FAILED  {}: {}",
                     r["path"].as_str().unwrap_or(""),
                     r["error"].as_str().unwrap_or("")
@@ -82,17 +82,17 @@ pub fn run(cli: &Cli, a: &VerifyArgs) -> Result<u8> {
             }
         }
         if let (Some(m), Some((id, signers))) = (&manifest, &info) {
-            println!(
+            say!(
                 "bundle {} {} ({id}), signed by {} trusted key(s)",
                 m.name,
                 m.version,
                 signers.len()
             );
             if missing.is_empty() {
-                println!("complete: all {} blobs present and verified", m.blobs.len());
+                say!("complete: all {} blobs present and verified", m.blobs.len());
             } else {
                 let vols: BTreeSet<u32> = missing.iter().map(|(_, v)| *v).collect();
-                println!(
+                say!(
                     "incomplete: {} of {} blobs are in volumes not given ({})",
                     missing.len(),
                     m.blobs.len(),
@@ -102,7 +102,7 @@ pub fn run(cli: &Cli, a: &VerifyArgs) -> Result<u8> {
                         .join(", ")
                 );
                 for (d, v) in &missing {
-                    println!("  missing {d} (volume {v})");
+                    say!("  missing {d} (volume {v})");
                 }
             }
         }
