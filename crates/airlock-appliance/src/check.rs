@@ -3,9 +3,11 @@
 use std::collections::BTreeSet;
 
 use airlock_catalog::audit;
+use airlock_core::inventory::{
+    Inventory, InventoryBlob, PAYLOAD_TYPE as INVENTORY_PAYLOAD_TYPE, TYPE as INVENTORY_TYPE,
+};
 use airlock_core::time::{format_rfc3339, now};
 use airlock_trust::{Envelope, Signer};
-use airlock_core::inventory::{Inventory, InventoryBlob, PAYLOAD_TYPE as INVENTORY_PAYLOAD_TYPE, TYPE as INVENTORY_TYPE};
 use serde_json::json;
 
 use crate::import::{closure_complete, recorded_manifests};

@@ -9,14 +9,17 @@
 //! 4. duplicates are a no-op; otherwise the sequence must exceed the channel's last;
 //! 5. a differential bundle's external blobs must all be present;
 //! 6. the policy must admit it (decision recorded);
-//! 7. stream every blob into the store (temp file, hash, fsync, rename; present blobs skipped);
+//! 7. stream every blob into a staging store beside the store (temp file, hash, fsync, rename;
+//!    blobs the store already holds are skipped: their stored copy was verified when written),
+//!    and move the staged blobs into the store only once the whole volume verified;
 //! 8. one SQLite transaction records the volume, its blobs, and the artifacts whose whole
 //!    closure is now present — only those become visible.
 //!
 //! A volume refused by 1–6 or whose content fails verification in 7 is moved to
 //! `quarantine/` with a `.reason.json`. A failure of the appliance itself (disk full, I/O
-//! error) leaves the volume where it is. Either way nothing half-written becomes visible: blobs
-//! are only renamed into place after verification, and the catalog only names complete closures.
+//! error) leaves the volume where it is. Either way the store is unchanged by a refused volume
+//! and nothing half-written becomes visible: blobs reach the store only after the whole volume
+//! verified, and the catalog only names artifacts whose closure is complete.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -108,16 +111,21 @@ impl std::fmt::Display for Display<'_> {
     }
 }
 
-/// Writes verified blobs into the store, skipping those already present.
+/// Writes verified blobs into a staging store, skipping those the main store already holds.
+/// The staging store is published into the main one only when the whole volume verified, so a
+/// rejected volume leaves the store exactly as it was.
 struct ImportSink<'a> {
     store: &'a BlobStore,
+    staging: &'a BlobStore,
     fault: Fault,
 }
 
-/// Fault injection state shared by all writers of one import.
-#[derive(Clone)]
+/// Blob bytes written by this process, for fault injection across all volumes of one run.
+static WRITTEN: AtomicU64 = AtomicU64::new(0);
+
+/// Fault injection setting shared by all writers.
+#[derive(Clone, Copy)]
 struct Fault {
-    written: std::sync::Arc<AtomicU64>,
     kill_after: Option<u64>,
 }
 
@@ -130,7 +138,7 @@ impl Write for FaultWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(buf)?;
         if let Some(limit) = self.fault.kill_after {
-            let before = self.fault.written.fetch_add(n as u64, Ordering::SeqCst);
+            let before = WRITTEN.fetch_add(n as u64, Ordering::SeqCst);
             if before + n as u64 >= limit {
                 let _ = std::process::Command::new("kill")
                     .args(["-9", &std::process::id().to_string()])
@@ -151,10 +159,10 @@ impl BlobSink for ImportSink<'_> {
         if self.store.contains(d, size) {
             return Ok(None);
         }
-        let inner = self.store.writer().map_err(std::io::Error::other)?;
+        let inner = self.staging.writer().map_err(std::io::Error::other)?;
         Ok(Some(FaultWriter {
             inner,
-            fault: self.fault.clone(),
+            fault: self.fault,
         }))
     }
     fn commit(&self, w: FaultWriter, d: &Digest) -> std::io::Result<()> {
@@ -405,18 +413,34 @@ impl Appliance {
             ));
         }
 
-        // Content.
+        // Content, into a staging store first.
+        let staging_dir = self.root.join("staging").join(id.hex());
+        let _ = fs::remove_dir_all(&staging_dir);
+        let staging = BlobStore::open(&staging_dir).map_err(|e| Refusal::Fail(e.into()))?;
         let sink = ImportSink {
             store: &self.store,
+            staging: &staging,
             fault: Fault {
-                written: Default::default(),
                 kill_after: std::env::var(FAULT_KILL_AFTER_BYTES)
                     .ok()
                     .and_then(|v| v.parse().ok()),
             },
         };
-        let report = vol.read_blobs(&m, &sink, progress).map_err(classify)?;
-        self.store.sync().map_err(|e| Refusal::Fail(e.into()))?;
+        let read = vol.read_blobs(&m, &sink, progress);
+        let report = match read {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = fs::remove_dir_all(&staging_dir);
+                return Err(classify(e));
+            }
+        };
+        let published = report
+            .verified
+            .iter()
+            .try_for_each(|d| self.store.adopt(&staging, d))
+            .and_then(|_| self.store.sync());
+        let _ = fs::remove_dir_all(&staging_dir);
+        published.map_err(|e| Refusal::Fail(e.into()))?;
         outcome.written = report.verified.len();
         outcome.skipped = report.skipped.len();
 

@@ -9,6 +9,8 @@
 //!   audit.head             signed (seq, hash) of the newest audit entry
 //!   quarantine/            rejected volumes and their *.reason.json
 //!   inbox/                 where the watcher looks for new volumes (done/ beneath it)
+//!   staging/<bundle>/      blobs of the volume being imported, moved into blobs/ once the
+//!                          whole volume verified; removed at every start
 //!   config.yaml            optional: policy file, clock skew
 //!   lock                   held while a command changes the data directory
 //! ```
@@ -124,6 +126,11 @@ impl Appliance {
         lock.lock()
             .map_err(io(&root.join("lock"), "lock data directory"))?;
         let store = BlobStore::open(root)?;
+        // Staged blobs of an import that never finished were never part of the store.
+        let staging = root.join("staging");
+        if staging.exists() {
+            fs::remove_dir_all(&staging).map_err(io(&staging, "remove staging"))?;
+        }
         let cleaned = store.clean_temp()?;
         if cleaned > 0 {
             tracing::warn!("removed {cleaned} temp file(s) left by an interrupted import");

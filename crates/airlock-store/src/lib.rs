@@ -101,6 +101,13 @@ impl BlobStore {
             .map_err(StoreError::io(&self.blobs, "sync blob directory"))
     }
 
+    /// Moves a verified blob from another store on the same file system (a staging store) into
+    /// this one. Content was verified when it was committed there.
+    pub fn adopt(&self, from: &BlobStore, d: &Digest) -> Result<(), StoreError> {
+        let dest = self.path(d);
+        fs::rename(from.path(d), &dest).map_err(StoreError::io(&dest, "move blob into the store"))
+    }
+
     /// Every blob digest present (names that are not digests are reported by [`Self::fsck`]).
     pub fn list(&self) -> Result<Vec<Digest>, StoreError> {
         let mut out = Vec::new();

@@ -167,7 +167,10 @@ impl KeyPair {
             if p.exists() {
                 return Err(TrustError::KeyIo {
                     path: p.clone(),
-                    source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "exists; keys are never overwritten"),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::AlreadyExists,
+                        "exists; keys are never overwritten",
+                    ),
                 });
             }
         }

@@ -42,8 +42,10 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
         .trust_roots
         .iter()
         .map(|p| {
-            let bytes = super::read_bounded(p, airlock_trust::root::MAX_ROOT_BYTES as u64, "trust root")?;
-            airlock_trust::TrustRoot::load_initial(&bytes, t).with_context(|| format!("trust root {}", p.display()))?;
+            let bytes =
+                super::read_bounded(p, airlock_trust::root::MAX_ROOT_BYTES as u64, "trust root")?;
+            airlock_trust::TrustRoot::load_initial(&bytes, t)
+                .with_context(|| format!("trust root {}", p.display()))?;
             Ok(serde_json::from_slice::<serde_json::Value>(&bytes)?)
         })
         .collect::<Result<Vec<_>>>()?;
@@ -61,7 +63,10 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
     let base_inventory = base.map(|(digest, held)| {
         plan.blobs.retain(|b| {
             if held.contains(&(b.digest, b.size)) {
-                external.push(EntryRef { digest: b.digest, size: b.size });
+                external.push(EntryRef {
+                    digest: b.digest,
+                    size: b.size,
+                });
                 false
             } else {
                 true
@@ -152,18 +157,36 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
 
 /// Verifies an appliance inventory against the appliance key; returns its digest and the
 /// blobs it lists.
-fn load_inventory(path: &std::path::Path, key: &std::path::Path) -> Result<(airlock_core::Digest, BTreeSet<(airlock_core::Digest, u64)>)> {
+fn load_inventory(
+    path: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<(airlock_core::Digest, BTreeSet<(airlock_core::Digest, u64)>)> {
     use airlock_core::inventory::{Inventory, PAYLOAD_TYPE, TYPE};
     let key = airlock_trust::PublicKey::load(key)?;
     let bytes = super::read_bounded(path, 256 << 20, "inventory")?;
-    let env = airlock_trust::Envelope::parse(&bytes).with_context(|| format!("inventory {}", path.display()))?;
+    let env = airlock_trust::Envelope::parse(&bytes)
+        .with_context(|| format!("inventory {}", path.display()))?;
     let keys = [(key.keyid(), key)].into_iter().collect();
     let verified = env
         .verify(PAYLOAD_TYPE, &keys, 1, "appliance inventory")
-        .with_context(|| format!("inventory {} is not signed by the given appliance key", path.display()))?;
-    let inv: Inventory = serde_json::from_slice(&verified.payload).with_context(|| format!("inventory {}", path.display()))?;
-    anyhow::ensure!(inv.type_ == TYPE, "inventory {}: _type {:?} is not {TYPE}", path.display(), inv.type_);
+        .with_context(|| {
+            format!(
+                "inventory {} is not signed by the given appliance key",
+                path.display()
+            )
+        })?;
+    let inv: Inventory = serde_json::from_slice(&verified.payload)
+        .with_context(|| format!("inventory {}", path.display()))?;
+    anyhow::ensure!(
+        inv.type_ == TYPE,
+        "inventory {}: _type {:?} is not {TYPE}",
+        path.display(),
+        inv.type_
+    );
     let digest = Sha256::digest(&verified.payload);
     tracing::info!(blobs = inv.blobs.len(), %digest, "differential bundle against appliance inventory");
-    Ok((digest, inv.blobs.into_iter().map(|b| (b.digest, b.size)).collect()))
+    Ok((
+        digest,
+        inv.blobs.into_iter().map(|b| (b.digest, b.size)).collect(),
+    ))
 }

@@ -11,16 +11,27 @@ use serde_json::json;
 use crate::cli::{Cli, TrustInitArgs, TrustRotateArgs};
 
 fn load_pairs(paths: &[std::path::PathBuf]) -> Result<Vec<KeyPair>> {
-    Ok(paths.iter().map(|p| KeyPair::load(p)).collect::<Result<_, _>>()?)
+    Ok(paths
+        .iter()
+        .map(|p| KeyPair::load(p))
+        .collect::<Result<_, _>>()?)
 }
 
 fn load_pubs(paths: &[std::path::PathBuf]) -> Result<Vec<PublicKey>> {
-    Ok(paths.iter().map(|p| PublicKey::load(p)).collect::<Result<_, _>>()?)
+    Ok(paths
+        .iter()
+        .map(|p| PublicKey::load(p))
+        .collect::<Result<_, _>>()?)
 }
 
 fn write_new(out: &Path, bytes: &[u8]) -> Result<()> {
-    anyhow::ensure!(!out.exists(), "{} already exists; trust roots are never overwritten", out.display());
-    airlock_store::write_atomic(out, bytes).with_context(|| format!("writing {}", out.display()))?;
+    anyhow::ensure!(
+        !out.exists(),
+        "{} already exists; trust roots are never overwritten",
+        out.display()
+    );
+    airlock_store::write_atomic(out, bytes)
+        .with_context(|| format!("writing {}", out.display()))?;
     Ok(())
 }
 
@@ -70,9 +81,14 @@ pub fn init(cli: &Cli, a: &TrustInitArgs) -> Result<u8> {
 }
 
 pub fn rotate(cli: &Cli, a: &TrustRotateArgs) -> Result<u8> {
-    let old_bytes = super::read_bounded(&a.from, airlock_trust::root::MAX_ROOT_BYTES as u64, "trust root")?;
+    let old_bytes = super::read_bounded(
+        &a.from,
+        airlock_trust::root::MAX_ROOT_BYTES as u64,
+        "trust root",
+    )?;
     // The old root may have expired: that is a reason to rotate, not to refuse.
-    let old = TrustRoot::load_initial(&old_bytes, 0).with_context(|| format!("trust root {}", a.from.display()))?;
+    let old = TrustRoot::load_initial(&old_bytes, 0)
+        .with_context(|| format!("trust root {}", a.from.display()))?;
     let old_pairs = load_pairs(&a.sign_keys)?;
     let new_pairs = load_pairs(&a.root_keys)?;
     let mut signers: Vec<&dyn Signer> = old_pairs.iter().map(|k| k as &dyn Signer).collect();

@@ -16,7 +16,13 @@ pub fn run(cli: &Cli, a: &VerifyArgs) -> Result<u8> {
     let total: u64 = members
         .iter()
         .filter_map(|(_, r)| r.as_ref().ok())
-        .map(|m| m.auth.manifest().blobs_of_volume(m.volume.label.volume).map(|b| b.size).sum::<u64>())
+        .map(|m| {
+            m.auth
+                .manifest()
+                .blobs_of_volume(m.volume.label.volume)
+                .map(|b| b.size)
+                .sum::<u64>()
+        })
         .sum();
     let bar = airlock_ui::Bar::bytes("verifying", total);
     let mut present = BTreeSet::new();
