@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks against physical baselines measured on the same machine in the same run.
-# Usage: scripts/bench.sh [SECTION...]   sections: pack (default: all)
+# Usage: scripts/bench.sh [SECTION...]   sections: pack import (default: pack import)
 # Env: BENCH_DIR (default target/bench), BENCH_GIB (data set size, default 2), RUNS (default 3).
 # Prints one line per measurement and a summary of ratios (airlock time / baseline time; lower
 # is better) and peak memory. The best of RUNS runs is kept for each command.
@@ -12,10 +12,11 @@ source scripts/peers.sh
 airlock_install_apt_peers
 cargo build --release --bins -q
 AIRLOCK="$REPO/target/release/airlock"
+AIRLOCKD="$REPO/target/release/airlockd"
 BENCH_DIR=${BENCH_DIR:-$REPO/target/bench}
 BENCH_GIB=${BENCH_GIB:-2}
 RUNS=${RUNS:-3}
-SECTIONS=${*:-pack}
+SECTIONS=${*:-pack import}
 mkdir -p "$BENCH_DIR"
 cd "$BENCH_DIR"
 
@@ -83,6 +84,17 @@ bench_pack() {
     echo "pack:   airlock $airlock_pack_s s vs tar|zstd -T0 -3 $tar_zstd_s s = $(ratio "$airlock_pack_s" "$tar_zstd_s")x (target <= 0.9x), peak $((airlock_pack_rss / 1024)) MiB"
     echo "verify: airlock $airlock_verify_s s vs zstd -dc|openssl sha256 $zstd_openssl_s s = $(ratio "$airlock_verify_s" "$zstd_openssl_s")x (target <= 0.7x), peak $((airlock_verify_rss / 1024)) MiB"
     echo "sizes:  airlock $(du -b out/*.tar.zst | awk '{s+=$1} END {print s}') bytes, tar|zstd $(stat -c %s base.tar.zst) bytes"
+}
+
+bench_import() {
+    make_dataset
+    keys
+    [ -n "$(ls out/*.tar.zst 2>/dev/null)" ] || "$AIRLOCK" pack bench.yaml --key keys/signer.key --out out >/dev/null
+    echo "== import: $(du -sh out | cut -f1) bundle" >&2
+    PRE="rm -rf extract && mkdir extract" best_of zstd_tar_x "zstd -dc out/*.tar.zst | tar -x -C extract"
+    PRE="rm -rf appliance && $AIRLOCKD init --data appliance --trust root.json >/dev/null" \
+        best_of airlockd_import "$AIRLOCKD import --data appliance out/*.tar.zst"
+    echo "import: airlockd $airlockd_import_s s vs zstd -dc|tar -x $zstd_tar_x_s s = $(ratio "$airlockd_import_s" "$zstd_tar_x_s")x (target <= 1.3x), peak $((airlockd_import_rss / 1024)) MiB"
 }
 
 for s in $SECTIONS; do "bench_$s"; done

@@ -10,14 +10,15 @@ REPO=$PWD
 source scripts/peers.sh
 airlock_install_apt_peers
 
-echo "==> building airlock" >&2
+echo "==> building airlock and airlockd" >&2
 cargo build --release --bins -q
 AIRLOCK="$REPO/target/release/airlock"
+AIRLOCKD="$REPO/target/release/airlockd"
 
 WORK=${1:-$(mktemp -d /tmp/airlock-demo.XXXXXX)}
 mkdir -p "$WORK" && cd "$WORK"
 echo "==> sample content in $WORK" >&2
-rm -rf layouts models bin keys bundles layout src
+rm -rf layouts models bin keys bundles layout src appliance root.json
 mkdir -p src/hello models/tiny bin
 echo "hello from the connected side" > src/hello/hello.txt
 umoci init --layout layouts/hello
@@ -64,5 +65,12 @@ echo "==> inspect" >&2
 echo "==> unpack and read back with skopeo" >&2
 "$AIRLOCK" unpack --trust root.json $VOL --out layout
 skopeo inspect oci:layout:registry.example/acme/hello:v1 | head -4
+
+echo "==> disconnected side: initialize an appliance, import, list, audit" >&2
+"$AIRLOCKD" init --data appliance --trust root.json
+"$AIRLOCKD" import --data appliance $VOL
+"$AIRLOCKD" list --data appliance
+"$AIRLOCKD" fsck --data appliance
+"$AIRLOCKD" audit verify --data appliance
 
 echo "demo finished: everything is in $WORK" >&2

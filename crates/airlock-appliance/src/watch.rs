@@ -16,6 +16,9 @@ pub struct Watcher {
     pub inbox: PathBuf,
     pub interval: Duration,
     sizes: BTreeMap<PathBuf, u64>,
+    /// Volumes whose import failed for a reason of the appliance (disk full): retried only when
+    /// the file changes, so a stuck volume does not flood the audit log.
+    failed: BTreeMap<PathBuf, u64>,
 }
 
 impl Watcher {
@@ -24,6 +27,7 @@ impl Watcher {
             inbox: inbox.to_path_buf(),
             interval,
             sizes: BTreeMap::new(),
+            failed: BTreeMap::new(),
         }
     }
 
@@ -41,6 +45,9 @@ impl Watcher {
                 continue;
             }
             let size = e.metadata().map(|m| m.len()).unwrap_or(0);
+            if self.failed.get(&p) == Some(&size) {
+                continue;
+            }
             let mut marker = p.clone().into_os_string();
             marker.push(".done");
             let marked = Path::new(&marker).exists();
@@ -61,6 +68,10 @@ impl Watcher {
                 let done = self.inbox.join("done");
                 std::fs::create_dir_all(&done).map_err(crate::io(&done, "create done/"))?;
                 move_file(&p, &done.join(p.file_name().expect("file name")))?;
+            }
+            if o.status == "failed" {
+                let size = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+                self.failed.insert(p.clone(), size);
             }
             let _ = std::fs::remove_file(marker);
             out.push(o);

@@ -269,12 +269,19 @@ fn run(cli: &Cli) -> Result<u8> {
             say!("bundles");
             for b in s["bundles"].as_array().into_iter().flatten() {
                 say!(
-                    "  {} {} channel {} sequence {}: volumes {:?} of {}{}",
+                    "  {} {} channel {} sequence {}: volumes {} of {}{}",
                     b["name"].as_str().unwrap_or(""),
                     b["version"].as_str().unwrap_or(""),
                     b["channel"].as_str().unwrap_or(""),
                     b["sequence"],
-                    b["imported_volumes"],
+                    b["imported_volumes"]
+                        .as_array()
+                        .map(|v| v
+                            .iter()
+                            .map(|x| x.to_string())
+                            .collect::<Vec<_>>()
+                            .join(","))
+                        .unwrap_or_default(),
                     b["volumes"],
                     if b["complete"] == true {
                         " (complete)"
