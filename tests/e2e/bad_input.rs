@@ -286,6 +286,71 @@ entries.insert(4, (ti, b""))"#,
 }
 
 #[test]
+fn non_canonical_header_fields_are_refused() {
+    let (f, v) = packed();
+    let model = f
+        .sh("sha256sum models/tiny/model.safetensors | cut -d' ' -f1")
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let entry = format!("blobs/sha256/{model}");
+    // The real blob with its real data and size, a valid header checksum and a valid frame
+    // index: only mode 4755 and owner "evil" (or the mtime) differ, which `tar -x` would apply.
+    let cases: &[(&str, &str)] = &[
+        (
+            "setuid",
+            r#"mode=0o4755, uname="evil", gname="evil", uid=666, gid=666"#,
+        ),
+        ("mtime", "mtime=1700000000"),
+    ];
+    for (name, fields) in cases {
+        let out = format!("{name}.tar.zst");
+        rewrite_volume(
+            f.path(),
+            &v,
+            &out,
+            &format!(
+                r#"
+i = names.index("{entry}")
+m, data = entries[i]
+entries[i] = (m, data, hdr(m.name, len(data), {fields}))
+"#
+            ),
+        );
+        // Python's tarfile reads it as a setuid file owned by "evil" (or with a new mtime).
+        if *name == "setuid" {
+            let r = f.sh(&format!(
+                "zstd -dc {out} | python3 -c \"import tarfile,sys; t=tarfile.open(fileobj=sys.stdin.buffer, mode='r|'); print([(m.mode, m.uname) for m in t if m.name=='{entry}'])\""
+            ));
+            assert!(
+                r.stdout.contains("(2541, 'evil')"),
+                "{}{}",
+                r.stdout,
+                r.stderr
+            );
+        }
+        verify(&f, &[&out])
+            .fails()
+            .says(&[&out, &entry, "differ from the canonical header"]);
+        f.airlock(&[
+            "unpack",
+            "--trust",
+            "root.json",
+            &out,
+            "--out",
+            &format!("u-{name}"),
+        ])
+        .fails()
+        .says(&["differ from the canonical header"]);
+        assert!(!f.p(&format!("u-{name}")).exists());
+    }
+    // The same rewrite with canonical headers everywhere is accepted: only the fields matter.
+    rewrite_volume(f.path(), &v, "same.tar.zst", "");
+    verify(&f, &["same.tar.zst"]).ok();
+}
+
+#[test]
 fn oversized_manifest_is_refused_before_reading() {
     let f = Fixture::new();
     f.sh(r#"python3 - <<'PY'

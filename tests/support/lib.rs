@@ -237,8 +237,13 @@ impl Default for Fixture {
 /// well-formed volume: one zstd frame per tar entry (made with the `zstd` CLI) and a valid
 /// frame index, as an attacker who knows the format would. The snippet sees `entries`, a list
 /// of `(tarinfo, bytes)` pairs, and may edit it; names are in `names`; `regular(name, data)`
-/// makes a regular-file entry. Setting `eof_frame` to a path replaces the end-of-archive frame
-/// with that file's compressed bytes (for decompression bombs).
+/// makes a regular-file entry. Every header is written by `hdr(name, size, typeflag, linkname,
+/// devmajor)`, byte for byte the canonical header of `tarfmt::header` (plus the given type,
+/// link name and device number), so each case reaches the check it targets. An entry may be a
+/// triple `(tarinfo, bytes, header)` to use its own 512-byte header instead; `hdr` also takes
+/// `mode`, `uid`, `gid`, `uname`, `gname` and `mtime` for such headers. Setting `eof_frame` to a
+/// path replaces the end-of-archive frame with that file's compressed bytes (for decompression
+/// bombs).
 pub fn rewrite_volume(cwd: &Path, src: &str, dst: &str, python_edit: &str) {
     let script = format!(
         r#"
@@ -252,12 +257,39 @@ names = [m.name for m, _ in entries]
 eof_frame = None
 def regular(name, data):
     ti = tarfile.TarInfo(name); ti.size = len(data); ti.mode = 0o644; return (ti, data)
+def hdr(name, size, typeflag=b"0", linkname="", devmajor=0,
+        mode=0o644, uid=0, gid=0, uname="", gname="", mtime=0):
+    # Byte for byte what tarfmt::header writes (for the defaults).
+    h = bytearray(512)
+    n = name.encode(); assert len(n) <= 100, name
+    h[0:len(n)] = n
+    h[100:108] = b"%07o\0" % mode
+    h[108:116] = b"%07o\0" % uid
+    h[116:124] = b"%07o\0" % gid
+    if size < 0o77777777777:
+        h[124:136] = b"%011o\0" % size
+    else:
+        h[124] = 0x80; h[128:136] = size.to_bytes(8, "big")
+    h[136:148] = b"%011o\0" % mtime
+    h[156:157] = typeflag
+    l = linkname.encode(); h[157:157 + len(l)] = l
+    h[257:263] = b"ustar\0"
+    h[263:265] = b"00"
+    u = uname.encode(); h[265:265 + len(u)] = u
+    g = gname.encode(); h[297:297 + len(g)] = g
+    h[329:337] = b"%07o\0" % devmajor
+    h[337:345] = b"0000000\0"
+    h[148:156] = b" " * 8
+    h[148:156] = b"%06o\0 " % sum(h)
+    return bytes(h)
 {python_edit}
 def z(b):
     return subprocess.run(["zstd", "-q", "-3", "-c"], input=b, check=True, capture_output=True).stdout
 chunks = []
-for ti, data in entries:
-    raw = ti.tobuf(format=tarfile.USTAR_FORMAT)
+for e in entries:
+    ti, data = e[0], e[1]
+    size = len(data) if ti.isfile() else 0
+    raw = e[2] if len(e) > 2 else hdr(ti.name, size, ti.type, ti.linkname, ti.devmajor)
     if ti.isfile():
         raw += data + b"\0" * ((512 - len(data) % 512) % 512)
     chunks.append((raw, z(raw)))

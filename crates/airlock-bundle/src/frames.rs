@@ -97,8 +97,11 @@ impl FrameIndex {
     }
 
     /// Checks that frames tile `[0, index_offset)` and the tar stream with no gaps, entries
-    /// numbered 0, 1, 2… in order, and every frame bounded by `max_frame`.
+    /// numbered 0, 1, 2… in order, and every frame bounded by `max_frame` decoded and by
+    /// [`max_compressed`]`(max_frame)` encoded (a reader allocates a frame's compressed size
+    /// before decompressing it, so a hostile index must not be able to ask for gigabytes).
     pub fn check(&self, max_frame: u64) -> Result<(), String> {
+        let max_csize = max_compressed(max_frame);
         let (mut coff, mut uoff, mut entry) = (0u64, 0u64, 0u32);
         for (i, f) in self.frames.iter().enumerate() {
             if f.coff != coff {
@@ -115,6 +118,12 @@ impl FrameIndex {
             }
             if f.usize as u64 > max_frame || f.usize == 0 || f.csize == 0 {
                 return Err(format!("frame {i} has an out-of-range size"));
+            }
+            if f.csize as u64 > max_csize {
+                return Err(format!(
+                    "frame {i} claims {} compressed bytes, more than the {max_csize} any frame of at most {max_frame} bytes needs",
+                    f.csize
+                ));
             }
             if f.entry != entry && f.entry != entry + 1 {
                 return Err(format!("frame {i} jumps from entry {entry} to {}", f.entry));
@@ -145,5 +154,74 @@ impl FrameIndex {
             }
         }
         out
+    }
+}
+
+/// Largest compressed size a frame of at most `max_frame` decoded bytes may have: zstd's worst
+/// case for that input plus a small margin for frame header and block overhead.
+pub fn max_compressed(max_frame: u64) -> u64 {
+    zstd::zstd_safe::compress_bound(max_frame as usize) as u64 + 64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(frames: &[(u32, u32, u32)]) -> FrameIndex {
+        let (mut coff, mut uoff) = (0u64, 0u64);
+        let frames: Vec<FrameRecord> = frames
+            .iter()
+            .map(|&(csize, usize, entry)| {
+                let f = FrameRecord {
+                    coff,
+                    csize,
+                    uoff,
+                    usize,
+                    entry,
+                };
+                coff += csize as u64;
+                uoff += usize as u64;
+                f
+            })
+            .collect();
+        FrameIndex {
+            frames,
+            index_offset: coff,
+        }
+    }
+
+    #[test]
+    fn compressed_size_is_bounded() {
+        let max = 16u64 << 20;
+        let bound = max_compressed(max);
+        assert_eq!(bound, 16_842_816); // as documented in bundle-format.md
+                                       // Incompressible frames of the largest size are fine, one byte more than the bound is not.
+        index(&[(bound as u32, max as u32, 0), (9, 1024, 1)])
+            .check(max)
+            .unwrap();
+        let err = index(&[(bound as u32 + 1, max as u32, 0)])
+            .check(max)
+            .unwrap_err();
+        assert!(err.contains("compressed bytes"), "{err}");
+        // A hostile index asking for a 4 GiB read of a one-byte frame.
+        let err = index(&[(100, 512, 0), (u32::MAX, 1, 1)])
+            .check(max)
+            .unwrap_err();
+        assert!(err.contains("frame 1"), "{err}");
+    }
+
+    #[test]
+    fn tiling_and_order() {
+        let max = 16u64 << 20;
+        index(&[(10, 512, 0), (10, 512, 0), (10, 1024, 1)])
+            .check(max)
+            .unwrap();
+        let mut ix = index(&[(10, 512, 0), (10, 512, 2)]);
+        assert!(ix.check(max).unwrap_err().contains("jumps"));
+        ix = index(&[(10, 512, 0)]);
+        ix.index_offset += 1;
+        assert!(ix.check(max).unwrap_err().contains("index starts"));
+        ix = index(&[(10, 0, 0)]);
+        assert!(ix.check(max).unwrap_err().contains("out-of-range"));
     }
 }

@@ -3,8 +3,9 @@
 //! [`Volume::open`] reads only the metadata entries (bounded) and the frame index.
 //! [`Volume::authenticate`] checks the signed manifest against a trust root.
 //! [`Volume::read_blobs`] then walks every entry: it checks the tar header against the name and
-//! size the signed manifest expects at that position, hashes the data, checks padding, and hands
-//! the bytes to a [`BlobSink`], which commits a blob only after its digest matched.
+//! size the signed manifest expects at that position (and that it is, byte for byte, the
+//! canonical header of [`tarfmt::header`]), hashes the data, checks padding, and hands the bytes
+//! to a [`BlobSink`], which commits a blob only after its digest matched.
 //!
 //! Entries are verified in parallel, one task per entry, frames read with `pread` at the offsets
 //! of the frame index (which must tile the file exactly, see [`crate::frames`]). Anything the
@@ -289,7 +290,9 @@ impl Volume {
 
     /// Walks the entry headers in order (decoding only the first block of each entry) so that
     /// a foreign, unsafe, reordered, missing or extra entry is reported precisely and before
-    /// any data is hashed or written.
+    /// any data is hashed or written. After those specific checks every header must equal, byte
+    /// for byte, the canonical header the writer makes for that name and size, so no mode,
+    /// owner, time, link name or device number can ride along to a later `tar -x`.
     fn check_headers(
         &self,
         groups: &[std::ops::Range<usize>],
@@ -339,6 +342,9 @@ impl Volume {
                     &e.name,
                     &format!("size {} but the signed manifest says {}", hd.size, e.size),
                 ));
+            }
+            if h != tarfmt::header(&e.name, e.size) {
+                return Err(self.entry_err(&e.name, tarfmt::NOT_CANONICAL));
             }
         }
         Ok(())
@@ -502,8 +508,9 @@ enum Outcome {
     Meta,
 }
 
-/// Checks one tar entry, fed in arbitrary slices: header (name and size as expected), data
-/// (hashed, written to the sink), zero padding, nothing more.
+/// Checks one tar entry, fed in arbitrary slices: header (name and size as expected, then the
+/// whole block equal to the canonical header), data (hashed, written to the sink), zero padding,
+/// nothing more.
 struct EntryChecker<'a, S: BlobSink> {
     vol: &'a Volume,
     e: &'a Expect,
@@ -575,6 +582,9 @@ impl<'a, S: BlobSink> EntryChecker<'a, S> {
                         "size {} but the signed manifest says {}",
                         hd.size, self.e.size
                     )));
+                }
+                if *h != tarfmt::header(&self.e.name, self.e.size) {
+                    return Err(self.err(tarfmt::NOT_CANONICAL.into()));
                 }
             }
         }

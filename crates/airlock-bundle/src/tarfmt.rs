@@ -6,9 +6,15 @@
 //!
 //! Reader: accepts exactly that. Links, devices, directories, PAX/GNU extension headers,
 //! absolute paths and `..` components are refused with an error that says which, before the
-//! caller compares the name with the one the signed manifest expects.
+//! caller compares the name with the one the signed manifest expects. Once name and size match,
+//! the caller requires the whole block to equal [`header`] for them ([`NOT_CANONICAL`]
+//! otherwise), so mode, owner, times, link name and device numbers are fixed too.
 
 pub const BLOCK: usize = 512;
+
+/// Error detail for a header whose name, size and type are right but which differs from the
+/// canonical [`header`] in any other byte.
+pub const NOT_CANONICAL: &str = "header fields (mode, owner, times, link name or device numbers) differ from the canonical header";
 
 /// Bytes of padding after `size` bytes of entry data.
 pub fn padding(size: u64) -> u64 {
@@ -156,6 +162,33 @@ mod tests {
                 }
             );
         }
+    }
+
+    #[test]
+    fn header_bytes_are_canonical() {
+        let h = header("oci-layout", 30);
+        assert_eq!(&h[100..108], b"0000644\0");
+        assert_eq!(&h[108..116], b"0000000\0");
+        assert_eq!(&h[116..124], b"0000000\0");
+        assert_eq!(&h[124..136], b"00000000036\0");
+        assert_eq!(&h[136..148], b"00000000000\0");
+        assert_eq!(&h[148..156], format!("{:06o}\0 ", checksum(&h)).as_bytes());
+        assert_eq!(h[156], b'0');
+        assert!(h[157..257].iter().all(|&b| b == 0));
+        assert_eq!(&h[257..263], b"ustar\0");
+        assert_eq!(&h[263..265], b"00");
+        assert!(h[265..329].iter().all(|&b| b == 0));
+        assert_eq!(&h[329..337], b"0000000\0");
+        assert_eq!(&h[337..345], b"0000000\0");
+        assert!(h[345..].iter().all(|&b| b == 0));
+        // A setuid bit with a valid checksum still parses: the caller's byte comparison with
+        // `header` is what refuses it.
+        let mut evil = h;
+        evil[100..108].copy_from_slice(b"0004755\0");
+        let sum = checksum(&evil);
+        evil[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        assert!(parse(&evil).is_ok());
+        assert_ne!(evil, header("oci-layout", 30));
     }
 
     #[test]

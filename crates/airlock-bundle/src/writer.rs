@@ -3,8 +3,10 @@
 //! Each volume is written by a small pipeline: this thread reads source bytes into recycled
 //! buffers (hashing those whose digest has not been checked yet), `threads` workers compress
 //! frames with reused zstd contexts, and one writer thread puts the frames back in order and
-//! appends them to the file. Buffers circulate through bounded channels, so memory is
-//! `O(threads × FRAME_DATA)` whatever the size of the bundle.
+//! appends them to the file. An input buffer goes back to the pool only after the writer has
+//! appended its frame, so at most `threads × 4 + 4` frames are in flight (being filled, queued,
+//! compressed or waiting in the writer's reorder map) and memory is `O(threads × FRAME_DATA)`
+//! whatever the size of the bundle and however unevenly the workers progress.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -233,7 +235,11 @@ pub fn pack(input: PackInput, opts: &PackOptions<'_>) -> Result<Packed, BundleEr
             }
             let (size, tar_size) = write_volume(&tmp, &entries, opts)?;
             if let Some(limit) = opts.volume_size {
-                debug_assert!(size <= limit, "volume {n} is {size} bytes, over {limit}");
+                if size > limit {
+                    return Err(BundleError::Plan(format!(
+                        "internal: volume {n} came out at {size} bytes, over the --volume-size of {limit} bytes (the worst-case estimate did not hold)"
+                    )));
+                }
             }
             out.push(PackedVolume {
                 path: final_path,
@@ -288,8 +294,10 @@ struct Job {
 struct Done {
     seq: u64,
     entry: u32,
-    usize: u32,
-    out: Vec<u8>,
+    /// The input buffer, returned to the pool by the writer once the frame is written.
+    buf: Vec<u8>,
+    /// The compressed frame, or why compression failed.
+    out: Result<Vec<u8>, String>,
 }
 
 /// Writes one volume file; returns (bytes on disk, tar bytes).
@@ -301,6 +309,8 @@ fn write_volume(
     let threads = opts.threads.max(1);
     let level = opts.zstd_level;
     let file = File::create(path).map_err(BundleError::io(path, "create volume"))?;
+    // Input buffers: the only ones the producer can fill. Each travels producer -> worker ->
+    // writer -> pool, so this also bounds the writer's reorder map and the output buffers.
     let nbufs = threads * 4 + 4;
     std::thread::scope(|s| {
         let (job_tx, job_rx) = bounded::<Job>(threads * 3);
@@ -314,31 +324,29 @@ fn write_volume(
         }
         let mut workers = Vec::new();
         for _ in 0..threads {
-            let (job_rx, done_tx, pool_tx, outpool_rx) = (
-                job_rx.clone(),
-                done_tx.clone(),
-                pool_tx.clone(),
-                outpool_rx.clone(),
-            );
+            let (job_rx, done_tx, outpool_rx) =
+                (job_rx.clone(), done_tx.clone(), outpool_rx.clone());
             workers.push(s.spawn(move || -> Result<(), String> {
                 let mut c = zstd::bulk::Compressor::new(level).map_err(|e| e.to_string())?;
                 let bound = zstd::zstd_safe::compress_bound(FRAME_DATA);
-                for mut job in job_rx {
+                for job in job_rx {
                     let mut out = outpool_rx
                         .try_recv()
                         .unwrap_or_else(|_| Vec::with_capacity(bound));
                     out.clear();
                     out.reserve(bound);
-                    c.compress_to_buffer(&job.buf[..], &mut out)
-                        .map_err(|e| e.to_string())?;
-                    let usize = job.buf.len() as u32;
-                    job.buf.clear();
-                    let _ = pool_tx.send(job.buf);
+                    // A failure travels to the writer in sequence, which stops the pipeline; a
+                    // worker that just returned would leave the writer waiting for this frame
+                    // while holding every later buffer.
+                    let out = c
+                        .compress_to_buffer(&job.buf[..], &mut out)
+                        .map(|_| out)
+                        .map_err(|e| e.to_string());
                     if done_tx
                         .send(Done {
                             seq: job.seq,
                             entry: job.entry,
-                            usize,
+                            buf: job.buf,
                             out,
                         })
                         .is_err()
@@ -349,30 +357,41 @@ fn write_volume(
                 Ok(())
             }));
         }
-        drop((job_rx, done_tx, pool_tx, outpool_rx));
+        drop((job_rx, done_tx, outpool_rx));
 
         let progress = opts.progress;
+        // The writer owns the only pool sender: when it stops, the producer's next wait for a
+        // buffer fails instead of blocking.
         let writer = s.spawn(
-            move || -> Result<(Vec<FrameRecord>, u64, u64, File), std::io::Error> {
+            move || -> Result<(Vec<FrameRecord>, u64, u64, File), BundleError> {
                 let mut file = file;
                 let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
                 let (mut next, mut coff, mut uoff) = (0u64, 0u64, 0u64);
                 let mut records = Vec::new();
                 for d in done_rx {
                     pending.insert(d.seq, d);
-                    while let Some(d) = pending.remove(&next) {
-                        file.write_all(&d.out)?;
+                    while let Some(mut d) = pending.remove(&next) {
+                        let out = d.out.map_err(|e| BundleError::Io {
+                            path: path.to_path_buf(),
+                            op: "compress",
+                            source: std::io::Error::other(e),
+                        })?;
+                        file.write_all(&out)
+                            .map_err(BundleError::io(path, "write volume"))?;
+                        let usize = d.buf.len() as u32;
                         records.push(FrameRecord {
                             coff,
-                            csize: d.out.len() as u32,
+                            csize: out.len() as u32,
                             uoff,
-                            usize: d.usize,
+                            usize,
                             entry: d.entry,
                         });
-                        coff += d.out.len() as u64;
-                        uoff += d.usize as u64;
-                        progress.advance(d.usize as u64);
-                        let _ = outpool_tx.try_send(d.out);
+                        coff += out.len() as u64;
+                        uoff += usize as u64;
+                        progress.advance(usize as u64);
+                        d.buf.clear();
+                        let _ = pool_tx.try_send(d.buf);
+                        let _ = outpool_tx.try_send(out);
                         next += 1;
                     }
                 }
@@ -429,7 +448,8 @@ fn write_volume(
             }
         }
         let written = writer.join().expect("writer panicked");
-        produced?;
+        // A stopped writer or worker is the cause when the producer only saw the pipeline stop.
+        let (records, coff, uoff, mut file) = written?;
         if let Some(e) = worker_err {
             return Err(BundleError::Io {
                 path: path.to_path_buf(),
@@ -437,8 +457,7 @@ fn write_volume(
                 source: std::io::Error::other(e),
             });
         }
-        let (records, coff, uoff, mut file) =
-            written.map_err(BundleError::io(path, "write volume"))?;
+        produced?;
         let index = FrameIndex::encode(&records);
         file.write_all(&index)
             .and_then(|_| file.sync_all())

@@ -23,6 +23,9 @@ pub const FILE_ARTIFACT: &str = "application/vnd.airlock.file.v1";
 pub const FILE_LAYER: &str = "application/octet-stream";
 
 pub const ANNOTATION_TITLE: &str = "org.opencontainers.image.title";
+/// ModelPack's layer annotation for the file's path inside the model (`AnnotationFilepath` in
+/// the CNCF model-spec, `specs-go/v1/annotations.go`).
+pub const ANNOTATION_MODEL_FILEPATH: &str = "org.cncf.model.filepath";
 pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
 pub const ANNOTATION_CONTAINERD_NAME: &str = "io.containerd.image.name";
 pub const ANNOTATION_AIRLOCK_KIND: &str = "dev.airlock.kind";

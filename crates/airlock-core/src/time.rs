@@ -51,8 +51,11 @@ pub fn parse_rfc3339(s: &str) -> Result<UnixTime, CoreError> {
         num(14..16)?,
         num(17..19)?,
     );
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+    if !(1..=12).contains(&mo) || h > 23 || mi > 59 || se > 59 {
         return Err(bad("field out of range"));
+    }
+    if !(1..=days_in_month(y, mo)).contains(&d) {
+        return Err(bad("no such day in that month"));
     }
     Ok(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se)
 }
@@ -63,6 +66,19 @@ pub fn now() -> UnixTime {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+fn is_leap(y: i64) -> bool {
+    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if is_leap(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
 }
 
 // Howard Hinnant's civil-date algorithms (public domain).
@@ -110,6 +126,42 @@ mod tests {
             "x",
         ] {
             assert!(parse_rfc3339(s).is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn rejects_impossible_dates_and_times() {
+        for s in [
+            "2026-02-30T00:00:00Z",
+            "2026-02-31T00:00:00Z",
+            "2026-04-31T00:00:00Z",
+            "2026-06-31T00:00:00Z",
+            "2026-09-31T00:00:00Z",
+            "2026-11-31T00:00:00Z",
+            "2026-02-29T00:00:00Z",
+            "1900-02-29T00:00:00Z",
+            "2100-02-29T00:00:00Z",
+            "2026-01-00T00:00:00Z",
+            "2026-01-32T00:00:00Z",
+            "2026-00-01T00:00:00Z",
+            "2026-01-01T24:00:00Z",
+            "2026-01-01T00:60:00Z",
+            "2026-01-01T00:00:60Z",
+            "2026-12-31T23:59:61Z",
+        ] {
+            let e = parse_rfc3339(s).unwrap_err().to_string();
+            assert!(e.contains(s), "{e}");
+        }
+        // Leap years and the last valid second of each kind of month still parse and
+        // round-trip.
+        for s in [
+            "2024-02-29T00:00:00Z",
+            "2000-02-29T12:00:00Z",
+            "2026-02-28T23:59:59Z",
+            "2026-04-30T23:59:59Z",
+            "2026-12-31T23:59:59Z",
+        ] {
+            assert_eq!(format_rfc3339(parse_rfc3339(s).unwrap()), s);
         }
     }
 }

@@ -2,9 +2,10 @@
 //!
 //! A model becomes one manifest with `artifactType` = ModelPack's
 //! `application/vnd.cncf.model.manifest.v1+json`, a ModelPack config, and one layer per file
-//! (raw bytes, `org.opencontainers.image.title` = the path inside the repository), in path
-//! order. Nothing time-dependent goes into these JSON documents, so the same files always give
-//! the same digests.
+//! (raw bytes; `org.opencontainers.image.title` and ModelPack's `org.cncf.model.filepath` = the
+//! path inside the repository), in path order. Nothing time-dependent goes into these JSON
+//! documents and the config is canonical JSON (keys sorted by this crate, not by serde_json's
+//! map type), so the same files always give the same digests.
 //!
 //! A file becomes a one-layer artifact with `artifactType` `application/vnd.airlock.file.v1`
 //! and the empty config.
@@ -230,10 +231,10 @@ pub fn model_from_dir(
                     size: h.size,
                     artifact_type: None,
                     platform: None,
-                    annotations: BTreeMap::from([(
-                        media::ANNOTATION_TITLE.to_string(),
-                        rel.clone(),
-                    )]),
+                    annotations: BTreeMap::from([
+                        (media::ANNOTATION_TITLE.to_string(), rel.clone()),
+                        (media::ANNOTATION_MODEL_FILEPATH.to_string(), rel.clone()),
+                    ]),
                 },
                 file_blob(h),
             )
@@ -251,7 +252,9 @@ pub fn model_from_dir(
             "diffIds": hashed.iter().map(|h| h.digest.to_string()).collect::<Vec<_>>(),
         },
     });
-    let (cbytes, _) = json_blob(&config);
+    // Canonical JSON: the digest must not depend on whether some dependency turns on
+    // serde_json's `preserve_order` (insertion-ordered maps).
+    let cbytes = airlock_trust::canonical::to_vec(&config).expect("JSON serializes");
     Ok((
         finish(media::MODEL_ARTIFACT, media::MODEL_CONFIG, cbytes, layers),
         license,
@@ -319,5 +322,34 @@ mod tests {
         let (b, _) = model_from_dir("m", d.path(), None, &airlock_bundle::NoProgress).unwrap();
         assert_eq!(a.root.digest, b.root.digest);
         assert_eq!(a.blobs.len(), 4); // manifest, config, 2 layers (hidden file skipped)
+    }
+
+    fn blob_bytes(b: &PlannedBlob) -> &[u8] {
+        match &b.data {
+            BlobData::Bytes(d) => d,
+            BlobData::File { .. } => panic!("not in memory"),
+        }
+    }
+
+    #[test]
+    fn config_is_canonical_and_layers_carry_modelpack_filepath() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("sub")).unwrap();
+        std::fs::write(d.path().join("sub/w.safetensors"), b"weights").unwrap();
+        let (a, _) =
+            model_from_dir("org/m", d.path(), Some("mit"), &airlock_bundle::NoProgress).unwrap();
+        let config = blob_bytes(&a.blobs[1]);
+        let wdigest = Sha256::digest(b"weights");
+        assert_eq!(
+            std::str::from_utf8(config).unwrap(),
+            format!(
+                r#"{{"config":{{}},"descriptor":{{"licenses":["mit"],"name":"org/m"}},"modelfs":{{"diffIds":["{wdigest}"],"type":"layers"}}}}"#
+            )
+        );
+        let m: serde_json::Value = serde_json::from_slice(blob_bytes(&a.blobs[0])).unwrap();
+        let ann = &m["layers"][0]["annotations"];
+        assert_eq!(ann[media::ANNOTATION_TITLE], "sub/w.safetensors");
+        assert_eq!(ann["org.cncf.model.filepath"], "sub/w.safetensors");
+        assert_eq!(m["config"]["digest"], Sha256::digest(config).to_string());
     }
 }
