@@ -4,3 +4,4 @@
 mod bad_input;
 mod foundation;
 mod import;
+mod import_bad;
