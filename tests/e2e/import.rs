@@ -76,6 +76,8 @@ fn refused(f: &Fixture, vol: &str, kind: &str, says: &str) {
     airlockd(f, &["audit", "verify", "--data", "data"]).ok();
 }
 
+/// airlockd links hyper for its server (airlock-registry) but no HTTP client: no client crate,
+/// and neither hyper's nor hyper-util's `client` features.
 #[test]
 fn airlockd_links_no_http_client_and_no_mirror_crate() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -88,7 +90,7 @@ fn airlockd_links_no_http_client_and_no_mirror_crate() {
             "-p",
             "airlockd",
             "-e",
-            "normal",
+            "normal,features",
             "--prefix",
             "none",
             "--offline",
@@ -96,19 +98,21 @@ fn airlockd_links_no_http_client_and_no_mirror_crate() {
     )
     .ok();
     assert!(
-        r.stdout.contains("airlock-appliance"),
+        r.stdout.contains("airlock-appliance") && r.stdout.contains("hyper feature \"server\""),
         "unexpected cargo tree output:\n{}",
         r.stdout
     );
     for banned in [
-        "airlock-mirror",
-        "reqwest",
-        "hyper",
-        "ureq",
-        "curl",
-        "h2 ",
-        "isahc",
-        "attohttpc",
+        "airlock-mirror ",
+        "reqwest ",
+        "ureq ",
+        "hyper-rustls ",
+        "hyper-tls ",
+        "isahc ",
+        "curl ",
+        "attohttpc ",
+        "hyper feature \"client\"",
+        "hyper-util feature \"client",
     ] {
         assert!(
             !r.stdout.lines().any(|l| l.starts_with(banned)),

@@ -5,3 +5,5 @@ mod bad_input;
 mod foundation;
 mod import;
 mod import_bad;
+mod sync;
+mod serve;

@@ -22,10 +22,12 @@
 //!   catalog transaction per volume; rejected volumes go to quarantine.
 //! * [`check`] — fsck, inventories and audit verification.
 //! * [`watch`] — the inbox watcher.
+//! * [`tls`] — the appliance CA and server certificate (`DATA/tls/`) for `airlockd serve`.
 
 pub mod check;
 pub mod error;
 pub mod import;
+pub mod tls;
 pub mod watch;
 
 use std::fs::{self, File};
@@ -71,8 +73,17 @@ fn io(path: &Path, op: &'static str) -> impl FnOnce(std::io::Error) -> Appliance
 
 impl Appliance {
     /// Creates the data directory, pins `trust` (verified as a self-signed, unexpired root) and
-    /// generates the appliance key.
+    /// generates the appliance key and TLS material for the default names ([`tls::default_names`]).
     pub fn init(root: &Path, trust: &[u8]) -> Result<Self, ApplianceError> {
+        Self::init_with_tls_names(root, trust, &tls::default_names())
+    }
+
+    /// [`Appliance::init`], with the server certificate issued for `tls_names`.
+    pub fn init_with_tls_names(
+        root: &Path,
+        trust: &[u8],
+        tls_names: &[String],
+    ) -> Result<Self, ApplianceError> {
         if root.join("catalog.db").exists() {
             return Err(ApplianceError::Usage(format!(
                 "{} is already initialized (catalog.db exists)",
@@ -91,6 +102,7 @@ impl Appliance {
         let key = KeyPair::generate();
         key.write_files(&root.join("keys"), "appliance")?;
         airlock_store::write_atomic(&root.join("trust/root.json"), trust)?;
+        tls::create(root, tls_names)?;
         let mut catalog = Catalog::open(&root.join("catalog.db"))?;
         let now_s = format_rfc3339(t);
         catalog.write(|tx| {

@@ -76,6 +76,30 @@ impl Catalog {
         Ok(Catalog { conn })
     }
 
+    /// Opens an existing catalog for reading only (the HTTP server): no migrations, no writes.
+    /// Refuses a catalog whose schema is newer or older than this build knows.
+    pub fn open_read_only(path: &Path) -> Result<Self, CatalogError> {
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let known = schema::known_version();
+        if found > known {
+            return Err(CatalogError::TooNew { found, known });
+        }
+        Ok(Catalog { conn })
+    }
+
+    /// SQLite's `data_version`: changes whenever another connection commits, so a reader can
+    /// cheaply tell whether its cached view is stale.
+    pub fn data_version(&self) -> Result<i64, CatalogError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))?)
+    }
+
     pub fn conn(&self) -> &Connection {
         &self.conn
     }

@@ -80,6 +80,11 @@ const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
+/// The schema version this build creates and reads.
+pub fn known_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
 pub fn migrate(conn: &mut Connection) -> Result<(), CatalogError> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let known = MIGRATIONS.len() as i64;

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod serve;
+
 use airlock_appliance::Appliance;
 use airlock_ui::exit;
 use anyhow::{Context, Result};
@@ -46,6 +48,10 @@ enum Command {
         /// The trust root to pin (from `airlock trust init`), verified before it is pinned.
         #[arg(long, value_name = "ROOT")]
         trust: PathBuf,
+        /// A name (DNS name or IP address) the server certificate in DATA/tls is issued for;
+        /// repeat for several. Default: localhost, 127.0.0.1, ::1 and the host name.
+        #[arg(long = "tls-name", value_name = "NAME")]
+        tls_names: Vec<String>,
     },
     /// Verify and import bundle volumes (any order; multi-volume bundles complete with the last).
     Import {
@@ -70,7 +76,8 @@ enum Command {
     /// Signed inventories of the blobs this appliance holds (for differential bundles).
     #[command(subcommand)]
     Inventory(InventoryCmd),
-    /// Watch an inbox directory and import volumes that appear in it.
+    /// Watch an inbox directory and import volumes that appear in it; with --listen, also serve
+    /// the store over HTTP (OCI registry, Hugging Face-compatible models, metrics).
     Serve {
         #[arg(long, value_name = "DIR")]
         inbox: Option<PathBuf>,
@@ -78,8 +85,24 @@ enum Command {
         #[arg(long, default_value = "2s", value_parser = airlock_ui::parse_duration_ms)]
         interval: u64,
         /// Poll until the inbox is empty of complete volumes, then exit (for scripts and tests).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "listen")]
         once: bool,
+        /// Serve HTTP on HOST:PORT (e.g. 0.0.0.0:5000; port 0 picks a free one, printed on stdout).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+        /// TLS with this certificate chain (PEM); needs --tls-key.
+        #[arg(long, value_name = "FILE", requires = "tls_key", requires = "listen")]
+        tls_cert: Option<PathBuf>,
+        /// The TLS private key (PEM).
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// TLS with the appliance's own certificate (DATA/tls/server.pem and server.key).
+        #[arg(long, requires = "listen", conflicts_with = "tls_cert")]
+        tls: bool,
+        /// Require credentials for a route group: GROUP=FILE, GROUP one of oci, hf, metrics
+        /// (FILE: one token or bcrypt `user:hash` per line). Repeat per group.
+        #[arg(long, value_name = "GROUP=FILE", requires = "listen")]
+        auth: Vec<String>,
     },
 }
 
@@ -136,12 +159,18 @@ macro_rules! say {
 
 fn run(cli: &Cli) -> Result<u8> {
     match &cli.command {
-        Command::Init { trust } => {
+        Command::Init { trust, tls_names } => {
             let bytes =
                 std::fs::read(trust).with_context(|| format!("reading {}", trust.display()))?;
-            let a = Appliance::init(data(cli)?, &bytes)?;
+            let names = if tls_names.is_empty() {
+                airlock_appliance::tls::default_names()
+            } else {
+                tls_names.clone()
+            };
+            let a = Appliance::init_with_tls_names(data(cli)?, &bytes, &names)?;
             let v = json!({"data": a.root, "trustRootVersion": a.trust.meta.version, "applianceKey": a.public_key().keyid(),
-                           "applianceKeyFile": a.root.join("keys/appliance.pub")});
+                           "applianceKeyFile": a.root.join("keys/appliance.pub"), "tlsCa": a.root.join("tls/ca.pem"),
+                           "tlsNames": names});
             if cli.json {
                 print_json(&v)?;
             } else {
@@ -381,7 +410,37 @@ fn run(cli: &Cli) -> Result<u8> {
         Command::Serve {
             inbox,
             interval,
+            listen: Some(listen),
+            tls_cert,
+            tls_key,
+            tls,
+            auth,
+            ..
+        } => {
+            let root = data(cli)?.to_path_buf();
+            let inbox = inbox.clone().unwrap_or_else(|| root.join("inbox"));
+            let tls = match (tls_cert, tls_key, tls) {
+                (Some(c), Some(k), _) => Some((c.clone(), k.clone())),
+                (_, _, true) => Some((root.join("tls/server.pem"), root.join("tls/server.key"))),
+                _ => None,
+            };
+            serve::run(
+                cli.json,
+                serve::Args {
+                    root,
+                    inbox,
+                    interval: Duration::from_millis(*interval),
+                    listen: listen.clone(),
+                    tls,
+                    auth: auth.clone(),
+                },
+            )
+        }
+        Command::Serve {
+            inbox,
+            interval,
             once,
+            ..
         } => {
             let root = data(cli)?.to_path_buf();
             let inbox = inbox.clone().unwrap_or_else(|| root.join("inbox"));

@@ -1,0 +1,204 @@
+//! Response bodies: small in-memory bodies, and files streamed from disk by a blocking reader
+//! thread in 1 MiB chunks (`pread`), so a blob is never held in memory whole.
+//! Also the `Range` header parser shared by the OCI and Hugging Face routes.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use tokio::sync::mpsc;
+
+const CHUNK: u64 = 1 << 20;
+
+/// The one body type every handler returns.
+pub enum Body {
+    Empty,
+    Full(Option<Bytes>),
+    File {
+        rx: mpsc::Receiver<std::io::Result<Bytes>>,
+        remaining: u64,
+    },
+}
+
+impl Body {
+    pub fn empty() -> Self {
+        Body::Empty
+    }
+
+    pub fn bytes(b: impl Into<Bytes>) -> Self {
+        Body::Full(Some(b.into()))
+    }
+
+    /// Streams `len` bytes of `file` from `offset`. Must be called inside the tokio runtime.
+    pub fn file(file: File, offset: u64, len: u64) -> Self {
+        let (tx, rx) = mpsc::channel(4);
+        tokio::task::spawn_blocking(move || {
+            let mut pos = offset;
+            let end = offset + len;
+            while pos < end {
+                let n = CHUNK.min(end - pos) as usize;
+                let mut buf = vec![0u8; n];
+                let r = file.read_exact_at(&mut buf, pos).map(|_| Bytes::from(buf));
+                let failed = r.is_err();
+                if tx.blocking_send(r).is_err() || failed {
+                    return; // client went away, or the read failed (reported in the stream)
+                }
+                pos += n as u64;
+            }
+        });
+        Body::File { rx, remaining: len }
+    }
+}
+
+impl HttpBody for Body {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match self.get_mut() {
+            Body::Empty => Poll::Ready(None),
+            Body::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            Body::File { rx, remaining } => {
+                if *remaining == 0 {
+                    return Poll::Ready(None);
+                }
+                match rx.poll_recv(cx) {
+                    Poll::Ready(Some(Ok(b))) => {
+                        *remaining = remaining.saturating_sub(b.len() as u64);
+                        Poll::Ready(Some(Ok(Frame::data(b))))
+                    }
+                    Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+                    Poll::Ready(None) => Poll::Ready(Some(Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "blob reader stopped early",
+                    )))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Body::Empty => true,
+            Body::Full(b) => b.is_none(),
+            Body::File { remaining, .. } => *remaining == 0,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Body::Empty => SizeHint::with_exact(0),
+            Body::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Body::File { remaining, .. } => SizeHint::with_exact(*remaining),
+        }
+    }
+}
+
+/// What a `Range` header asks of a body of `len` bytes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Range {
+    /// No (usable) range: send everything with 200.
+    Full,
+    /// Send `start..=end` with 206.
+    Part { start: u64, end: u64 },
+    /// 416 with `Content-Range: bytes */len`.
+    Unsatisfiable,
+}
+
+/// Parses a single-range `bytes=` header: `N-`, `N-M`, `-S`. Malformed headers and multiple
+/// ranges are ignored (RFC 9110 allows serving the whole representation instead).
+pub fn parse_range(h: Option<&str>, len: u64) -> Range {
+    let Some(spec) = h.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return Range::Full;
+    };
+    if spec.contains(',') {
+        return Range::Full;
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return Range::Full;
+    };
+    let (a, b) = (a.trim(), b.trim());
+    let num = |s: &str| -> Option<u64> {
+        if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
+            None
+        } else {
+            s.parse().ok()
+        }
+    };
+    match (a.is_empty(), b.is_empty()) {
+        (true, true) => Range::Full,
+        (true, false) => match num(b) {
+            Some(0) => Range::Unsatisfiable,
+            Some(_) if len == 0 => Range::Unsatisfiable,
+            Some(s) => Range::Part {
+                start: len.saturating_sub(s),
+                end: len - 1,
+            },
+            None => Range::Full,
+        },
+        (false, _) => {
+            let Some(start) = num(a) else {
+                return Range::Full;
+            };
+            let end = if b.is_empty() {
+                u64::MAX
+            } else {
+                match num(b) {
+                    Some(e) if e >= start => e,
+                    _ => return Range::Full,
+                }
+            };
+            if start >= len {
+                Range::Unsatisfiable
+            } else {
+                Range::Part {
+                    start,
+                    end: end.min(len - 1),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range(None, 10), Range::Full);
+        assert_eq!(
+            parse_range(Some("bytes=2-"), 10),
+            Range::Part { start: 2, end: 9 }
+        );
+        assert_eq!(
+            parse_range(Some("bytes=2-4"), 10),
+            Range::Part { start: 2, end: 4 }
+        );
+        assert_eq!(
+            parse_range(Some("bytes=2-400"), 10),
+            Range::Part { start: 2, end: 9 }
+        );
+        assert_eq!(
+            parse_range(Some("bytes=-3"), 10),
+            Range::Part { start: 7, end: 9 }
+        );
+        assert_eq!(
+            parse_range(Some("bytes=-30"), 10),
+            Range::Part { start: 0, end: 9 }
+        );
+        assert_eq!(parse_range(Some("bytes=10-"), 10), Range::Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=-0"), 10), Range::Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=5-2"), 10), Range::Full);
+        assert_eq!(parse_range(Some("bytes=0-1,4-5"), 10), Range::Full);
+        assert_eq!(parse_range(Some("items=0-1"), 10), Range::Full);
+        assert_eq!(parse_range(Some("bytes=x-1"), 10), Range::Full);
+    }
+}

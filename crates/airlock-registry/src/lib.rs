@@ -1,0 +1,464 @@
+//! airlock-registry: the disconnected side's read-only HTTP server. It serves what
+//! `airlockd import` put into the appliance's store to the machines of the rack, with the
+//! clients they already have:
+//!
+//! * [`oci`] — OCI Distribution pull API (`/v2/…`: manifests, blobs with `Range`, tags,
+//!   `_catalog`, referrers), for containerd/k3s, podman, skopeo. Writes answer `UNSUPPORTED`.
+//! * [`hf`] — a Hugging Face Hub-compatible model endpoint (`/api/models/…`,
+//!   `/{repo}/resolve/{rev}/{path}`) for `huggingface_hub`, transformers and vLLM.
+//! * `/metrics` (Prometheus, [`metrics`]) and `/healthz`.
+//!
+//! [`Server::bind`] opens the catalog read-only, builds an [`index::Snapshot`] of every visible
+//! artifact, and [`Server::run`] serves it over HTTP/1.1 (plain or TLS, [`tls`]) until the
+//! shutdown future completes, then drains open connections. The snapshot is rebuilt whenever
+//! SQLite's `data_version` shows another connection (an import) committed. Optional client
+//! credentials per route group come from [`auth`].
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), airlock_registry::RegistryError> {
+//! let opts = airlock_registry::Options::new("/var/lib/airlock".into(), "0.0.0.0:5000".into());
+//! let server = airlock_registry::Server::bind(opts).await?;
+//! println!("listening on {}", server.local_addr());
+//! server.run(async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(()) }
+//! ```
+
+pub mod auth;
+pub mod body;
+pub mod error;
+pub mod hf;
+pub mod index;
+pub mod metrics;
+pub mod oci;
+pub mod tls;
+
+use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use airlock_catalog::Catalog;
+use airlock_store::BlobStore;
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+
+pub use auth::Credentials;
+pub use body::Body;
+pub use error::RegistryError;
+use index::Snapshot;
+
+/// How the server is set up.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The appliance data directory (`catalog.db`, `blobs/sha256/`).
+    pub data: PathBuf,
+    /// `HOST:PORT` to listen on (`:0` picks a free port; see [`Server::local_addr`]).
+    pub listen: String,
+    /// Certificate chain and key (PEM) for TLS; plain HTTP when absent.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Route group (`oci`, `hf`, `metrics`) → credentials required there.
+    pub auth: BTreeMap<String, Credentials>,
+    /// How often to check the catalog for changes.
+    pub reload_interval: Duration,
+    /// How long to wait for open requests at shutdown.
+    pub drain_timeout: Duration,
+}
+
+impl Options {
+    pub fn new(data: PathBuf, listen: String) -> Self {
+        Options {
+            data,
+            listen,
+            tls: None,
+            auth: BTreeMap::new(),
+            reload_interval: Duration::from_millis(500),
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+struct State {
+    store: BlobStore,
+    snap: RwLock<Arc<Snapshot>>,
+    metrics: metrics::Metrics,
+    auth: BTreeMap<String, Credentials>,
+    tls: bool,
+}
+
+/// What a handler needs to know about the request.
+pub struct Ctx<'a> {
+    pub method: &'a Method,
+    pub query: Option<&'a str>,
+    pub headers: &'a HeaderMap,
+    pub store: &'a BlobStore,
+    pub tls: bool,
+}
+
+/// The reloader's state: its own catalog connection, the `data_version` the current snapshot
+/// was built at, and the git blob ids computed so far (by blob digest).
+type Reloader = (Catalog, i64, HashMap<airlock_core::Digest, String>);
+
+/// A bound, ready server.
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    state: Arc<State>,
+    catalog: Arc<Mutex<Reloader>>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    opts: Options,
+}
+
+impl Server {
+    /// Opens the catalog and store, builds the first snapshot and binds the listener.
+    pub async fn bind(opts: Options) -> Result<Server, RegistryError> {
+        let catalog = Catalog::open_read_only(&opts.data.join("catalog.db"))?;
+        let store = BlobStore::open(&opts.data)?;
+        let mut cache = HashMap::new();
+        let version = catalog.data_version()?;
+        let snap = Snapshot::build(&catalog, &store, &mut cache)?;
+        tracing::info!(
+            repositories = snap.repos.len(),
+            models = snap.models.len(),
+            "catalog loaded"
+        );
+        let tls = match &opts.tls {
+            Some((c, k)) => Some(tokio_rustls::TlsAcceptor::from(tls::server_config(c, k)?)),
+            None => None,
+        };
+        let listener = tokio::net::TcpListener::bind(&opts.listen)
+            .await
+            .map_err(|source| RegistryError::Bind {
+                addr: opts.listen.clone(),
+                source,
+            })?;
+        Ok(Server {
+            listener,
+            state: Arc::new(State {
+                store,
+                snap: RwLock::new(Arc::new(snap)),
+                metrics: metrics::Metrics::default(),
+                auth: opts.auth.clone(),
+                tls: tls.is_some(),
+            }),
+            catalog: Arc::new(Mutex::new((catalog, version, cache))),
+            tls,
+            opts,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound listener")
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting and waits (up to the drain
+    /// timeout) for open connections to finish their current request.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), RegistryError> {
+        let Server {
+            listener,
+            state,
+            catalog,
+            tls,
+            opts,
+        } = self;
+        let reloader = tokio::spawn(reload_loop(state.clone(), catalog, opts.reload_interval));
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        tokio::pin!(shutdown);
+        loop {
+            let (tcp, peer) = tokio::select! {
+                r = listener.accept() => match r {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = &mut shutdown => break,
+            };
+            let _ = tcp.set_nodelay(true);
+            let state = state.clone();
+            let watcher = graceful.watcher();
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req| {
+                    let state = state.clone();
+                    async move { Ok::<_, Infallible>(handle(&state, req, peer)) }
+                });
+                let mut builder = hyper::server::conn::http1::Builder::new();
+                builder
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(30));
+                match tls {
+                    Some(acc) => {
+                        let stream =
+                            match tokio::time::timeout(Duration::from_secs(30), acc.accept(tcp))
+                                .await
+                            {
+                                Ok(Ok(s)) => s,
+                                Ok(Err(e)) => {
+                                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                    return;
+                                }
+                                Err(_) => return,
+                            };
+                        let conn = builder.serve_connection(TokioIo::new(stream), svc);
+                        if let Err(e) = watcher.watch(conn).await {
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                    }
+                    None => {
+                        let conn = builder.serve_connection(TokioIo::new(tcp), svc);
+                        if let Err(e) = watcher.watch(conn).await {
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                    }
+                }
+            });
+        }
+        drop(listener);
+        tracing::info!("shutting down: draining open connections");
+        if tokio::time::timeout(opts.drain_timeout, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("connections still open after the drain timeout; closing them");
+        }
+        reloader.abort();
+        Ok(())
+    }
+}
+
+async fn reload_loop(
+    state: Arc<State>,
+    catalog: Arc<Mutex<Reloader>>,
+    every: Duration,
+) {
+    loop {
+        tokio::time::sleep(every).await;
+        let st = state.clone();
+        let cat = catalog.clone();
+        let r = tokio::task::spawn_blocking(move || -> Result<bool, RegistryError> {
+            let mut guard = cat.lock().expect("catalog lock");
+            let (catalog, version, cache) = &mut *guard;
+            let v = catalog.data_version()?;
+            if v == *version {
+                return Ok(false);
+            }
+            let snap = Snapshot::build(catalog, &st.store, cache)?;
+            *version = v;
+            *st.snap.write().expect("snapshot lock") = Arc::new(snap);
+            Ok(true)
+        })
+        .await;
+        match r {
+            Ok(Ok(true)) => {
+                state.metrics.reloads.fetch_add(1, Ordering::Relaxed);
+                tracing::info!("catalog changed: serving the new snapshot");
+            }
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "reloading the catalog failed; serving the previous snapshot")
+            }
+            Err(e) => tracing::warn!(error = %e, "reload task failed"),
+        }
+    }
+}
+
+fn group_of(path: &str) -> &'static str {
+    if path == "/v2" || path.starts_with("/v2/") {
+        "oci"
+    } else if path == "/metrics" {
+        "metrics"
+    } else if path == "/healthz" {
+        "other"
+    } else {
+        "hf"
+    }
+}
+
+fn handle(state: &State, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    let start = Instant::now();
+    state.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+    let path = req.uri().path().to_string();
+    let group = group_of(&path);
+    let resp = route(state, &req, &path, group);
+    let status = resp.status().as_u16();
+    let bytes = resp
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    let bytes = if req.method() == Method::HEAD {
+        0
+    } else {
+        bytes
+    };
+    let elapsed = start.elapsed();
+    state
+        .metrics
+        .record(group, req.method().as_str(), status, bytes, elapsed);
+    state.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+    tracing::info!(
+        target: "airlock::access",
+        %peer,
+        method = %req.method(),
+        path = %path,
+        query = req.uri().query().unwrap_or(""),
+        status,
+        bytes,
+        micros = elapsed.as_micros() as u64,
+        user_agent = header_str(req.headers(), "user-agent").unwrap_or(""),
+    );
+    resp
+}
+
+fn route(
+    state: &State,
+    req: &Request<Incoming>,
+    path: &str,
+    group: &'static str,
+) -> Response<Body> {
+    let head = req.method() == Method::HEAD;
+    if let Some(creds) = state.auth.get(group) {
+        if !creds.allows(req.headers()) {
+            let mut r = if group == "oci" {
+                oci::error(
+                    StatusCode::UNAUTHORIZED,
+                    "UNAUTHORIZED",
+                    "authentication required",
+                    head,
+                )
+            } else {
+                Response::builder()
+                    .status(StatusCode::UNAUTHORIZED)
+                    .header("Content-Length", 0)
+                    .body(Body::empty())
+                    .expect("valid response")
+            };
+            r.headers_mut().insert(
+                "WWW-Authenticate",
+                http::HeaderValue::from_static("Basic realm=\"airlock\""),
+            );
+            return r;
+        }
+    }
+    let ctx = Ctx {
+        method: req.method(),
+        query: req.uri().query(),
+        headers: req.headers(),
+        store: &state.store,
+        tls: state.tls,
+    };
+    let snap = state.snap.read().expect("snapshot lock").clone();
+    if group == "oci" {
+        return oci::handle(&ctx, &snap, &path["/v2".len()..]);
+    }
+    if path == "/metrics" {
+        let body = state.metrics.render();
+        return Response::builder()
+            .header("Content-Type", "text/plain; version=0.0.4")
+            .header("Content-Length", body.len())
+            .body(Body::bytes(body))
+            .expect("valid response");
+    }
+    if path == "/healthz" {
+        return Response::builder()
+            .header("Content-Type", "text/plain")
+            .header("Content-Length", 3)
+            .body(Body::bytes("ok\n"))
+            .expect("valid response");
+    }
+    if let Some(rest) = path.strip_prefix("/api/models/") {
+        return hf::api(&ctx, &snap, rest);
+    }
+    if let Some(r) = hf::resolve(&ctx, &snap, path.trim_start_matches('/')) {
+        return r;
+    }
+    Response::builder()
+        .status(StatusCode::NOT_FOUND)
+        .header("Content-Type", "text/plain")
+        .header("Content-Length", 10)
+        .body(if head {
+            Body::empty()
+        } else {
+            Body::bytes("not found\n")
+        })
+        .expect("valid response")
+}
+
+/// A header's value as text, if present and visible ASCII.
+pub fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The first value of query parameter `name`, percent-decoded.
+pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    query?.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        if k == name {
+            percent_decode(&v.replace('+', " "))
+        } else {
+            None
+        }
+    })
+}
+
+/// Decodes `%XX` escapes; `None` for bad escapes or non-UTF-8 results.
+pub fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Encodes everything but unreserved characters (for query values).
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Encodes each segment of a `/`-separated path.
+pub fn percent_encode_path(s: &str) -> String {
+    s.split('/')
+        .map(percent_encode)
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent() {
+        assert_eq!(percent_decode("%2e%2e/a%20b").as_deref(), Some("../a b"));
+        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_encode("a b/c"), "a%20b%2Fc");
+        assert_eq!(
+            query_param(Some("n=2&last=a%3Ab"), "last").as_deref(),
+            Some("a:b")
+        );
+    }
+}

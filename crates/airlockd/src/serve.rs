@@ -1,0 +1,146 @@
+//! `airlockd serve --listen ADDR`: the HTTP server (airlock-registry) on a tokio runtime and the
+//! inbox watcher on its own thread, in one process. The watcher holds the data directory's
+//! lock and imports; the server reads the catalog through its own read-only connection and
+//! picks up each import when it commits. SIGTERM or ctrl-c stops accepting connections,
+//! drains open requests, lets the watcher finish the import in progress, and exits 0.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use airlock_appliance::Appliance;
+use airlock_registry::{Credentials, Options, Server};
+use airlock_ui::exit;
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+
+pub struct Args {
+    pub root: PathBuf,
+    pub inbox: PathBuf,
+    pub interval: Duration,
+    pub listen: String,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub auth: Vec<String>,
+}
+
+pub fn run(json_out: bool, args: Args) -> Result<u8> {
+    let mut opts = Options::new(args.root.clone(), args.listen.clone());
+    opts.tls = args.tls.clone();
+    for a in &args.auth {
+        let Some((group, file)) = a.split_once('=') else {
+            bail!("--auth {a:?}: expected GROUP=FILE");
+        };
+        if !airlock_registry::auth::GROUPS.contains(&group) {
+            bail!(
+                "--auth {a:?}: unknown route group {group:?} (one of {})",
+                airlock_registry::auth::GROUPS.join(", ")
+            );
+        }
+        opts.auth
+            .insert(group.to_string(), Credentials::load(file.as_ref())?);
+    }
+    // Open the appliance first: it takes the lock and cleans up after a crash, so the server
+    // never sees a half-finished import's leftovers.
+    let mut app = Appliance::open(&args.root)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("airlockd-http")
+        .build()
+        .context("starting the async runtime")?;
+    let server = rt.block_on(Server::bind(opts))?;
+    let addr = server.local_addr();
+    let scheme = if args.tls.is_some() { "https" } else { "http" };
+    {
+        let mut out = std::io::stdout().lock();
+        if json_out {
+            writeln!(
+                out,
+                "{}",
+                json!({"listening": addr.to_string(), "url": format!("{scheme}://{addr}"), "inbox": args.inbox})
+            )?;
+        } else {
+            writeln!(
+                out,
+                "serving {scheme}://{addr} (inbox {})",
+                args.inbox.display()
+            )?;
+        }
+        out.flush()?;
+    }
+    tracing::info!(%addr, scheme, inbox = %args.inbox.display(), "serving");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher_stop = stop.clone();
+    let inbox = args.inbox.clone();
+    let interval = args.interval;
+    let watcher = std::thread::Builder::new()
+        .name("airlockd-inbox".into())
+        .spawn(move || -> Result<bool> {
+            let mut w = airlock_appliance::watch::Watcher::new(&inbox, interval);
+            let mut failed = false;
+            while !watcher_stop.load(Ordering::Relaxed) {
+                match w.poll(&mut app) {
+                    Ok(outcomes) => {
+                        for o in &outcomes {
+                            failed |= !matches!(o.status, "accepted" | "duplicate");
+                            let mut out = std::io::stdout().lock();
+                            if json_out {
+                                serde_json::to_writer(&mut out, o).map_err(std::io::Error::from)?;
+                                writeln!(out)?;
+                            } else {
+                                writeln!(
+                                    out,
+                                    "{:<9} {} {}",
+                                    o.status,
+                                    o.volume.display(),
+                                    o.reason
+                                )?;
+                            }
+                        }
+                    }
+                    // The watcher keeps going: a full disk or an unreadable inbox may be fixed
+                    // by the operator while the server keeps serving.
+                    Err(e) => tracing::error!("inbox poll failed: {e:#}"),
+                }
+                let mut slept = Duration::ZERO;
+                while slept < interval && !watcher_stop.load(Ordering::Relaxed) {
+                    let step = Duration::from_millis(100).min(interval - slept);
+                    std::thread::sleep(step);
+                    slept += step;
+                }
+            }
+            Ok(failed)
+        })
+        .context("starting the inbox watcher")?;
+
+    rt.block_on(server.run(shutdown_signal()))?;
+    stop.store(true, Ordering::Relaxed);
+    let failed = match watcher.join() {
+        Ok(r) => r?,
+        Err(_) => bail!("the inbox watcher panicked"),
+    };
+    tracing::info!("stopped");
+    Ok(if failed { exit::FAILED } else { exit::OK })
+}
+
+/// Completes on SIGTERM or SIGINT (ctrl-c).
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+    tracing::info!("shutdown requested");
+}
