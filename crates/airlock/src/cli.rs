@@ -43,6 +43,9 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Verify volumes and extract them into an OCI image layout.
     Unpack(UnpackArgs),
+    /// Scan model files and archives for code that runs on load (pickle globals, Keras Lambda
+    /// layers, chat-template injection) and malformed formats. Exit 0 clean, 1 findings, 2 error.
+    Scan(ScanArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -195,4 +198,11 @@ pub struct UnpackArgs {
     /// Tolerated clock difference for expiry checks (e.g. 5m).
     #[arg(long, default_value = "5m", value_parser = airlock_ui::parse_duration)]
     pub clock_skew: i64,
+}
+
+#[derive(Args, Debug)]
+pub struct ScanArgs {
+    /// Files or directories to scan (directories recursively; symlinks are not followed).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
 }

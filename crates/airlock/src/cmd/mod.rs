@@ -12,6 +12,7 @@ macro_rules! say {
 mod inspect;
 mod keys;
 mod pack;
+mod scan;
 mod trust;
 mod unpack;
 mod verify;
@@ -33,6 +34,7 @@ pub fn run(cli: &Cli) -> Result<u8> {
         Command::Verify(a) => verify::run(cli, a),
         Command::Inspect(a) => inspect::run(cli, a),
         Command::Unpack(a) => unpack::run(cli, a),
+        Command::Scan(a) => scan::run(cli, a),
     }
 }
 

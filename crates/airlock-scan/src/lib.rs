@@ -1,0 +1,421 @@
+//! Supply-chain scanner for model files and the archives they travel in.
+//!
+//! A model file is not passive data: `torch.load` of a pickle runs whatever the pickle says,
+//! a Keras `Lambda` layer carries bytecode, a GGUF chat template is a Jinja program. This crate
+//! looks at such files **without executing anything** and reports [`Finding`]s. Everything here
+//! is a pure function over bytes or a [`Source`] (positioned reads), bounded in memory and time:
+//! every length read from a file is checked against a limit in [`Limits`] before it is used.
+//!
+//! What is scanned (the type is sniffed from the content; extensions are only hints):
+//! - pickles ([`pickle`]): a model of the real pickle machine (protocols 0–5, stack, memo,
+//!   frames, several pickles per stream, joblib's inline arrays) with allowlist-first verdicts
+//!   on every imported global ([`globals`]);
+//! - containers: zip ([`zip`], central directory cross-checked with local headers), tar
+//!   ([`tar`]), gzip, nested to [`Limits::max_depth`]; PyTorch zip and legacy files, `.npz`,
+//!   `.keras`; 7z/rar/xz/bzip2 are reported as unscannable;
+//! - validators: safetensors ([`safetensors`], never reads tensor data), GGUF ([`gguf`], also
+//!   checks chat templates), numpy `.npy` ([`npy`]);
+//! - configs: Keras JSON and HDF5 model configs, ONNX external-data paths ([`keras`], [`onnx`]);
+//! - built-in byte rules ([`rules`]): EICAR, reverse shells, `curl | sh` droppers, executables
+//!   embedded in model files.
+//!
+//! ```no_run
+//! let findings = airlock_scan::scan_path("models/".as_ref(), &airlock_scan::Limits::default())?;
+//! for f in &findings {
+//!     println!("{} {} {}", f.severity, f.file, f.rule);
+//! }
+//! # Ok::<(), airlock_scan::ScanError>(())
+//! ```
+
+pub mod error;
+pub mod gguf;
+pub mod globals;
+pub mod keras;
+pub mod npy;
+pub mod onnx;
+pub mod pickle;
+pub mod rules;
+pub mod safetensors;
+mod sniff;
+mod source;
+pub mod tar;
+pub mod zip;
+
+use std::fmt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub use error::ScanError;
+pub use sniff::Kind;
+pub use source::{Slice, Source, SourceReader};
+
+/// How bad a finding is. Ordered: `Suspicious < Invalid < Malicious`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Not known to be safe (an unlisted global, something that could not be scanned). Import
+    /// policy admits it only with a signed waiver naming it.
+    Suspicious,
+    /// The file breaks its own format in a way that scanners and loaders may read differently
+    /// (zip name mismatch, bad CRC, overlapping entries, bad safetensors offsets).
+    Invalid,
+    /// Known to run code or reach the system on load.
+    Malicious,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Suspicious => "suspicious",
+            Severity::Invalid => "invalid",
+            Severity::Malicious => "malicious",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One thing the scanner found. Field names match the import policy's `input.findings`
+/// (`file`, `rule`, `severity`; the importer adds `artifact`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// The file as it was named to the scanner (path, or the name given to [`scan_reader`]).
+    pub file: String,
+    /// The member inside archives, outermost first, joined by `!/` (`inner.zip!/archive/data.pkl`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
+    /// Rule id, e.g. `pickle/denylisted-global`, `zip/name-mismatch`, `safetensors/offsets`.
+    pub rule: String,
+    /// The imported global (`module.name`) for pickle findings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub global: Option<String>,
+    pub severity: Severity,
+    /// Human-readable explanation.
+    pub detail: String,
+}
+
+impl Finding {
+    /// The string a signed waiver names: `rule` or `rule:global` (`pickle/unknown-global:
+    /// sklearn.linear_model._base.LinearRegression`). Import policy matches waivers on it.
+    pub fn waiver_key(&self) -> String {
+        match &self.global {
+            Some(g) => format!("{}:{}", self.rule, g),
+            None => self.rule.clone(),
+        }
+    }
+}
+
+/// Bounds on everything read from untrusted input.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Archives nested deeper than this are reported, not opened.
+    pub max_depth: usize,
+    /// Largest compressed member inflated into memory for scanning.
+    pub max_inflate: u64,
+    /// Pickle: most opcodes per stream.
+    pub max_pickle_ops: u64,
+    /// Pickle: most stack + memo entries.
+    pub max_pickle_items: usize,
+    /// Pickle: longest string kept as a value (longer ones are skipped, not stored).
+    pub max_pickle_string: usize,
+    /// Most entries in one zip or tar.
+    pub max_entries: usize,
+    /// safetensors: largest JSON header.
+    pub max_safetensors_header: u64,
+    /// GGUF: most metadata keys / tensors, longest string, most array elements.
+    pub max_gguf_items: u64,
+    pub max_gguf_string: u64,
+    pub max_gguf_array: u64,
+    /// Most findings kept per file (a flood of findings is itself reported once).
+    pub max_findings_per_file: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_depth: 6,
+            max_inflate: 1 << 30,
+            max_pickle_ops: 200_000_000,
+            max_pickle_items: 4_000_000,
+            max_pickle_string: 1 << 20,
+            max_entries: 200_000,
+            max_safetensors_header: 100 << 20,
+            max_gguf_items: 1 << 20,
+            max_gguf_string: 64 << 20,
+            max_gguf_array: 1 << 24,
+            max_findings_per_file: 1000,
+        }
+    }
+}
+
+/// Collects findings while walking one top-level file.
+pub(crate) struct Ctx<'a> {
+    pub limits: &'a Limits,
+    pub file: String,
+    pub findings: Vec<Finding>,
+    truncated: bool,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(limits: &'a Limits, file: String) -> Self {
+        Ctx {
+            limits,
+            file,
+            findings: Vec::new(),
+            truncated: false,
+        }
+    }
+
+    /// Records a finding at `loc` (the member chain, empty for the file itself).
+    pub fn add(
+        &mut self,
+        loc: &Loc,
+        severity: Severity,
+        rule: &str,
+        global: Option<String>,
+        detail: impl Into<String>,
+    ) {
+        if self.findings.len() >= self.limits.max_findings_per_file {
+            if !self.truncated {
+                self.truncated = true;
+                self.findings.push(Finding {
+                    file: self.file.clone(),
+                    member: loc.member(),
+                    rule: "scan/too-many-findings".into(),
+                    global: None,
+                    severity: Severity::Suspicious,
+                    detail: format!(
+                        "more than {} findings; the rest are not listed",
+                        self.limits.max_findings_per_file
+                    ),
+                });
+            }
+            return;
+        }
+        let f = Finding {
+            file: self.file.clone(),
+            member: loc.member(),
+            rule: rule.into(),
+            global,
+            severity,
+            detail: detail.into(),
+        };
+        if !self.findings.contains(&f) {
+            self.findings.push(f);
+        }
+    }
+}
+
+/// Where we are: the chain of archive members from the top-level file inwards.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Loc {
+    pub members: Vec<String>,
+}
+
+impl Loc {
+    pub fn member(&self) -> Option<String> {
+        if self.members.is_empty() {
+            None
+        } else {
+            Some(self.members.join("!/"))
+        }
+    }
+    pub fn child(&self, name: &str) -> Loc {
+        let mut m = self.members.clone();
+        m.push(name.to_string());
+        Loc { members: m }
+    }
+    pub fn depth(&self) -> usize {
+        self.members.len()
+    }
+    /// The innermost name (member name or the file name), for extension hints.
+    pub fn name<'b>(&'b self, file: &'b str) -> &'b str {
+        self.members.last().map(String::as_str).unwrap_or(file)
+    }
+}
+
+/// Findings for a tree of files, and how many files were scanned.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub files: u64,
+    pub findings: Vec<Finding>,
+}
+
+/// Scans a file, or every regular file under a directory (symlinks are not followed), and
+/// returns the findings in path order. An unreadable path is an error; bad content is a
+/// finding.
+pub fn scan_path(path: &Path, limits: &Limits) -> Result<Vec<Finding>, ScanError> {
+    Ok(scan_tree(path, limits)?.findings)
+}
+
+/// [`scan_path`] that also counts the files scanned.
+pub fn scan_tree(path: &Path, limits: &Limits) -> Result<Report, ScanError> {
+    let mut r = Report::default();
+    walk(path, limits, &mut r)?;
+    Ok(r)
+}
+
+fn walk(path: &Path, limits: &Limits, r: &mut Report) -> Result<(), ScanError> {
+    let io = |source| ScanError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::symlink_metadata(path).map_err(io)?;
+    if meta.is_dir() {
+        let mut entries: Vec<_> = std::fs::read_dir(path)
+            .map_err(io)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(io)?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let ft = e.file_type().map_err(io)?;
+            if ft.is_dir() || ft.is_file() {
+                walk(&e.path(), limits, r)?;
+            }
+        }
+        return Ok(());
+    }
+    if !meta.is_file() {
+        return Ok(());
+    }
+    let f = std::fs::File::open(path).map_err(io)?;
+    let src = source::FileSource::new(f).map_err(io)?;
+    r.files += 1;
+    r.findings
+        .extend(scan_source(&src, &path.display().to_string(), limits).map_err(io)?);
+    Ok(())
+}
+
+/// Scans one blob read from `reader` (read fully into memory; prefer [`scan_source`] or
+/// [`scan_path`] for large files). `name` is what findings call the file; its extension is a
+/// hint only.
+pub fn scan_reader(
+    mut reader: impl std::io::Read,
+    name: &str,
+    limits: &Limits,
+) -> std::io::Result<Vec<Finding>> {
+    let mut buf = Vec::new();
+    reader.read_to_end(&mut buf)?;
+    scan_bytes(&buf, name, limits)
+}
+
+/// Scans bytes already in memory.
+pub fn scan_bytes(bytes: &[u8], name: &str, limits: &Limits) -> std::io::Result<Vec<Finding>> {
+    scan_source(&bytes, name, limits)
+}
+
+/// Scans any positioned-read source (a file, bytes, a slice of either).
+pub fn scan_source(src: &dyn Source, name: &str, limits: &Limits) -> std::io::Result<Vec<Finding>> {
+    let mut ctx = Ctx::new(limits, name.to_string());
+    scan_any(&mut ctx, src, &Loc::default())?;
+    Ok(ctx.findings)
+}
+
+/// Sniffs `src` and hands it to the matching scanner. Recursion point for archive members.
+pub(crate) fn scan_any(ctx: &mut Ctx, src: &dyn Source, loc: &Loc) -> std::io::Result<()> {
+    let mut head = vec![0u8; src.len().min(4096) as usize];
+    src.read_at(0, &mut head)?;
+    let name = loc.name(&ctx.file).to_string();
+    let kind = sniff::sniff(&head, src.len(), &name);
+    let is_archive = matches!(kind, Kind::Zip | Kind::Tar | Kind::Gzip);
+    if is_archive && loc.depth() >= ctx.limits.max_depth {
+        ctx.add(
+            loc,
+            Severity::Suspicious,
+            "archive/too-deep",
+            None,
+            format!(
+                "archive nested more than {} levels deep is not opened",
+                ctx.limits.max_depth
+            ),
+        );
+        return Ok(());
+    }
+    match kind {
+        Kind::Zip => zip::scan(ctx, src, loc),
+        Kind::Tar => tar::scan(ctx, src, loc),
+        Kind::Gzip => scan_gzip(ctx, src, loc),
+        Kind::Unscannable(what) => {
+            ctx.add(
+                loc,
+                Severity::Suspicious,
+                "archive/unscannable",
+                None,
+                format!("{what} content cannot be scanned; unpack it and scan the contents"),
+            );
+            Ok(())
+        }
+        Kind::Safetensors => {
+            safetensors::scan(ctx, src, loc);
+            Ok(())
+        }
+        Kind::Gguf => {
+            gguf::scan(ctx, src, loc);
+            Ok(())
+        }
+        Kind::Npy => npy::scan(ctx, src, loc),
+        Kind::Hdf5 => keras::scan_hdf5(ctx, src, loc),
+        Kind::Onnx => onnx::scan(ctx, src, loc),
+        Kind::Pickle { strict } => {
+            pickle::scan(ctx, src, loc, strict);
+            rules::scan_model_bytes(ctx, src, loc)
+        }
+        Kind::Json => {
+            keras::scan_json(ctx, src, loc)?;
+            rules::scan_text(ctx, src, loc)
+        }
+        Kind::Other => rules::scan_text(ctx, src, loc),
+    }
+}
+
+fn scan_gzip(ctx: &mut Ctx, src: &dyn Source, loc: &Loc) -> std::io::Result<()> {
+    use std::io::Read;
+    let name = loc.name(&ctx.file);
+    let base = Path::new(name)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let inner_name = base
+        .strip_suffix(".gz")
+        .or_else(|| base.strip_suffix(".tgz"))
+        .map(|s| {
+            if base.ends_with(".tgz") {
+                format!("{s}.tar")
+            } else {
+                s.to_string()
+            }
+        })
+        .unwrap_or_else(|| format!("{base}.gunzip"));
+    let mut dec =
+        flate2::read::MultiGzDecoder::new(SourceReader::new(src)).take(ctx.limits.max_inflate + 1);
+    let mut buf = Vec::new();
+    if let Err(e) = dec.read_to_end(&mut buf) {
+        ctx.add(
+            loc,
+            Severity::Invalid,
+            "gzip/corrupt",
+            None,
+            format!("gzip stream is corrupt: {e}"),
+        );
+        return Ok(());
+    }
+    if buf.len() as u64 > ctx.limits.max_inflate {
+        ctx.add(
+            loc,
+            Severity::Suspicious,
+            "archive/too-large",
+            None,
+            format!(
+                "gzip content larger than {} bytes is not scanned",
+                ctx.limits.max_inflate
+            ),
+        );
+        return Ok(());
+    }
+    scan_any(ctx, &buf.as_slice(), &loc.child(&inner_name))
+}

@@ -1,0 +1,191 @@
+//! Content sniffing: the file type comes from the bytes, not the name. A pickle named
+//! `.bin`, `.model` or with no extension is still scanned as a pickle; a zip named `.pt` is
+//! still walked as a zip. Extensions only decide how strictly a doubtful guess is treated.
+
+/// What a blob looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Zip,
+    Tar,
+    Gzip,
+    /// An archive or compression format airlock cannot open (7z, rar, xz, bzip2, zstd, lzma).
+    Unscannable(&'static str),
+    Safetensors,
+    Gguf,
+    Npy,
+    Hdf5,
+    Onnx,
+    /// `strict`: starts with a `PROTO` opcode, or is named like a pickle.
+    Pickle {
+        strict: bool,
+    },
+    Json,
+    Other,
+}
+
+fn ext(name: &str) -> String {
+    let base = name.rsplit('/').next().unwrap_or(name);
+    match base.rfind('.') {
+        Some(i) if i > 0 => base[i + 1..].to_ascii_lowercase(),
+        _ => String::new(),
+    }
+}
+
+/// Tar header checksum: sum of the header bytes with the checksum field read as spaces.
+pub(crate) fn tar_checksum_ok(h: &[u8]) -> bool {
+    if h.len() < 512 || h[..100].iter().all(|b| *b == 0) {
+        return false;
+    }
+    let field = &h[148..156];
+    let s: String = field
+        .iter()
+        .take_while(|b| **b != 0 && **b != b' ')
+        .map(|b| *b as char)
+        .collect();
+    let Ok(want) = u32::from_str_radix(s.trim(), 8) else {
+        return false;
+    };
+    let sum: u32 = h[..512]
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                *b as u32
+            }
+        })
+        .sum();
+    sum == want
+}
+
+/// Opcodes a protocol 0/1 pickle can start with.
+fn pickle0_start(b: u8) -> bool {
+    matches!(
+        b,
+        b'(' | b'c'
+            | b'}'
+            | b']'
+            | b')'
+            | b'N'
+            | b'I'
+            | b'S'
+            | b'V'
+            | b'X'
+            | b'U'
+            | b'T'
+            | b'K'
+            | b'J'
+            | b'M'
+            | b'F'
+            | b'G'
+            | b'L'
+            | b'l'
+            | b'd'
+            | b't'
+            | b'i'
+            | b'B'
+            | b'C'
+    )
+}
+
+pub(crate) fn sniff(head: &[u8], len: u64, name: &str) -> Kind {
+    let e = ext(name);
+    let starts = |m: &[u8]| head.starts_with(m);
+    if starts(b"PK\x03\x04") || starts(b"PK\x05\x06") || starts(b"PK\x07\x08") {
+        return Kind::Zip;
+    }
+    if starts(b"\x1f\x8b") {
+        return Kind::Gzip;
+    }
+    if starts(b"7z\xbc\xaf\x27\x1c") {
+        return Kind::Unscannable("7z archive");
+    }
+    if starts(b"Rar!\x1a\x07") {
+        return Kind::Unscannable("rar archive");
+    }
+    if starts(b"\xfd7zXZ\x00") {
+        return Kind::Unscannable("xz stream");
+    }
+    if starts(b"BZh") && head.len() > 3 && head[3].is_ascii_digit() {
+        return Kind::Unscannable("bzip2 stream");
+    }
+    if starts(b"\x28\xb5\x2f\xfd") {
+        return Kind::Unscannable("zstd stream");
+    }
+    if starts(b"\x5d\x00\x00") && e == "lzma" {
+        return Kind::Unscannable("lzma stream");
+    }
+    if head.len() >= 512 && (&head[257..262] == b"ustar" || tar_checksum_ok(head)) {
+        return Kind::Tar;
+    }
+    if starts(b"GGUF") {
+        return Kind::Gguf;
+    }
+    if starts(b"\x93NUMPY") {
+        return Kind::Npy;
+    }
+    if starts(b"\x89HDF\r\n\x1a\n") {
+        return Kind::Hdf5;
+    }
+    if head.len() >= 9 {
+        let n = u64::from_le_bytes(head[..8].try_into().unwrap_or_default());
+        if n >= 2 && n.checked_add(8).is_some_and(|e| e <= len) && head[8] == b'{' {
+            return Kind::Safetensors;
+        }
+    }
+    if e == "safetensors" {
+        return Kind::Safetensors;
+    }
+    if e == "gguf" {
+        return Kind::Gguf;
+    }
+    if e == "onnx" {
+        return Kind::Onnx;
+    }
+    if e == "h5" || e == "hdf5" || e == "keras" && !head.is_empty() && !starts(b"PK") {
+        // An HDF5 file may carry a user block before the signature.
+        return Kind::Hdf5;
+    }
+    let named_pickle = matches!(
+        e.as_str(),
+        "pkl" | "pickle" | "pt" | "pth" | "ckpt" | "joblib" | "dill" | "p" | "sav" | "npy"
+    ) || name.ends_with("data.pkl");
+    if head.len() >= 2 && head[0] == 0x80 && head[1] <= 5 {
+        return Kind::Pickle { strict: true };
+    }
+    if named_pickle && !head.is_empty() {
+        return Kind::Pickle { strict: true };
+    }
+    let trimmed = head
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .map(|i| head[i]);
+    if matches!(trimmed, Some(b'{') | Some(b'['))
+        && (e == "json" || e.is_empty() || e == "txt" || e == "config")
+    {
+        return Kind::Json;
+    }
+    if !head.is_empty() && pickle0_start(head[0]) {
+        return Kind::Pickle { strict: false };
+    }
+    Kind::Other
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn sniffs_by_content() {
+        assert_eq!(
+            sniff(b"\x80\x02cos\nsystem\n", 20, "weights.bin"),
+            Kind::Pickle { strict: true }
+        );
+        assert_eq!(sniff(b"PK\x03\x04....", 100, "model.pt"), Kind::Zip);
+        assert_eq!(
+            sniff(b"7z\xbc\xaf\x27\x1c..", 100, "m.bin"),
+            Kind::Unscannable("7z archive")
+        );
+        assert_eq!(sniff(b"hello", 5, "README"), Kind::Other);
+    }
+}

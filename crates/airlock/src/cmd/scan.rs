@@ -1,0 +1,67 @@
+//! `airlock scan PATH...`: run the supply-chain scanner (airlock-scan) over files and
+//! directories. Exit 0 when nothing was found, 1 when there are findings, 2 when a path could
+//! not be scanned (findings in the other paths are still printed).
+
+use anyhow::Result;
+
+use crate::cli::{Cli, ScanArgs};
+
+/// Exit codes of `airlock scan` (documented in docs/scanning.md).
+const CLEAN: u8 = 0;
+const FINDINGS: u8 = 1;
+const ERROR: u8 = 2;
+
+pub fn run(cli: &Cli, a: &ScanArgs) -> Result<u8> {
+    let limits = airlock_scan::Limits::default();
+    let mut findings = Vec::new();
+    let mut errors = Vec::new();
+    let mut files = 0u64;
+    for p in &a.paths {
+        match airlock_scan::scan_tree(p, &limits) {
+            Ok(r) => {
+                files += r.files;
+                findings.extend(r.findings);
+            }
+            Err(e) => {
+                let e = anyhow::Error::from(e);
+                tracing::error!("{e:#}");
+                errors.push(format!("{e:#}"));
+            }
+        }
+    }
+    if cli.json {
+        super::print_json(&serde_json::json!({
+            "files": files,
+            "findings": findings,
+            "errors": errors,
+        }))?;
+    } else {
+        for f in &findings {
+            let at = match &f.member {
+                Some(m) => format!("{}!/{m}", f.file),
+                None => f.file.clone(),
+            };
+            let g = f
+                .global
+                .as_deref()
+                .map(|g| format!(" {g}"))
+                .unwrap_or_default();
+            say!("{:<10} {at}  {}{g}: {}", f.severity, f.rule, f.detail);
+        }
+        for e in &errors {
+            eprintln!("error: {e}");
+        }
+        eprintln!(
+            "scanned {files} file(s): {} finding(s), {} error(s)",
+            findings.len(),
+            errors.len()
+        );
+    }
+    Ok(if !errors.is_empty() {
+        ERROR
+    } else if !findings.is_empty() {
+        FINDINGS
+    } else {
+        CLEAN
+    })
+}
