@@ -50,6 +50,9 @@ pub struct Provenance {
     /// Digest the source itself named, when it named one (a registry's index digest).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_digest: Option<Digest>,
+    /// The registry (`HOST[:PORT]`) an image was mirrored from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
     /// When airlock read the source (RFC 3339). Kept out of OCI content so digests stay
     /// reproducible; it lives only here.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -17,6 +17,7 @@ pub mod inventory;
 pub mod manifest;
 pub mod media;
 pub mod oci;
+pub mod reference;
 pub mod time;
 
 pub use digest::{Digest, Sha256};

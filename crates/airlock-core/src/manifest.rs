@@ -75,7 +75,8 @@ pub struct Spec {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImageSpec {
-    /// Where the image comes from: `oci:PATH[:TAG]`, `oci-archive:PATH[:TAG]`.
+    /// Where the image comes from: `oci:PATH[:TAG]`, `oci-archive:PATH[:TAG]`, or a registry
+    /// reference `HOST[:PORT]/REPO[:TAG][@sha256:HEX]` (mirrored by `airlock sync`).
     #[serde(rename = "ref")]
     pub reference: String,
     /// The fully qualified name it is served and imported under.
@@ -118,6 +119,8 @@ pub enum ImageSource {
     Layout { path: PathBuf, tag: Option<String> },
     /// An OCI image layout inside a (plain, uncompressed) tar file.
     Archive { path: PathBuf, tag: Option<String> },
+    /// An image in an OCI distribution registry, mirrored into the local store by `airlock sync`.
+    Registry(crate::reference::ImageRef),
 }
 
 /// A parsed model source.
@@ -191,9 +194,14 @@ impl ImageSpec {
         } else if let Some(rest) = r.strip_prefix("oci:") {
             ("layout", rest)
         } else {
-            return Err(format!(
-                "{r:?}: unsupported image reference (expected oci:PATH[:TAG] or oci-archive:PATH[:TAG])"
-            ));
+            return r
+                .parse::<crate::reference::ImageRef>()
+                .map(ImageSource::Registry)
+                .map_err(|e| {
+                    format!(
+                        "{e} (expected HOST/REPO[:TAG][@sha256:HEX], oci:PATH[:TAG] or oci-archive:PATH[:TAG])"
+                    )
+                });
         };
         let (path, tag) = split_tag(rest);
         if path.is_empty() {

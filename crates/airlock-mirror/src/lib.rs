@@ -12,9 +12,12 @@
 //! Everything read from a source is bounded and verified: JSON blobs are size-capped and
 //! hashed before parsing, layer blobs are hashed again while `airlock pack` writes them.
 
+pub mod auth;
 pub mod error;
 pub mod local;
 pub mod model;
 pub mod plan;
+pub mod registry;
+pub mod sync;
 
 pub use error::MirrorError;

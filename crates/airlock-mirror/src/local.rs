@@ -352,7 +352,7 @@ fn walk(
 }
 
 /// `linux/arm64` matches `linux/arm64` and `linux/arm64/v8`.
-fn platform_matches(want: &str, have: &str) -> bool {
+pub(crate) fn platform_matches(want: &str, have: &str) -> bool {
     want == have || have.strip_prefix(want).is_some_and(|r| r.starts_with('/'))
 }
 

@@ -38,6 +38,19 @@ pub fn plan(
     retrieved: &str,
     progress: &dyn Progress,
 ) -> Result<Plan, MirrorError> {
+    plan_with_store(m, base, retrieved, None, progress)
+}
+
+/// [`plan`], resolving registry references from the store `airlock sync` filled (`store`).
+/// A registry image that was never synced, or whose closure is incomplete, is an error naming
+/// it; `airlock pack` runs a sync first so this does not happen there.
+pub fn plan_with_store(
+    m: &InputManifest,
+    base: &Path,
+    retrieved: &str,
+    store: Option<&Path>,
+    progress: &dyn Progress,
+) -> Result<Plan, MirrorError> {
     let mut artifacts = Vec::new();
     let mut blobs: Vec<PlannedBlob> = Vec::new();
     let mut seen: BTreeSet<Digest> = BTreeSet::new();
@@ -58,20 +71,43 @@ pub fn plan(
 
     for (i, img) in m.spec.images.iter().enumerate() {
         let what = format!("spec.images[{i}] ({})", img.reference);
-        let name = img.name.clone().ok_or_else(|| {
-            MirrorError::Invalid(format!("{what}: `name` is required for local image sources (the reference it is served under)"))
-        })?;
+        let src = img
+            .source(base)
+            .map_err(|e| MirrorError::Invalid(format!("{what}: {e}")))?;
+        let name = match (&img.name, &src) {
+            (Some(n), _) => n.clone(),
+            (None, ImageSource::Registry(r)) => r.to_string(),
+            (None, _) => return Err(MirrorError::Invalid(format!("{what}: `name` is required for local image sources (the reference it is served under)"))),
+        };
         if !names.insert(("image", name.clone())) {
             return Err(MirrorError::Invalid(format!(
                 "{what}: image name {name:?} repeats"
             )));
         }
-        let src = img
-            .source(base)
-            .map_err(|e| MirrorError::Invalid(format!("{what}: {e}")))?;
         let (layout, tag): (Box<dyn LayoutSource>, Option<String>) = match src {
             ImageSource::Layout { path, tag } => (Box::new(DirSource::open(&path)?), tag),
             ImageSource::Archive { path, tag } => (Box::new(ArchiveSource::open(&path)?), tag),
+            ImageSource::Registry(r) => {
+                let store = store.ok_or_else(|| {
+                    MirrorError::Invalid(format!(
+                        "{what}: registry images need a store (--store or AIRLOCK_STORE)"
+                    ))
+                })?;
+                let synced =
+                    crate::sync::planned(store, &r, &name, img.platforms.as_deref(), retrieved)
+                        .map_err(|e| MirrorError::Invalid(format!("{what}: {e}")))?;
+                for (k, s) in synced.into_iter().enumerate() {
+                    // The image's own name is taken above; a signature shared by two entries
+                    // of the manifest is carried once.
+                    if k > 0 && !names.insert(("image", s.artifact.name.clone())) {
+                        continue;
+                    }
+                    index_entries.push(index_entry(&s.root, ArtifactKind::Image, &s.artifact.name));
+                    artifacts.push(s.artifact);
+                    add_blobs(s.blobs, &mut blobs);
+                }
+                continue;
+            }
         };
         let root = local::select(layout.as_ref(), tag.as_deref())
             .map_err(|e| MirrorError::Invalid(format!("{what}: {e}")))?;

@@ -35,6 +35,8 @@ pub enum Command {
     /// Create trust roots: which keys may sign bundles, and how many must agree.
     #[command(subcommand)]
     Trust(TrustCmd),
+    /// Mirror the registry images a manifest names into the local store (AIRLOCK_STORE).
+    Sync(SyncArgs),
     /// Pack the content a manifest names into signed bundle volumes.
     Pack(PackArgs),
     /// Check volumes against a trust root: signatures, expiry, every blob's digest.
@@ -160,6 +162,53 @@ pub struct PackArgs {
     /// checking this bundle's signatures; repeat for several versions, oldest first.
     #[arg(long = "trust-root", value_name = "ROOT")]
     pub trust_roots: Vec<PathBuf>,
+    /// Store that registry images are mirrored into and packed from (synced first when
+    /// content is missing).
+    #[arg(long, value_name = "DIR", env = airlock_core::env::AIRLOCK_STORE)]
+    pub store: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct SyncArgs {
+    /// The input manifest (manifests/*.yaml); its registry images are mirrored.
+    pub manifest: PathBuf,
+    /// The local store (an OCI image layout plus image records).
+    #[arg(long, value_name = "DIR", env = airlock_core::env::AIRLOCK_STORE)]
+    pub store: Option<PathBuf>,
+    /// Refuse an image that has no signature or attestation (referrers API or
+    /// sha256-<hex>.sig/.att tags).
+    #[arg(long)]
+    pub require_signature: bool,
+    /// Exit 0 even when some images failed (each failure is still reported).
+    #[arg(long)]
+    pub keep_going: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// How to reach registries (shared by `sync` and `pack`).
+#[derive(Args, Debug, Clone)]
+pub struct RegistryArgs {
+    /// Registry (HOST:PORT) that may be reached over plain HTTP; repeat for several.
+    #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
+    pub insecure: Vec<String>,
+    /// PEM file of CA certificates to trust instead of the built-in roots.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Credentials for the registries (default: auth files of podman/skopeo and docker).
+    #[arg(long, value_name = "USER:PASSWORD")]
+    pub creds: Option<String>,
+    /// Auth file to read instead of $REGISTRY_AUTH_FILE, containers auth.json, ~/.docker/config.json.
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+    /// Parallel blob downloads.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+    /// Extra tries after a transient failure (network, 5xx, damaged bytes).
+    #[arg(long, default_value_t = 4)]
+    pub retries: u32,
 }
 
 #[derive(Args, Debug)]

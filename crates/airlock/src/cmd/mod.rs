@@ -13,6 +13,7 @@ mod inspect;
 mod keys;
 mod pack;
 mod scan;
+mod sync;
 mod trust;
 mod unpack;
 mod verify;
@@ -30,6 +31,7 @@ pub fn run(cli: &Cli) -> Result<u8> {
         Command::Keys(KeysCmd::Generate { name, out }) => keys::generate(cli, name, out),
         Command::Trust(TrustCmd::Init(a)) => trust::init(cli, a),
         Command::Trust(TrustCmd::Rotate(a)) => trust::rotate(cli, a),
+        Command::Sync(a) => sync::run(cli, a),
         Command::Pack(a) => pack::run(cli, a),
         Command::Verify(a) => verify::run(cli, a),
         Command::Inspect(a) => inspect::run(cli, a),

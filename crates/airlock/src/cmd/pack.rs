@@ -55,8 +55,45 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
     };
 
     let started = std::time::Instant::now();
+    // Registry images come from the store; sync first what is missing there.
+    let registry_images = airlock_mirror::sync::registry_images(&m);
+    let store = (!registry_images.is_empty()).then(|| super::sync::store_dir(a.store.as_ref()));
+    if let Some(store) = &store {
+        let bs = airlock_store::BlobStore::open(store)?;
+        let mut missing = Vec::new();
+        for img in registry_images {
+            if !airlock_mirror::sync::is_complete(&bs, &img)? {
+                missing.push(img);
+            }
+        }
+        if !missing.is_empty() {
+            tracing::info!(images = missing.len(), store = %store.display(), "syncing images missing from the store");
+            let report = super::sync::mirror(store, &missing, &a.registry, false)?;
+            let errors: Vec<String> = report
+                .images
+                .iter()
+                .filter_map(|i| {
+                    i.result
+                        .as_ref()
+                        .err()
+                        .map(|e| format!("{}: {}", i.reference, super::sync::clone_err(e)))
+                })
+                .collect();
+            anyhow::ensure!(
+                errors.is_empty(),
+                "sync before pack failed:\n  {}",
+                errors.join("\n  ")
+            );
+        }
+    }
     let hashing = airlock_ui::Bar::bytes("hashing", 0);
-    let mut plan = airlock_mirror::plan::plan(&m, base_dir, &format_rfc3339(t), &hashing)?;
+    let mut plan = airlock_mirror::plan::plan_with_store(
+        &m,
+        base_dir,
+        &format_rfc3339(t),
+        store.as_deref(),
+        &hashing,
+    )?;
     hashing.finish();
     // Differential: blobs the appliance holds stay home; the manifest names them as external.
     let mut external = Vec::new();
