@@ -718,6 +718,36 @@ fn resume_after_a_cut_connection_and_damaged_bytes_never_stored() {
     assert!(offset > 0 && offset <= 1 << 20, "{log:?}");
     sh(d, "test -z \"$(ls s1/partial)\"").ok();
 
+    // Cut with no retries: the run fails but keeps the bytes; the next run resumes them.
+    let proxy = Proxy::start(
+        reg.port,
+        Faults {
+            cut_after: Some(1 << 20),
+            ..Default::default()
+        },
+    );
+    let h = proxy.host();
+    manifest(d, &[(&amd(&h), None)]);
+    let args = [
+        "sync",
+        "m.yaml",
+        "--store",
+        "s5",
+        "--insecure-registry",
+        &h,
+        "--retries",
+        "0",
+    ];
+    airlock(d, &args).fails();
+    sh(d, "test \"$(ls s5/partial | wc -l)\" = 1").ok();
+    airlock(d, &args).ok();
+    let log = proxy.log.lock().unwrap().clone();
+    assert!(
+        log.iter()
+            .any(|l| l.to_ascii_lowercase().contains("range: bytes=1048576-")),
+        "{log:?}"
+    );
+
     // A flipped byte: rejected, retried, and the store never holds the damaged blob.
     let proxy = Proxy::start(
         reg.port,
