@@ -149,9 +149,7 @@ impl InputManifest {
         }
         check_label("metadata.name", &m.metadata.name).map_err(err)?;
         check_label("metadata.channel", &m.metadata.channel).map_err(err)?;
-        if m.metadata.version.trim().is_empty() {
-            return Err(err("metadata.version is empty".into()));
-        }
+        check_version("metadata.version", &m.metadata.version).map_err(err)?;
         let mut names = std::collections::BTreeSet::new();
         for (i, img) in m.spec.images.iter().enumerate() {
             img.source(Path::new("."))
@@ -248,6 +246,23 @@ fn check_label(field: &str, v: &str) -> Result<(), String> {
     } else {
         Err(format!(
             "{field} {v:?} must be 1-128 characters of [A-Za-z0-9._-], not starting with '.'"
+        ))
+    }
+}
+
+/// A bundle version. It goes into volume file names (`NAME-VERSION.volNofM.tar.zst`), so it is
+/// limited like a name, with `+` allowed for semantic-version build metadata.
+pub fn check_version(field: &str, v: &str) -> Result<(), String> {
+    let ok = !v.is_empty()
+        && v.len() <= 128
+        && v.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'+'))
+        && !v.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{field} {v:?} must be 1-128 characters of [A-Za-z0-9._+-], not starting with '.'"
         ))
     }
 }
@@ -354,6 +369,40 @@ spec:
             .to_string();
         assert!(e.contains("nmae"), "{e}");
         assert!(e.contains("line 8"), "{e}");
+    }
+
+    #[test]
+    fn version_is_safe_in_file_names() {
+        for v in [
+            "1.0.0",
+            "1.0.0-rc.1+build.5",
+            "2026_01",
+            "v1",
+            &"9".repeat(128),
+        ] {
+            check_version("metadata.version", v).unwrap();
+        }
+        for v in [
+            "",
+            " ",
+            ".1",
+            "..",
+            "1.0/../../x",
+            "1.0 0",
+            "1:0",
+            "1.0\n",
+            "é",
+            &"9".repeat(129),
+        ] {
+            assert!(check_version("metadata.version", v).is_err(), "{v:?}");
+        }
+        let bad = GOOD.replace("version: \"1.0.0\"", "version: \"../../etc\"");
+        let e = InputManifest::parse(&bad, "m.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("metadata.version"), "{e}");
+        let ok = GOOD.replace("version: \"1.0.0\"", "version: \"1.0.0+git.abc\"");
+        InputManifest::parse(&ok, "m.yaml").unwrap();
     }
 
     #[test]
