@@ -654,3 +654,57 @@ fn serve_picks_up_imports_exports_metrics_and_stops_on_sigterm() {
     assert!(log.contains("status=200"), "access log: {log}");
     assert!(f.p("data/inbox/done/v.tar.zst").exists());
 }
+
+#[test]
+fn apt_installs_debs_from_the_signed_repository() {
+    let f = Fixture::new();
+    // A real .deb built by dpkg-deb, packed as a file artifact.
+    f.sh(r#"
+mkdir -p deb/DEBIAN deb/usr/share/airlock-hello
+echo hello > deb/usr/share/airlock-hello/hello.txt
+printf 'Package: airlock-hello\nVersion: 1.0\nArchitecture: all\nMaintainer: airlock <ops@example.org>\nDescription: test package\n with a continuation line  \n' > deb/DEBIAN/control
+dpkg-deb --root-owner-group --build deb airlock-hello_1.0_all.deb >/dev/null
+cat >> m.yaml <<YAML
+    - name: airlock-hello_1.0_all.deb
+      path: ./airlock-hello_1.0_all.deb
+YAML
+"#)
+    .ok();
+    airlockd(&f, &["init", "--data", "data", "--trust", "root.json"]).ok();
+    let v = f.pack("out", &[]).remove(0);
+    airlockd(&f, &["import", "--data", "data", &v]).ok();
+    let s = Serving::start(&f, &[]);
+    let apt = |keyfile: &str| {
+        format!(
+            r#"rm -rf apt && mkdir -p apt/state/lists/partial apt/cache/archives/partial apt/trusted
+echo "deb [signed-by=$PWD/{keyfile}] http://{addr}/apt airlock main" > apt/sources.list
+APT="apt-get -q -o Dir::Etc::sourcelist=$PWD/apt/sources.list -o Dir::Etc::sourceparts=- -o Dir::State=$PWD/apt/state -o Dir::State::status=/var/lib/dpkg/status -o Dir::Cache=$PWD/apt/cache -o Dir::Etc::trustedparts=$PWD/apt/trusted -o Debug::NoLocking=1 -o Acquire::Check-Valid-Until=true -o Acquire::Check-Date=true"
+$APT update 2>&1
+$APT install -y --download-only airlock-hello 2>&1
+cmp apt/cache/archives/airlock-hello_1.0_all.deb airlock-hello_1.0_all.deb"#,
+            addr = s.addr
+        )
+    };
+    f.sh(&format!(
+        "curl -sf http://{0}/apt/airlock-archive-keyring.asc > key.asc && curl -sf http://{0}/apt/airlock-archive-keyring.gpg > key.gpg",
+        s.addr
+    ))
+    .ok();
+    f.sh(&apt("key.asc")).ok();
+    // gpgv accepts the detached signature too.
+    f.sh(&format!(
+        "curl -sf http://{0}/apt/dists/airlock/Release > Release && curl -sf http://{0}/apt/dists/airlock/Release.gpg > Release.gpg && gpgv --keyring ./key.gpg Release.gpg Release 2>&1",
+        s.addr
+    ))
+    .ok();
+    // Another key: apt refuses the repository and installs nothing.
+    f.sh("mkdir -m 700 gpghome && gpg --batch --homedir gpghome --passphrase '' --quick-gen-key 'Other <o@example.org>' ed25519 sign never 2>/dev/null && gpg --homedir gpghome --export --armor > other.asc")
+        .ok();
+    let r = f.sh(&apt("other.asc"));
+    assert_ne!(r.code, 0, "apt accepted a repository signed by another key");
+    assert!(
+        r.stdout.contains("NO_PUBKEY") || r.stdout.contains("not signed"),
+        "{}",
+        r.stdout
+    );
+}

@@ -1,4 +1,4 @@
-//! Optional client authentication per route group (`oci`, `hf`, `metrics`).
+//! Optional client authentication per route group (`oci`, `hf`, `apt`, `metrics`).
 //!
 //! A credentials file has one entry per line (blank lines and `#` comments ignored):
 //! a bare token (accepted as `Authorization: Bearer TOKEN`, or as the password of HTTP basic
@@ -14,7 +14,7 @@ use http::HeaderMap;
 use crate::RegistryError;
 
 /// Route groups that can require credentials.
-pub const GROUPS: &[&str] = &["oci", "hf", "metrics"];
+pub const GROUPS: &[&str] = &["oci", "hf", "apt", "metrics"];
 
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {

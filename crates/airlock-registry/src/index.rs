@@ -85,6 +85,17 @@ pub struct Snapshot {
     /// Path without the host (`acme/hello`) → full names having it.
     pub by_path: HashMap<String, Vec<String>>,
     pub models: BTreeMap<String, Model>,
+    /// The apt repository over `.deb` file artifacts (when a signing key is configured).
+    pub apt: Option<Arc<crate::apt::AptRepo>>,
+}
+
+/// What snapshot builds remember between catalog changes (by blob digest).
+#[derive(Default)]
+pub struct Caches {
+    /// git blob ids of small model files.
+    pub sha1: HashMap<Digest, String>,
+    /// `control` paragraphs of `.deb` files (`None`: not a usable `.deb`).
+    pub control: HashMap<Digest, Option<String>>,
 }
 
 /// The 40-hex revision id of a model manifest: stable (a pure function of the digest, which
@@ -120,8 +131,11 @@ impl Snapshot {
     pub fn build(
         catalog: &Catalog,
         store: &BlobStore,
-        sha1_cache: &mut HashMap<Digest, String>,
+        caches: &mut Caches,
+        apt_key: Option<&crate::apt::AptKey>,
     ) -> Result<Snapshot, RegistryError> {
+        let sha1_cache = &mut caches.sha1;
+        let mut debs = Vec::new();
         let names = catalog.names()?;
         let artifacts = catalog.artifacts()?;
         let mut snap = Snapshot::default();
@@ -167,8 +181,42 @@ impl Snapshot {
                         tracing::warn!(artifact = %a.name, error = %e, "model not served")
                     }
                 },
+                "file" => {
+                    // One layer; its title (or the artifact name) is the file name.
+                    let layer = &root.1["layers"][0];
+                    let title = layer["annotations"][media::ANNOTATION_TITLE]
+                        .as_str()
+                        .unwrap_or(&a.name);
+                    let file_name = title.rsplit('/').next().unwrap_or(title);
+                    let ok_name = file_name.ends_with(".deb")
+                        && file_name.len() <= 255
+                        && !file_name.starts_with('.')
+                        && file_name
+                            .bytes()
+                            .all(|c| c.is_ascii_alphanumeric() || b"._+~-".contains(&c));
+                    let digest = layer["digest"]
+                        .as_str()
+                        .and_then(|s| s.parse::<Digest>().ok());
+                    if let (true, Some(digest)) = (ok_name, digest) {
+                        debs.push(crate::apt::Deb {
+                            file_name: file_name.to_string(),
+                            digest,
+                            size: layer["size"].as_u64().unwrap_or(0),
+                        });
+                    }
+                }
                 _ => {}
             }
+        }
+        if let Some(key) = apt_key {
+            let now = airlock_core::time::now();
+            snap.apt = Some(Arc::new(crate::apt::build(
+                &debs,
+                store,
+                key,
+                now,
+                &mut caches.control,
+            )?));
         }
         for (kind, name, digest) in names {
             let Ok(d) = digest.parse::<Digest>() else {

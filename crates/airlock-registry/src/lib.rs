@@ -23,6 +23,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod apt;
 pub mod auth;
 pub mod body;
 pub mod error;
@@ -32,7 +33,7 @@ pub mod metrics;
 pub mod oci;
 pub mod tls;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -67,6 +68,8 @@ pub struct Options {
     pub reload_interval: Duration,
     /// How long to wait for open requests at shutdown.
     pub drain_timeout: Duration,
+    /// Serve the apt repository (creates `DATA/keys/apt-signing.asc` on first use).
+    pub apt: bool,
 }
 
 impl Options {
@@ -78,6 +81,7 @@ impl Options {
             auth: BTreeMap::new(),
             reload_interval: Duration::from_millis(500),
             drain_timeout: Duration::from_secs(30),
+            apt: true,
         }
     }
 }
@@ -101,13 +105,14 @@ pub struct Ctx<'a> {
 
 /// The reloader's state: its own catalog connection, the `data_version` the current snapshot
 /// was built at, and the git blob ids computed so far (by blob digest).
-type Reloader = (Catalog, i64, HashMap<airlock_core::Digest, String>);
+type Reloader = (Catalog, i64, index::Caches);
 
 /// A bound, ready server.
 pub struct Server {
     listener: tokio::net::TcpListener,
     state: Arc<State>,
     catalog: Arc<Mutex<Reloader>>,
+    apt_key: Option<Arc<apt::AptKey>>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     opts: Options,
 }
@@ -117,9 +122,16 @@ impl Server {
     pub async fn bind(opts: Options) -> Result<Server, RegistryError> {
         let catalog = Catalog::open_read_only(&opts.data.join("catalog.db"))?;
         let store = BlobStore::open(&opts.data)?;
-        let mut cache = HashMap::new();
+        let mut cache = index::Caches::default();
+        let apt_key = if opts.apt {
+            Some(Arc::new(apt::AptKey::load_or_create(
+                &opts.data.join("keys"),
+            )?))
+        } else {
+            None
+        };
         let version = catalog.data_version()?;
-        let snap = Snapshot::build(&catalog, &store, &mut cache)?;
+        let snap = Snapshot::build(&catalog, &store, &mut cache, apt_key.as_deref())?;
         tracing::info!(
             repositories = snap.repos.len(),
             models = snap.models.len(),
@@ -145,6 +157,7 @@ impl Server {
                 tls: tls.is_some(),
             }),
             catalog: Arc::new(Mutex::new((catalog, version, cache))),
+            apt_key,
             tls,
             opts,
         })
@@ -161,10 +174,16 @@ impl Server {
             listener,
             state,
             catalog,
+            apt_key,
             tls,
             opts,
         } = self;
-        let reloader = tokio::spawn(reload_loop(state.clone(), catalog, opts.reload_interval));
+        let reloader = tokio::spawn(reload_loop(
+            state.clone(),
+            catalog,
+            apt_key,
+            opts.reload_interval,
+        ));
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         tokio::pin!(shutdown);
         loop {
@@ -235,20 +254,29 @@ impl Server {
 async fn reload_loop(
     state: Arc<State>,
     catalog: Arc<Mutex<Reloader>>,
+    apt_key: Option<Arc<apt::AptKey>>,
     every: Duration,
 ) {
     loop {
         tokio::time::sleep(every).await;
         let st = state.clone();
         let cat = catalog.clone();
+        let key = apt_key.clone();
         let r = tokio::task::spawn_blocking(move || -> Result<bool, RegistryError> {
             let mut guard = cat.lock().expect("catalog lock");
             let (catalog, version, cache) = &mut *guard;
             let v = catalog.data_version()?;
-            if v == *version {
+            let stale_release = st
+                .snap
+                .read()
+                .expect("snapshot lock")
+                .apt
+                .as_ref()
+                .is_some_and(|a| airlock_core::time::now() - a.built_at >= apt::RESIGN_AFTER);
+            if v == *version && !stale_release {
                 return Ok(false);
             }
-            let snap = Snapshot::build(catalog, &st.store, cache)?;
+            let snap = Snapshot::build(catalog, &st.store, cache, key.as_deref())?;
             *version = v;
             *st.snap.write().expect("snapshot lock") = Arc::new(snap);
             Ok(true)
@@ -275,6 +303,8 @@ fn group_of(path: &str) -> &'static str {
         "metrics"
     } else if path == "/healthz" {
         "other"
+    } else if path.starts_with("/apt/") {
+        "apt"
     } else {
         "hf"
     }
@@ -373,6 +403,9 @@ fn route(
             .body(Body::bytes("ok\n"))
             .expect("valid response");
     }
+    if let Some(rest) = path.strip_prefix("/apt/") {
+        return apt_route(&ctx, &snap, rest);
+    }
     if let Some(rest) = path.strip_prefix("/api/models/") {
         return hf::api(&ctx, &snap, rest);
     }
@@ -389,6 +422,70 @@ fn route(
             Body::bytes("not found\n")
         })
         .expect("valid response")
+}
+
+/// `/apt/...`: metadata from memory, `.deb` files from the store. `./` segments (what apt
+/// asks of flat repositories) are dropped before the lookup; nothing else is interpreted.
+fn apt_route(ctx: &Ctx, snap: &Snapshot, rest: &str) -> Response<Body> {
+    let head = ctx.method == Method::HEAD;
+    let not_found = || {
+        Response::builder()
+            .status(StatusCode::NOT_FOUND)
+            .header("Content-Length", 0)
+            .body(Body::empty())
+            .expect("valid response")
+    };
+    if ctx.method != Method::GET && ctx.method != Method::HEAD {
+        return Response::builder()
+            .status(StatusCode::METHOD_NOT_ALLOWED)
+            .header("Allow", "GET, HEAD")
+            .body(Body::empty())
+            .expect("valid response");
+    }
+    let Some(repo) = &snap.apt else {
+        return not_found();
+    };
+    let Some(decoded) = percent_decode(rest) else {
+        return not_found();
+    };
+    let path: Vec<&str> = decoded.split('/').filter(|s| *s != ".").collect();
+    if path.iter().any(|s| s.is_empty() || *s == "..") {
+        return not_found();
+    }
+    let path = path.join("/");
+    if let Some(b) = repo.files.get(&path) {
+        let ct = if path.ends_with(".gz") {
+            "application/gzip"
+        } else if path.ends_with(".gpg") && !path.ends_with("Release.gpg") {
+            "application/pgp-keys"
+        } else {
+            "text/plain; charset=utf-8"
+        };
+        return Response::builder()
+            .header("Content-Type", ct)
+            .header("Content-Length", b.len())
+            .body(if head {
+                Body::empty()
+            } else {
+                Body::bytes(b.clone())
+            })
+            .expect("valid response");
+    }
+    let Some(d) = repo.pool.get(&path) else {
+        return not_found();
+    };
+    let Ok(f) = std::fs::File::open(ctx.store.path(d)) else {
+        return not_found();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    oci::file_response(
+        f,
+        len,
+        header_str(ctx.headers, "range"),
+        head,
+        "application/vnd.debian.binary-package",
+        |b| b,
+    )
 }
 
 /// A header's value as text, if present and visible ASCII.

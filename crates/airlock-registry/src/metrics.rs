@@ -39,7 +39,7 @@ pub struct Metrics {
 }
 
 /// The route groups metrics are kept for.
-pub const GROUPS: &[&str] = &["oci", "hf", "metrics", "other"];
+pub const GROUPS: &[&str] = &["oci", "hf", "apt", "metrics", "other"];
 
 impl Default for Metrics {
     fn default() -> Self {

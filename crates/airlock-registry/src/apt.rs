@@ -1,0 +1,448 @@
+//! An apt repository over the `.deb` file artifacts of the store, signed with an OpenPGP key
+//! the appliance owns.
+//!
+//! ```text
+//! /apt/airlock-archive-keyring.asc   the public key, armored (for `signed-by=`)
+//! /apt/airlock-archive-keyring.gpg   the same, binary
+//! /apt/dists/airlock/InRelease       Release, clear-signed
+//! /apt/dists/airlock/Release(.gpg)   Release and its detached signature
+//! /apt/dists/airlock/main/binary-<arch>/Packages(.gz)
+//! /apt/pool/main/<file>.deb
+//! ```
+//!
+//! Sources line: `deb [signed-by=/etc/apt/keyrings/airlock.asc] http://HOST:PORT/apt airlock main`.
+//!
+//! The key is an Ed25519 ("legacy" EdDSA, what GnuPG 2.2's gpgv accepts) OpenPGP key kept in
+//! `DATA/keys/apt-signing.asc` (0600), created on the first start. `Release` carries
+//! `Valid-Until` = `Date` + [`VALID_FOR`]; the server re-signs whenever the catalog changes and
+//! at least once every [`RESIGN_AFTER`] seconds, so a rack whose apt enforces `Valid-Until`
+//! keeps working between imports. Each `.deb` is read only to extract its `control` file
+//! (bounded sizes, gz/xz/zst/uncompressed `control.tar`); a `.deb` that cannot be parsed is
+//! left out and logged.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::Path;
+
+use airlock_core::{Digest, Sha256};
+use airlock_store::BlobStore;
+use bytes::Bytes;
+use pgp::composed::{
+    ArmorOptions, CleartextSignedMessage, Deserializable, DetachedSignature, KeyType,
+    SecretKeyParamsBuilder, SignedPublicKey, SignedSecretKey,
+};
+use pgp::crypto::hash::HashAlgorithm;
+use pgp::ser::Serialize as _;
+use pgp::types::Password;
+
+use crate::RegistryError;
+
+pub const SUITE: &str = "airlock";
+pub const COMPONENT: &str = "main";
+/// How long a signed `Release` stays valid (`Valid-Until`).
+pub const VALID_FOR: i64 = 7 * 86_400;
+/// The server re-signs `Release` at least this often.
+pub const RESIGN_AFTER: i64 = 86_400;
+const MAX_CONTROL_MEMBER: u64 = 16 << 20;
+const MAX_CONTROL_TAR: u64 = 64 << 20;
+const MAX_CONTROL_FILE: u64 = 1 << 20;
+
+/// The repository signing key.
+pub struct AptKey {
+    secret: SignedSecretKey,
+    pub public_armored: String,
+    pub public_binary: Vec<u8>,
+}
+
+fn pgp_err(what: &str) -> impl FnOnce(pgp::errors::Error) -> RegistryError + '_ {
+    move |e| RegistryError::Tls(format!("apt signing key: {what}: {e}"))
+}
+
+impl AptKey {
+    /// Loads `DIR/apt-signing.asc`, creating it (and `apt-signing.pub.asc`) when missing.
+    pub fn load_or_create(dir: &Path) -> Result<AptKey, RegistryError> {
+        let path = dir.join("apt-signing.asc");
+        let secret = if path.exists() {
+            let f = File::open(&path).map_err(RegistryError::io(&path, "open"))?;
+            SignedSecretKey::from_armor_single(f)
+                .map_err(pgp_err("read"))?
+                .0
+        } else {
+            let mut p = SecretKeyParamsBuilder::default();
+            p.key_type(KeyType::Ed25519Legacy)
+                .can_certify(true)
+                .can_sign(true)
+                .primary_user_id("airlock appliance apt repository <apt@airlock.invalid>".into());
+            let params = p
+                .build()
+                .map_err(|e| RegistryError::Tls(format!("apt signing key: {e}")))?;
+            let key = params
+                .generate(rand::thread_rng())
+                .map_err(pgp_err("generate"))?;
+            let armored = key
+                .to_armored_string(ArmorOptions::default())
+                .map_err(pgp_err("armor"))?;
+            std::fs::create_dir_all(dir).map_err(RegistryError::io(dir, "create"))?;
+            write_private(&path, armored.as_bytes())?;
+            key
+        };
+        let public = SignedPublicKey::from(secret.clone());
+        let public_armored = public
+            .to_armored_string(ArmorOptions::default())
+            .map_err(pgp_err("armor"))?;
+        let public_binary = public.to_bytes().map_err(pgp_err("serialize"))?;
+        let pub_path = dir.join("apt-signing.pub.asc");
+        if !pub_path.exists() {
+            airlock_store::write_atomic(&pub_path, public_armored.as_bytes())?;
+        }
+        Ok(AptKey {
+            secret,
+            public_armored,
+            public_binary,
+        })
+    }
+
+    fn clearsign(&self, text: &str) -> Result<String, RegistryError> {
+        CleartextSignedMessage::sign(
+            rand::thread_rng(),
+            text,
+            &self.secret.primary_key,
+            &Password::empty(),
+        )
+        .and_then(|m| m.to_armored_string(ArmorOptions::default()))
+        .map_err(pgp_err("clearsign"))
+    }
+
+    fn detach(&self, data: &[u8]) -> Result<String, RegistryError> {
+        DetachedSignature::sign_binary_data(
+            rand::thread_rng(),
+            &self.secret.primary_key,
+            &Password::empty(),
+            HashAlgorithm::Sha256,
+            data,
+        )
+        .and_then(|s| s.to_armored_string(ArmorOptions::default()))
+        .map_err(pgp_err("sign"))
+    }
+}
+
+fn write_private(path: &Path, data: &[u8]) -> Result<(), RegistryError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(RegistryError::io(&tmp, "create"))?;
+    f.write_all(data)
+        .and_then(|_| f.sync_all())
+        .map_err(RegistryError::io(&tmp, "write"))?;
+    std::fs::rename(&tmp, path).map_err(RegistryError::io(path, "rename"))
+}
+
+/// One `.deb` offered to the repository.
+pub struct Deb {
+    pub file_name: String,
+    pub digest: Digest,
+    pub size: u64,
+}
+
+/// The generated repository: metadata files by path (below `/apt/`) and the pool.
+#[derive(Debug, Default)]
+pub struct AptRepo {
+    pub files: HashMap<String, Bytes>,
+    pub pool: HashMap<String, Digest>,
+    pub built_at: i64,
+}
+
+/// Builds and signs the repository. `control_cache` keeps parsed control paragraphs by digest.
+pub fn build(
+    debs: &[Deb],
+    store: &BlobStore,
+    key: &AptKey,
+    now: i64,
+    control_cache: &mut HashMap<Digest, Option<String>>,
+) -> Result<AptRepo, RegistryError> {
+    let mut repo = AptRepo {
+        built_at: now,
+        ..AptRepo::default()
+    };
+    // arch → stanzas
+    let mut by_arch: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut all: Vec<String> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for d in debs {
+        if !seen.insert(d.file_name.clone()) {
+            continue;
+        }
+        let control = match control_cache.get(&d.digest) {
+            Some(c) => c.clone(),
+            None => {
+                let c = match read_control(&store.path(&d.digest)) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        tracing::warn!(file = %d.file_name, error = %e, "not a usable .deb; left out of the apt repository");
+                        None
+                    }
+                };
+                control_cache.insert(d.digest, c.clone());
+                c
+            }
+        };
+        let Some(control) = control else { continue };
+        let arch = field(&control, "Architecture").unwrap_or_else(|| "all".into());
+        let pool_path = format!("pool/{COMPONENT}/{}", d.file_name);
+        let mut stanza = String::new();
+        for line in control.lines() {
+            let l = line.trim_end();
+            if l.is_empty() {
+                continue;
+            }
+            // Fields the repository computes itself.
+            let name = l.split(':').next().unwrap_or("");
+            if !l.starts_with([' ', '\t'])
+                && ["Filename", "Size", "SHA256", "MD5sum", "SHA1", "SHA512"].contains(&name)
+            {
+                continue;
+            }
+            stanza.push_str(l);
+            stanza.push('\n');
+        }
+        stanza.push_str(&format!(
+            "Filename: {pool_path}\nSize: {}\nSHA256: {}\n",
+            d.size,
+            d.digest.hex()
+        ));
+        repo.pool.insert(pool_path, d.digest);
+        if arch == "all" {
+            all.push(stanza);
+        } else {
+            by_arch.entry(arch).or_default().push(stanza);
+        }
+    }
+    if by_arch.is_empty() {
+        by_arch.insert("amd64".into(), Vec::new());
+    }
+    let mut sums = Vec::new();
+    for (arch, stanzas) in &by_arch {
+        let mut text = stanzas
+            .iter()
+            .chain(all.iter())
+            .cloned()
+            .collect::<Vec<_>>();
+        text.sort();
+        let packages = text.join("\n");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(packages.as_bytes())
+            .map_err(RegistryError::io("Packages.gz", "compress"))?;
+        let packages_gz = gz
+            .finish()
+            .map_err(RegistryError::io("Packages.gz", "compress"))?;
+        let dir = format!("{COMPONENT}/binary-{arch}");
+        for (name, bytes) in [
+            ("Packages", packages.into_bytes()),
+            ("Packages.gz", packages_gz),
+        ] {
+            sums.push((
+                Sha256::digest(&bytes).hex(),
+                bytes.len(),
+                format!("{dir}/{name}"),
+            ));
+            repo.files
+                .insert(format!("dists/{SUITE}/{dir}/{name}"), Bytes::from(bytes));
+        }
+    }
+    let archs: Vec<&str> = by_arch.keys().map(|s| s.as_str()).collect();
+    let mut release = format!(
+        "Origin: airlock\nLabel: airlock\nSuite: {SUITE}\nCodename: {SUITE}\nDate: {}\nValid-Until: {}\nArchitectures: {}\nComponents: {COMPONENT}\nDescription: packages imported through signed airlock bundles\nSHA256:\n",
+        rfc2822(now),
+        rfc2822(now + VALID_FOR),
+        archs.join(" ")
+    );
+    for (h, len, path) in sums {
+        release.push_str(&format!(" {h} {len:>16} {path}\n"));
+    }
+    // gpg strips trailing whitespace before hashing cleartext; rPGP does not: strip it here.
+    let release: String = release
+        .lines()
+        .map(|l| format!("{}\n", l.trim_end()))
+        .collect();
+    let inrelease = key.clearsign(&release)?;
+    let detached = key.detach(release.as_bytes())?;
+    repo.files
+        .insert(format!("dists/{SUITE}/InRelease"), Bytes::from(inrelease));
+    repo.files
+        .insert(format!("dists/{SUITE}/Release.gpg"), Bytes::from(detached));
+    repo.files
+        .insert(format!("dists/{SUITE}/Release"), Bytes::from(release));
+    repo.files.insert(
+        "airlock-archive-keyring.asc".into(),
+        Bytes::from(key.public_armored.clone()),
+    );
+    repo.files.insert(
+        "airlock-archive-keyring.gpg".into(),
+        Bytes::from(key.public_binary.clone()),
+    );
+    Ok(repo)
+}
+
+fn field(control: &str, name: &str) -> Option<String> {
+    control.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        (k == name).then(|| v.trim().to_string())
+    })
+}
+
+/// `Fri, 27 Nov 2026 02:30:00 UTC`
+fn rfc2822(t: i64) -> String {
+    let s = airlock_core::time::format_rfc3339(t); // 2026-11-27T02:30:00Z
+    let (y, mo, d) = (&s[0..4], &s[5..7], &s[8..10]);
+    let months = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    let wd = days[(t.div_euclid(86_400)).rem_euclid(7) as usize];
+    let m = months[mo.parse::<usize>().unwrap_or(1).clamp(1, 12) - 1];
+    format!("{wd}, {d} {m} {y} {} UTC", &s[11..19])
+}
+
+fn bad(path: &Path, reason: impl Into<String>) -> RegistryError {
+    RegistryError::BadBlob {
+        digest: path.display().to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// Extracts `control` from a `.deb` (ar archive with `control.tar[.gz|.xz|.zst]`).
+fn read_control(path: &Path) -> Result<String, RegistryError> {
+    let mut f = File::open(path).map_err(RegistryError::io(path, "open"))?;
+    let mut magic = [0u8; 8];
+    f.read_exact(&mut magic)
+        .map_err(RegistryError::io(path, "read"))?;
+    if &magic != b"!<arch>\n" {
+        return Err(bad(path, "not an ar archive"));
+    }
+    for _ in 0..8 {
+        let mut h = [0u8; 60];
+        f.read_exact(&mut h)
+            .map_err(RegistryError::io(path, "read"))?;
+        let name = String::from_utf8_lossy(&h[0..16]).trim_end().to_string();
+        let name = name.trim_end_matches('/').to_string();
+        let size: u64 = String::from_utf8_lossy(&h[48..58])
+            .trim()
+            .parse()
+            .map_err(|_| bad(path, "bad ar member size"))?;
+        if let Some(comp) = name.strip_prefix("control.tar") {
+            if size > MAX_CONTROL_MEMBER {
+                return Err(bad(path, "control member too large"));
+            }
+            let mut member = Vec::new();
+            (&mut f)
+                .take(size)
+                .read_to_end(&mut member)
+                .map_err(RegistryError::io(path, "read"))?;
+            let tar = decompress(comp, &member).map_err(|e| bad(path, e))?;
+            return control_from_tar(&tar).map_err(|e| bad(path, e));
+        }
+        // skip the member and its padding byte
+        let skip = size + (size & 1);
+        std::io::copy(&mut (&mut f).take(skip), &mut std::io::sink())
+            .map_err(RegistryError::io(path, "read"))?;
+    }
+    Err(bad(path, "no control.tar member"))
+}
+
+fn decompress(comp: &str, data: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    match comp {
+        "" => out.extend_from_slice(data),
+        ".gz" => {
+            flate2::read::GzDecoder::new(data)
+                .take(MAX_CONTROL_TAR + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| format!("control.tar.gz: {e}"))?;
+        }
+        ".xz" => {
+            let mut w = BoundedVec(Vec::new());
+            lzma_rs::xz_decompress(&mut std::io::BufReader::new(data), &mut w)
+                .map_err(|e| format!("control.tar.xz: {e:?}"))?;
+            out = w.0;
+        }
+        ".zst" => {
+            zstd_decode(data, &mut out)?;
+        }
+        other => return Err(format!("control.tar{other}: unsupported compression")),
+    }
+    if out.len() as u64 > MAX_CONTROL_TAR {
+        return Err("control.tar too large".into());
+    }
+    Ok(out)
+}
+
+/// A writer that refuses to grow past the control.tar bound.
+struct BoundedVec(Vec<u8>);
+
+impl Write for BoundedVec {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if (self.0.len() + buf.len()) as u64 > MAX_CONTROL_TAR {
+            return Err(std::io::Error::other("control.tar too large"));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn zstd_decode(data: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+    zstd::stream::read::Decoder::new(data)
+        .and_then(|d| d.take(MAX_CONTROL_TAR + 1).read_to_end(out))
+        .map(|_| ())
+        .map_err(|e| format!("control.tar.zst: {e}"))
+}
+
+fn control_from_tar(tar: &[u8]) -> Result<String, String> {
+    // Minimal ustar walk: 512-byte headers, name at 0..100, size (octal) at 124..136.
+    let mut off = 0usize;
+    while off + 512 <= tar.len() {
+        let h = &tar[off..off + 512];
+        if h.iter().all(|b| *b == 0) {
+            break;
+        }
+        let name = String::from_utf8_lossy(&h[0..100])
+            .trim_end_matches('\0')
+            .to_string();
+        let size_field = String::from_utf8_lossy(&h[124..136]);
+        let size = u64::from_str_radix(size_field.trim_matches(|c: char| c == '\0' || c == ' '), 8)
+            .map_err(|_| "bad tar header size")?;
+        let data_start = off + 512;
+        let data_end = data_start
+            .checked_add(size as usize)
+            .filter(|e| *e <= tar.len())
+            .ok_or("truncated control.tar")?;
+        if name == "./control" || name == "control" {
+            if size > MAX_CONTROL_FILE {
+                return Err("control file too large".into());
+            }
+            return String::from_utf8(tar[data_start..data_end].to_vec())
+                .map_err(|_| "control is not UTF-8".into());
+        }
+        off = data_start + (size as usize).div_ceil(512) * 512;
+    }
+    Err("no ./control in control.tar".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc2822(0), "Thu, 01 Jan 1970 00:00:00 UTC");
+        assert_eq!(rfc2822(1_795_746_600), "Fri, 27 Nov 2026 02:30:00 UTC");
+    }
+}
