@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks against physical baselines measured on the same machine in the same run.
-# Usage: scripts/bench.sh [SECTION...]   sections: pack import (default: pack import)
+# Usage: scripts/bench.sh [SECTION...]   sections: pack import scan (default: pack import)
 # Env: BENCH_DIR (default target/bench), BENCH_GIB (data set size, default 2), RUNS (default 3).
 # Prints one line per measurement and a summary of ratios (airlock time / baseline time; lower
 # is better) and peak memory. The best of RUNS runs is kept for each command.
@@ -95,6 +95,54 @@ bench_import() {
     PRE="rm -rf appliance && $AIRLOCKD init --data appliance --trust root.json >/dev/null" \
         best_of airlockd_import "$AIRLOCKD import --data appliance out/*.tar.zst"
     echo "import: airlockd $airlockd_import_s s vs zstd -dc|tar -x $zstd_tar_x_s s = $(ratio "$airlockd_import_s" "$zstd_tar_x_s")x (target <= 1.3x), peak $((airlockd_import_rss / 1024)) MiB"
+}
+
+# bench_scan: `airlock scan` of a >= 2 GiB safetensors model plus 200 small pickles against
+# picklescan and modelscan (same data, same run), and safetensors validation against reading
+# the file (`cat > /dev/null`, warm cache). Scanner venv: SCANNERS_VENV (default
+# target/scanners-venv, created like scripts/compare-scanners.sh does).
+bench_scan() {
+    local venv=${SCANNERS_VENV:-$REPO/target/scanners-venv}
+    if [ ! -x "$venv/bin/modelscan" ] || [ ! -x "$venv/bin/picklescan" ]; then
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q --disable-pip-version-check picklescan modelscan fickling typing_extensions numpy h5py
+    fi
+    local gib=$((BENCH_GIB < 2 ? 2 : BENCH_GIB))
+    if [ ! -f scan/.done ] || [ "$(cat scan/.done)" != "$gib" ]; then
+        rm -rf scan && mkdir -p scan/model scan/pickles
+        python3 - "$gib" <<'PY'
+import json, os, pickle, struct, sys
+gib = int(sys.argv[1])
+total = gib << 30
+n = 64
+per = total // n // 4 * 4
+header, off = {"__metadata__": {"format": "pt"}}, 0
+for i in range(n):
+    header[f"layer.{i}.weight"] = {"dtype": "F32", "shape": [per // 4], "data_offsets": [off, off + per]}
+    off += per
+h = json.dumps(header).encode()
+h += b" " * ((8 - len(h) % 8) % 8)
+with open("scan/model/model.safetensors", "wb") as f:
+    f.write(struct.pack("<Q", len(h)) + h)
+open("scan/model/.datalen", "w").write(str(off))
+for i in range(200):
+    obj = {"step": i, "lr": 1e-3, "weights": [float(j) for j in range(2000)], "names": [f"w{j}" for j in range(200)]}
+    with open(f"scan/pickles/state-{i:03d}.pkl", "wb") as f:
+        pickle.dump(obj, f, protocol=2 + i % 4)
+PY
+        head -c "$(cat scan/model/.datalen)" /dev/urandom >> scan/model/model.safetensors
+        rm scan/model/.datalen
+        echo "$gib" > scan/.done
+    fi
+    echo "== scan: $(du -sh --apparent-size scan | cut -f1) (safetensors $(du -h --apparent-size scan/model/model.safetensors | cut -f1) + 200 pickles), $(nproc) cores" >&2
+    cat scan/model/model.safetensors > /dev/null
+    best_of airlock_scan "$AIRLOCK scan scan"
+    best_of picklescan "$venv/bin/picklescan -p scan"
+    best_of modelscan "$venv/bin/modelscan -p scan -r json -o modelscan.json; test \$? -le 1"
+    best_of cat_model "cat scan/model/model.safetensors > /dev/null"
+    best_of airlock_st "$AIRLOCK scan scan/model/model.safetensors"
+    echo "scan:   airlock $airlock_scan_s s vs picklescan $picklescan_s s = $(ratio "$picklescan_s" "$airlock_scan_s")x faster, vs modelscan $modelscan_s s = $(ratio "$modelscan_s" "$airlock_scan_s")x faster (target >= 5x), peak $((airlock_scan_rss / 1024)) MiB"
+    echo "safetensors: airlock validates $(du -h --apparent-size scan/model/model.safetensors | cut -f1) in $airlock_st_s s vs cat > /dev/null $cat_model_s s (reads only the header)"
 }
 
 for s in $SECTIONS; do "bench_$s"; done

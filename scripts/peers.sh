@@ -14,7 +14,7 @@ REPO="$AIRLOCK_REPO"
 
 AIRLOCK_APT_PACKAGES=(docker-registry skopeo podman umoci containerd apt-utils gnupg gpgv zstd openssl time)
 # pip package name -> Python module that proves it is installed
-AIRLOCK_PIP_PACKAGES=(securesystemslib in-toto huggingface-hub picklescan kubernetes-validate)
+AIRLOCK_PIP_PACKAGES=(securesystemslib in-toto huggingface-hub picklescan kubernetes-validate numpy h5py joblib)
 AIRLOCK_PIP_MODULES=(securesystemslib in_toto huggingface_hub picklescan kubernetes_validate)
 
 airlock_log() {

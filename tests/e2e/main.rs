@@ -7,3 +7,4 @@ mod import;
 mod import_bad;
 mod sync;
 mod serve;
+mod scan;

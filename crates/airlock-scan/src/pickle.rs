@@ -46,6 +46,8 @@ pub struct Analysis {
     pub legacy_torch: bool,
     /// The stream carries joblib inline arrays.
     pub joblib_arrays: usize,
+    /// Oddities a well-behaved pickler never writes (short frames).
+    pub anomalies: Vec<(u64, String)>,
     /// Raw data bytes skipped (joblib arrays) — not pickle code.
     pub skipped: Vec<(u64, u64)>,
 }
@@ -457,9 +459,18 @@ impl Machine<'_, '_> {
                         }
                     }
                     if n > inp.src.len() - inp.pos {
-                        return Err(PErr(at, format!("frame of {n} bytes runs past the end")));
+                        // CPython's pure-Python unpickler (joblib uses it) reads a short frame
+                        // and runs its opcodes anyway; keep going, but say so.
+                        self.out.anomalies.push((
+                            at,
+                            format!("frame of {n} bytes runs past the end of the data"),
+                        ));
                     }
-                    inp.frame_end = if n == 0 { None } else { Some(inp.pos + n) };
+                    inp.frame_end = if n == 0 {
+                        None
+                    } else {
+                        Some(inp.pos.saturating_add(n).min(inp.src.len()))
+                    };
                 }
                 b'.' => {
                     // STOP
@@ -970,6 +981,15 @@ pub(crate) fn report(ctx: &mut Ctx, loc: &Loc, a: &Analysis, strict: bool) {
             "pickle/unresolved-global",
             None,
             format!("{what} at offset {off}: the import cannot be checked"),
+        );
+    }
+    for (off, what) in &a.anomalies {
+        ctx.add(
+            loc,
+            Severity::Suspicious,
+            "pickle/anomaly",
+            None,
+            format!("{what} (offset {off})"),
         );
     }
     if let Some((off, msg)) = &a.error {
