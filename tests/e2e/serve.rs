@@ -477,7 +477,8 @@ one = hf_hub_download("{MODEL}", "sub/extra.bin", endpoint=ep, cache_dir="hfcach
 assert open(one, "rb").read() == open(os.path.join(src, "sub/extra.bin"), "rb").read()
 info = HfApi(endpoint=ep).model_info("{MODEL}")
 assert len(info.sha) == 40, info.sha
-files = sorted(f.path for f in HfApi(endpoint=ep).list_repo_tree("{MODEL}", recursive=True) if hasattr(f, "blob_id") and f.lfs is None or getattr(f, "lfs", None))
+tree = sorted(f.path for f in HfApi(endpoint=ep).list_repo_tree("{MODEL}", recursive=True))
+assert tree == ["README.md", "config.json", "model.safetensors", "sub", "sub/extra.bin"], tree
 print(info.sha)
 "#
     );
