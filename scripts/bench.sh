@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks against physical baselines measured on the same machine in the same run.
-# Usage: scripts/bench.sh [SECTION...]   sections: pack import scan (default: pack import)
+# Usage: scripts/bench.sh [SECTION...]   sections: pack import sync scan (default: pack import)
 # Env: BENCH_DIR (default target/bench), BENCH_GIB (data set size, default 2), RUNS (default 3).
 # Prints one line per measurement and a summary of ratios (airlock time / baseline time; lower
 # is better) and peak memory. The best of RUNS runs is kept for each command.
@@ -143,6 +143,80 @@ PY
     best_of airlock_st "$AIRLOCK scan scan/model/model.safetensors"
     echo "scan:   airlock $airlock_scan_s s vs picklescan $picklescan_s s = $(ratio "$picklescan_s" "$airlock_scan_s")x faster, vs modelscan $modelscan_s s = $(ratio "$modelscan_s" "$airlock_scan_s")x faster (target >= 5x), peak $((airlock_scan_rss / 1024)) MiB"
     echo "safetensors: airlock validates $(du -h --apparent-size scan/model/model.safetensors | cut -f1) in $airlock_st_s s vs cat > /dev/null $cat_model_s s (reads only the header)"
+}
+
+# Mirroring: BENCH_SYNC_IMAGES images of BENCH_SYNC_LAYERS layers of BENCH_SYNC_LAYER_MIB MiB of
+# incompressible data each (default 4 x 6 x 24 MiB = 24 layers, 576 MiB), pushed once into a
+# local Distribution registry, then mirrored into an OCI layout by airlock sync and by skopeo
+# copy (one image after another into one layout, as skopeo cannot write one layout from
+# several processes).
+bench_sync() {
+    local n=${BENCH_SYNC_IMAGES:-4} k=${BENCH_SYNC_LAYERS:-6} mib=${BENCH_SYNC_LAYER_MIB:-24}
+    local port reg=sync-registry
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    mkdir -p "$reg"
+    printf 'version: 0.1\nlog: {level: error}\nstorage:\n  filesystem: {rootdirectory: %s/data}\nhttp: {addr: "127.0.0.1:%s"}\n' \
+        "$PWD/$reg" "$port" > "$reg/config.yml"
+    docker-registry serve "$reg/config.yml" >"$reg/log" 2>&1 &
+    local pid=$!
+    trap 'kill $pid 2>/dev/null || true' RETURN
+    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
+    local h=127.0.0.1:$port
+    if [ ! -f sync-src/.done ] || [ "$(cat sync-src/.done)" != "$n $k $mib" ]; then
+        rm -rf sync-src && mkdir -p sync-src
+        python3 - sync-src/layout "$n" "$k" "$mib" <<'PY'
+import hashlib, io, json, os, sys, tarfile
+L, n, k, mib = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+os.makedirs(f"{L}/blobs/sha256")
+def blob(b):
+    d = hashlib.sha256(b).hexdigest()
+    open(f"{L}/blobs/sha256/{d}", "wb").write(b)
+    return {"digest": "sha256:" + d, "size": len(b)}
+index = []
+for i in range(n):
+    layers, diffs = [], []
+    for j in range(k):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as t:
+            data = os.urandom(mib << 20)
+            ti = tarfile.TarInfo(f"layer-{i}-{j}.bin"); ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+        d = blob(buf.getvalue())
+        diffs.append(d["digest"])
+        layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar", **d})
+    cfg = blob(json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": diffs}}).encode())
+    m = blob(json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **cfg}, "layers": layers}).encode())
+    index.append({"mediaType": "application/vnd.oci.image.manifest.v1+json", **m,
+                  "annotations": {"org.opencontainers.image.ref.name": f"img{i}"}})
+open(f"{L}/oci-layout", "w").write('{"imageLayoutVersion":"1.0.0"}')
+json.dump({"schemaVersion": 2, "manifests": index}, open(f"{L}/index.json", "w"))
+PY
+        echo "$n $k $mib" > sync-src/.done
+    fi
+    # The registry's storage lives beside the data set; push (again) when it is empty.
+    local i
+    for i in $(seq 0 $((n - 1))); do
+        skopeo copy -q --dest-tls-verify=false "oci:sync-src/layout:img$i" "docker://$h/bench/img$i:v1"
+    done
+    {
+        echo 'apiVersion: airlock/v1'
+        echo 'kind: Bundle'
+        echo 'metadata: {name: bench-sync, version: "1.0.0", channel: bench}'
+        echo 'spec:'
+        echo '  images:'
+        for i in $(seq 0 $((n - 1))); do echo "    - ref: $h/bench/img$i:v1"; done
+    } > sync.yaml
+    echo "== sync: $n images x $k layers x $mib MiB = $((n * k * mib)) MiB from a local registry, $(nproc) cores" >&2
+    local copies=""
+    for i in $(seq 0 $((n - 1))); do
+        copies+="skopeo copy -q --src-tls-verify=false docker://$h/bench/img$i:v1 oci:skopeo-layout:img$i && "
+    done
+    PRE="rm -rf skopeo-layout" best_of skopeo_copy "${copies}true"
+    PRE="rm -rf sync-store" best_of airlock_sync "$AIRLOCK sync sync.yaml --store sync-store --insecure-registry $h"
+    best_of airlock_resync "$AIRLOCK sync sync.yaml --store sync-store --insecure-registry $h"
+    echo "sync:   airlock $airlock_sync_s s vs skopeo copy $skopeo_copy_s s = $(ratio "$airlock_sync_s" "$skopeo_copy_s")x (target <= 0.5x), peak $((airlock_sync_rss / 1024)) MiB (skopeo $((skopeo_copy_rss / 1024)) MiB)"
+    echo "resync: airlock $airlock_resync_s s (nothing to download)"
 }
 
 for s in $SECTIONS; do "bench_$s"; done
