@@ -27,6 +27,7 @@
 pub mod check;
 pub mod error;
 pub mod import;
+pub mod lineage;
 pub mod tls;
 pub mod watch;
 

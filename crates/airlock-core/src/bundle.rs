@@ -50,6 +50,12 @@ pub struct Provenance {
     /// Digest the source itself named, when it named one (a registry's index digest).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_digest: Option<Digest>,
+    /// Upstream revision asked for (`main`, a tag) and the commit it resolved to, for models
+    /// mirrored from a Hugging Face Hub or cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
     /// The registry (`HOST[:PORT]`) an image was mirrored from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<String>,

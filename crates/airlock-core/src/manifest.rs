@@ -90,16 +90,60 @@ pub struct ImageSpec {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
-    /// The repository id it is served under (`org/name`).
+    /// The repository id it is served under (`org/name`); for `hf:` and `hf-cache:` sources it
+    /// defaults to the upstream repository id, so clients use the same id as online.
+    #[serde(default)]
     pub name: String,
-    /// `dir:PATH`.
+    /// `dir:PATH`, `hf:ORG/NAME[@REVISION]` or `hf-cache:PATH/models--ORG--NAME[@REVISION]`.
     pub source: String,
+    /// Only files matching one of these globs (`*`, `?`, `**`); default: all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
+    /// Leave out files matching any of these globs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
     /// SPDX license id; overrides what the model card says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub license: Option<String>,
-    /// Free-form lineage (datasets, code, hyperparameters, parent) carried into the bundle.
+    /// Where the model came from: datasets, code, hyperparameters, parent model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lineage: Option<serde_json::Value>,
+    pub lineage: Option<Lineage>,
+}
+
+/// Model lineage, carried signed into the bundle and queried with `airlockd lineage`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lineage {
+    /// Datasets the model was trained or fine-tuned on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub datasets: Vec<DatasetRef>,
+    /// The training code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<CodeRef>,
+    /// Free map of training hyperparameters.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hyperparameters: BTreeMap<String, serde_json::Value>,
+    /// The model this one was derived from (a repository id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetRef {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeRef {
+    /// Git repository URL or path.
+    pub repository: String,
+    pub commit: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -128,6 +172,12 @@ pub enum ImageSource {
 pub enum ModelSource {
     /// A directory; every regular file becomes one layer.
     Dir { path: PathBuf },
+    /// A repository on a Hugging Face Hub (`HF_ENDPOINT`), pinned to the commit `revision`
+    /// resolves to when `airlock sync` runs (default `main`).
+    Hf { repo: String, revision: String },
+    /// A local Hugging Face cache directory `models--ORG--NAME` (`blobs/`, `snapshots/`,
+    /// `refs/`); `revision` is a branch in `refs/` or a 40-hex commit (default `main`).
+    HfCache { path: PathBuf, revision: String },
 }
 
 impl InputManifest {
@@ -137,7 +187,7 @@ impl InputManifest {
             file: file.to_string(),
             message,
         };
-        let m: InputManifest = serde_norway::from_str(text).map_err(|e| err(e.to_string()))?;
+        let mut m: InputManifest = serde_norway::from_str(text).map_err(|e| err(e.to_string()))?;
         if m.api_version != API_VERSION {
             return Err(err(format!(
                 "apiVersion is {:?}, expected {API_VERSION:?}",
@@ -158,10 +208,20 @@ impl InputManifest {
                 check_reference(n).map_err(|e| err(format!("spec.images[{i}].name: {e}")))?;
             }
         }
-        for (i, model) in m.spec.models.iter().enumerate() {
+        for (i, model) in m.spec.models.iter_mut().enumerate() {
             model
                 .source(Path::new("."))
                 .map_err(|e| err(format!("spec.models[{i}].source: {e}")))?;
+            if model.name.is_empty() {
+                model.name = model.upstream_repo().ok_or_else(|| {
+                    err(format!("spec.models[{i}].name is required for dir: sources"))
+                })?;
+            }
+            for g in model.include.iter().chain(&model.exclude) {
+                if g.is_empty() || g.len() > 256 {
+                    return Err(err(format!("spec.models[{i}]: glob {g:?} is empty or too long")));
+                }
+            }
             check_repo_id(&model.name).map_err(|e| err(format!("spec.models[{i}].name: {e}")))?;
             if !names.insert(format!("model:{}", model.name)) {
                 return Err(err(format!(
@@ -215,12 +275,56 @@ impl ImageSpec {
 
 impl ModelSpec {
     pub fn source(&self, base: &Path) -> Result<ModelSource, String> {
-        match self.source.strip_prefix("dir:") {
-            Some(p) if !p.is_empty() => Ok(ModelSource::Dir { path: base.join(p) }),
-            _ => Err(format!(
-                "{:?}: unsupported model source (expected dir:PATH)",
-                self.source
-            )),
+        let split_rev = |s: &str| -> (String, String) {
+            match s.rsplit_once('@') {
+                Some((a, r)) if !r.is_empty() => (a.to_string(), r.to_string()),
+                _ => (s.to_string(), "main".to_string()),
+            }
+        };
+        let check_rev = |r: &str| -> Result<(), String> {
+            if r.is_empty()
+                || r.len() > 256
+                || r.starts_with('/')
+                || r.split('/').any(|c| c.is_empty() || c == "." || c == "..")
+                || !r.bytes().all(|c| c.is_ascii_alphanumeric() || b"._-/".contains(&c))
+            {
+                return Err(format!("revision {r:?} is not a valid branch, tag or commit"));
+            }
+            Ok(())
+        };
+        if let Some(p) = self.source.strip_prefix("dir:").filter(|p| !p.is_empty()) {
+            return Ok(ModelSource::Dir { path: base.join(p) });
+        }
+        if let Some(rest) = self.source.strip_prefix("hf:") {
+            let (repo, revision) = split_rev(rest);
+            check_repo_id(&repo)?;
+            check_rev(&revision)?;
+            return Ok(ModelSource::Hf { repo, revision });
+        }
+        if let Some(rest) = self.source.strip_prefix("hf-cache:").filter(|p| !p.is_empty()) {
+            let (path, revision) = split_rev(rest);
+            check_rev(&revision)?;
+            return Ok(ModelSource::HfCache {
+                path: base.join(path),
+                revision,
+            });
+        }
+        Err(format!(
+            "{:?}: unsupported model source (expected dir:PATH, hf:ORG/NAME[@REV] or hf-cache:PATH[@REV])",
+            self.source
+        ))
+    }
+
+    /// The repository id an `hf:` or `hf-cache:` source names (`models--ORG--NAME` → `ORG/NAME`).
+    pub fn upstream_repo(&self) -> Option<String> {
+        match self.source(Path::new(".")).ok()? {
+            ModelSource::Hf { repo, .. } => Some(repo),
+            ModelSource::HfCache { path, .. } => {
+                let dir = path.file_name()?.to_str()?;
+                let rest = dir.strip_prefix("models--")?;
+                Some(rest.replacen("--", "/", 1))
+            }
+            ModelSource::Dir { .. } => None,
         }
     }
 }

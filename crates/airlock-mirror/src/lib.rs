@@ -14,6 +14,8 @@
 
 pub mod auth;
 pub mod error;
+pub mod glob;
+pub mod hf;
 pub mod local;
 pub mod model;
 pub mod plan;

@@ -74,6 +74,16 @@ pub fn hash_file(path: &Path, progress: &dyn Progress) -> Result<HashedFile, Mir
 /// The files of a model directory: regular files (symlinks followed), hidden entries skipped,
 /// sorted by path. Returns (path in repo, file path).
 pub fn list_model_dir(dir: &Path) -> Result<Vec<(String, PathBuf)>, MirrorError> {
+    list_model_dir_within(dir, None)
+}
+
+/// [`list_model_dir`], refusing any file whose real path (symlinks resolved) lies outside
+/// `within`: a Hugging Face cache's snapshot links must point into its own `blobs/`.
+pub fn list_model_dir_within(dir: &Path, within: Option<&Path>) -> Result<Vec<(String, PathBuf)>, MirrorError> {
+    let within = match within {
+        Some(w) => Some(std::fs::canonicalize(w).map_err(MirrorError::io(w, "resolve"))?),
+        None => None,
+    };
     let err = |path: &Path, detail: String| MirrorError::Source {
         what: "model directory".into(),
         path: path.to_path_buf(),
@@ -98,6 +108,15 @@ pub fn list_model_dir(dir: &Path) -> Result<Vec<(String, PathBuf)>, MirrorError>
                 e.path(),
                 "is neither a regular file nor a directory".into(),
             ));
+        }
+        if let Some(w) = &within {
+            let real = std::fs::canonicalize(e.path()).map_err(MirrorError::io(e.path(), "resolve"))?;
+            if !real.starts_with(w) {
+                return Err(err(
+                    e.path(),
+                    format!("links outside {} (to {}); refused", w.display(), real.display()),
+                ));
+            }
         }
         let rel = e.path().strip_prefix(dir).expect("under dir");
         let rel: Vec<String> = rel
@@ -157,6 +176,7 @@ fn finish(
     config_type: &str,
     config: Vec<u8>,
     layers: Vec<(Descriptor, PlannedBlob)>,
+    annotations: BTreeMap<String, String>,
 ) -> BuiltArtifact {
     let config_digest = Sha256::digest(&config);
     let config_desc = Descriptor {
@@ -174,7 +194,7 @@ fn finish(
         config: config_desc,
         layers: layers.iter().map(|(d, _)| d.clone()).collect(),
         subject: None,
-        annotations: BTreeMap::new(),
+        annotations,
     };
     let (mbytes, mdigest) = json_blob(&manifest);
     let root = Descriptor {
@@ -201,42 +221,50 @@ fn finish(
     BuiltArtifact { root, blobs }
 }
 
-/// Builds a model artifact from a directory. Returns the artifact and the license found.
-pub fn model_from_dir(
+/// One file of a model repository and where its bytes are.
+#[derive(Debug, Clone)]
+pub struct ModelFile {
+    /// Path inside the repository (`/`-separated).
+    pub rel: String,
+    pub digest: Digest,
+    pub size: u64,
+    pub data: BlobData,
+}
+
+/// Annotation keys on a model manifest that record the upstream Hugging Face repository and
+/// commit (content-determined, so reproducible); the appliance's HF endpoint serves the model
+/// under that commit id so pinned clients keep working offline.
+pub const ANNOTATION_HF_REPO: &str = "dev.airlock.hf.repo";
+pub const ANNOTATION_HF_COMMIT: &str = "dev.airlock.hf.commit";
+
+/// Builds the ModelPack artifact of `files` (sorted by path here).
+pub fn model_artifact(
     name: &str,
-    dir: &Path,
-    license_override: Option<&str>,
-    progress: &dyn Progress,
-) -> Result<(BuiltArtifact, Option<String>), MirrorError> {
-    let files = list_model_dir(dir)?;
-    let hashed: Vec<HashedFile> = files
-        .par_iter()
-        .map(|(_, p)| hash_file(p, progress))
-        .collect::<Result<_, _>>()?;
-    let license = license_override.map(str::to_string).or_else(|| {
-        files
-            .iter()
-            .find(|(rel, _)| rel.eq_ignore_ascii_case("README.md"))
-            .and_then(|(_, p)| crate::local::read_small_file(p, 1 << 20).ok())
-            .and_then(|b| card_license(&b))
-    });
+    mut files: Vec<ModelFile>,
+    license: Option<&str>,
+    annotations: BTreeMap<String, String>,
+) -> BuiltArtifact {
+    files.sort_by(|a, b| a.rel.cmp(&b.rel));
     let layers: Vec<(Descriptor, PlannedBlob)> = files
         .iter()
-        .zip(&hashed)
-        .map(|((rel, _), h)| {
+        .map(|f| {
             (
                 Descriptor {
-                    media_type: media::model_layer_type(rel).into(),
-                    digest: h.digest,
-                    size: h.size,
+                    media_type: media::model_layer_type(&f.rel).into(),
+                    digest: f.digest,
+                    size: f.size,
                     artifact_type: None,
                     platform: None,
                     annotations: BTreeMap::from([
-                        (media::ANNOTATION_TITLE.to_string(), rel.clone()),
-                        (media::ANNOTATION_MODEL_FILEPATH.to_string(), rel.clone()),
+                        (media::ANNOTATION_TITLE.to_string(), f.rel.clone()),
+                        (media::ANNOTATION_MODEL_FILEPATH.to_string(), f.rel.clone()),
                     ]),
                 },
-                file_blob(h),
+                PlannedBlob {
+                    digest: f.digest,
+                    size: f.size,
+                    data: f.data.clone(),
+                },
             )
         })
         .collect();
@@ -249,16 +277,59 @@ pub fn model_from_dir(
         "config": {},
         "modelfs": {
             "type": "layers",
-            "diffIds": hashed.iter().map(|h| h.digest.to_string()).collect::<Vec<_>>(),
+            "diffIds": files.iter().map(|f| f.digest.to_string()).collect::<Vec<_>>(),
         },
     });
     // Canonical JSON: the digest must not depend on whether some dependency turns on
     // serde_json's `preserve_order` (insertion-ordered maps).
     let cbytes = airlock_trust::canonical::to_vec(&config).expect("JSON serializes");
-    Ok((
-        finish(media::MODEL_ARTIFACT, media::MODEL_CONFIG, cbytes, layers),
-        license,
-    ))
+    finish(media::MODEL_ARTIFACT, media::MODEL_CONFIG, cbytes, layers, annotations)
+}
+
+/// Builds a model artifact from a directory (only files `filter` keeps; symlinks must stay
+/// within `within` when given). Returns the artifact and the license found.
+pub fn model_from_dir(
+    name: &str,
+    dir: &Path,
+    license_override: Option<&str>,
+    filter: &crate::glob::Filter,
+    within: Option<&Path>,
+    annotations: BTreeMap<String, String>,
+    progress: &dyn Progress,
+) -> Result<(BuiltArtifact, Option<String>), MirrorError> {
+    let files: Vec<(String, PathBuf)> = list_model_dir_within(dir, within)?
+        .into_iter()
+        .filter(|(rel, _)| filter.keeps(rel))
+        .collect();
+    if files.is_empty() {
+        return Err(MirrorError::Source {
+            what: format!("model {name}"),
+            path: dir.to_path_buf(),
+            detail: "no file matches the include/exclude patterns".into(),
+        });
+    }
+    let hashed: Vec<HashedFile> = files
+        .par_iter()
+        .map(|(_, p)| hash_file(p, progress))
+        .collect::<Result<_, _>>()?;
+    let license = license_override.map(str::to_string).or_else(|| {
+        files
+            .iter()
+            .find(|(rel, _)| rel.eq_ignore_ascii_case("README.md"))
+            .and_then(|(_, p)| crate::local::read_small_file(p, 1 << 20).ok())
+            .and_then(|b| card_license(&b))
+    });
+    let mfiles = files
+        .iter()
+        .zip(&hashed)
+        .map(|((rel, _), h)| ModelFile {
+            rel: rel.clone(),
+            digest: h.digest,
+            size: h.size,
+            data: file_blob(h).data,
+        })
+        .collect();
+    Ok((model_artifact(name, mfiles, license.as_deref(), annotations), license))
 }
 
 /// Builds a one-layer file artifact, checking `expected` when given.
@@ -295,6 +366,7 @@ pub fn file_artifact(
         media::OCI_EMPTY,
         media::EMPTY_JSON.to_vec(),
         vec![(layer, file_blob(&h))],
+        BTreeMap::new(),
     ))
 }
 
@@ -318,8 +390,8 @@ mod tests {
         std::fs::create_dir(d.path().join("sub")).unwrap();
         std::fs::write(d.path().join("sub/w.safetensors"), b"weights").unwrap();
         std::fs::write(d.path().join(".hidden"), b"x").unwrap();
-        let (a, _) = model_from_dir("m", d.path(), None, &airlock_bundle::NoProgress).unwrap();
-        let (b, _) = model_from_dir("m", d.path(), None, &airlock_bundle::NoProgress).unwrap();
+        let (a, _) = model_from_dir("m", d.path(), None, &crate::glob::Filter::default(), None, BTreeMap::new(), &airlock_bundle::NoProgress).unwrap();
+        let (b, _) = model_from_dir("m", d.path(), None, &crate::glob::Filter::default(), None, BTreeMap::new(), &airlock_bundle::NoProgress).unwrap();
         assert_eq!(a.root.digest, b.root.digest);
         assert_eq!(a.blobs.len(), 4); // manifest, config, 2 layers (hidden file skipped)
     }
@@ -337,7 +409,7 @@ mod tests {
         std::fs::create_dir(d.path().join("sub")).unwrap();
         std::fs::write(d.path().join("sub/w.safetensors"), b"weights").unwrap();
         let (a, _) =
-            model_from_dir("org/m", d.path(), Some("mit"), &airlock_bundle::NoProgress).unwrap();
+            model_from_dir("org/m", d.path(), Some("mit"), &crate::glob::Filter::default(), None, BTreeMap::new(), &airlock_bundle::NoProgress).unwrap();
         let config = blob_bytes(&a.blobs[1]);
         let wdigest = Sha256::digest(b"weights");
         assert_eq!(

@@ -138,10 +138,11 @@ pub fn plan_with_store(
                 .enumerate()
                 .map(|(i, spec)| {
                     let what = format!("spec.models[{i}] ({})", spec.name);
-                    let ModelSource::Dir { path } = spec
+                    let src = spec
                         .source(base)
                         .map_err(|e| MirrorError::Invalid(format!("{what}: {e}")))?;
-                    model::model_from_dir(&spec.name, &path, spec.license.as_deref(), progress)
+                    resolve_model(spec, src, store, progress)
+                        .map_err(|e| MirrorError::Invalid(format!("{what}: {e}")))
                 })
                 .collect::<Result<Vec<_>, MirrorError>>()
         },
@@ -161,11 +162,19 @@ pub fn plan_with_store(
                 .collect::<Result<Vec<_>, MirrorError>>()
         },
     );
-    for (spec, (built, license)) in m.spec.models.iter().zip(models?) {
+    for (spec, (built, license, upstream)) in m.spec.models.iter().zip(models?) {
         tracing::info!(model = %spec.name, digest = %built.root.digest, files = built.blobs.len() - 2, "resolved model");
         let mut p = prov(&spec.source);
         p.license = license;
-        p.lineage = spec.lineage.clone();
+        p.lineage = spec.lineage.as_ref().map(|l| serde_json::to_value(l).expect("lineage serializes"));
+        if let Some(u) = upstream {
+            p.revision = Some(u.revision);
+            p.commit = Some(u.commit);
+            p.registry = u.endpoint;
+            if let Some(r) = u.retrieved {
+                p.retrieved = Some(r);
+            }
+        }
         artifacts.push(Artifact {
             kind: ArtifactKind::Model,
             name: spec.name.clone(),
@@ -204,6 +213,73 @@ pub fn plan_with_store(
         blobs,
         index_json,
     })
+}
+
+/// Where a mirrored model came from upstream.
+struct Upstream {
+    revision: String,
+    commit: String,
+    endpoint: Option<String>,
+    retrieved: Option<String>,
+}
+
+type ResolvedModel = (crate::model::BuiltArtifact, Option<String>, Option<Upstream>);
+
+/// Builds the artifact of one model source.
+fn resolve_model(
+    spec: &airlock_core::manifest::ModelSpec,
+    src: ModelSource,
+    store: Option<&Path>,
+    progress: &dyn Progress,
+) -> Result<ResolvedModel, MirrorError> {
+    let filter = crate::glob::Filter::new(&spec.include, &spec.exclude);
+    let hf_annotations = |repo: &str, commit: &str| {
+        BTreeMap::from([
+            (model::ANNOTATION_HF_REPO.to_string(), repo.to_string()),
+            (model::ANNOTATION_HF_COMMIT.to_string(), commit.to_string()),
+        ])
+    };
+    match src {
+        ModelSource::Dir { path } => {
+            let (built, license) = model::model_from_dir(&spec.name, &path, spec.license.as_deref(), &filter, None, BTreeMap::new(), progress)?;
+            Ok((built, license, None))
+        }
+        ModelSource::HfCache { path, revision } => {
+            let (dir, commit) = crate::hf::cache_snapshot(&path, &revision)?;
+            let repo = spec.upstream_repo().unwrap_or_else(|| spec.name.clone());
+            let (built, license) = model::model_from_dir(
+                &spec.name,
+                &dir,
+                spec.license.as_deref(),
+                &filter,
+                Some(&path),
+                hf_annotations(&repo, &commit),
+                progress,
+            )?;
+            Ok((built, license, Some(Upstream { revision, commit, endpoint: None, retrieved: None })))
+        }
+        ModelSource::Hf { repo, revision } => {
+            let store_dir = store.ok_or_else(|| MirrorError::Invalid("hf: models need a store (--store or AIRLOCK_STORE)".into()))?;
+            let bs = airlock_store::BlobStore::open(store_dir).map_err(|source| MirrorError::Store { what: "store".into(), source })?;
+            let rec = crate::hf::load_record(store_dir, &repo, &revision)?.ok_or_else(|| {
+                MirrorError::Invalid(format!("{repo}@{revision} is not in the store {}; run `airlock sync`", store_dir.display()))
+            })?;
+            let files = crate::hf::record_files(&bs, &rec, &filter)?;
+            let license = spec.license.clone().or_else(|| {
+                files
+                    .iter()
+                    .find(|f| f.rel.eq_ignore_ascii_case("README.md"))
+                    .and_then(|f| crate::local::read_small_file(&bs.path(&f.digest), 1 << 20).ok())
+                    .and_then(|b| model::card_license(&b))
+            });
+            let built = model::model_artifact(&spec.name, files, license.as_deref(), hf_annotations(&repo, &rec.commit));
+            Ok((
+                built,
+                license,
+                Some(Upstream { revision, commit: rec.commit, endpoint: Some(rec.endpoint), retrieved: Some(rec.retrieved) }),
+            ))
+        }
+    }
 }
 
 /// The `index.json` descriptor of an artifact. Images carry both the containerd name and the

@@ -234,9 +234,9 @@ impl Snapshot {
                     }
                 }
                 "model" => {
-                    let sha = revision_of(&d);
                     if let Some(m) = snap.models.get_mut(&name) {
-                        if m.revisions.contains_key(&sha) {
+                        let sha = m.revisions.values().find(|r| r.manifest == d).map(|r| r.sha.clone());
+                        if let Some(sha) = sha {
                             m.main = Some(sha);
                         }
                     }
@@ -477,9 +477,14 @@ fn model_revision(
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     files.dedup_by(|a, b| a.path == b.path);
+    // A model mirrored from a Hugging Face Hub or cache is served under its upstream commit,
+    // so clients pinned to that commit work offline unchanged.
+    let upstream = v["annotations"]["dev.airlock.hf.commit"]
+        .as_str()
+        .filter(|c| c.len() == 40 && c.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
     Ok(ModelRevision {
         manifest: *d,
-        sha: revision_of(d),
+        sha: upstream.map(str::to_string).unwrap_or_else(|| revision_of(d)),
         files,
     })
 }

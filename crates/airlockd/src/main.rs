@@ -76,6 +76,15 @@ enum Command {
     /// Signed inventories of the blobs this appliance holds (for differential bundles).
     #[command(subcommand)]
     Inventory(InventoryCmd),
+    /// Model lineage: which imported models were trained on a dataset, or a model's ancestry.
+    Lineage {
+        /// List every imported model whose lineage names this dataset.
+        #[arg(long, conflicts_with = "model", required_unless_present = "model")]
+        dataset: Option<String>,
+        /// Show this model and its chain of parent models.
+        #[arg(long)]
+        model: Option<String>,
+    },
     /// Watch an inbox directory and import volumes that appear in it; with --listen, also serve
     /// the store over HTTP (OCI registry, Hugging Face-compatible models, metrics).
     Serve {
@@ -387,6 +396,52 @@ fn run(cli: &Cli) -> Result<u8> {
             } else {
                 exit::FAILED
             })
+        }
+        Command::Lineage { dataset, model } => {
+            let a = Appliance::open(data(cli)?)?;
+            let rows = match (dataset, model) {
+                (Some(d), _) => a.models_using_dataset(d)?,
+                (_, Some(m)) => a.model_chain(m)?,
+                _ => unreachable!("clap requires one"),
+            };
+            if cli.json {
+                print_json(&serde_json::Value::Array(rows))?;
+            } else if let Some(d) = dataset {
+                if rows.is_empty() {
+                    say!("no imported model names dataset {d}");
+                }
+                for r in &rows {
+                    say!(
+                        "{}  {}  dataset {} {}",
+                        r["model"].as_str().unwrap_or(""),
+                        r["digest"].as_str().unwrap_or(""),
+                        r["dataset"]["name"].as_str().unwrap_or(""),
+                        r["dataset"]["version"].as_str().or(r["dataset"]["digest"].as_str()).unwrap_or("")
+                    );
+                }
+            } else {
+                for (i, r) in rows.iter().enumerate() {
+                    let pad = "  ".repeat(i);
+                    match r["note"].as_str() {
+                        Some(n) => say!("{pad}{}: {n}", r["model"].as_str().unwrap_or("")),
+                        None => {
+                            let ds: Vec<String> = r["lineage"]["datasets"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .map(|d| d["name"].as_str().unwrap_or("").to_string())
+                                .collect();
+                            say!(
+                                "{pad}{} {}{}",
+                                r["model"].as_str().unwrap_or(""),
+                                r["digest"].as_str().unwrap_or(""),
+                                if ds.is_empty() { String::new() } else { format!(" (datasets: {})", ds.join(", ")) }
+                            );
+                        }
+                    }
+                }
+            }
+            Ok(exit::OK)
         }
         Command::Inventory(InventoryCmd::Export { out }) => {
             let mut a = Appliance::open(data(cli)?)?;

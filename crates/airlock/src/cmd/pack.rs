@@ -57,7 +57,8 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
     let started = std::time::Instant::now();
     // Registry images come from the store; sync first what is missing there.
     let registry_images = airlock_mirror::sync::registry_images(&m);
-    let store = (!registry_images.is_empty()).then(|| super::sync::store_dir(a.store.as_ref()));
+    let has_hf = !super::sync::hf_models(&m).is_empty();
+    let store = (!registry_images.is_empty() || has_hf).then(|| super::sync::store_dir(a.store.as_ref()));
     if let Some(store) = &store {
         let bs = airlock_store::BlobStore::open(store)?;
         let mut missing = Vec::new();
@@ -85,6 +86,13 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
                 errors.join("\n  ")
             );
         }
+    }
+    if let (Some(store), true) = (&store, has_hf) {
+        let errors: Vec<String> = super::sync::mirror_models(store, &m, &a.registry, true)?
+            .into_iter()
+            .filter_map(|(src, r)| r.err().map(|e| format!("{src}: {}", super::sync::clone_err(&e))))
+            .collect();
+        anyhow::ensure!(errors.is_empty(), "sync before pack failed:\n  {}", errors.join("\n  "));
     }
     let hashing = airlock_ui::Bar::bytes("hashing", 0);
     let mut plan = airlock_mirror::plan::plan_with_store(

@@ -79,6 +79,63 @@ pub fn mirror(
     Ok(report)
 }
 
+/// The `hf:` models of a manifest: (served name, repo, revision, filter).
+pub fn hf_models(m: &InputManifest) -> Vec<(String, String, String, airlock_mirror::glob::Filter)> {
+    m.spec
+        .models
+        .iter()
+        .filter_map(|spec| match spec.source(std::path::Path::new(".")) {
+            Ok(airlock_core::manifest::ModelSource::Hf { repo, revision }) => Some((
+                spec.name.clone(),
+                repo,
+                revision,
+                airlock_mirror::glob::Filter::new(&spec.include, &spec.exclude),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Outcome of mirroring one model: the record and bytes transferred, or the error.
+pub type ModelOutcome = (String, Result<(airlock_mirror::hf::ModelRecord, u64), airlock_mirror::MirrorError>);
+
+/// Mirrors `hf:` models from the hub (`HF_ENDPOINT`) into the store. With `only_missing`,
+/// models whose selected files are all in the store already are not contacted at all.
+pub fn mirror_models(
+    store: &std::path::Path,
+    m: &InputManifest,
+    reg: &RegistryArgs,
+    only_missing: bool,
+) -> Result<Vec<ModelOutcome>> {
+    let models = hf_models(m);
+    if models.is_empty() {
+        return Ok(vec![]);
+    }
+    let bs = airlock_store::BlobStore::open(store)?;
+    let hub = airlock_mirror::hf::Hub::new(&airlock_mirror::hf::HubOptions {
+        ca_file: reg.ca_file.clone(),
+        workers: (reg.jobs as usize).max(1),
+        retries: reg.retries.max(1),
+        ..Default::default()
+    })?;
+    let retrieved = airlock_core::time::format_rfc3339(airlock_core::time::now());
+    let mut out = Vec::new();
+    for (name, repo, revision, filter) in models {
+        if only_missing {
+            let have = airlock_mirror::hf::load_record(store, &repo, &revision)?
+                .is_some_and(|rec| airlock_mirror::hf::record_files(&bs, &rec, &filter).is_ok());
+            if have {
+                continue;
+            }
+        }
+        let bar = airlock_ui::Bar::bytes(&name, 0);
+        let r = hub.sync(&bs, &repo, &revision, &filter, &retrieved, &bar);
+        bar.finish();
+        out.push((format!("hf:{repo}@{revision}"), r));
+    }
+    Ok(out)
+}
+
 pub fn run(cli: &Cli, a: &SyncArgs) -> Result<u8> {
     let text = super::read_bounded(&a.manifest, MAX_MANIFEST_BYTES, "manifest")?;
     let text = String::from_utf8(text).context("manifest is not UTF-8")?;
@@ -87,8 +144,9 @@ pub fn run(cli: &Cli, a: &SyncArgs) -> Result<u8> {
     let images = sync::registry_images(&m);
     let started = std::time::Instant::now();
     let report = mirror(&store, &images, &a.registry, a.require_signature)?;
+    let models = mirror_models(&store, &m, &a.registry, false)?;
     let seconds = started.elapsed().as_secs_f64();
-    let failed = report.failed();
+    let failed = report.failed() + models.iter().filter(|(_, r)| r.is_err()).count();
     if cli.json {
         super::print_json(&json!({
             "store": store,
@@ -104,6 +162,11 @@ pub fn run(cli: &Cli, a: &SyncArgs) -> Result<u8> {
                     "platformsOmitted": r.platforms_omitted,
                     "signatures": r.signatures.iter().map(|s| json!({"tag": s.tag, "digest": s.root.digest})).collect::<Vec<_>>()}),
                 Err(e) => json!({"reference": i.reference, "ok": false, "error": format!("{e}")}),
+            }).collect::<Vec<_>>(),
+            "models": models.iter().map(|(src, r)| match r {
+                Ok((rec, bytes)) => json!({"source": src, "ok": true, "repo": rec.repo, "commit": rec.commit,
+                    "files": rec.files.len(), "bytesDownloaded": bytes, "endpoint": rec.endpoint}),
+                Err(e) => json!({"source": src, "ok": false, "error": clone_err(e)}),
             }).collect::<Vec<_>>(),
         }))?;
     } else {
@@ -132,9 +195,21 @@ pub fn run(cli: &Cli, a: &SyncArgs) -> Result<u8> {
             seconds
         );
     }
+    if !cli.json {
+        for (src, r) in &models {
+            if let Ok((rec, bytes)) = r {
+                say!("{src}\tcommit {}\t{} file(s), {} downloaded", rec.commit, rec.files.len(), airlock_ui::human_bytes(*bytes));
+            }
+        }
+    }
     for i in &report.images {
         if let Err(e) = &i.result {
             eprintln!("error: {}: {}", i.reference, clone_err(e));
+        }
+    }
+    for (src, r) in &models {
+        if let Err(e) = r {
+            eprintln!("error: {src}: {}", clone_err(e));
         }
     }
     if failed > 0 && !a.keep_going {
