@@ -123,6 +123,7 @@ impl Drop for Registry {
 /// * `acme/hello:arm` (OCI, linux/arm64: layer `a` plus a small one),
 /// * `acme/hello:multi` (OCI index of both, digests preserved),
 /// * `acme/dock:v1` (Docker schema 2 of `amd`),
+/// * `acme/dlist:v1` (Docker manifest list of both, converted to schema 2),
 /// * `other/app:v1` (`arm` again in another repository: shares layers across repositories).
 fn push_images(dir: &Path, host: &str, creds: Option<&str>) {
     let creds = creds
@@ -165,6 +166,7 @@ $C oci:L:amd docker://{host}/acme/hello:amd
 $C oci:L:arm docker://{host}/acme/hello:arm
 $C --all --preserve-digests oci:L:multi docker://{host}/acme/hello:multi
 $C --format v2s2 oci:L:amd docker://{host}/acme/dock:v1
+$C --all --format v2s2 oci:L:multi docker://{host}/acme/dlist:v1
 $C oci:L:arm docker://{host}/other/app:v1
 "#
         ),
@@ -241,6 +243,7 @@ fn sync_filters_platforms_dedups_layers_is_idempotent_and_reports_each_failure()
             (&format!("{h}/acme/dock:v1"), None),
             (&format!("{h}/acme/hello:arm"), None),
             (&format!("{h}/other/app:v1"), None),
+            (&format!("{h}/acme/dlist:v1"), Some("linux/arm64")),
         ],
     );
     let sync = |extra: &[&str]| {
@@ -271,12 +274,21 @@ fn sync_filters_platforms_dedups_layers_is_idempotent_and_reports_each_failure()
         by[&format!("{h}/acme/dock:v1")]["mediaType"],
         "application/vnd.docker.distribution.manifest.v2+json"
     );
+    let dlist = &by[&format!("{h}/acme/dlist:v1")];
+    assert_eq!(
+        dlist["mediaType"],
+        "application/vnd.docker.distribution.manifest.list.v2+json"
+    );
+    assert_eq!(
+        dlist["platformsOmitted"],
+        serde_json::json!(["linux/amd64"])
+    );
     // Unique config and layer blobs: layer a, layer b, amd config, arm config (the Docker
     // schema 2 copy keeps amd's config bytes and layer) — each downloaded once, though four
     // images in two repositories reference them.
     let unique: std::collections::BTreeSet<String> = sh(
         d,
-        "for r in hello:amd hello:arm dock:v1; do skopeo inspect --raw --tls-verify=false docker://HOST/acme/$r; echo; done | python3 -c \"import json,sys\nfor l in sys.stdin:\n  l=l.strip()\n  if not l: continue\n  m=json.loads(l)\n  print(m['config']['digest'])\n  [print(x['digest']) for x in m['layers']]\"".replace("HOST", &h).as_str(),
+        "for r in hello:amd hello:arm dock:v1 dlist:v1@arm64; do case $r in *@*) skopeo inspect --raw --tls-verify=false --override-arch arm64 docker://HOST/acme/${r%@*} >/dev/null; d=$(skopeo inspect --raw --tls-verify=false docker://HOST/acme/${r%@*} | python3 -c \"import json,sys; print([m['digest'] for m in json.load(sys.stdin)['manifests'] if m['platform']['architecture']=='arm64'][0])\"); skopeo inspect --raw --tls-verify=false docker://HOST/acme/dlist@$d;; *) skopeo inspect --raw --tls-verify=false docker://HOST/acme/$r;; esac; echo; done | python3 -c \"import json,sys\nfor l in sys.stdin:\n  l=l.strip()\n  if not l: continue\n  m=json.loads(l)\n  print(m['config']['digest'])\n  [print(x['digest']) for x in m['layers']]\"".replace("HOST", &h).as_str(),
     )
     .ok()
     .stdout
