@@ -127,6 +127,10 @@ impl Client {
             .tls_config(tls.build())
             .timeout_connect(Some(Duration::from_secs(30)))
             .timeout_recv_response(Some(Duration::from_secs(60)))
+            // A stalled body fails the read (and the download resumes on retry) instead of
+            // hanging the sync; no total body timeout, layers may be many GiB.
+            .timeout_per_read(Some(Duration::from_secs(60)))
+            .timeout_per_write(Some(Duration::from_secs(60)))
             .max_idle_connections_per_host(32)
             .user_agent(format!("airlock/{}", env!("CARGO_PKG_VERSION")))
             .build()

@@ -97,7 +97,10 @@ pub fn hf_models(m: &InputManifest) -> Vec<(String, String, String, airlock_mirr
 }
 
 /// Outcome of mirroring one model: the record and bytes transferred, or the error.
-pub type ModelOutcome = (String, Result<(airlock_mirror::hf::ModelRecord, u64), airlock_mirror::MirrorError>);
+pub type ModelOutcome = (
+    String,
+    Result<(airlock_mirror::hf::ModelRecord, u64), airlock_mirror::MirrorError>,
+);
 
 /// Mirrors `hf:` models from the hub (`HF_ENDPOINT`) into the store. With `only_missing`,
 /// models whose selected files are all in the store already are not contacted at all.
@@ -142,6 +145,14 @@ pub fn run(cli: &Cli, a: &SyncArgs) -> Result<u8> {
     let m = InputManifest::parse(&text, &a.manifest.display().to_string())?;
     let store = store_dir(a.store.as_ref());
     let images = sync::registry_images(&m);
+    if images.is_empty() {
+        if cli.json {
+            super::print_json(&json!({"store": store, "ok": true, "images": []}))?;
+        } else {
+            say!("{}: no registry images to sync", a.manifest.display());
+        }
+        return Ok(airlock_ui::exit::OK);
+    }
     let started = std::time::Instant::now();
     let report = mirror(&store, &images, &a.registry, a.require_signature)?;
     let models = mirror_models(&store, &m, &a.registry, false)?;
@@ -198,7 +209,12 @@ pub fn run(cli: &Cli, a: &SyncArgs) -> Result<u8> {
     if !cli.json {
         for (src, r) in &models {
             if let Ok((rec, bytes)) = r {
-                say!("{src}\tcommit {}\t{} file(s), {} downloaded", rec.commit, rec.files.len(), airlock_ui::human_bytes(*bytes));
+                say!(
+                    "{src}\tcommit {}\t{} file(s), {} downloaded",
+                    rec.commit,
+                    rec.files.len(),
+                    airlock_ui::human_bytes(*bytes)
+                );
             }
         }
     }
