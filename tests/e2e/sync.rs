@@ -313,8 +313,14 @@ fn sync_filters_platforms_dedups_layers_is_idempotent_and_reports_each_failure()
     )
     .ok();
 
+    // One sync per store: a live owner's lock refuses, a dead one's is taken over.
+    std::fs::write(d.join("store/sync.lock"), std::process::id().to_string()).unwrap();
+    sync(&[]).fails().says(&["another sync"]);
+    std::fs::write(d.join("store/sync.lock"), "999999999").unwrap();
+
     // Second sync: nothing downloaded, no manifest body fetched.
     let j2 = sync(&[]).ok().json();
+    assert!(!d.join("store/sync.lock").exists());
     assert_eq!(j2["blobsDownloaded"], 0, "{j2}");
     assert_eq!(j2["bytesDownloaded"], 0, "{j2}");
     assert_eq!(j2["manifestsFetched"], 0, "{j2}");

@@ -195,6 +195,7 @@ pub fn sync(
         what: format!("store {}", store_root.display()),
         source,
     })?;
+    let _lock = StoreLock::acquire(store_root)?;
     let partial_dir = store_root.join("partial");
     std::fs::create_dir_all(&partial_dir).map_err(MirrorError::io(&partial_dir, "create"))?;
     std::fs::create_dir_all(store_root.join("images"))
@@ -314,6 +315,56 @@ pub fn sync(
     }
     write_store_index(store_root)?;
     Ok(report)
+}
+
+/// One sync at a time per store: two would download into the same partial files. The lock is
+/// `STORE/sync.lock` holding the owner's PID; a lock whose process is gone (a crash) is taken
+/// over.
+struct StoreLock(PathBuf);
+
+impl StoreLock {
+    fn acquire(store_root: &Path) -> Result<StoreLock, MirrorError> {
+        use std::io::Write;
+        let p = store_root.join("sync.lock");
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&p)
+            {
+                Ok(mut f) => {
+                    let _ = write!(f, "{}", std::process::id());
+                    return Ok(StoreLock(p));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let owner = std::fs::read_to_string(&p).unwrap_or_default();
+                    let owner = owner.trim();
+                    let alive = !owner.is_empty()
+                        && Path::new("/proc").join(owner).exists()
+                        && owner != std::process::id().to_string();
+                    if alive {
+                        return Err(MirrorError::Invalid(format!(
+                            "{}: another sync (pid {owner}) is using this store",
+                            store_root.display()
+                        )));
+                    }
+                    tracing::warn!(lock = %p.display(), "removing the stale lock of pid {owner:?}");
+                    let _ = std::fs::remove_file(&p);
+                }
+                Err(e) => return Err(MirrorError::io(&p, "create lock")(e)),
+            }
+        }
+        Err(MirrorError::Invalid(format!(
+            "{}: cannot take the sync lock",
+            p.display()
+        )))
+    }
+}
+
+impl Drop for StoreLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 fn write_record(store_root: &Path, r: &ImageRef, rec: &ImageRecord) -> Result<(), MirrorError> {
