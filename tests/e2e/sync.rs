@@ -495,6 +495,8 @@ struct Faults {
     corrupt_manifest_tag: Option<String>,
     /// Demand `Authorization: Bearer tok-123`, issued by the token server for alice:s3cr3t.
     bearer: bool,
+    /// Answer the OCI 1.1 referrers API (which Distribution 2.8 lacks) with this index.
+    referrers: Option<String>,
 }
 
 struct Proxy {
@@ -601,6 +603,14 @@ fn handle(
         let _ = write!(
             c,
             "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://127.0.0.1:{token_port}/token\",service=\"test-registry\",scope=\"repository:{repo}:pull\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        return;
+    }
+    if let (Some(body), true) = (&faults.referrers, path.contains("/referrers/")) {
+        let _ = write!(
+            c,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.index.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
         );
         return;
     }
@@ -966,4 +976,97 @@ openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 
         &["sync", "m.yaml", "--store", "store", "--ca-file", "ca.pem"],
     )
     .ok();
+}
+
+#[test]
+fn referrers_api_results_come_along_under_their_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let reg = Registry::start(d, "reg", None);
+    push_images(d, &reg.host(), None);
+    // An attestation-like artifact: the arm image, pushed under an unrelated tag, listed by the
+    // (test proxy's) referrers API for hello:amd.
+    sh(
+        d,
+        &format!(
+            "skopeo copy -q --dest-tls-verify=false oci:L:arm docker://{}/acme/hello:attestation",
+            reg.host()
+        ),
+    )
+    .ok();
+    let raw = sh(
+        d,
+        &format!(
+            "skopeo inspect --raw --tls-verify=false docker://{}/acme/hello:attestation",
+            reg.host()
+        ),
+    )
+    .ok()
+    .stdout;
+    let att_digest = format!(
+        "sha256:{}",
+        raw_digest(
+            d,
+            &format!("docker://{}/acme/hello:attestation", reg.host()),
+            ""
+        )
+    );
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{att_digest}","size":{},"artifactType":"application/vnd.example.attestation"}}]}}"#,
+        raw.len()
+    );
+    let proxy = Proxy::start(
+        reg.port,
+        Faults {
+            referrers: Some(index),
+            ..Default::default()
+        },
+    );
+    let h = proxy.host();
+    let amd = format!("{h}/acme/hello:amd");
+    manifest(d, &[(&amd, None)]);
+    let j = airlock(
+        d,
+        &[
+            "--json",
+            "sync",
+            "m.yaml",
+            "--store",
+            "store",
+            "--insecure-registry",
+            &h,
+            "--require-signature",
+        ],
+    )
+    .ok()
+    .json();
+    let sig = &j["images"][0]["signatures"][0];
+    assert_eq!(sig["digest"], att_digest.as_str());
+    assert!(sig["tag"].is_null());
+    keys(d);
+    let p = airlock(
+        d,
+        &[
+            "--json",
+            "pack",
+            "m.yaml",
+            "--key",
+            "keys/signer.key",
+            "--out",
+            "out",
+            "--store",
+            "store",
+        ],
+    )
+    .ok()
+    .json();
+    let vol = p["volumes"][0]["path"].as_str().unwrap().to_string();
+    let i = airlock(d, &["--json", "inspect", &vol]).ok().json();
+    let names: Vec<&str> = i["manifest"]["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, [amd.clone(), format!("{h}/acme/hello@{att_digest}")]);
 }

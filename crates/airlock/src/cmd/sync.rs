@@ -220,7 +220,12 @@ pub fn run(cli: &Cli, a: &SyncArgs) -> Result<u8> {
     }
     for i in &report.images {
         if let Err(e) = &i.result {
-            eprintln!("error: {}: {}", i.reference, clone_err(e));
+            let msg = clone_err(e);
+            if msg.starts_with(&i.reference) {
+                eprintln!("error: {msg}");
+            } else {
+                eprintln!("error: {}: {msg}", i.reference);
+            }
         }
     }
     for (src, r) in &models {
