@@ -5,8 +5,9 @@
 //!
 //! Two stand-ins run inside the tests, because no real counterpart can run here:
 //! * [`Proxy`] — a small HTTP proxy in front of the registry that cuts a blob download after N
-//!   bytes, flips a byte of a blob or of a manifest, and (in bearer mode) demands a bearer token
-//!   the way a registry configured with `auth: token:` does;
+//!   bytes, flips a byte of a blob or of a manifest, answers the OCI 1.1 referrers API (which
+//!   Distribution 2.8 lacks), and (in bearer mode) demands a bearer token the way a registry
+//!   configured with `auth: token:` does;
 //! * its token server, which hands out that token for the right basic credentials. Distribution
 //!   verifies real tokens as JWTs signed by a certificate chain, which would need a PKI in the
 //!   test; the client side of the flow (challenge, realm/service/scope, token, retry) is the same.

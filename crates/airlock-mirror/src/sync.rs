@@ -522,7 +522,18 @@ fn resolve_image(
         }
         None => {
             let tag = r.reference();
-            let head = client.retry(&format!("manifest {r}"), || client.head_manifest(r, &tag))?;
+            // A registry that refuses HEAD (405, 400) is asked with GET below, which reports
+            // the real error if there is one; a missing tag or refused credentials fail here.
+            let head =
+                match client.retry(&format!("manifest {r}"), || client.head_manifest(r, &tag)) {
+                    Ok(d) => d,
+                    Err(MirrorError::Status { status, .. })
+                        if status != 404 && status != 401 && status != 403 =>
+                    {
+                        None
+                    }
+                    Err(e) => return Err(e),
+                };
             let cached = head.and_then(|d| {
                 present_manifest(
                     store,
