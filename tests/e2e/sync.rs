@@ -345,6 +345,12 @@ fn sync_filters_platforms_dedups_layers_is_idempotent_and_reports_each_failure()
     assert!(r.stderr.contains(&missing), "{}", r.stderr);
     sync(&["--keep-going"]).ok();
 
+    // A platform filter that keeps nothing is an error naming what the index has.
+    manifest(d, &[(&multi, Some("linux/amd46"))]);
+    sync(&[])
+        .fails()
+        .says(&["linux/amd46", "linux/amd64, linux/arm64"]);
+
     // Pack resolves registry references from the store and carries provenance.
     keys(d);
     manifest(d, &[(&multi, Some("linux/amd64"))]);

@@ -700,3 +700,39 @@ fn urlenc(s: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_errors_read_as_code_and_message() {
+        let b =
+            br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{}}]}"#;
+        assert_eq!(registry_message(b), "MANIFEST_UNKNOWN manifest unknown");
+        assert_eq!(registry_message(b"  plain text\n"), "plain text");
+    }
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(
+            urlenc("repository:acme/hello:pull"),
+            "repository%3Aacme%2Fhello%3Apull"
+        );
+    }
+
+    #[test]
+    fn plain_http_only_for_named_registries() {
+        let c = Client::new(ClientOptions {
+            insecure: vec!["127.0.0.1:5000".into()],
+            ..Default::default()
+        })
+        .unwrap();
+        let local: ImageRef = "127.0.0.1:5000/a/b:v1".parse().unwrap();
+        let other: ImageRef = "127.0.0.1:5001/a/b:v1".parse().unwrap();
+        let hub: ImageRef = "ubuntu:24.04".parse().unwrap();
+        assert_eq!(c.base(&local), "http://127.0.0.1:5000");
+        assert_eq!(c.base(&other), "https://127.0.0.1:5001");
+        assert_eq!(c.base(&hub), "https://registry-1.docker.io");
+    }
+}

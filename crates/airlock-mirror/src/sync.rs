@@ -721,6 +721,9 @@ fn walk_remote(
     }
     let bytes = manifest_by_digest(store, client, r, desc, fetched)?;
     let (children, leaves) = parse_children(r, desc, &bytes)?;
+    let before = omitted.len();
+    let had_children = !children.is_empty();
+    let mut kept = 0usize;
     for c in children {
         if let (Some(want), Some(p)) = (platforms, &c.platform) {
             if !want
@@ -731,6 +734,7 @@ fn walk_remote(
                 continue;
             }
         }
+        kept += 1;
         walk_remote(
             store,
             client,
@@ -743,6 +747,15 @@ fn walk_remote(
             fetched,
             depth + 1,
         )?;
+    }
+    if had_children && kept == 0 {
+        // A typo in `platforms:` must not mirror an image with nothing runnable in it.
+        return Err(MirrorError::Invalid(format!(
+            "{r}: no manifest of index {} matches platforms {:?} (it has {})",
+            desc.digest,
+            platforms.unwrap_or_default(),
+            omitted[before..].join(", ")
+        )));
     }
     for l in leaves {
         if seen.insert(l.digest) {
@@ -947,4 +960,52 @@ pub fn planned(
         one(&s.root, sig_name, None)?;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn desc(media_type: &str, data: &[u8]) -> Descriptor {
+        Descriptor {
+            media_type: media_type.into(),
+            digest: Sha256::digest(data),
+            size: data.len() as u64,
+            artifact_type: None,
+            platform: None,
+            annotations: Default::default(),
+        }
+    }
+
+    #[test]
+    fn children_and_leaves_are_split_and_types_checked() {
+        let r: ImageRef = "reg.example/a/b:v1".parse().unwrap();
+        let cfg = desc(media::OCI_CONFIG, b"{}");
+        let m = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": media::OCI_MANIFEST,
+            "config": cfg, "layers": [desc("application/vnd.oci.image.layer.v1.tar", b"x")]
+        }))
+        .unwrap();
+        let (children, leaves) = parse_children(&r, &desc(media::OCI_MANIFEST, &m), &m).unwrap();
+        assert!(children.is_empty());
+        assert_eq!(leaves.len(), 2);
+        // The bytes say manifest, the descriptor says index: refused.
+        let e = parse_children(&r, &desc(media::OCI_INDEX, &m), &m).unwrap_err();
+        assert!(e.to_string().contains("says it is"), "{e}");
+        let e = parse_children(&r, &desc("", b"[1]"), b"[1]").unwrap_err();
+        assert!(
+            e.to_string().contains("not JSON") || e.to_string().contains("unsupported"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn records_are_keyed_by_the_normalized_reference() {
+        let a: ImageRef = "ubuntu:24.04".parse().unwrap();
+        let b: ImageRef = "docker.io/library/ubuntu:24.04".parse().unwrap();
+        let p = Path::new("/s");
+        assert_eq!(record_path(p, &a), record_path(p, &b));
+        let c: ImageRef = "ubuntu:22.04".parse().unwrap();
+        assert_ne!(record_path(p, &a), record_path(p, &c));
+    }
 }
