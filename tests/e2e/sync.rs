@@ -54,20 +54,27 @@ impl Registry {
         let port = free_port();
         let mut auth = String::new();
         if let Some((u, p)) = htpasswd {
-            let hash = Command::new("python3")
-                .args([
-                    "-W",
-                    "ignore",
-                    "-c",
-                    "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))",
-                    p,
-                ])
-                .output()
-                .unwrap();
-            let hash = String::from_utf8(hash.stdout).unwrap();
+            // bcrypt, as Distribution's htpasswd wants it: Python's crypt module (Debian's
+            // python3 has it) or apache2-utils' htpasswd, whichever is here. Cost 4: the registry
+            // checks the hash on every request.
+            let script = "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)))";
+            let candidates: [(&str, Vec<&str>); 3] = [
+                ("/usr/bin/python3", vec!["-W", "ignore", "-c", script, p]),
+                ("python3", vec!["-W", "ignore", "-c", script, p]),
+                ("htpasswd", vec!["-nbB", "-C", "4", u, p]),
+            ];
+            let hash = candidates
+                .iter()
+                .find_map(|(prog, args)| {
+                    let o = Command::new(prog).args(args).output().ok()?;
+                    let out = String::from_utf8_lossy(&o.stdout).trim().to_string();
+                    let h = out.rsplit(':').next().unwrap_or("").to_string();
+                    (o.status.success() && h.starts_with("$2")).then_some(h)
+                })
+                .unwrap_or_default();
             assert!(
                 hash.starts_with("$2"),
-                "no bcrypt from python3 crypt: {hash}"
+                "no bcrypt hasher: needs python3 with the crypt module, or htpasswd"
             );
             std::fs::write(root.join("htpasswd"), format!("{u}:{}", hash.trim())).unwrap();
             auth = format!(
