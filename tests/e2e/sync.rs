@@ -921,6 +921,25 @@ fn signatures_come_along_and_require_signature_refuses_unsigned() {
         .as_str()
         .unwrap()
         .contains("no signature"));
+    // Signatures already in the store are not fetched again.
+    manifest(d, &[(&amd, None)]);
+    let again = airlock(
+        d,
+        &[
+            "--json",
+            "sync",
+            "m.yaml",
+            "--store",
+            "store",
+            "--insecure-registry",
+            &h,
+            "--require-signature",
+        ],
+    )
+    .ok()
+    .json();
+    assert_eq!(again["manifestsFetched"], 0, "{again}");
+    assert_eq!(again["blobsDownloaded"], 0, "{again}");
     // The signature travels in the bundle under its tag.
     keys(d);
     manifest(d, &[(&amd, None)]);

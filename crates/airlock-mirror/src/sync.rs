@@ -497,64 +497,41 @@ fn resolve_image(
     fetched: &mut usize,
 ) -> Result<(ImageRecord, Vec<Descriptor>), MirrorError> {
     let r = &img.reference;
-    // The root: by digest from the store when possible; by tag via HEAD then GET.
+    // The root: by digest from the store when possible (no request at all); by tag via HEAD,
+    // then GET only when the store lacks what the tag points at. A registry that refuses HEAD
+    // (405, 400) is asked with GET, which reports the real error if there is one.
     let root = match r.digest {
-        Some(d) => {
-            let probe_desc = Descriptor {
-                media_type: String::new(),
-                digest: d,
-                size: 0,
-                artifact_type: None,
-                platform: None,
-                annotations: Default::default(),
-            };
-            match present_manifest(store, &probe_desc) {
-                Some(f) => f,
-                None => {
-                    let f = client.retry(&format!("manifest {r}"), || {
-                        client.manifest(r, &d.to_string())
-                    })?;
-                    *fetched += 1;
-                    put(store, &f)?;
-                    f
-                }
+        Some(d) => match present_manifest(store, &d) {
+            Some(f) => f,
+            None => {
+                let f = client.retry(&format!("manifest {r}"), || {
+                    client.manifest(r, &d.to_string())
+                })?;
+                *fetched += 1;
+                put(store, &f)?;
+                f
             }
-        }
+        },
         None => {
             let tag = r.reference();
-            // A registry that refuses HEAD (405, 400) is asked with GET below, which reports
-            // the real error if there is one; a missing tag or refused credentials fail here.
-            let head =
-                match client.retry(&format!("manifest {r}"), || client.head_manifest(r, &tag)) {
-                    Ok(d) => d,
-                    Err(MirrorError::Status { status, .. })
-                        if status != 404 && status != 401 && status != 403 =>
-                    {
-                        None
-                    }
-                    Err(e) => return Err(e),
-                };
-            let cached = head.and_then(|d| {
-                present_manifest(
-                    store,
-                    &Descriptor {
-                        media_type: String::new(),
-                        digest: d,
-                        size: 0,
-                        artifact_type: None,
-                        platform: None,
-                        annotations: Default::default(),
-                    },
-                )
-            });
-            match cached {
-                Some(f) => f,
-                None => {
+            match tagged_manifest(store, client, r, &tag, fetched) {
+                Ok(Some(f)) => f,
+                Ok(None) => {
+                    return Err(MirrorError::Status {
+                        url: format!("{r}"),
+                        status: 404,
+                        detail: "MANIFEST_UNKNOWN: no such tag".into(),
+                    })
+                }
+                Err(MirrorError::Status { status, .. })
+                    if status != 404 && status != 401 && status != 403 =>
+                {
                     let f = client.retry(&format!("manifest {r}"), || client.manifest(r, &tag))?;
                     *fetched += 1;
                     put(store, &f)?;
                     f
                 }
+                Err(e) => return Err(e),
             }
         }
     };
@@ -612,56 +589,58 @@ fn resolve_image(
         format!("sha256-{hexd}.att"),
         format!("sha256-{hexd}"),
     ];
-    match client.tags(r) {
-        Ok(tags) => {
-            for t in candidates.iter().filter(|c| tags.contains(c)) {
-                let f = client.retry(&format!("manifest {r}:{t}"), || client.manifest(r, t))?;
-                *fetched += 1;
-                put(store, &f)?;
-                let d = f.descriptor();
-                if media::is_index(&f.media_type) && t == &format!("sha256-{hexd}") {
-                    // Referrers tag schema: an index listing the referrers.
-                    let ix: Index = serde_json::from_slice(&f.bytes)
-                        .map_err(|e| MirrorError::Invalid(format!("{r}:{t}: {e}")))?;
-                    for mut c in ix.manifests {
-                        if found_by_referrers.insert(c.digest) {
-                            c.annotations.clear();
-                            walk_remote(
-                                store,
-                                client,
-                                r,
-                                &c,
-                                None,
-                                &mut blobs,
-                                &mut seen,
-                                &mut Vec::new(),
-                                fetched,
-                                0,
-                            )?;
-                            signatures.push(SignatureRecord { tag: None, root: c });
-                        }
-                    }
-                    continue;
-                }
-                walk_remote(
-                    store,
-                    client,
-                    r,
-                    &d,
-                    None,
-                    &mut blobs,
-                    &mut seen,
-                    &mut Vec::new(),
-                    fetched,
-                    0,
-                )?;
-                signatures.push(SignatureRecord {
-                    tag: Some(t.clone()),
-                    root: d,
-                });
+    // One HEAD per candidate tag (cheaper than listing every tag of a large repository);
+    // a manifest already in the store is not fetched again.
+    for t in &candidates {
+        let f = match tagged_manifest(store, client, r, t, fetched) {
+            Ok(Some(f)) => f,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::debug!(image = %r, tag = %t, "signature tag: {e}");
+                continue;
             }
+        };
+        let d = f.descriptor();
+        if media::is_index(&f.media_type) && t == &format!("sha256-{hexd}") {
+            // Referrers tag schema: an index listing the referrers.
+            let ix: Index = serde_json::from_slice(&f.bytes)
+                .map_err(|e| MirrorError::Invalid(format!("{r}:{t}: {e}")))?;
+            for mut c in ix.manifests {
+                if found_by_referrers.insert(c.digest) {
+                    c.annotations.clear();
+                    walk_remote(
+                        store,
+                        client,
+                        r,
+                        &c,
+                        None,
+                        &mut blobs,
+                        &mut seen,
+                        &mut Vec::new(),
+                        fetched,
+                        0,
+                    )?;
+                    signatures.push(SignatureRecord { tag: None, root: c });
+                }
+            }
+            continue;
         }
-        Err(e) => tracing::debug!(image = %r, "tags list: {e}"),
+        walk_remote(
+            store,
+            client,
+            r,
+            &d,
+            None,
+            &mut blobs,
+            &mut seen,
+            &mut Vec::new(),
+            fetched,
+            0,
+        )?;
+        signatures.push(SignatureRecord {
+            tag: Some(t.clone()),
+            root: d,
+        });
     }
     if opts.require_signature && signatures.is_empty() {
         return Err(MirrorError::Invalid(format!(
@@ -685,13 +664,38 @@ fn resolve_image(
     ))
 }
 
+/// The manifest a tag names: `None` when the tag does not exist (HEAD 404); from the store when
+/// the registry's digest for the tag is there, else fetched, checked and stored.
+fn tagged_manifest(
+    store: &BlobStore,
+    client: &Client,
+    r: &ImageRef,
+    tag: &str,
+    fetched: &mut usize,
+) -> Result<Option<Fetched>, MirrorError> {
+    let head = match client.retry(&format!("manifest {r}:{tag}"), || {
+        client.head_manifest(r, tag)
+    }) {
+        Ok(d) => d,
+        Err(MirrorError::Status { status: 404, .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if let Some(f) = head.and_then(|d| present_manifest(store, &d)) {
+        return Ok(Some(f));
+    }
+    let f = client.retry(&format!("manifest {r}:{tag}"), || client.manifest(r, tag))?;
+    *fetched += 1;
+    put(store, &f)?;
+    Ok(Some(f))
+}
+
 /// A manifest already in the store, with its media type read from its bytes.
-fn present_manifest(store: &BlobStore, d: &Descriptor) -> Option<Fetched> {
-    let bytes = store.read_verified(&d.digest, MAX_MANIFEST_BYTES).ok()?;
+fn present_manifest(store: &BlobStore, d: &Digest) -> Option<Fetched> {
+    let bytes = store.read_verified(d, MAX_MANIFEST_BYTES).ok()?;
     let probe: airlock_core::oci::Probe = serde_json::from_slice(&bytes).ok()?;
     let media_type = probe.kind()?.to_string();
     Some(Fetched {
-        digest: d.digest,
+        digest: *d,
         media_type,
         bytes,
     })
