@@ -262,6 +262,44 @@ mod tests {
         assert_eq!(Challenge::parse("Negotiate"), None);
     }
 
+    /// A cheap stand-in for a fuzzer: random and mutated inputs never panic the parsers of
+    /// registry-controlled (challenges) and file-controlled (auth files, references) text.
+    #[test]
+    fn parsers_never_panic_on_garbage() {
+        let seeds: [&[u8]; 4] = [
+            br#"Bearer realm="https://a/t",service="s",scope="repository:a:pull""#,
+            br#"{"auths":{"h:1":{"auth":"YWxpY2U6czNjcjN0"}}}"#,
+            b"reg.example:5000/a/b:v1@sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+            b"Basic realm=\"\\\"x",
+        ];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let seed = seeds[(next() % 4) as usize];
+            let mut v = seed.to_vec();
+            for _ in 0..(next() % 8) {
+                let i = (next() as usize) % (v.len() + 1);
+                match next() % 3 {
+                    0 if i < v.len() => v[i] = next() as u8,
+                    1 => v.insert(i, b"\",=:/@ \\"[(next() % 8) as usize]),
+                    _ if i < v.len() => {
+                        v.remove(i);
+                    }
+                    _ => {}
+                }
+            }
+            let text = String::from_utf8_lossy(&v);
+            let _ = Challenge::parse(&text);
+            let _ = credentials_from(&v, "h:1");
+            let _ = text.parse::<airlock_core::reference::ImageRef>();
+        }
+    }
+
     #[test]
     fn reads_docker_and_containers_auth_files() {
         let f = br#"{"auths":{"https://index.docker.io/v1/":{"auth":"dTpw"},
