@@ -5,9 +5,11 @@
 //! * the deduplicated list of blobs and where their bytes are ([`airlock_bundle::writer::PlannedBlob`]),
 //! * the bundle's `index.json`, naming every artifact so containerd, skopeo and umoci find it.
 //!
-//! Sources today are local ([`local`]): OCI image layouts (`oci:`), OCI archives
-//! (`oci-archive:`), model directories (`dir:`) and plain files. Registry and Hub clients join
-//! this crate later; it is the only crate of the workspace that will link an HTTP client.
+//! Local sources ([`local`]): OCI image layouts (`oci:`), OCI archives (`oci-archive:`), model
+//! directories (`dir:`) and plain files. Registry images (`HOST/REPO:TAG`, `@sha256:`) are
+//! mirrored first by [`sync`] (`airlock sync`) into the local store through the distribution
+//! client [`registry`] (auth in [`auth`]), and planned from that store. This is the only crate
+//! of the workspace that links an HTTP client (ureq).
 //!
 //! Everything read from a source is bounded and verified: JSON blobs are size-capped and
 //! hashed before parsing, layer blobs are hashed again while `airlock pack` writes them.
