@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks against physical baselines measured on the same machine in the same run.
-# Usage: scripts/bench.sh [SECTION...]   sections: pack import sync scan (default: pack import)
+# Usage: scripts/bench.sh [SECTION...]   sections: pack import sync scan serve (default: pack import)
 # Env: BENCH_DIR (default target/bench), BENCH_GIB (data set size, default 2), RUNS (default 3).
 # Prints one line per measurement and a summary of ratios (airlock time / baseline time; lower
 # is better) and peak memory. The best of RUNS runs is kept for each command.
@@ -217,6 +217,83 @@ PY
     best_of airlock_resync "$AIRLOCK sync sync.yaml --store sync-store --insecure-registry $h"
     echo "sync:   airlock $airlock_sync_s s vs skopeo copy $skopeo_copy_s s = $(ratio "$airlock_sync_s" "$skopeo_copy_s")x (target <= 0.5x), peak $((airlock_sync_rss / 1024)) MiB (skopeo $((skopeo_copy_rss / 1024)) MiB)"
     echo "resync: airlock $airlock_resync_s s (nothing to download)"
+}
+
+# bench_serve: airlockd serve vs the Distribution registry (docker-registry) serving the same
+# image (one BENCH_SERVE_BLOB_MIB MiB layer, default 1024) on loopback, same run, same load
+# generators: manifest GETs/s and latency at 64 connections (wrk, BENCH_SERVE_SECS seconds,
+# default 10), and blob GET throughput with 8 parallel curl clients (best of RUNS).
+bench_serve() {
+    local mib=${BENCH_SERVE_BLOB_MIB:-1024} secs=${BENCH_SERVE_SECS:-10}
+    command -v wrk >/dev/null || _airlock_apt_install wrk
+    keys
+    local free_port='import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+    if [ ! -f serve-src/.done ] || [ "$(cat serve-src/.done)" != "$mib" ]; then
+        rm -rf serve-src && mkdir -p serve-src
+        python3 - serve-src/layout "$mib" <<'PY'
+import hashlib, json, os, sys
+L, mib = sys.argv[1], int(sys.argv[2])
+os.makedirs(f"{L}/blobs/sha256")
+def put(b):
+    d = hashlib.sha256(b).hexdigest()
+    open(f"{L}/blobs/sha256/{d}", "wb").write(b)
+    return {"digest": "sha256:" + d, "size": len(b)}
+h, tmp = hashlib.sha256(), f"{L}/blobs/sha256/tmp"
+with open(tmp, "wb") as f:
+    for _ in range(mib):
+        c = os.urandom(1 << 20); h.update(c); f.write(c)
+layer = {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": "sha256:" + h.hexdigest(), "size": mib << 20}
+os.rename(tmp, f"{L}/blobs/sha256/{h.hexdigest()}")
+cfg = put(json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]}}).encode())
+m = put(json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **cfg}, "layers": [layer]}).encode())
+open(f"{L}/oci-layout", "w").write('{"imageLayoutVersion":"1.0.0"}')
+json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", **m,
+           "annotations": {"org.opencontainers.image.ref.name": "v1"}}]}, open(f"{L}/index.json", "w"))
+PY
+        printf 'apiVersion: airlock/v1\nkind: Bundle\nmetadata: {name: bench-serve, version: "1.0.0", channel: bench}\nspec:\n  images:\n    - {ref: "oci:./serve-src/layout:v1", name: "registry.example/bench/big:v1"}\n' > serve-src/serve.yaml
+        echo "$mib" > serve-src/.done
+    fi
+    local manifest layer
+    manifest=$(python3 -c 'import json,sys; print(json.load(open("serve-src/layout/index.json"))["manifests"][0]["digest"])')
+    layer=$(python3 -c "import json; print(json.load(open('serve-src/layout/blobs/sha256/${manifest#sha256:}'))['layers'][0]['digest'])")
+    # The Distribution registry, filesystem storage, access log off.
+    local rport aport reg=serve-registry
+    rport=$(python3 -c "$free_port")
+    rm -rf "$reg" && mkdir -p "$reg"
+    printf 'version: 0.1\nlog: {level: error, accesslog: {disabled: true}}\nstorage:\n  filesystem: {rootdirectory: %s/data}\nhttp: {addr: "127.0.0.1:%s"}\n' \
+        "$PWD/$reg" "$rport" > "$reg/config.yml"
+    docker-registry serve "$reg/config.yml" >"$reg/log" 2>&1 &
+    local rpid=$!
+    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$rport/v2/" >/dev/null && break; sleep 0.1; done
+    skopeo copy -q --dest-tls-verify=false oci:serve-src/layout:v1 "docker://127.0.0.1:$rport/bench/big:v1"
+    # airlockd: pack, import, serve.
+    rm -rf serve-out serve-data
+    "$AIRLOCK" pack serve-src/serve.yaml --key keys/signer.key --out serve-out >/dev/null
+    "$AIRLOCKD" init --data serve-data --trust root.json >/dev/null
+    "$AIRLOCKD" import --data serve-data serve-out/*.tar.zst >/dev/null
+    aport=$(python3 -c "$free_port")
+    "$AIRLOCKD" serve --data serve-data --listen "127.0.0.1:$aport" >serve-data/serve.log 2>&1 &
+    local apid=$!
+    trap 'kill $rpid $apid 2>/dev/null || true' RETURN
+    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$aport/v2/" >/dev/null && break; sleep 0.1; done
+    echo "== serve: manifest GETs at 64 connections for ${secs}s (wrk), ${mib} MiB blob x 8 parallel curl, $(nproc) cores (load generator on the same cores)" >&2
+    local accept='Accept: application/vnd.oci.image.manifest.v1+json'
+    local name port out
+    for name in registry airlockd; do
+        if [ "$name" = registry ]; then port=$rport; else port=$aport; fi
+        out=$(wrk -t2 -c64 -d"${secs}s" --latency -H "$accept" "http://127.0.0.1:$port/v2/bench/big/manifests/v1")
+        printf -v "${name}_rps" '%s' "$(awk '/^Requests\/sec/ {print $2}' <<<"$out")"
+        printf -v "${name}_p50" '%s' "$(awk '$1=="50%" {print $2}' <<<"$out")"
+        printf -v "${name}_p99" '%s' "$(awk '$1=="99%" {print $2}' <<<"$out")"
+        local rps=${name}_rps p99=${name}_p99
+        printf '%-28s %10s req/s  p99 %s\n' "${name}_manifest" "${!rps}" "${!p99}" >&2
+        best_of "${name}_blob" "for i in 1 2 3 4 5 6 7 8; do curl -sf -o /dev/null -H '$accept' http://127.0.0.1:$port/v2/bench/big/blobs/$layer & done; wait"
+    done
+    local gib8
+    gib8=$(awk "BEGIN{print 8 * $mib / 1024}")
+    echo "serve manifests: airlockd $airlockd_rps req/s (p50 $airlockd_p50, p99 $airlockd_p99) vs registry $registry_rps req/s (p50 $registry_p50, p99 $registry_p99) = $(ratio "$airlockd_rps" "$registry_rps")x (target >= 1.5x, p99 lower)"
+    echo "serve blobs: 8 x ${mib} MiB: airlockd $airlockd_blob_s s ($(awk "BEGIN{printf \"%.2f\", $gib8 / $airlockd_blob_s}") GiB/s) vs registry $registry_blob_s s ($(awk "BEGIN{printf \"%.2f\", $gib8 / $registry_blob_s}") GiB/s) = $(ratio "$registry_blob_s" "$airlockd_blob_s")x (target >= 1.5x), airlockd peak $((airlockd_blob_rss / 1024)) MiB client-side"
 }
 
 for s in $SECTIONS; do "bench_$s"; done
