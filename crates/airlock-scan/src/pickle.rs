@@ -626,7 +626,7 @@ impl Machine<'_, '_> {
                     }
                     let mut d = Vec::new();
                     for kv in items.chunks(2).take(KEEP) {
-                        d.push((kv[0].clone(), kv[1].clone()));
+                        d.push((freeze(&kv[0]), freeze(&kv[1])));
                     }
                     push!(V::Dict(Rc::new(RefCell::new(d))));
                 }
@@ -665,9 +665,11 @@ impl Machine<'_, '_> {
                     let v = pop!();
                     let k = pop!();
                     if let V::Dict(d) = top!() {
+                        // Freeze before borrowing: the value may be this very dict.
+                        let item = (freeze(&k), freeze(&v));
                         let mut d = d.borrow_mut();
                         if d.len() < KEEP {
-                            d.push((k, v));
+                            d.push(item);
                         }
                     }
                 }
@@ -677,10 +679,15 @@ impl Machine<'_, '_> {
                         return inp.err("odd number of items for SETITEMS");
                     }
                     if let V::Dict(d) = top!() {
+                        let frozen: Vec<_> = items
+                            .chunks(2)
+                            .take(KEEP)
+                            .map(|kv| (freeze(&kv[0]), freeze(&kv[1])))
+                            .collect();
                         let mut d = d.borrow_mut();
-                        for kv in items.chunks(2) {
+                        for item in frozen {
                             if d.len() < KEEP {
-                                d.push((kv[0].clone(), kv[1].clone()));
+                                d.push(item);
                             }
                         }
                     }
@@ -802,7 +809,7 @@ impl Machine<'_, '_> {
                     let state = pop!();
                     let target = top!();
                     if let V::Obj(o) = &target {
-                        *o.state.borrow_mut() = Some(state.clone());
+                        *o.state.borrow_mut() = Some(freeze(&state));
                         let (m, n) = (&o.class.0, &o.class.1);
                         if normalize_module(m) == "joblib.numpy_pickle" && n == "NumpyArrayWrapper"
                         {
@@ -871,6 +878,44 @@ impl Machine<'_, '_> {
         inp.skip(bytes)?;
         self.out.skipped.push((start, inp.pos));
         Ok(())
+    }
+}
+
+/// A copy of `v` that shares no mutable node (dict, object state) with anything live.
+///
+/// Values stored *into* mutable nodes (dict items, `BUILD` state) are frozen copies: nothing
+/// ever takes them back onto the stack, so they are never mutated, and no reference cycle can
+/// form (a pickle can insert a dict into itself through the memo; with `Rc` that would leak).
+/// A budget bounds the copy.
+fn freeze(v: &V) -> V {
+    let mut budget = 256usize;
+    freeze_in(v, &mut budget)
+}
+
+fn freeze_in(v: &V, budget: &mut usize) -> V {
+    if *budget == 0 {
+        return V::Other;
+    }
+    *budget -= 1;
+    match v {
+        V::Dict(d) => {
+            let items = d
+                .borrow()
+                .iter()
+                .map(|(k, x)| (freeze_in(k, budget), freeze_in(x, budget)))
+                .collect();
+            V::Dict(Rc::new(RefCell::new(items)))
+        }
+        V::Tuple(t) => V::Tuple(Rc::new(t.iter().map(|x| freeze_in(x, budget)).collect())),
+        V::Obj(o) => {
+            let state = o.state.borrow().as_ref().map(|s| freeze_in(s, budget));
+            V::Obj(Rc::new(Obj {
+                class: o.class.clone(),
+                args: freeze_in(&o.args, budget),
+                state: RefCell::new(state),
+            }))
+        }
+        other => other.clone(),
     }
 }
 
@@ -1049,6 +1094,14 @@ mod tests {
         let (g, e) = globals(b"cbuiltins\nexec\n\xff");
         assert_eq!(g, ["builtins.exec"]);
         assert!(e.unwrap().contains("invalid opcode"));
+    }
+
+    /// Fuzzer find: a dict inserted into itself through the memo (`SETITEM` of `GET 0`)
+    /// panicked on a double borrow, and with plain `Rc`s would form a leaking cycle.
+    #[test]
+    fn dict_inserted_into_itself() {
+        let (_, e) = globals(b"(dp0\nI1\ng0\ns(dp1\ng1\ng1\ns.");
+        assert_eq!(e, None);
     }
 
     #[test]
