@@ -201,8 +201,9 @@ impl Client {
         let scope = format!("repository:{}:pull", r.repository);
         for attempt in 0..2 {
             let mut hs: Vec<(&str, String)> = headers.to_vec();
-            if let Some(a) = self.auth_header(r, &scope) {
-                hs.push(("Authorization", a));
+            let sent = self.auth_header(r, &scope);
+            if let Some(a) = &sent {
+                hs.push(("Authorization", a.clone()));
             }
             let resp = self.raw(method, &url, &hs)?;
             if resp.status().as_u16() != 401 {
@@ -223,7 +224,7 @@ impl Client {
                     registry: r.registry.clone(),
                     detail: format!("{url}: 401 without a usable WWW-Authenticate challenge"),
                 })?;
-            self.answer(r, &scope, challenge)?;
+            self.answer(r, &scope, challenge, sent.as_deref())?;
         }
         unreachable!("loop returns on the second attempt")
     }
@@ -240,7 +241,16 @@ impl Client {
         None
     }
 
-    fn answer(&self, r: &ImageRef, scope: &str, c: Challenge) -> Result<(), MirrorError> {
+    /// Answers a challenge to a request that carried `sent` as its `Authorization`. Only a
+    /// credential that was itself refused counts as refused: another thread may have replaced
+    /// an expired token in the meantime, and the same new token is then simply used.
+    fn answer(
+        &self,
+        r: &ImageRef,
+        scope: &str,
+        c: Challenge,
+        sent: Option<&str>,
+    ) -> Result<(), MirrorError> {
         let creds = self.credentials(&r.registry);
         match c {
             Challenge::Basic => {
@@ -252,7 +262,7 @@ impl Client {
                 }
                 let mut st = self.state.lock().expect("auth state");
                 let s = st.entry(r.registry.clone()).or_default();
-                if s.basic {
+                if sent.is_some_and(|h| h.starts_with("Basic ")) {
                     return Err(MirrorError::Auth {
                         registry: r.registry.clone(),
                         detail: "credentials refused".into(),
@@ -311,7 +321,7 @@ impl Client {
                     })?;
                 let mut st = self.state.lock().expect("auth state");
                 let s = st.entry(r.registry.clone()).or_default();
-                if s.tokens.get(scope).is_some_and(|old| *old == token) {
+                if sent == Some(format!("Bearer {token}").as_str()) {
                     return Err(MirrorError::Auth {
                         registry: r.registry.clone(),
                         detail: "token refused".into(),
