@@ -8,7 +8,7 @@
 //! after every sync so skopeo, umoci and oras read the store as a layout.
 //!
 //! How a sync runs:
-//! 1. **Resolve** each image, one after another (manifests are small): the root manifest or
+//! 1. **Resolve** the images, [`SyncOptions::jobs`] at a time: the root manifest or
 //!    index by tag (a `HEAD` first, so an unchanged tag costs no body) or by digest (no request
 //!    at all when the store holds it), then its children filtered by platform. Every manifest is
 //!    digest-checked and written to the store at once. Signatures come along: the referrers API
@@ -211,10 +211,28 @@ pub fn sync(
     }
     let mut pending: Vec<Pending> = Vec::new();
     let mut failed: Vec<(String, MirrorError)> = Vec::new();
-    for img in images {
+    // Images resolve in parallel too (a few small requests each, latency-bound on a WAN);
+    // results are taken in manifest order.
+    let resolved: Vec<Mutex<Option<(Resolved, usize)>>> =
+        images.iter().map(|_| Mutex::new(None)).collect();
+    let next_image = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..opts.jobs.clamp(1, 64).min(images.len().max(1)) {
+            s.spawn(|| loop {
+                let i = next_image.fetch_add(1, Ordering::Relaxed);
+                let Some(img) = images.get(i) else { break };
+                let mut fetched = 0usize;
+                let r = resolve_image(&store, client, img, &retrieved, opts, &mut fetched);
+                *resolved[i].lock().expect("resolved") = Some((r, fetched));
+            });
+        }
+    });
+    for (img, slot) in images.iter().zip(resolved) {
         let name = img.reference.to_string();
-        let mut fetched = 0usize;
-        let r = resolve_image(&store, client, img, &retrieved, opts, &mut fetched);
+        let (r, fetched) = slot
+            .into_inner()
+            .expect("resolved")
+            .expect("every image was resolved");
         report.manifests_fetched += fetched;
         match r {
             Ok((record, blobs)) => pending.push(Pending {
@@ -485,6 +503,9 @@ fn put(store: &BlobStore, f: &Fetched) -> Result<(), MirrorError> {
         })?;
     Ok(())
 }
+
+/// An image's record and the config and layer blobs it needs, or why it could not be resolved.
+type Resolved = Result<(ImageRecord, Vec<Descriptor>), MirrorError>;
 
 /// Resolves one image: root, children, signatures. Returns its record and the config and layer
 /// blobs it needs.
