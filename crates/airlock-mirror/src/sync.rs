@@ -12,8 +12,8 @@
 //!    index by tag (a `HEAD` first, so an unchanged tag costs no body) or by digest (no request
 //!    at all when the store holds it), then its children filtered by platform. Every manifest is
 //!    digest-checked and written to the store at once. Signatures come along: the referrers API
-//!    when the registry has it, else the `sha256-<hex>.sig`/`.att` (and referrers tag schema
-//!    `sha256-<hex>`) tags from the tags list.
+//!    when the registry has it, and the `sha256-<hex>.sig`/`.att` (and referrers tag schema
+//!    `sha256-<hex>`) tags, each probed with one `HEAD`.
 //! 2. **Download** the union of missing config and layer blobs, deduplicated across images, on
 //!    a bounded pool of threads ([`SyncOptions::jobs`]), largest first; each resumes from its
 //!    partial file in `STORE/partial/` and is retried with backoff on transient errors.
