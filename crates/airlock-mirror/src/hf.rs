@@ -79,22 +79,35 @@ pub fn safe_path(p: &str) -> bool {
 }
 
 fn is_commit(s: &str) -> bool {
-    s.len() == 40 && s.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    s.len() == 40
+        && s.bytes()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
 }
 
 fn record_dir(store: &Path, repo: &str) -> PathBuf {
-    store.join("hf").join(format!("models--{}", repo.replace('/', "--")))
+    store
+        .join("hf")
+        .join(format!("models--{}", repo.replace('/', "--")))
 }
 
 /// The record for `repo` at `revision` (a branch/tag resolved through `refs/`, or a commit).
-pub fn load_record(store: &Path, repo: &str, revision: &str) -> Result<Option<ModelRecord>, MirrorError> {
+pub fn load_record(
+    store: &Path,
+    repo: &str,
+    revision: &str,
+) -> Result<Option<ModelRecord>, MirrorError> {
     let dir = record_dir(store, repo);
     let commit = if is_commit(revision) {
         revision.to_string()
     } else {
         match fs::read_to_string(dir.join("refs").join(revision)) {
             Ok(c) if is_commit(c.trim()) => c.trim().to_string(),
-            Ok(_) => return Err(MirrorError::Invalid(format!("{}: corrupt ref {revision}", dir.display()))),
+            Ok(_) => {
+                return Err(MirrorError::Invalid(format!(
+                    "{}: corrupt ref {revision}",
+                    dir.display()
+                )))
+            }
             Err(_) => return Ok(None),
         }
     };
@@ -109,18 +122,20 @@ pub fn load_record(store: &Path, repo: &str, revision: &str) -> Result<Option<Mo
 
 fn save_record(store: &Path, rec: &ModelRecord) -> Result<(), MirrorError> {
     let dir = record_dir(store, &rec.repo);
-    fs::create_dir_all(dir.join("refs")).map_err(MirrorError::io(&dir, "create record directory"))?;
+    fs::create_dir_all(dir.join("refs"))
+        .map_err(MirrorError::io(&dir, "create record directory"))?;
     let json = serde_json::to_vec_pretty(rec).expect("record serializes");
-    airlock_store::write_atomic(&dir.join(format!("{}.json", rec.commit)), &json).map_err(|source| MirrorError::Store {
-        what: format!("model record {}", rec.repo),
-        source,
-    })?;
+    airlock_store::write_atomic(&dir.join(format!("{}.json", rec.commit)), &json).map_err(
+        |source| MirrorError::Store {
+            what: format!("model record {}", rec.repo),
+            source,
+        },
+    )?;
     if !is_commit(&rec.revision) {
-        airlock_store::write_atomic(&dir.join("refs").join(&rec.revision), rec.commit.as_bytes()).map_err(|source| {
-            MirrorError::Store {
-                what: format!("model ref {}@{}", rec.repo, rec.revision),
-                source,
-            }
+        airlock_store::write_atomic(&dir.join("refs").join(&rec.revision), rec.commit.as_bytes())
+            .map_err(|source| MirrorError::Store {
+            what: format!("model ref {}@{}", rec.repo, rec.revision),
+            source,
         })?;
     }
     Ok(())
@@ -128,8 +143,13 @@ fn save_record(store: &Path, rec: &ModelRecord) -> Result<(), MirrorError> {
 
 /// The files of a record that `filter` selects, as model files whose bytes are store blobs.
 /// Errors when a selected file was never downloaded (sync with these patterns first).
-pub fn record_files(store: &BlobStore, rec: &ModelRecord, filter: &Filter) -> Result<Vec<ModelFile>, MirrorError> {
-    let stored: BTreeMap<&str, &StoredFile> = rec.files.iter().map(|f| (f.path.as_str(), f)).collect();
+pub fn record_files(
+    store: &BlobStore,
+    rec: &ModelRecord,
+    filter: &Filter,
+) -> Result<Vec<ModelFile>, MirrorError> {
+    let stored: BTreeMap<&str, &StoredFile> =
+        rec.files.iter().map(|f| (f.path.as_str(), f)).collect();
     let mut out = Vec::new();
     for t in rec.tree.iter().filter(|t| filter.keeps(&t.path)) {
         let f = stored
@@ -172,7 +192,8 @@ pub fn cache_snapshot(path: &Path, revision: &str) -> Result<(PathBuf, String), 
         revision.to_string()
     } else {
         let r = path.join("refs").join(revision);
-        let text = crate::local::read_small_file(&r, 128).map_err(|e| err(format!("no ref {revision:?} ({e})")))?;
+        let text = crate::local::read_small_file(&r, 128)
+            .map_err(|e| err(format!("no ref {revision:?} ({e})")))?;
         let c = String::from_utf8_lossy(&text).trim().to_string();
         if !is_commit(&c) {
             return Err(err(format!("refs/{revision} does not hold a commit id")));
@@ -212,9 +233,9 @@ fn default_token() -> Option<String> {
             return Some(t.trim().to_string());
         }
     }
-    let home = std::env::var_os("HF_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/huggingface")))?;
+    let home = std::env::var_os("HF_HOME").map(PathBuf::from).or_else(|| {
+        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/huggingface"))
+    })?;
     let t = crate::local::read_small_file(&home.join("token"), 4096).ok()?;
     let t = String::from_utf8(t).ok()?.trim().to_string();
     (!t.is_empty()).then_some(t)
@@ -280,7 +301,11 @@ impl Hub {
         &self.endpoint
     }
 
-    fn get(&self, url: &str, range_from: Option<u64>) -> Result<ureq::http::Response<ureq::Body>, MirrorError> {
+    fn get(
+        &self,
+        url: &str,
+        range_from: Option<u64>,
+    ) -> Result<ureq::http::Response<ureq::Body>, MirrorError> {
         let mut req = self.agent.get(url);
         if let Some(t) = &self.token {
             req = req.header("Authorization", format!("Bearer {t}"));
@@ -295,7 +320,12 @@ impl Hub {
     }
 
     /// Maps hub errors to messages naming the repository and the hub's `X-Error-Code`.
-    fn check(&self, resp: &ureq::http::Response<ureq::Body>, url: &str, what: &str) -> Result<(), MirrorError> {
+    fn check(
+        &self,
+        resp: &ureq::http::Response<ureq::Body>,
+        url: &str,
+        what: &str,
+    ) -> Result<(), MirrorError> {
         let status = resp.status().as_u16();
         if (200..300).contains(&status) {
             return Ok(());
@@ -322,7 +352,11 @@ impl Hub {
         })
     }
 
-    fn json(&self, url: &str, what: &str) -> Result<(serde_json::Value, Option<String>), MirrorError> {
+    fn json(
+        &self,
+        url: &str,
+        what: &str,
+    ) -> Result<(serde_json::Value, Option<String>), MirrorError> {
         let resp = self.get(url, None)?;
         self.check(&resp, url, what)?;
         let next = resp
@@ -340,19 +374,33 @@ impl Hub {
                 detail: e.to_string(),
             })?;
         if buf.len() as u64 > MAX_JSON {
-            return Err(MirrorError::Invalid(format!("{url}: response larger than {MAX_JSON} bytes")));
+            return Err(MirrorError::Invalid(format!(
+                "{url}: response larger than {MAX_JSON} bytes"
+            )));
         }
-        let v = serde_json::from_slice(&buf).map_err(|e| MirrorError::Invalid(format!("{url}: not JSON: {e}")))?;
+        let v = serde_json::from_slice(&buf)
+            .map_err(|e| MirrorError::Invalid(format!("{url}: not JSON: {e}")))?;
         Ok((v, next))
     }
 
     /// Resolves `revision` to its commit; also returns the `siblings` names (fallback listing).
-    pub fn resolve(&self, repo: &str, revision: &str) -> Result<(String, Vec<String>), MirrorError> {
-        let url = format!("{}/api/models/{}/revision/{}", self.endpoint, repo, encode_path(revision));
+    pub fn resolve(
+        &self,
+        repo: &str,
+        revision: &str,
+    ) -> Result<(String, Vec<String>), MirrorError> {
+        let url = format!(
+            "{}/api/models/{}/revision/{}",
+            self.endpoint,
+            repo,
+            encode_path(revision)
+        );
         let (v, _) = self.json(&url, &format!("model {repo} revision {revision}"))?;
         let sha = v["sha"].as_str().unwrap_or("").to_string();
         if !is_commit(&sha) {
-            return Err(MirrorError::Invalid(format!("{url}: `sha` is not a 40-hex commit id")));
+            return Err(MirrorError::Invalid(format!(
+                "{url}: `sha` is not a 40-hex commit id"
+            )));
         }
         let siblings = v["siblings"]
             .as_array()
@@ -365,16 +413,25 @@ impl Hub {
 
     /// The recursive tree at `commit`, following pagination.
     pub fn tree(&self, repo: &str, commit: &str) -> Result<Option<Vec<TreeFile>>, MirrorError> {
-        let mut url = format!("{}/api/models/{repo}/tree/{commit}?recursive=true&expand=false", self.endpoint);
+        let mut url = format!(
+            "{}/api/models/{repo}/tree/{commit}?recursive=true&expand=false",
+            self.endpoint
+        );
         let mut out = Vec::new();
         loop {
             let resp = self.get(&url, None)?;
-            if resp.status().as_u16() == 404 && out.is_empty() && resp.headers().get("x-error-code").is_none() {
+            if resp.status().as_u16() == 404
+                && out.is_empty()
+                && resp.headers().get("x-error-code").is_none()
+            {
                 return Ok(None); // an old hub without the tree API
             }
             drop(resp);
             let (v, next) = self.json(&url, &format!("model {repo} tree at {commit}"))?;
-            for e in v.as_array().ok_or_else(|| MirrorError::Invalid(format!("{url}: tree is not a list")))? {
+            for e in v
+                .as_array()
+                .ok_or_else(|| MirrorError::Invalid(format!("{url}: tree is not a list")))?
+            {
                 if e["type"] != "file" {
                     continue;
                 }
@@ -386,15 +443,22 @@ impl Hub {
                 }
                 let lfs = e["lfs"]["oid"].as_str().map(str::to_string);
                 if let Some(h) = &lfs {
-                    Digest::from_hex(h).map_err(|err| MirrorError::Invalid(format!("model {repo}: {path}: LFS oid {err}")))?;
+                    Digest::from_hex(h).map_err(|err| {
+                        MirrorError::Invalid(format!("model {repo}: {path}: LFS oid {err}"))
+                    })?;
                 }
                 out.push(TreeFile {
                     path: path.to_string(),
-                    size: e["lfs"]["size"].as_u64().or_else(|| e["size"].as_u64()).unwrap_or(0),
+                    size: e["lfs"]["size"]
+                        .as_u64()
+                        .or_else(|| e["size"].as_u64())
+                        .unwrap_or(0),
                     lfs_sha256: lfs,
                 });
                 if out.len() > MAX_ENTRIES {
-                    return Err(MirrorError::Invalid(format!("model {repo}: more than {MAX_ENTRIES} files")));
+                    return Err(MirrorError::Invalid(format!(
+                        "model {repo}: more than {MAX_ENTRIES} files"
+                    )));
                 }
             }
             match next {
@@ -413,8 +477,20 @@ impl Hub {
 
     /// Downloads one file into the store (via `partial`, resuming), verifying size and, for
     /// LFS files, sha256. Returns its digest.
-    fn download(&self, repo: &str, commit: &str, t: &TreeFile, store: &BlobStore, partial: &Path, progress: &dyn Progress) -> Result<Digest, MirrorError> {
-        let url = format!("{}/{repo}/resolve/{commit}/{}", self.endpoint, encode_path(&t.path));
+    fn download(
+        &self,
+        repo: &str,
+        commit: &str,
+        t: &TreeFile,
+        store: &BlobStore,
+        partial: &Path,
+        progress: &dyn Progress,
+    ) -> Result<Digest, MirrorError> {
+        let url = format!(
+            "{}/{repo}/resolve/{commit}/{}",
+            self.endpoint,
+            encode_path(&t.path)
+        );
         let mut last = None;
         for attempt in 0..self.retries {
             if attempt > 0 {
@@ -432,7 +508,14 @@ impl Hub {
         Err(last.expect("at least one attempt"))
     }
 
-    fn download_once(&self, url: &str, t: &TreeFile, store: &BlobStore, partial: &Path, progress: &dyn Progress) -> Result<Digest, MirrorError> {
+    fn download_once(
+        &self,
+        url: &str,
+        t: &TreeFile,
+        store: &BlobStore,
+        partial: &Path,
+        progress: &dyn Progress,
+    ) -> Result<Digest, MirrorError> {
         let mut f = fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -440,7 +523,10 @@ impl Hub {
             .truncate(false)
             .open(partial)
             .map_err(MirrorError::io(partial, "open partial file"))?;
-        let mut have = f.metadata().map_err(MirrorError::io(partial, "stat partial file"))?.len();
+        let mut have = f
+            .metadata()
+            .map_err(MirrorError::io(partial, "stat partial file"))?
+            .len();
         if have > t.size {
             have = 0;
         }
@@ -449,7 +535,9 @@ impl Hub {
             let mut buf = vec![0u8; 1 << 20];
             let mut left = have;
             while left > 0 {
-                let k = f.read(&mut buf[..left.min(1 << 20) as usize]).map_err(MirrorError::io(partial, "read partial file"))?;
+                let k = f
+                    .read(&mut buf[..left.min(1 << 20) as usize])
+                    .map_err(MirrorError::io(partial, "read partial file"))?;
                 if k == 0 {
                     break;
                 }
@@ -457,8 +545,10 @@ impl Hub {
                 left -= k as u64;
             }
         }
-        f.set_len(have).map_err(MirrorError::io(partial, "truncate partial file"))?;
-        f.seek(SeekFrom::Start(have)).map_err(MirrorError::io(partial, "seek partial file"))?;
+        f.set_len(have)
+            .map_err(MirrorError::io(partial, "truncate partial file"))?;
+        f.seek(SeekFrom::Start(have))
+            .map_err(MirrorError::io(partial, "seek partial file"))?;
         let mut got = have;
         if have < t.size || t.size == 0 {
             let resp = self.get(url, (have > 0).then_some(have))?;
@@ -467,8 +557,10 @@ impl Hub {
             if have > 0 && status == 200 {
                 tracing::debug!(file = %t.path, "server ignored Range; downloading from 0");
                 hasher = Sha256::new();
-                f.set_len(0).map_err(MirrorError::io(partial, "truncate partial file"))?;
-                f.seek(SeekFrom::Start(0)).map_err(MirrorError::io(partial, "seek partial file"))?;
+                f.set_len(0)
+                    .map_err(MirrorError::io(partial, "truncate partial file"))?;
+                f.seek(SeekFrom::Start(0))
+                    .map_err(MirrorError::io(partial, "seek partial file"))?;
                 got = 0;
             } else if have > 0 {
                 tracing::info!(file = %t.path, offset = have, "resuming download");
@@ -491,9 +583,13 @@ impl Hub {
                 if got + k as u64 > t.size {
                     drop(f);
                     let _ = fs::remove_file(partial);
-                    return Err(MirrorError::Invalid(format!("{url}: more bytes than the {} the tree lists", t.size)));
+                    return Err(MirrorError::Invalid(format!(
+                        "{url}: more bytes than the {} the tree lists",
+                        t.size
+                    )));
                 }
-                f.write_all(&buf[..k]).map_err(MirrorError::io(partial, "write partial file"))?;
+                f.write_all(&buf[..k])
+                    .map_err(MirrorError::io(partial, "write partial file"))?;
                 hasher.update(&buf[..k]);
                 got += k as u64;
                 progress.advance(k as u64);
@@ -505,7 +601,8 @@ impl Hub {
                 detail: format!("body ended after {got} of {} bytes", t.size),
             });
         }
-        f.sync_all().map_err(MirrorError::io(partial, "sync partial file"))?;
+        f.sync_all()
+            .map_err(MirrorError::io(partial, "sync partial file"))?;
         drop(f);
         let digest = hasher.finish();
         if let Some(want) = &t.lfs_sha256 {
@@ -521,13 +618,22 @@ impl Hub {
             }
         }
         let dest = store.path(&digest);
-        fs::rename(partial, &dest).map_err(MirrorError::io(&dest, "move download into the store"))?;
+        fs::rename(partial, &dest)
+            .map_err(MirrorError::io(&dest, "move download into the store"))?;
         Ok(digest)
     }
 
     /// Mirrors `repo` at `revision` into `store`: only the files `filter` keeps and the store
     /// lacks are downloaded. Returns the record and how many bytes were transferred.
-    pub fn sync(&self, store: &BlobStore, repo: &str, revision: &str, filter: &Filter, retrieved: &str, progress: &dyn Progress) -> Result<(ModelRecord, u64), MirrorError> {
+    pub fn sync(
+        &self,
+        store: &BlobStore,
+        repo: &str,
+        revision: &str,
+        filter: &Filter,
+        retrieved: &str,
+        progress: &dyn Progress,
+    ) -> Result<(ModelRecord, u64), MirrorError> {
         let (commit, siblings) = self.resolve(repo, revision)?;
         let tree = match self.tree(repo, &commit)? {
             Some(t) => t,
@@ -536,10 +642,16 @@ impl Hub {
                 let mut out = Vec::new();
                 for s in siblings {
                     if !safe_path(&s) {
-                        return Err(MirrorError::Invalid(format!("model {repo}: unsafe sibling path {s:?}; refused")));
+                        return Err(MirrorError::Invalid(format!(
+                            "model {repo}: unsafe sibling path {s:?}; refused"
+                        )));
                     }
                     let size = self.head_size(repo, &commit, &s)?;
-                    out.push(TreeFile { path: s, size, lfs_sha256: None });
+                    out.push(TreeFile {
+                        path: s,
+                        size,
+                        lfs_sha256: None,
+                    });
                 }
                 out
             }
@@ -550,15 +662,22 @@ impl Hub {
             .unwrap_or_default();
         let wanted: Vec<&TreeFile> = tree.iter().filter(|t| filter.keeps(&t.path)).collect();
         if wanted.is_empty() {
-            return Err(MirrorError::Invalid(format!("model {repo}@{commit}: no file matches the include/exclude patterns")));
+            return Err(MirrorError::Invalid(format!(
+                "model {repo}@{commit}: no file matches the include/exclude patterns"
+            )));
         }
         let todo: Vec<&TreeFile> = wanted
             .iter()
             .copied()
-            .filter(|t| !known.get(&t.path).is_some_and(|f| f.size == t.size && store.contains(&f.digest, f.size)))
+            .filter(|t| {
+                !known
+                    .get(&t.path)
+                    .is_some_and(|f| f.size == t.size && store.contains(&f.digest, f.size))
+            })
             .collect();
         let partial_dir = store.root().join("hf").join("partial");
-        fs::create_dir_all(&partial_dir).map_err(MirrorError::io(&partial_dir, "create partial directory"))?;
+        fs::create_dir_all(&partial_dir)
+            .map_err(MirrorError::io(&partial_dir, "create partial directory"))?;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(self.workers)
             .build()
@@ -566,9 +685,15 @@ impl Hub {
         let fetched: Vec<Result<StoredFile, MirrorError>> = pool.install(|| {
             todo.par_iter()
                 .map(|t| {
-                    let key = Sha256::digest(format!("{repo}\0{commit}\0{}", t.path).as_bytes()).hex();
-                    let digest = self.download(repo, &commit, t, store, &partial_dir.join(key), progress)?;
-                    Ok(StoredFile { path: t.path.clone(), digest, size: t.size })
+                    let key =
+                        Sha256::digest(format!("{repo}\0{commit}\0{}", t.path).as_bytes()).hex();
+                    let digest =
+                        self.download(repo, &commit, t, store, &partial_dir.join(key), progress)?;
+                    Ok(StoredFile {
+                        path: t.path.clone(),
+                        digest,
+                        size: t.size,
+                    })
                 })
                 .collect()
         });
@@ -585,7 +710,10 @@ impl Hub {
                 }
             }
         }
-        store.sync().map_err(|source| MirrorError::Store { what: "store".into(), source })?;
+        store.sync().map_err(|source| MirrorError::Store {
+            what: "store".into(),
+            source,
+        })?;
         let rec = ModelRecord {
             repo: repo.to_string(),
             revision: revision.to_string(),
@@ -604,15 +732,29 @@ impl Hub {
     }
 
     fn head_size(&self, repo: &str, commit: &str, path: &str) -> Result<u64, MirrorError> {
-        let url = format!("{}/{repo}/resolve/{commit}/{}", self.endpoint, encode_path(path));
+        let url = format!(
+            "{}/{repo}/resolve/{commit}/{}",
+            self.endpoint,
+            encode_path(path)
+        );
         let mut req = self.agent.head(&url);
         if let Some(t) = &self.token {
             req = req.header("Authorization", format!("Bearer {t}"));
         }
-        let resp = req.call().map_err(|e| MirrorError::Transport { url: url.clone(), detail: e.to_string() })?;
+        let resp = req.call().map_err(|e| MirrorError::Transport {
+            url: url.clone(),
+            detail: e.to_string(),
+        })?;
         self.check(&resp, &url, path)?;
-        let h = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-        h("x-linked-size").or_else(|| h("content-length")).ok_or_else(|| MirrorError::Invalid(format!("{url}: no size header")))
+        let h = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        h("x-linked-size")
+            .or_else(|| h("content-length"))
+            .ok_or_else(|| MirrorError::Invalid(format!("{url}: no size header")))
     }
 }
 
@@ -620,9 +762,12 @@ impl Hub {
 fn next_link(h: &str) -> Option<String> {
     h.split(',').find_map(|part| {
         let (u, params) = part.split_once(';')?;
-        params
-            .contains("rel=\"next\"")
-            .then(|| u.trim().trim_start_matches('<').trim_end_matches('>').to_string())
+        params.contains("rel=\"next\"").then(|| {
+            u.trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_string()
+        })
     })
 }
 
@@ -632,7 +777,12 @@ mod tests {
 
     #[test]
     fn paths_and_links() {
-        assert!(safe_path("a/b.bin") && !safe_path("../x") && !safe_path("/etc/passwd") && !safe_path("a//b"));
+        assert!(
+            safe_path("a/b.bin")
+                && !safe_path("../x")
+                && !safe_path("/etc/passwd")
+                && !safe_path("a//b")
+        );
         assert_eq!(
             next_link("<https://h/api/models/x/tree/abc?cursor=2>; rel=\"next\"").as_deref(),
             Some("https://h/api/models/x/tree/abc?cursor=2")

@@ -145,11 +145,11 @@ pub fn run(cli: &Cli, a: &SyncArgs) -> Result<u8> {
     let m = InputManifest::parse(&text, &a.manifest.display().to_string())?;
     let store = store_dir(a.store.as_ref());
     let images = sync::registry_images(&m);
-    if images.is_empty() {
+    if images.is_empty() && hf_models(&m).is_empty() {
         if cli.json {
             super::print_json(&json!({"store": store, "ok": true, "images": []}))?;
         } else {
-            say!("{}: no registry images to sync", a.manifest.display());
+            say!("{}: no registry images or hf: models to sync", a.manifest.display());
         }
         return Ok(airlock_ui::exit::OK);
     }
