@@ -355,9 +355,15 @@ impl StoreLock {
                     return Ok(StoreLock(p));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let owner = std::fs::read_to_string(&p).unwrap_or_default();
+                    let mut owner = std::fs::read_to_string(&p).unwrap_or_default();
+                    if owner.trim().is_empty() {
+                        // Created an instant ago; its owner has not written its PID yet.
+                        std::thread::sleep(std::time::Duration::from_millis(200));
+                        owner = std::fs::read_to_string(&p).unwrap_or_default();
+                    }
                     let owner = owner.trim();
                     let alive = !owner.is_empty()
+                        && owner.bytes().all(|c| c.is_ascii_digit())
                         && Path::new("/proc").join(owner).exists()
                         && owner != std::process::id().to_string();
                     if alive {
