@@ -330,3 +330,125 @@ print(n)
         .unwrap();
     assert!(n >= 5, "only {n} files compared");
 }
+
+#[test]
+fn promotion_from_staging_to_production_carries_no_blob_twice() {
+    let f = Fixture::new();
+    f.airlock(&[
+        "trust",
+        "init",
+        "--root-key",
+        "keys/root.key",
+        "--signer",
+        "keys/signer.pub",
+        "--signer",
+        "keys/signer2.pub",
+        "--out",
+        "two.json",
+    ])
+    .ok();
+    airlockd(&f, &["init", "--data", "data", "--trust", "two.json"]).ok();
+    f.sh("sed 's/channel: stable/channel: staging/' m.yaml > stage.yaml && sed 's/channel: stable/channel: production/' m.yaml > prod.yaml").ok();
+    let s = f
+        .airlock(&[
+            "--json",
+            "pack",
+            "stage.yaml",
+            "--key",
+            "keys/signer.key",
+            "--out",
+            "stage",
+        ])
+        .ok()
+        .json();
+    airlockd(
+        &f,
+        &[
+            "import",
+            "--data",
+            "data",
+            s["volumes"][0]["path"].as_str().unwrap(),
+        ],
+    )
+    .ok();
+    airlockd(
+        &f,
+        &["inventory", "export", "--data", "data", "--out", "inv.json"],
+    )
+    .ok();
+    let since = [
+        "--since",
+        "inv.json",
+        "--appliance-key",
+        "data/keys/appliance.pub",
+    ];
+    // One signer is enough for staging but not for production (built-in policy).
+    let mut args = vec![
+        "--json",
+        "pack",
+        "prod.yaml",
+        "--key",
+        "keys/signer.key",
+        "--out",
+        "prod1",
+    ];
+    args.extend_from_slice(&since);
+    let one = f.airlock(&args).ok().json();
+    let r = airlockd(
+        &f,
+        &[
+            "--json",
+            "import",
+            "--data",
+            "data",
+            one["volumes"][0]["path"].as_str().unwrap(),
+        ],
+    )
+    .fails();
+    assert!(r.json()["volumes"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("production requires at least 2"));
+    let mut args = vec![
+        "--json",
+        "pack",
+        "prod.yaml",
+        "--key",
+        "keys/signer.key",
+        "--key",
+        "keys/signer2.key",
+        "--out",
+        "prod2",
+    ];
+    args.extend_from_slice(&since);
+    let two = f.airlock(&args).ok().json();
+    assert_eq!(two["blobs"], 0, "promotion carries no blob: {two}");
+    assert!(two["external"].as_u64().unwrap() >= 10);
+    let size = two["volumes"][0]["size"].as_u64().unwrap();
+    assert!(size < 16 << 10, "promotion bundle is {size} bytes");
+    airlockd(
+        &f,
+        &[
+            "import",
+            "--data",
+            "data",
+            two["volumes"][0]["path"].as_str().unwrap(),
+        ],
+    )
+    .ok();
+    let list = airlockd(&f, &["--json", "list", "--data", "data"])
+        .ok()
+        .json();
+    let channels: Vec<&str> = list["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["channel"].as_str().unwrap())
+        .collect();
+    assert_eq!(channels, ["production", "staging"]);
+    assert!(list["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["visible"] == true));
+}
