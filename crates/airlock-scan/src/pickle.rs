@@ -122,7 +122,7 @@ impl<'a> Input<'a> {
         if let Some(end) = self.frame_end {
             if self.pos >= end {
                 self.frame_end = None;
-            } else if self.pos + n > end {
+            } else if self.pos.saturating_add(n) > end {
                 return self.err("pickle exhausted before end of frame");
             }
         }
@@ -135,7 +135,7 @@ impl<'a> Input<'a> {
         if self.pos >= self.buf_at && have_from + n as u64 <= self.buf.len() as u64 {
             return Ok(());
         }
-        if self.pos + n as u64 > self.src.len() {
+        if self.pos.saturating_add(n as u64) > self.src.len() {
             return self.err("unexpected end of data");
         }
         let want = (self.src.len() - self.pos).min(CHUNK.max(n) as u64) as usize;
@@ -1102,6 +1102,18 @@ mod tests {
     fn dict_inserted_into_itself() {
         let (_, e) = globals(b"(dp0\nI1\ng0\ns(dp1\ng1\ng1\ns.");
         assert_eq!(e, None);
+    }
+
+    /// Fuzzer find: a BYTEARRAY8 length near 2^64 inside a frame overflowed the frame check.
+    #[test]
+    fn huge_length_inside_frame() {
+        let mut p = vec![0x80, 5, 0x95];
+        p.extend_from_slice(&12u64.to_le_bytes());
+        p.push(0x96);
+        p.extend_from_slice(&u64::MAX.to_le_bytes());
+        p.extend_from_slice(b"P..");
+        let (_, e) = globals(&p);
+        assert!(e.is_some());
     }
 
     #[test]

@@ -56,6 +56,11 @@ pub fn central_directory(
     max_entries: usize,
 ) -> Result<(Vec<Entry>, u64), Broken> {
     let len = src.len();
+    if len < 22 {
+        return Err(Broken(
+            "shorter than an end-of-central-directory record".into(),
+        ));
+    }
     let tail_len = len.min(22 + 65535);
     let mut tail = vec![0u8; tail_len as usize];
     src.read_at(len - tail_len, &mut tail)
