@@ -511,6 +511,8 @@ struct Faults {
     bearer: bool,
     /// Answer the OCI 1.1 referrers API (which Distribution 2.8 lacks) with this index.
     referrers: Option<String>,
+    /// Answer this many blob GETs with 503 before passing them on.
+    unavailable: usize,
 }
 
 struct Proxy {
@@ -619,6 +621,18 @@ fn handle(
             "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://127.0.0.1:{token_port}/token\",service=\"test-registry\",scope=\"repository:{repo}:pull\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         );
         return;
+    }
+    if path.contains("/blobs/sha256:") && line.starts_with("GET ") {
+        let mut log = log.lock().unwrap();
+        let served = log.iter().filter(|l| l.starts_with("503 ")).count();
+        if served < faults.unavailable {
+            log.push(format!("503 {path}"));
+            let _ = write!(
+                c,
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            return;
+        }
     }
     if let (Some(body), true) = (&faults.referrers, path.contains("/referrers/")) {
         let _ = write!(
@@ -789,6 +803,23 @@ fn resume_after_a_cut_connection_and_damaged_bytes_never_stored() {
             .any(|l| l.to_ascii_lowercase().contains("range: bytes=1048576-")),
         "{log:?}"
     );
+
+    // 503s are retried with backoff.
+    let proxy = Proxy::start(
+        reg.port,
+        Faults {
+            unavailable: 3,
+            ..Default::default()
+        },
+    );
+    let h = proxy.host();
+    manifest(d, &[(&amd(&h), None)]);
+    airlock(
+        d,
+        &["sync", "m.yaml", "--store", "s6", "--insecure-registry", &h],
+    )
+    .ok()
+    .says(&["503", "retrying"]);
 
     // A flipped byte: rejected, retried, and the store never holds the damaged blob.
     let proxy = Proxy::start(
