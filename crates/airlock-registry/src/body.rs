@@ -1,9 +1,9 @@
 //! Response bodies: small in-memory bodies, and files streamed from disk by a blocking reader
-//! thread in 1 MiB chunks (`pread`), so a blob is never held in memory whole.
+//! thread in 2 MiB chunks, so a blob is never held in memory whole.
 //! Also the `Range` header parser shared by the OCI and Hugging Face routes.
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
+use std::io::{Read, Seek, SeekFrom};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use tokio::sync::mpsc;
 
-const CHUNK: u64 = 1 << 20;
+const CHUNK: u64 = 2 << 20;
 
 /// The one body type every handler returns.
 pub enum Body {
@@ -36,17 +36,29 @@ impl Body {
     pub fn file(file: File, offset: u64, len: u64) -> Self {
         let (tx, rx) = mpsc::channel(4);
         tokio::task::spawn_blocking(move || {
-            let mut pos = offset;
-            let end = offset + len;
-            while pos < end {
-                let n = CHUNK.min(end - pos) as usize;
-                let mut buf = vec![0u8; n];
-                let r = file.read_exact_at(&mut buf, pos).map(|_| Bytes::from(buf));
+            let mut file = file;
+            if let Err(e) = file.seek(SeekFrom::Start(offset)) {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+            let mut left = len;
+            while left > 0 {
+                let n = CHUNK.min(left);
+                // read_to_end into spare capacity: no zero-filling of the buffer.
+                let mut buf = Vec::with_capacity(n as usize);
+                let r = match (&mut file).take(n).read_to_end(&mut buf) {
+                    Ok(k) if k as u64 == n => Ok(Bytes::from(buf)),
+                    Ok(_) => Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "blob shorter than its recorded size",
+                    )),
+                    Err(e) => Err(e),
+                };
                 let failed = r.is_err();
                 if tx.blocking_send(r).is_err() || failed {
                     return; // client went away, or the read failed (reported in the stream)
                 }
-                pos += n as u64;
+                left -= n;
             }
         });
         Body::File { rx, remaining: len }
