@@ -251,7 +251,7 @@ open(f"{L}/oci-layout", "w").write('{"imageLayoutVersion":"1.0.0"}')
 json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", **m,
            "annotations": {"org.opencontainers.image.ref.name": "v1"}}]}, open(f"{L}/index.json", "w"))
 PY
-        printf 'apiVersion: airlock/v1\nkind: Bundle\nmetadata: {name: bench-serve, version: "1.0.0", channel: bench}\nspec:\n  images:\n    - {ref: "oci:./serve-src/layout:v1", name: "registry.example/bench/big:v1"}\n' > serve-src/serve.yaml
+        printf 'apiVersion: airlock/v1\nkind: Bundle\nmetadata: {name: bench-serve, version: "1.0.0", channel: bench}\nspec:\n  images:\n    - {ref: "oci:./layout:v1", name: "registry.example/bench/big:v1"}\n' > serve-src/serve.yaml
         echo "$mib" > serve-src/.done
     fi
     local manifest layer
@@ -266,7 +266,8 @@ PY
     docker-registry serve "$reg/config.yml" >"$reg/log" 2>&1 &
     local rpid=$!
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$rport/v2/" >/dev/null && break; sleep 0.1; done
-    skopeo copy -q --dest-tls-verify=false oci:serve-src/layout:v1 "docker://127.0.0.1:$rport/bench/big:v1"
+    # --preserve-digests: skopeo would otherwise compress the uncompressed layer on the way in.
+    skopeo copy -q --preserve-digests --dest-tls-verify=false oci:serve-src/layout:v1 "docker://127.0.0.1:$rport/bench/big:v1"
     # airlockd: pack, import, serve.
     rm -rf serve-out serve-data
     "$AIRLOCK" pack serve-src/serve.yaml --key keys/signer.key --out serve-out >/dev/null
@@ -288,7 +289,7 @@ PY
         printf -v "${name}_p99" '%s' "$(awk '$1=="99%" {print $2}' <<<"$out")"
         local rps=${name}_rps p99=${name}_p99
         printf '%-28s %10s req/s  p99 %s\n' "${name}_manifest" "${!rps}" "${!p99}" >&2
-        best_of "${name}_blob" "for i in 1 2 3 4 5 6 7 8; do curl -sf -o /dev/null -H '$accept' http://127.0.0.1:$port/v2/bench/big/blobs/$layer & done; wait"
+        best_of "${name}_blob" "for i in 1 2 3 4 5 6 7 8; do curl -sf -o /dev/null http://127.0.0.1:$port/v2/bench/big/blobs/$layer & done; fail=0; for j in \$(jobs -p); do wait \$j || fail=1; done; exit \$fail"
     done
     local gib8
     gib8=$(awk "BEGIN{print 8 * $mib / 1024}")
