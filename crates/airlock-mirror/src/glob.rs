@@ -85,7 +85,10 @@ mod tests {
         assert!(matches("onnx/**", "onnx/q/model.onnx"));
         assert!(matches("**/config.json", "config.json"));
         assert!(matches("model-?????.bin", "model-00001.bin"));
-        let f = Filter::new(&["*.json".into(), "*.safetensors".into()], &["*optimizer*".into()]);
+        let f = Filter::new(
+            &["*.json".into(), "*.safetensors".into()],
+            &["*optimizer*".into()],
+        );
         assert!(f.keeps("config.json") && f.keeps("a/model.safetensors"));
         assert!(!f.keeps("optimizer.safetensors") && !f.keeps("pytorch_model.bin"));
         assert!(Filter::default().keeps("anything"));

@@ -79,7 +79,10 @@ pub fn list_model_dir(dir: &Path) -> Result<Vec<(String, PathBuf)>, MirrorError>
 
 /// [`list_model_dir`], refusing any file whose real path (symlinks resolved) lies outside
 /// `within`: a Hugging Face cache's snapshot links must point into its own `blobs/`.
-pub fn list_model_dir_within(dir: &Path, within: Option<&Path>) -> Result<Vec<(String, PathBuf)>, MirrorError> {
+pub fn list_model_dir_within(
+    dir: &Path,
+    within: Option<&Path>,
+) -> Result<Vec<(String, PathBuf)>, MirrorError> {
     let within = match within {
         Some(w) => Some(std::fs::canonicalize(w).map_err(MirrorError::io(w, "resolve"))?),
         None => None,
@@ -110,11 +113,16 @@ pub fn list_model_dir_within(dir: &Path, within: Option<&Path>) -> Result<Vec<(S
             ));
         }
         if let Some(w) = &within {
-            let real = std::fs::canonicalize(e.path()).map_err(MirrorError::io(e.path(), "resolve"))?;
+            let real =
+                std::fs::canonicalize(e.path()).map_err(MirrorError::io(e.path(), "resolve"))?;
             if !real.starts_with(w) {
                 return Err(err(
                     e.path(),
-                    format!("links outside {} (to {}); refused", w.display(), real.display()),
+                    format!(
+                        "links outside {} (to {}); refused",
+                        w.display(),
+                        real.display()
+                    ),
                 ));
             }
         }
@@ -283,7 +291,13 @@ pub fn model_artifact(
     // Canonical JSON: the digest must not depend on whether some dependency turns on
     // serde_json's `preserve_order` (insertion-ordered maps).
     let cbytes = airlock_trust::canonical::to_vec(&config).expect("JSON serializes");
-    finish(media::MODEL_ARTIFACT, media::MODEL_CONFIG, cbytes, layers, annotations)
+    finish(
+        media::MODEL_ARTIFACT,
+        media::MODEL_CONFIG,
+        cbytes,
+        layers,
+        annotations,
+    )
 }
 
 /// Builds a model artifact from a directory (only files `filter` keeps; symlinks must stay
@@ -329,7 +343,10 @@ pub fn model_from_dir(
             data: file_blob(h).data,
         })
         .collect();
-    Ok((model_artifact(name, mfiles, license.as_deref(), annotations), license))
+    Ok((
+        model_artifact(name, mfiles, license.as_deref(), annotations),
+        license,
+    ))
 }
 
 /// Builds a one-layer file artifact, checking `expected` when given.
@@ -390,8 +407,26 @@ mod tests {
         std::fs::create_dir(d.path().join("sub")).unwrap();
         std::fs::write(d.path().join("sub/w.safetensors"), b"weights").unwrap();
         std::fs::write(d.path().join(".hidden"), b"x").unwrap();
-        let (a, _) = model_from_dir("m", d.path(), None, &crate::glob::Filter::default(), None, BTreeMap::new(), &airlock_bundle::NoProgress).unwrap();
-        let (b, _) = model_from_dir("m", d.path(), None, &crate::glob::Filter::default(), None, BTreeMap::new(), &airlock_bundle::NoProgress).unwrap();
+        let (a, _) = model_from_dir(
+            "m",
+            d.path(),
+            None,
+            &crate::glob::Filter::default(),
+            None,
+            BTreeMap::new(),
+            &airlock_bundle::NoProgress,
+        )
+        .unwrap();
+        let (b, _) = model_from_dir(
+            "m",
+            d.path(),
+            None,
+            &crate::glob::Filter::default(),
+            None,
+            BTreeMap::new(),
+            &airlock_bundle::NoProgress,
+        )
+        .unwrap();
         assert_eq!(a.root.digest, b.root.digest);
         assert_eq!(a.blobs.len(), 4); // manifest, config, 2 layers (hidden file skipped)
     }
@@ -408,8 +443,16 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         std::fs::create_dir(d.path().join("sub")).unwrap();
         std::fs::write(d.path().join("sub/w.safetensors"), b"weights").unwrap();
-        let (a, _) =
-            model_from_dir("org/m", d.path(), Some("mit"), &crate::glob::Filter::default(), None, BTreeMap::new(), &airlock_bundle::NoProgress).unwrap();
+        let (a, _) = model_from_dir(
+            "org/m",
+            d.path(),
+            Some("mit"),
+            &crate::glob::Filter::default(),
+            None,
+            BTreeMap::new(),
+            &airlock_bundle::NoProgress,
+        )
+        .unwrap();
         let config = blob_bytes(&a.blobs[1]);
         let wdigest = Sha256::digest(b"weights");
         assert_eq!(

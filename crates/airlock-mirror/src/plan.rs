@@ -166,7 +166,10 @@ pub fn plan_with_store(
         tracing::info!(model = %spec.name, digest = %built.root.digest, files = built.blobs.len() - 2, "resolved model");
         let mut p = prov(&spec.source);
         p.license = license;
-        p.lineage = spec.lineage.as_ref().map(|l| serde_json::to_value(l).expect("lineage serializes"));
+        p.lineage = spec
+            .lineage
+            .as_ref()
+            .map(|l| serde_json::to_value(l).expect("lineage serializes"));
         if let Some(u) = upstream {
             p.revision = Some(u.revision);
             p.commit = Some(u.commit);
@@ -223,7 +226,11 @@ struct Upstream {
     retrieved: Option<String>,
 }
 
-type ResolvedModel = (crate::model::BuiltArtifact, Option<String>, Option<Upstream>);
+type ResolvedModel = (
+    crate::model::BuiltArtifact,
+    Option<String>,
+    Option<Upstream>,
+);
 
 /// Builds the artifact of one model source.
 fn resolve_model(
@@ -241,7 +248,15 @@ fn resolve_model(
     };
     match src {
         ModelSource::Dir { path } => {
-            let (built, license) = model::model_from_dir(&spec.name, &path, spec.license.as_deref(), &filter, None, BTreeMap::new(), progress)?;
+            let (built, license) = model::model_from_dir(
+                &spec.name,
+                &path,
+                spec.license.as_deref(),
+                &filter,
+                None,
+                BTreeMap::new(),
+                progress,
+            )?;
             Ok((built, license, None))
         }
         ModelSource::HfCache { path, revision } => {
@@ -256,13 +271,31 @@ fn resolve_model(
                 hf_annotations(&repo, &commit),
                 progress,
             )?;
-            Ok((built, license, Some(Upstream { revision, commit, endpoint: None, retrieved: None })))
+            Ok((
+                built,
+                license,
+                Some(Upstream {
+                    revision,
+                    commit,
+                    endpoint: None,
+                    retrieved: None,
+                }),
+            ))
         }
         ModelSource::Hf { repo, revision } => {
-            let store_dir = store.ok_or_else(|| MirrorError::Invalid("hf: models need a store (--store or AIRLOCK_STORE)".into()))?;
-            let bs = airlock_store::BlobStore::open(store_dir).map_err(|source| MirrorError::Store { what: "store".into(), source })?;
+            let store_dir = store.ok_or_else(|| {
+                MirrorError::Invalid("hf: models need a store (--store or AIRLOCK_STORE)".into())
+            })?;
+            let bs =
+                airlock_store::BlobStore::open(store_dir).map_err(|source| MirrorError::Store {
+                    what: "store".into(),
+                    source,
+                })?;
             let rec = crate::hf::load_record(store_dir, &repo, &revision)?.ok_or_else(|| {
-                MirrorError::Invalid(format!("{repo}@{revision} is not in the store {}; run `airlock sync`", store_dir.display()))
+                MirrorError::Invalid(format!(
+                    "{repo}@{revision} is not in the store {}; run `airlock sync`",
+                    store_dir.display()
+                ))
             })?;
             let files = crate::hf::record_files(&bs, &rec, &filter)?;
             let license = spec.license.clone().or_else(|| {
@@ -272,11 +305,21 @@ fn resolve_model(
                     .and_then(|f| crate::local::read_small_file(&bs.path(&f.digest), 1 << 20).ok())
                     .and_then(|b| model::card_license(&b))
             });
-            let built = model::model_artifact(&spec.name, files, license.as_deref(), hf_annotations(&repo, &rec.commit));
+            let built = model::model_artifact(
+                &spec.name,
+                files,
+                license.as_deref(),
+                hf_annotations(&repo, &rec.commit),
+            );
             Ok((
                 built,
                 license,
-                Some(Upstream { revision, commit: rec.commit, endpoint: Some(rec.endpoint), retrieved: Some(rec.retrieved) }),
+                Some(Upstream {
+                    revision,
+                    commit: rec.commit,
+                    endpoint: Some(rec.endpoint),
+                    retrieved: Some(rec.retrieved),
+                }),
             ))
         }
     }
