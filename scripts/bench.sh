@@ -291,10 +291,12 @@ PY
         printf '%-28s %10s req/s  p99 %s\n' "${name}_manifest" "${!rps}" "${!p99}" >&2
         best_of "${name}_blob" "for i in 1 2 3 4 5 6 7 8; do curl -sf -o /dev/null http://127.0.0.1:$port/v2/bench/big/blobs/$layer & done; fail=0; for j in \$(jobs -p); do wait \$j || fail=1; done; exit \$fail"
     done
-    local gib8
+    local gib8 arss rrss
     gib8=$(awk "BEGIN{print 8 * $mib / 1024}")
+    arss=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$apid/status")
+    rrss=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$rpid/status")
     echo "serve manifests: airlockd $airlockd_rps req/s (p50 $airlockd_p50, p99 $airlockd_p99) vs registry $registry_rps req/s (p50 $registry_p50, p99 $registry_p99) = $(ratio "$airlockd_rps" "$registry_rps")x (target >= 1.5x, p99 lower)"
-    echo "serve blobs: 8 x ${mib} MiB: airlockd $airlockd_blob_s s ($(awk "BEGIN{printf \"%.2f\", $gib8 / $airlockd_blob_s}") GiB/s) vs registry $registry_blob_s s ($(awk "BEGIN{printf \"%.2f\", $gib8 / $registry_blob_s}") GiB/s) = $(ratio "$registry_blob_s" "$airlockd_blob_s")x (target >= 1.5x), airlockd peak $((airlockd_blob_rss / 1024)) MiB client-side"
+    echo "serve blobs: 8 x ${mib} MiB: airlockd $airlockd_blob_s s ($(awk "BEGIN{printf \"%.2f\", $gib8 / $airlockd_blob_s}") GiB/s) vs registry $registry_blob_s s ($(awk "BEGIN{printf \"%.2f\", $gib8 / $registry_blob_s}") GiB/s) = $(ratio "$registry_blob_s" "$airlockd_blob_s")x (target >= 1.5x); server peak RSS airlockd $arss MiB, registry $rrss MiB"
 }
 
 for s in $SECTIONS; do "bench_$s"; done
