@@ -235,7 +235,11 @@ impl Snapshot {
                 }
                 "model" => {
                     if let Some(m) = snap.models.get_mut(&name) {
-                        let sha = m.revisions.values().find(|r| r.manifest == d).map(|r| r.sha.clone());
+                        let sha = m
+                            .revisions
+                            .values()
+                            .find(|r| r.manifest == d)
+                            .map(|r| r.sha.clone());
                         if let Some(sha) = sha {
                             m.main = Some(sha);
                         }
@@ -481,10 +485,16 @@ fn model_revision(
     // so clients pinned to that commit work offline unchanged.
     let upstream = v["annotations"]["dev.airlock.hf.commit"]
         .as_str()
-        .filter(|c| c.len() == 40 && c.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        .filter(|c| {
+            c.len() == 40
+                && c.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        });
     Ok(ModelRevision {
         manifest: *d,
-        sha: upstream.map(str::to_string).unwrap_or_else(|| revision_of(d)),
+        sha: upstream
+            .map(str::to_string)
+            .unwrap_or_else(|| revision_of(d)),
         files,
     })
 }
