@@ -8,8 +8,8 @@
 //!   `X-Linked-Size`/`X-Linked-Etag` for LFS files, `Range`.
 //!
 //! Revisions: `main` is the newest visible version of the model (the catalog's `names`); each
-//! visible version is also reachable by its 40-hex `sha`, the first 160 bits of its manifest
-//! digest. 404s carry `X-Error-Code` (`RepoNotFound`, `RevisionNotFound`, `EntryNotFound`).
+//! visible version is also reachable by its 40-hex `sha`: the upstream Hub commit for models
+//! mirrored from the Hub, else the first 160 bits of its manifest digest. 404s carry `X-Error-Code` (`RepoNotFound`, `RevisionNotFound`, `EntryNotFound`).
 //! `X-Xet-Hash` is never sent.
 
 use std::fs::File;

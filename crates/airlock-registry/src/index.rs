@@ -64,7 +64,8 @@ pub struct ModelFile {
 #[derive(Debug)]
 pub struct ModelRevision {
     pub manifest: Digest,
-    /// 40 hex: the first 160 bits of the manifest digest.
+    /// 40 hex: the upstream Hub commit (`dev.airlock.hf.commit`) when the model was mirrored
+    /// from the Hub, else the first 160 bits of the manifest digest.
     pub sha: String,
     /// Sorted by path.
     pub files: Vec<ModelFile>,
