@@ -709,3 +709,72 @@ cmp apt/cache/archives/airlock-hello_1.0_all.deb airlock-hello_1.0_all.deb"#,
         r.stdout
     );
 }
+
+#[test]
+fn pending_artifacts_and_unreferenced_blobs_are_not_served() {
+    let f = Fixture::with_model_bytes(3 << 20);
+    airlockd(&f, &["init", "--data", "data", "--trust", "root.json"]).ok();
+    f.sh("head -c 3M /dev/urandom > models/tiny/model2.safetensors && head -c 3M /dev/urandom > models/tiny/model3.safetensors").ok();
+    let vols = f.pack("out", &["--volume-size", "3584KiB"]);
+    assert!(vols.len() >= 3);
+    // Every volume but the last: the image (first in the bundle) is visible, the model (whose
+    // layers span the volumes) stays pending.
+    let (last, rest) = vols.split_last().unwrap();
+    for v in rest {
+        airlockd(&f, &["import", "--data", "data", v]).ok();
+    }
+    let list = airlockd(&f, &["--json", "list", "--data", "data"])
+        .ok()
+        .json();
+    let model = list["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "model")
+        .unwrap()
+        .clone();
+    assert_eq!(model["visible"], false, "{list}");
+    let mut s = Serving::start(&f, &[]);
+    let base = format!("http://{}", s.addr);
+    let r = curl(&f, &[&format!("{base}/api/models/{MODEL}")]);
+    assert_eq!(status(&r), 404);
+    assert_eq!(header(&r, "x-error-code"), Some("RepoNotFound"));
+    assert_eq!(
+        status(&curl(&f, &[&format!("{base}/v2/{IMAGE}/tags/list")])),
+        200,
+        "the image should be visible"
+    );
+    // A model file that is already in the store is not a blob of the image repository.
+    let present = f
+        .sh("for m in models/tiny/*.safetensors; do h=$(sha256sum $m | cut -d' ' -f1); if [ -f data/blobs/sha256/$h ]; then echo $h; fi; done")
+        .ok()
+        .stdout;
+    let present = present
+        .lines()
+        .next()
+        .expect("a model blob imported already");
+    let r = curl(&f, &[&format!("{base}/v2/{IMAGE}/blobs/sha256:{present}")]);
+    assert_eq!(status(&r), 404, "{}", r.stdout);
+    assert!(body(&r).contains("BLOB_UNKNOWN"));
+    // The last volume arrives through the inbox: the model is served without a restart.
+    std::fs::copy(f.p(last), f.p("data/inbox/last.tar.zst")).unwrap();
+    std::fs::write(f.p("data/inbox/last.tar.zst.done"), "").unwrap();
+    let url = format!("{base}/{MODEL}/resolve/main/model2.safetensors");
+    let mut ok = false;
+    for _ in 0..100 {
+        if status(&curl(&f, &["-I", &url])) == 200 {
+            ok = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(ok, "model not served after its last volume was imported");
+    let same = f
+        .sh(&format!(
+            "curl -sf {url} | cmp - models/tiny/model2.safetensors && echo same"
+        ))
+        .ok()
+        .stdout;
+    assert_eq!(same.trim(), "same");
+    assert_eq!(s.stop(), 0);
+}
