@@ -8,6 +8,7 @@ const AFTER_HELP: &str = "\
 Typical flow on the connected side:
   airlock keys generate --name signer --out keys/
   airlock trust init --root-key keys/root.key --signer keys/signer.pub --out root.json
+  airlock sync manifests/demo.yaml --store store/
   airlock pack manifests/demo.yaml --key keys/signer.key --out bundles/
   airlock verify --trust root.json bundles/demo-1.0.0.vol1of1.tar.zst
 
