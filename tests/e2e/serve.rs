@@ -407,6 +407,19 @@ fn oci_protocol_details() {
         assert_eq!(status(&r), code, "{url}: {}", r.stdout);
         assert!(body(&r).contains(err), "{url}: {}", r.stdout);
     }
+    // A TLS client on the plain port is answered at once, not left waiting for a header end
+    // (skopeo tries https first; regression: it stalled 10 s per request).
+    let t = std::time::Instant::now();
+    let r = run_in(
+        f.path(),
+        "curl",
+        &["-sk", "-m", "5", &format!("https://{}/v2/", s.addr)],
+    );
+    assert_ne!(r.code, 0);
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(3),
+        "TLS hello on the plain port stalled"
+    );
     // Read-only: every write is 405 UNSUPPORTED.
     for (method, url) in [
         ("POST", format!("{base}/v2/{IMAGE}/blobs/uploads/")),

@@ -296,6 +296,11 @@ fn field(control: &str, name: &str) -> Option<String> {
     })
 }
 
+/// An HTTP `Date` value (IMF-fixdate): `Fri, 27 Nov 2026 02:30:00 GMT`.
+pub(crate) fn http_date(t: i64) -> String {
+    rfc2822(t).replace(" UTC", " GMT")
+}
+
 /// `Fri, 27 Nov 2026 02:30:00 UTC`
 fn rfc2822(t: i64) -> String {
     let s = airlock_core::time::format_rfc3339(t); // 2026-11-27T02:30:00Z

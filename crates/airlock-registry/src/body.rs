@@ -1,5 +1,6 @@
-//! Response bodies: small in-memory bodies, and files streamed from disk by a blocking reader
-//! thread in 2 MiB chunks, so a blob is never held in memory whole.
+//! Response bodies: small in-memory bodies, and file ranges — sent with `sendfile` on plain
+//! HTTP ([`crate::plain`]), or streamed by a blocking reader thread in 2 MiB chunks through
+//! hyper (TLS) — so a blob is never held in memory whole.
 //! Also the `Range` header parser shared by the OCI and Hugging Face routes.
 
 use std::fs::File;
@@ -17,6 +18,13 @@ const CHUNK: u64 = 2 << 20;
 pub enum Body {
     Empty,
     Full(Option<Bytes>),
+    /// A file range not started yet: the plain-HTTP path sends it with `sendfile`; polled as
+    /// an `http_body::Body` (the hyper/TLS path) it becomes [`Body::File`].
+    FileRange {
+        file: Option<File>,
+        offset: u64,
+        len: u64,
+    },
     File {
         rx: mpsc::Receiver<std::io::Result<Bytes>>,
         remaining: u64,
@@ -32,37 +40,47 @@ impl Body {
         Body::Full(Some(b.into()))
     }
 
-    /// Streams `len` bytes of `file` from `offset`. Must be called inside the tokio runtime.
+    /// `len` bytes of `file` from `offset`.
     pub fn file(file: File, offset: u64, len: u64) -> Self {
-        let (tx, rx) = mpsc::channel(4);
-        tokio::task::spawn_blocking(move || {
-            let mut file = file;
-            if let Err(e) = file.seek(SeekFrom::Start(offset)) {
-                let _ = tx.blocking_send(Err(e));
-                return;
-            }
-            let mut left = len;
-            while left > 0 {
-                let n = CHUNK.min(left);
-                // read_to_end into spare capacity: no zero-filling of the buffer.
-                let mut buf = Vec::with_capacity(n as usize);
-                let r = match (&mut file).take(n).read_to_end(&mut buf) {
-                    Ok(k) if k as u64 == n => Ok(Bytes::from(buf)),
-                    Ok(_) => Err(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        "blob shorter than its recorded size",
-                    )),
-                    Err(e) => Err(e),
-                };
-                let failed = r.is_err();
-                if tx.blocking_send(r).is_err() || failed {
-                    return; // client went away, or the read failed (reported in the stream)
-                }
-                left -= n;
-            }
-        });
-        Body::File { rx, remaining: len }
+        Body::FileRange {
+            file: Some(file),
+            offset,
+            len,
+        }
     }
+}
+
+/// Reads the range on a blocking thread, chunk by chunk, into a bounded channel. Must be
+/// called inside the tokio runtime.
+fn start_reader(file: File, offset: u64, len: u64) -> mpsc::Receiver<std::io::Result<Bytes>> {
+    let (tx, rx) = mpsc::channel(4);
+    tokio::task::spawn_blocking(move || {
+        let mut file = file;
+        if let Err(e) = file.seek(SeekFrom::Start(offset)) {
+            let _ = tx.blocking_send(Err(e));
+            return;
+        }
+        let mut left = len;
+        while left > 0 {
+            let n = CHUNK.min(left);
+            // read_to_end into spare capacity: no zero-filling of the buffer.
+            let mut buf = Vec::with_capacity(n as usize);
+            let r = match (&mut file).take(n).read_to_end(&mut buf) {
+                Ok(k) if k as u64 == n => Ok(Bytes::from(buf)),
+                Ok(_) => Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "blob shorter than its recorded size",
+                )),
+                Err(e) => Err(e),
+            };
+            let failed = r.is_err();
+            if tx.blocking_send(r).is_err() || failed {
+                return; // client went away, or the read failed (reported in the stream)
+            }
+            left -= n;
+        }
+    });
+    rx
 }
 
 impl HttpBody for Body {
@@ -73,7 +91,19 @@ impl HttpBody for Body {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        match self.get_mut() {
+        let this = self.get_mut();
+        if let Body::FileRange { file, offset, len } = this {
+            let (f, offset, len) = (file.take(), *offset, *len);
+            *this = match f {
+                Some(f) if len > 0 => Body::File {
+                    rx: start_reader(f, offset, len),
+                    remaining: len,
+                },
+                _ => Body::Empty,
+            };
+        }
+        match this {
+            Body::FileRange { .. } => Poll::Ready(None),
             Body::Empty => Poll::Ready(None),
             Body::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Body::File { rx, remaining } => {
@@ -100,6 +130,7 @@ impl HttpBody for Body {
         match self {
             Body::Empty => true,
             Body::Full(b) => b.is_none(),
+            Body::FileRange { len, .. } => *len == 0,
             Body::File { remaining, .. } => *remaining == 0,
         }
     }
@@ -108,6 +139,7 @@ impl HttpBody for Body {
         match self {
             Body::Empty => SizeHint::with_exact(0),
             Body::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Body::FileRange { len, .. } => SizeHint::with_exact(*len),
             Body::File { remaining, .. } => SizeHint::with_exact(*remaining),
         }
     }

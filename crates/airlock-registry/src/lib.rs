@@ -31,6 +31,7 @@ pub mod hf;
 pub mod index;
 pub mod metrics;
 pub mod oci;
+mod plain;
 pub mod tls;
 
 use std::collections::BTreeMap;
@@ -45,7 +46,6 @@ use std::time::{Duration, Instant};
 use airlock_catalog::Catalog;
 use airlock_store::BlobStore;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
-use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 
 pub use auth::Credentials;
@@ -185,6 +185,10 @@ impl Server {
             opts.reload_interval,
         ));
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        // Plain-HTTP connections: told to stop through `stop_tx`, counted by `active`'s
+        // strong count.
+        let (stop_tx, _) = tokio::sync::watch::channel(false);
+        let active = Arc::new(());
         tokio::pin!(shutdown);
         loop {
             let (tcp, peer) = tokio::select! {
@@ -200,12 +204,15 @@ impl Server {
             };
             let _ = tcp.set_nodelay(true);
             let state = state.clone();
+            let plain_state = state.clone();
+            let stop_rx = stop_tx.subscribe();
+            let active = active.clone();
             let watcher = graceful.watcher();
             let tls = tls.clone();
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req| {
                     let state = state.clone();
-                    async move { Ok::<_, Infallible>(handle(&state, req, peer)) }
+                    async move { Ok::<_, Infallible>(handle(&state, &req, peer)) }
                 });
                 let mut builder = hyper::server::conn::http1::Builder::new();
                 builder
@@ -230,8 +237,9 @@ impl Server {
                         }
                     }
                     None => {
-                        let conn = builder.serve_connection(TokioIo::new(tcp), svc);
-                        if let Err(e) = watcher.watch(conn).await {
+                        drop((watcher, builder, svc));
+                        let _guard = active;
+                        if let Err(e) = plain::serve(plain_state, tcp, peer, stop_rx).await {
                             tracing::debug!(%peer, error = %e, "connection ended with an error");
                         }
                     }
@@ -240,7 +248,14 @@ impl Server {
         }
         drop(listener);
         tracing::info!("shutting down: draining open connections");
-        if tokio::time::timeout(opts.drain_timeout, graceful.shutdown())
+        let _ = stop_tx.send(true);
+        let drain = async {
+            graceful.shutdown().await;
+            while Arc::strong_count(&active) > 1 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        if tokio::time::timeout(opts.drain_timeout, drain)
             .await
             .is_err()
         {
@@ -310,12 +325,12 @@ fn group_of(path: &str) -> &'static str {
     }
 }
 
-fn handle(state: &State, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+fn handle<B>(state: &State, req: &Request<B>, peer: SocketAddr) -> Response<Body> {
     let start = Instant::now();
     state.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
     let path = req.uri().path().to_string();
     let group = group_of(&path);
-    let resp = route(state, &req, &path, group);
+    let resp = route(state, req, &path, group);
     let status = resp.status().as_u16();
     let bytes = resp
         .headers()
@@ -347,12 +362,7 @@ fn handle(state: &State, req: Request<Incoming>, peer: SocketAddr) -> Response<B
     resp
 }
 
-fn route(
-    state: &State,
-    req: &Request<Incoming>,
-    path: &str,
-    group: &'static str,
-) -> Response<Body> {
+fn route<B>(state: &State, req: &Request<B>, path: &str, group: &'static str) -> Response<Body> {
     let head = req.method() == Method::HEAD;
     if let Some(creds) = state.auth.get(group) {
         if !creds.allows(req.headers()) {
