@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # The main job on built-in sample content, end to end:
-#   build a tiny OCI image (umoci) and a tiny model in a temp dir, generate throwaway keys and a
-#   trust root, pack a signed bundle, verify it, inspect it, unpack it and read it with skopeo.
+#   build a tiny OCI image (umoci) and a tiny model in a temp dir, push a copy of the image to a
+#   local Distribution registry and mirror it back with `airlock sync`, generate throwaway keys
+#   and a trust root, pack a signed bundle, verify it, inspect it, unpack it and read it with
+#   skopeo; then, on the disconnected side, import it on an appliance, list, fsck, verify the
+#   audit log, serve it, and pull the image (skopeo) and the model (huggingface_hub when it is
+#   installed, else airlock's own Hub client) back from the appliance.
 # Usage: scripts/demo.sh [WORKDIR]   (default: a fresh temp dir, kept for you to look at)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -18,7 +22,7 @@ AIRLOCKD="$REPO/target/release/airlockd"
 WORK=${1:-$(mktemp -d /tmp/airlock-demo.XXXXXX)}
 mkdir -p "$WORK" && cd "$WORK"
 echo "==> sample content in $WORK" >&2
-rm -rf layouts models bin keys bundles layout src appliance root.json
+rm -rf layouts models bin keys bundles layout src appliance root.json registry store pulled hub.yaml hubstore
 mkdir -p src/hello models/tiny bin
 echo "hello from the connected side" > src/hello/hello.txt
 umoci init --layout layouts/hello
@@ -30,6 +34,20 @@ printf -- '---\nlicense: apache-2.0\n---\n# tiny-model\nA demo model.\n' > model
 echo '{"architectures": ["TinyModel"], "hidden_size": 8}' > models/tiny/config.json
 head -c 1048576 /dev/urandom > models/tiny/model.safetensors
 printf '#!/bin/sh\necho k3s stand-in\n' > bin/k3s
+echo "==> a local registry with a copy of the image, mirrored with airlock sync" >&2
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p registry
+printf 'version: 0.1\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: 127.0.0.1:%s}\n' "$WORK/registry/data" "$PORT" > registry/config.yml
+docker-registry serve registry/config.yml > registry/log 2>&1 &
+REGISTRY_PID=$!
+PIDS="$REGISTRY_PID"
+trap 'kill $PIDS 2>/dev/null || true' EXIT
+for _ in $(seq 50); do
+    python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/v2/')" 2>/dev/null && break
+    sleep 0.1
+done
+skopeo copy -q --dest-tls-verify=false oci:layouts/hello:v1 "docker://127.0.0.1:$PORT/acme/hello:v1"
+
 cat > demo.yaml <<YAML
 apiVersion: airlock/v1
 kind: Bundle
@@ -38,6 +56,8 @@ spec:
   images:
     - ref: oci:./layouts/hello:v1
       name: registry.example/acme/hello:v1
+    - ref: 127.0.0.1:$PORT/acme/hello:v1
+      name: registry.example/acme/hello-mirrored:v1
   models:
     - name: acme/tiny-model
       source: dir:./models/tiny
@@ -52,8 +72,9 @@ echo "==> keys and trust root" >&2
 "$AIRLOCK" keys generate --name signer --out keys
 "$AIRLOCK" trust init --root-key keys/root.key --signer keys/signer.pub --out root.json
 
-echo "==> pack" >&2
-"$AIRLOCK" pack demo.yaml --key keys/signer.key --out bundles
+echo "==> sync and pack" >&2
+"$AIRLOCK" sync demo.yaml --store store --insecure-registry "127.0.0.1:$PORT"
+"$AIRLOCK" pack demo.yaml --key keys/signer.key --out bundles --store store --insecure-registry "127.0.0.1:$PORT"
 VOL=$(ls bundles/*.tar.zst)
 
 echo "==> verify" >&2
@@ -72,5 +93,28 @@ echo "==> disconnected side: initialize an appliance, import, list, audit" >&2
 "$AIRLOCKD" list --data appliance
 "$AIRLOCKD" fsck --data appliance
 "$AIRLOCKD" audit verify --data appliance
+
+echo "==> serve the appliance and pull back from it" >&2
+"$AIRLOCKD" --json serve --data appliance --listen 127.0.0.1:0 > serve.json 2> serve.log &
+PIDS="$PIDS $!"
+for _ in $(seq 100); do [ -s serve.json ] && break; sleep 0.1; done
+ADDR=$(python3 -c 'import json; print(json.loads(open("serve.json").readline())["listening"])')
+skopeo inspect --tls-verify=false "docker://$ADDR/registry.example/acme/hello:v1" | head -3
+skopeo copy -q --src-tls-verify=false "docker://$ADDR/registry.example/acme/hello-mirrored:v1" oci:pulled:hello
+umoci ls --layout pulled
+if [ -x "$REPO/.venv/bin/python" ] && "$REPO/.venv/bin/python" -c 'import huggingface_hub' 2>/dev/null; then
+    "$REPO/.venv/bin/python" - "$ADDR" <<'PY'
+import filecmp, os, sys
+from huggingface_hub import snapshot_download
+d = snapshot_download("acme/tiny-model", endpoint="http://" + sys.argv[1], cache_dir="hf-cache")
+for f in ("README.md", "config.json", "model.safetensors"):
+    assert filecmp.cmp(os.path.join(d, f), os.path.join("models/tiny", f), shallow=False), f
+print("huggingface_hub downloaded acme/tiny-model from the appliance, byte for byte:", d)
+PY
+else
+    printf 'apiVersion: airlock/v1\nkind: Bundle\nmetadata: {name: back, version: "1"}\nspec:\n  models:\n    - source: hf:acme/tiny-model\n' > hub.yaml
+    HF_ENDPOINT="http://$ADDR" "$AIRLOCK" sync hub.yaml --store hubstore
+    echo "airlock's Hub client mirrored acme/tiny-model back from the appliance (huggingface_hub not installed)"
+fi
 
 echo "demo finished: everything is in $WORK" >&2

@@ -55,12 +55,30 @@ impl FrameIndex {
 
     /// Reads the index from the end of `file` (of length `len`). `Ok(None)` when there is none.
     pub fn read(file: &File, len: u64) -> Result<Option<Self>, String> {
+        Self::read_with(len, |buf, off| file.read_exact_at(buf, off))
+    }
+
+    /// [`FrameIndex::read`] over a whole volume held in memory (tests and fuzzing).
+    pub fn parse(data: &[u8]) -> Result<Option<Self>, String> {
+        Self::read_with(data.len() as u64, |buf, off| {
+            let start = off as usize;
+            let src = data
+                .get(start..start + buf.len())
+                .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::UnexpectedEof))?;
+            buf.copy_from_slice(src);
+            Ok(())
+        })
+    }
+
+    fn read_with(
+        len: u64,
+        read_at: impl Fn(&mut [u8], u64) -> std::io::Result<()>,
+    ) -> Result<Option<Self>, String> {
         if len < (8 + FOOTER) as u64 {
             return Ok(None);
         }
         let mut footer = [0u8; FOOTER];
-        file.read_exact_at(&mut footer, len - FOOTER as u64)
-            .map_err(|e| format!("reading index footer: {e}"))?;
+        read_at(&mut footer, len - FOOTER as u64).map_err(|e| format!("reading index footer: {e}"))?;
         if &footer[4..] != FOOTER_MAGIC {
             return Ok(None);
         }
@@ -73,8 +91,7 @@ impl FrameIndex {
         }
         let start = len - payload - 8;
         let mut buf = vec![0u8; (payload + 8) as usize];
-        file.read_exact_at(&mut buf, start)
-            .map_err(|e| format!("reading frame index: {e}"))?;
+        read_at(&mut buf, start).map_err(|e| format!("reading frame index: {e}"))?;
         let magic = u32::from_le_bytes(buf[0..4].try_into().expect("4"));
         let plen = u32::from_le_bytes(buf[4..8].try_into().expect("4")) as u64;
         if magic != SKIPPABLE_MAGIC || plen != payload {
