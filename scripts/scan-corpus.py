@@ -513,6 +513,12 @@ try:
         b = io.BytesIO()
         joblib.dump([np.arange(300, dtype=np.int32), Reduce(os.system, ("id",))], b)
         bad("joblib_after_array.joblib", b.getvalue(), "joblib: payload after an inline numpy array block")
+        p = os.path.join(OUT, "joblib.tmp")
+        joblib.dump({"coef": np.arange(500, dtype=np.float32)}, p, compress=3)
+        good("model_compressed.joblib", open(p, "rb").read(), "joblib compress=3 (zlib stream)")
+        joblib.dump([np.ones(10), Reduce(os.system, ("id",))], p, compress=3)
+        bad("joblib_compressed.joblib", open(p, "rb").read(), "joblib compress=3 hiding a payload in a zlib stream")
+        os.remove(p)
     except ImportError:
         print("joblib not installed: joblib cases skipped", file=sys.stderr)
     try:

@@ -322,7 +322,7 @@ pub(crate) fn scan_any(ctx: &mut Ctx, src: &dyn Source, loc: &Loc) -> std::io::R
     src.read_at(0, &mut head)?;
     let name = loc.name(&ctx.file).to_string();
     let kind = sniff::sniff(&head, src.len(), &name);
-    let is_archive = matches!(kind, Kind::Zip | Kind::Tar | Kind::Gzip);
+    let is_archive = matches!(kind, Kind::Zip | Kind::Tar | Kind::Gzip | Kind::Zlib);
     if is_archive && loc.depth() >= ctx.limits.max_depth {
         ctx.add(
             loc,
@@ -340,6 +340,7 @@ pub(crate) fn scan_any(ctx: &mut Ctx, src: &dyn Source, loc: &Loc) -> std::io::R
         Kind::Zip => zip::scan(ctx, src, loc),
         Kind::Tar => tar::scan(ctx, src, loc),
         Kind::Gzip => scan_gzip(ctx, src, loc),
+        Kind::Zlib => scan_zlib(ctx, src, loc),
         Kind::Unscannable(what) => {
             ctx.add(
                 loc,
@@ -371,6 +372,36 @@ pub(crate) fn scan_any(ctx: &mut Ctx, src: &dyn Source, loc: &Loc) -> std::io::R
         }
         Kind::Other => rules::scan_text(ctx, src, loc),
     }
+}
+
+/// A raw zlib stream (joblib `compress=`): inflated (bounded) and scanned when it inflates
+/// cleanly; bytes that merely start like a zlib header are scanned as text instead.
+fn scan_zlib(ctx: &mut Ctx, src: &dyn Source, loc: &Loc) -> std::io::Result<()> {
+    use std::io::Read;
+    let mut dec =
+        flate2::read::ZlibDecoder::new(SourceReader::new(src)).take(ctx.limits.max_inflate + 1);
+    let mut buf = Vec::new();
+    if dec.read_to_end(&mut buf).is_err() {
+        return rules::scan_text(ctx, src, loc);
+    }
+    if buf.len() as u64 > ctx.limits.max_inflate {
+        ctx.add(
+            loc,
+            Severity::Suspicious,
+            "archive/too-large",
+            None,
+            format!(
+                "zlib content larger than {} bytes is not scanned",
+                ctx.limits.max_inflate
+            ),
+        );
+        return Ok(());
+    }
+    let name = format!(
+        "{}.inflated",
+        loc.name(&ctx.file).rsplit('/').next().unwrap_or("")
+    );
+    scan_any(ctx, &buf.as_slice(), &loc.child(&name))
 }
 
 fn scan_gzip(ctx: &mut Ctx, src: &dyn Source, loc: &Loc) -> std::io::Result<()> {

@@ -8,6 +8,8 @@ pub enum Kind {
     Zip,
     Tar,
     Gzip,
+    /// A raw zlib stream (joblib's default compression).
+    Zlib,
     /// An archive or compression format airlock cannot open (7z, rar, xz, bzip2, zstd, lzma).
     Unscannable(&'static str),
     Safetensors,
@@ -97,6 +99,13 @@ pub(crate) fn sniff(head: &[u8], len: u64, name: &str) -> Kind {
     }
     if starts(b"\x1f\x8b") {
         return Kind::Gzip;
+    }
+    if head.len() >= 2
+        && head[0] == 0x78
+        && matches!(head[1], 0x01 | 0x5e | 0x9c | 0xda)
+        && (u16::from(head[0]) << 8 | u16::from(head[1])) % 31 == 0
+    {
+        return Kind::Zlib;
     }
     if starts(b"7z\xbc\xaf\x27\x1c") {
         return Kind::Unscannable("7z archive");
