@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks against physical baselines measured on the same machine in the same run.
-# Usage: scripts/bench.sh [SECTION...]   sections: pack import sync scan serve (default: pack import)
+# Usage: scripts/bench.sh [SECTION...]   sections: pack import sync scan serve models (default: pack import)
 # Env: BENCH_DIR (default target/bench), BENCH_GIB (data set size, default 2), RUNS (default 3).
 # Prints one line per measurement and a summary of ratios (airlock time / baseline time; lower
 # is better) and peak memory. The best of RUNS runs is kept for each command.
@@ -46,7 +46,7 @@ make_dataset() {
     local nlayers=$(((total - model * 4) / layer))
     if [ -f data/.done ] && [ "$(cat data/.done)" = "$BENCH_GIB" ]; then return; fi
     rm -rf data && mkdir -p data/model data/layers
-    for i in 1 2 3 4; do head -c "${model}M" /dev/urandom > "data/model/model-0000$i-of-00004.safetensors"; done
+    for i in 1 2 3 4; do python3 "$REPO/scripts/gen-safetensors.py" $((model << 20)) "data/model/model-0000$i-of-00004.safetensors"; done
     echo '{"architectures":["Bench"]}' > data/model/config.json
     (set +o pipefail
      find /usr/lib /usr/bin /usr/share -type f -size +16k 2>/dev/null | sort | xargs cat 2>/dev/null \
@@ -95,54 +95,6 @@ bench_import() {
     PRE="rm -rf appliance && $AIRLOCKD init --data appliance --trust root.json >/dev/null" \
         best_of airlockd_import "$AIRLOCKD import --data appliance out/*.tar.zst"
     echo "import: airlockd $airlockd_import_s s vs zstd -dc|tar -x $zstd_tar_x_s s = $(ratio "$airlockd_import_s" "$zstd_tar_x_s")x (target <= 1.3x), peak $((airlockd_import_rss / 1024)) MiB"
-}
-
-# bench_scan: `airlock scan` of a >= 2 GiB safetensors model plus 200 small pickles against
-# picklescan and modelscan (same data, same run), and safetensors validation against reading
-# the file (`cat > /dev/null`, warm cache). Scanner venv: SCANNERS_VENV (default
-# target/scanners-venv, created like scripts/compare-scanners.sh does).
-bench_scan() {
-    local venv=${SCANNERS_VENV:-$REPO/target/scanners-venv}
-    if [ ! -x "$venv/bin/modelscan" ] || [ ! -x "$venv/bin/picklescan" ]; then
-        python3 -m venv "$venv"
-        "$venv/bin/pip" install -q --disable-pip-version-check picklescan modelscan fickling typing_extensions numpy h5py
-    fi
-    local gib=$((BENCH_GIB < 2 ? 2 : BENCH_GIB))
-    if [ ! -f scan/.done ] || [ "$(cat scan/.done)" != "$gib" ]; then
-        rm -rf scan && mkdir -p scan/model scan/pickles
-        python3 - "$gib" <<'PY'
-import json, os, pickle, struct, sys
-gib = int(sys.argv[1])
-total = gib << 30
-n = 64
-per = total // n // 4 * 4
-header, off = {"__metadata__": {"format": "pt"}}, 0
-for i in range(n):
-    header[f"layer.{i}.weight"] = {"dtype": "F32", "shape": [per // 4], "data_offsets": [off, off + per]}
-    off += per
-h = json.dumps(header).encode()
-h += b" " * ((8 - len(h) % 8) % 8)
-with open("scan/model/model.safetensors", "wb") as f:
-    f.write(struct.pack("<Q", len(h)) + h)
-open("scan/model/.datalen", "w").write(str(off))
-for i in range(200):
-    obj = {"step": i, "lr": 1e-3, "weights": [float(j) for j in range(2000)], "names": [f"w{j}" for j in range(200)]}
-    with open(f"scan/pickles/state-{i:03d}.pkl", "wb") as f:
-        pickle.dump(obj, f, protocol=2 + i % 4)
-PY
-        head -c "$(cat scan/model/.datalen)" /dev/urandom >> scan/model/model.safetensors
-        rm scan/model/.datalen
-        echo "$gib" > scan/.done
-    fi
-    echo "== scan: $(du -sh --apparent-size scan | cut -f1) (safetensors $(du -h --apparent-size scan/model/model.safetensors | cut -f1) + 200 pickles), $(nproc) cores" >&2
-    cat scan/model/model.safetensors > /dev/null
-    best_of airlock_scan "$AIRLOCK scan scan"
-    best_of picklescan "$venv/bin/picklescan -p scan"
-    best_of modelscan "$venv/bin/modelscan -p scan -r json -o modelscan.json; test \$? -le 1"
-    best_of cat_model "cat scan/model/model.safetensors > /dev/null"
-    best_of airlock_st "$AIRLOCK scan scan/model/model.safetensors"
-    echo "scan:   airlock $airlock_scan_s s vs picklescan $picklescan_s s = $(ratio "$picklescan_s" "$airlock_scan_s")x faster, vs modelscan $modelscan_s s = $(ratio "$modelscan_s" "$airlock_scan_s")x faster (target >= 5x), peak $((airlock_scan_rss / 1024)) MiB"
-    echo "safetensors: airlock validates $(du -h --apparent-size scan/model/model.safetensors | cut -f1) in $airlock_st_s s vs cat > /dev/null $cat_model_s s (reads only the header)"
 }
 
 # Mirroring: BENCH_SYNC_IMAGES images of BENCH_SYNC_LAYERS layers of BENCH_SYNC_LAYER_MIB MiB of
@@ -217,6 +169,54 @@ PY
     best_of airlock_resync "$AIRLOCK sync sync.yaml --store sync-store --insecure-registry $h"
     echo "sync:   airlock $airlock_sync_s s vs skopeo copy $skopeo_copy_s s = $(ratio "$airlock_sync_s" "$skopeo_copy_s")x (target <= 0.5x), peak $((airlock_sync_rss / 1024)) MiB (skopeo $((skopeo_copy_rss / 1024)) MiB)"
     echo "resync: airlock $airlock_resync_s s (nothing to download)"
+}
+
+# bench_scan: `airlock scan` of a >= 2 GiB safetensors model plus 200 small pickles against
+# picklescan and modelscan (same data, same run), and safetensors validation against reading
+# the file (`cat > /dev/null`, warm cache). Scanner venv: SCANNERS_VENV (default
+# target/scanners-venv, created like scripts/compare-scanners.sh does).
+bench_scan() {
+    local venv=${SCANNERS_VENV:-$REPO/target/scanners-venv}
+    if [ ! -x "$venv/bin/modelscan" ] || [ ! -x "$venv/bin/picklescan" ]; then
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q --disable-pip-version-check picklescan modelscan fickling typing_extensions numpy h5py
+    fi
+    local gib=$((BENCH_GIB < 2 ? 2 : BENCH_GIB))
+    if [ ! -f scan/.done ] || [ "$(cat scan/.done)" != "$gib" ]; then
+        rm -rf scan && mkdir -p scan/model scan/pickles
+        python3 - "$gib" <<'PY'
+import json, os, pickle, struct, sys
+gib = int(sys.argv[1])
+total = gib << 30
+n = 64
+per = total // n // 4 * 4
+header, off = {"__metadata__": {"format": "pt"}}, 0
+for i in range(n):
+    header[f"layer.{i}.weight"] = {"dtype": "F32", "shape": [per // 4], "data_offsets": [off, off + per]}
+    off += per
+h = json.dumps(header).encode()
+h += b" " * ((8 - len(h) % 8) % 8)
+with open("scan/model/model.safetensors", "wb") as f:
+    f.write(struct.pack("<Q", len(h)) + h)
+open("scan/model/.datalen", "w").write(str(off))
+for i in range(200):
+    obj = {"step": i, "lr": 1e-3, "weights": [float(j) for j in range(2000)], "names": [f"w{j}" for j in range(200)]}
+    with open(f"scan/pickles/state-{i:03d}.pkl", "wb") as f:
+        pickle.dump(obj, f, protocol=2 + i % 4)
+PY
+        head -c "$(cat scan/model/.datalen)" /dev/urandom >> scan/model/model.safetensors
+        rm scan/model/.datalen
+        echo "$gib" > scan/.done
+    fi
+    echo "== scan: $(du -sh --apparent-size scan | cut -f1) (safetensors $(du -h --apparent-size scan/model/model.safetensors | cut -f1) + 200 pickles), $(nproc) cores" >&2
+    cat scan/model/model.safetensors > /dev/null
+    best_of airlock_scan "$AIRLOCK scan scan"
+    best_of picklescan "$venv/bin/picklescan -p scan"
+    best_of modelscan "$venv/bin/modelscan -p scan -r json -o modelscan.json; test \$? -le 1"
+    best_of cat_model "cat scan/model/model.safetensors > /dev/null"
+    best_of airlock_st "$AIRLOCK scan scan/model/model.safetensors"
+    echo "scan:   airlock $airlock_scan_s s vs picklescan $picklescan_s s = $(ratio "$picklescan_s" "$airlock_scan_s")x faster, vs modelscan $modelscan_s s = $(ratio "$modelscan_s" "$airlock_scan_s")x faster (target >= 5x), peak $((airlock_scan_rss / 1024)) MiB"
+    echo "safetensors: airlock validates $(du -h --apparent-size scan/model/model.safetensors | cut -f1) in $airlock_st_s s vs cat > /dev/null $cat_model_s s (reads only the header)"
 }
 
 # bench_serve: airlockd serve vs the Distribution registry (docker-registry) serving the same
@@ -297,6 +297,39 @@ PY
     rrss=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$rpid/status")
     echo "serve manifests: airlockd $airlockd_rps req/s (p50 $airlockd_p50, p99 $airlockd_p99) vs registry $registry_rps req/s (p50 $registry_p50, p99 $registry_p99) = $(ratio "$airlockd_rps" "$registry_rps")x (target >= 1.5x, p99 lower)"
     echo "serve blobs: 8 x ${mib} MiB: airlockd $airlockd_blob_s s ($(awk "BEGIN{printf \"%.2f\", $gib8 / $airlockd_blob_s}") GiB/s) vs registry $registry_blob_s s ($(awk "BEGIN{printf \"%.2f\", $gib8 / $registry_blob_s}") GiB/s) = $(ratio "$registry_blob_s" "$airlockd_blob_s")x (target >= 1.5x); server peak RSS airlockd $arss MiB, registry $rrss MiB"
+}
+
+bench_models() {
+    # Mirror a >= 2 GiB model (8 generated safetensors shards) from a Hugging Face-compatible
+    # endpoint on loopback — airlockd serving it — with `airlock sync` and with
+    # huggingface_hub.snapshot_download(max_workers=8), same run, fresh destination each time.
+    keys
+    local venv="$REPO/.venv/bin/python"
+    [ -x "$venv" ] || { airlock_install_venv; }
+    if [ ! -f hfmodel/.done ]; then
+        rm -rf hfmodel && mkdir -p hfmodel
+        for i in 1 2 3 4 5 6 7 8; do python3 "$REPO/scripts/gen-safetensors.py" $((BENCH_GIB * 128 << 20)) "hfmodel/model-0000$i-of-00008.safetensors"; done
+        echo '{"architectures":["Bench"]}' > hfmodel/config.json
+        touch hfmodel/.done
+    fi
+    printf 'apiVersion: airlock/v1\nkind: Bundle\nmetadata: {name: hfbench, version: "1"}\nspec:\n  models:\n    - {name: bench/big, source: "dir:./hfmodel"}\n' > hfsrc.yaml
+    printf 'apiVersion: airlock/v1\nkind: Bundle\nmetadata: {name: hfsync, version: "1"}\nspec:\n  models:\n    - source: hf:bench/big\n' > hfsync.yaml
+    if [ ! -f hub/.done ]; then
+        rm -rf hub hubout && "$AIRLOCK" pack hfsrc.yaml --key keys/signer.key --out hubout >/dev/null
+        "$AIRLOCKD" init --data hub --trust root.json >/dev/null && "$AIRLOCKD" import --data hub hubout/*.tar.zst >/dev/null
+        rm -rf hubout && touch hub/.done
+    fi
+    "$AIRLOCKD" --json serve --data hub --listen 127.0.0.1:0 > hub.addr 2>hub.log &
+    local pid=$!
+    for _ in $(seq 50); do [ -s hub.addr ] && break; sleep 0.1; done
+    local url
+    url="http://$(python3 -c 'import json,sys; print(json.loads(open("hub.addr").readline())["listening"])')"
+    echo "== models: $(du -sh --apparent-size hfmodel | cut -f1) model from $url" >&2
+    PRE="rm -rf hfcache" best_of snapshot_download \
+        "HF_HUB_DISABLE_PROGRESS_BARS=1 $venv -c \"from huggingface_hub import snapshot_download; snapshot_download('bench/big', endpoint='$url', cache_dir='hfcache', max_workers=8)\""
+    PRE="rm -rf hfstore" best_of airlock_sync_hf "HF_ENDPOINT=$url $AIRLOCK sync hfsync.yaml --store hfstore"
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    echo "models: airlock sync $airlock_sync_hf_s s vs snapshot_download(max_workers=8) $snapshot_download_s s = $(ratio "$airlock_sync_hf_s" "$snapshot_download_s")x (target <= 0.7x), peak $((airlock_sync_hf_rss / 1024)) MiB"
 }
 
 for s in $SECTIONS; do "bench_$s"; done

@@ -32,7 +32,7 @@ umoci config --image layouts/hello:v1 --architecture amd64 --os linux --config.c
 umoci gc --layout layouts/hello
 printf -- '---\nlicense: apache-2.0\n---\n# tiny-model\nA demo model.\n' > models/tiny/README.md
 echo '{"architectures": ["TinyModel"], "hidden_size": 8}' > models/tiny/config.json
-head -c 1048576 /dev/urandom > models/tiny/model.safetensors
+python3 "$REPO/scripts/gen-safetensors.py" 1048576 models/tiny/model.safetensors
 printf '#!/bin/sh\necho k3s stand-in\n' > bin/k3s
 echo "==> a local registry with a copy of the image, mirrored with airlock sync" >&2
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

@@ -129,7 +129,28 @@ fn import_list_fsck_audit_and_duplicate_is_a_noop() {
     let vol = copy(&f, &v, "v.tar.zst");
     let j = import(&f, &[&vol]).ok().json();
     assert_eq!(j["volumes"][0]["status"], "accepted");
-    assert_eq!(j["volumes"][0]["visible"].as_array().unwrap().len(), 3);
+    let visible: Vec<&str> = j["volumes"][0]["visible"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        visible
+            .iter()
+            .filter(|v| !v.starts_with("attestation "))
+            .count(),
+        3,
+        "{visible:?}"
+    );
+    assert_eq!(
+        visible
+            .iter()
+            .filter(|v| v.starts_with("attestation scan:"))
+            .count(),
+        2,
+        "scan results travel as attestations"
+    );
     let list = airlockd(&f, &["--json", "list", "--data", "data"])
         .ok()
         .json();
@@ -143,7 +164,13 @@ fn import_list_fsck_audit_and_duplicate_is_a_noop() {
     sorted.sort();
     assert_eq!(
         sorted,
-        ["acme/tiny-model", "k3s", "registry.example/acme/hello:v1"]
+        [
+            "acme/tiny-model",
+            "k3s",
+            "registry.example/acme/hello:v1",
+            "scan:acme/tiny-model",
+            "scan:k3s"
+        ]
     );
     assert_eq!(list["bundles"][0]["complete"], true);
     // The stored model blob is the file, byte for byte.
@@ -192,7 +219,7 @@ fn import_list_fsck_audit_and_duplicate_is_a_noop() {
 fn multi_volume_bundle_becomes_visible_with_its_last_volume_in_any_order() {
     let f = Fixture::with_model_bytes(3 << 20);
     airlockd(&f, &["init", "--data", "data", "--trust", "root.json"]).ok();
-    f.sh("head -c 3M /dev/urandom > models/tiny/model2.safetensors && head -c 3M /dev/urandom > models/tiny/model3.safetensors").ok();
+    f.sh("head -c 3M /dev/urandom > models/tiny/model2.bin && head -c 3M /dev/urandom > models/tiny/model3.bin").ok();
     let vols = f.pack("out", &["--volume-size", "3584KiB"]);
     assert!(vols.len() >= 3);
     let mut order: Vec<&String> = vols.iter().collect();
@@ -323,8 +350,11 @@ fn signer_threshold_rollback_expiry_and_integrity_refusals() {
     );
     // A blob that does not match the manifest (new content: blobs already in the store are not
     // read from the volume again, their stored copy was verified when it was written).
-    f.sh("head -c 300000 /dev/urandom > models/tiny/model.safetensors")
-        .ok();
+    f.sh(&format!(
+        "python3 {} 300000 models/tiny/model.safetensors",
+        gen_safetensors()
+    ))
+    .ok();
     f.airlock(&[
         "pack",
         "m.yaml",
@@ -643,8 +673,8 @@ fn differential_bundle_needs_its_base_and_carries_only_new_blobs() {
         .json();
     assert!(j["external"].as_u64().unwrap() >= 5, "{j}");
     assert!(
-        j["blobs"].as_u64().unwrap() <= 3,
-        "only the new file, the new model manifest and config travel: {j}"
+        j["blobs"].as_u64().unwrap() <= 5,
+        "only the new file, the new model manifest and config, and its new scan attestation travel: {j}"
     );
     let diff = j["volumes"][0]["path"].as_str().unwrap().to_string();
     // A forged inventory (not signed by the appliance) is refused by pack.
@@ -694,7 +724,7 @@ fn differential_bundle_needs_its_base_and_carries_only_new_blobs() {
 #[test]
 fn sigkill_at_twenty_points_of_a_multi_volume_import_is_recoverable() {
     let f = Fixture::with_model_bytes(2 << 20);
-    f.sh("head -c 2M /dev/urandom > models/tiny/model2.safetensors && head -c 2M /dev/urandom > models/tiny/model3.safetensors").ok();
+    f.sh("head -c 2M /dev/urandom > models/tiny/model2.bin && head -c 2M /dev/urandom > models/tiny/model3.bin").ok();
     let vols = f.pack("out", &["--volume-size", "2600KiB"]);
     assert!(vols.len() >= 3, "{vols:?}");
     let total: u64 = 6 << 20;

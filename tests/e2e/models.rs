@@ -52,6 +52,7 @@ fn hf_cache_source_is_pinned_to_its_commit_and_links_stay_inside() {
             "keys/signer.key",
             "--out",
             "out",
+            "--no-scan",
         ])
         .ok()
         .json();

@@ -8,6 +8,15 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// `scripts/gen-safetensors.py`: writes a valid safetensors file of random data, so the
+/// scanner's validator passes fixture models (random bytes named .safetensors are invalid).
+pub fn gen_safetensors() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scripts/gen-safetensors.py")
+        .display()
+        .to_string()
+}
+
 /// `target/<profile>/` holding the binaries, found from the test executable's location.
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");
@@ -133,6 +142,7 @@ impl Fixture {
     pub fn with_model_bytes(model_bytes: usize) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path();
+        let gen = gen_safetensors();
         sh(
             p,
             &format!(
@@ -146,7 +156,7 @@ umoci config --image layouts/hello:v1 --architecture amd64 --os linux >/dev/null
 umoci gc --layout layouts/hello
 printf -- '---\nlicense: apache-2.0\n---\n# tiny model\n' > models/tiny/README.md
 echo '{{"architectures":["Tiny"]}}' > models/tiny/config.json
-head -c {model_bytes} /dev/urandom > models/tiny/model.safetensors
+python3 {gen} {model_bytes} models/tiny/model.safetensors
 head -c 70000 /dev/urandom > models/tiny/sub/extra.bin
 head -c 100000 /dev/urandom > bin/k3s
 cat > m.yaml <<YAML

@@ -386,10 +386,21 @@ impl Appliance {
             ));
         }
 
-        // Policy.
+        // Policy, over the signed scan results too.
+        let findings: Vec<serde_json::Value> = m
+            .scan
+            .iter()
+            .flat_map(|r| {
+                r.findings.iter().map(move |f| {
+                    let mut f = f.clone();
+                    f["artifact"] = json!(r.artifact);
+                    f
+                })
+            })
+            .collect();
         let input = json!({
             "bundle": m, "bundleId": id, "signers": auth.signers, "volume": vol.label.volume,
-            "findings": [], "waivers": [],
+            "findings": findings, "waivers": m.waivers,
         });
         let decision = self
             .policy

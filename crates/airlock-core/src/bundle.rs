@@ -29,6 +29,8 @@ pub enum ArtifactKind {
     Image,
     Model,
     File,
+    /// Scan results (and later SBOMs) about another artifact, whose OCI `subject` points at it.
+    Attestation,
 }
 
 impl std::fmt::Display for ArtifactKind {
@@ -37,6 +39,7 @@ impl std::fmt::Display for ArtifactKind {
             ArtifactKind::Image => "image",
             ArtifactKind::Model => "model",
             ArtifactKind::File => "file",
+            ArtifactKind::Attestation => "attestation",
         })
     }
 }
@@ -138,6 +141,48 @@ pub struct BundleManifest {
     /// pinned root; they authenticate themselves, so reading them before the envelope is safe.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trust_roots: Vec<serde_json::Value>,
+    /// What the scanner found in each scanned artifact (signed with the rest of the manifest;
+    /// the import policy reads it). Empty findings mean scanned and clean.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scan: Vec<ScanRecord>,
+    /// Signed waivers admitting named suspicious findings (from the input manifest).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waivers: Vec<Waiver>,
+}
+
+/// Scan results for one artifact.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ScanRecord {
+    /// Name of the scanned artifact.
+    pub artifact: String,
+    /// Its root digest.
+    pub subject: Digest,
+    /// `airlock-scan <version>`.
+    pub scanner: String,
+    /// Files scanned.
+    pub files: u64,
+    /// Findings as the scanner reports them (`file`, `member`, `rule`, `global`, `severity`,
+    /// `detail`), with `key` = the string a waiver names (`rule` or `rule:global`).
+    pub findings: Vec<serde_json::Value>,
+    /// The attestation artifact carrying the same results with an OCI `subject`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<Digest>,
+}
+
+/// An explicit decision to admit a suspicious finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Waiver {
+    /// The artifact name the finding is in.
+    pub artifact: String,
+    /// The finding's key: its rule, or `rule:global` for pickle globals.
+    pub finding: String,
+    /// Restrict the waiver to one file of the artifact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Why it is acceptable (for the auditor).
+    pub reason: String,
 }
 
 /// The in-toto Statement v1 that the DSSE envelope carries.

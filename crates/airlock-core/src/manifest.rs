@@ -70,6 +70,9 @@ pub struct Spec {
     pub models: Vec<ModelSpec>,
     #[serde(default)]
     pub files: Vec<FileSpec>,
+    /// Signed waivers for suspicious scan findings (carried into the bundle manifest).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waivers: Vec<crate::bundle::Waiver>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -214,12 +217,16 @@ impl InputManifest {
                 .map_err(|e| err(format!("spec.models[{i}].source: {e}")))?;
             if model.name.is_empty() {
                 model.name = model.upstream_repo().ok_or_else(|| {
-                    err(format!("spec.models[{i}].name is required for dir: sources"))
+                    err(format!(
+                        "spec.models[{i}].name is required for dir: sources"
+                    ))
                 })?;
             }
             for g in model.include.iter().chain(&model.exclude) {
                 if g.is_empty() || g.len() > 256 {
-                    return Err(err(format!("spec.models[{i}]: glob {g:?} is empty or too long")));
+                    return Err(err(format!(
+                        "spec.models[{i}]: glob {g:?} is empty or too long"
+                    )));
                 }
             }
             check_repo_id(&model.name).map_err(|e| err(format!("spec.models[{i}].name: {e}")))?;
@@ -286,9 +293,13 @@ impl ModelSpec {
                 || r.len() > 256
                 || r.starts_with('/')
                 || r.split('/').any(|c| c.is_empty() || c == "." || c == "..")
-                || !r.bytes().all(|c| c.is_ascii_alphanumeric() || b"._-/".contains(&c))
+                || !r
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b"._-/".contains(&c))
             {
-                return Err(format!("revision {r:?} is not a valid branch, tag or commit"));
+                return Err(format!(
+                    "revision {r:?} is not a valid branch, tag or commit"
+                ));
             }
             Ok(())
         };
@@ -301,7 +312,11 @@ impl ModelSpec {
             check_rev(&revision)?;
             return Ok(ModelSource::Hf { repo, revision });
         }
-        if let Some(rest) = self.source.strip_prefix("hf-cache:").filter(|p| !p.is_empty()) {
+        if let Some(rest) = self
+            .source
+            .strip_prefix("hf-cache:")
+            .filter(|p| !p.is_empty())
+        {
             let (path, revision) = split_rev(rest);
             check_rev(&revision)?;
             return Ok(ModelSource::HfCache {

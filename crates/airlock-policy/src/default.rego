@@ -7,7 +7,8 @@
 #   "bundleId": "sha256:...",
 #   "signers":  [key ids of the distinct trusted signers],
 #   "volume":   volume number being imported,
-#   "findings": [scan findings: {"artifact", "file", "rule", "severity"}],
+#   "findings": [scan findings: {"artifact", "file", "member", "rule", "global", "key",
+#                "severity", "detail"}],
 #   "waivers":  [signed waivers from the bundle manifest],
 # }
 package airlock.import
@@ -26,6 +27,29 @@ deny contains msg if {
 	some f in input.findings
 	f.severity in {"malicious", "invalid"}
 	msg := sprintf("%s finding %s in %s (%s)", [f.severity, f.rule, f.artifact, f.file])
+}
+
+# Suspicious content is admitted only with a signed waiver naming the artifact and the
+# finding's key (its rule, or rule:global), and the file when the waiver names one.
+deny contains msg if {
+	some f in input.findings
+	f.severity == "suspicious"
+	not waived(f)
+	msg := sprintf("suspicious finding %s in %s (%s) has no waiver", [f.key, f.artifact, f.file])
+}
+
+waived(f) if {
+	some w in input.waivers
+	w.artifact == f.artifact
+	w.finding == f.key
+	not w.file
+}
+
+waived(f) if {
+	some w in input.waivers
+	w.artifact == f.artifact
+	w.finding == f.key
+	w.file == f.file
 }
 
 # Images are served under the name they carry: it must be a fully qualified reference.

@@ -163,6 +163,10 @@ pub struct PackArgs {
     /// checking this bundle's signatures; repeat for several versions, oldest first.
     #[arg(long = "trust-root", value_name = "ROOT")]
     pub trust_roots: Vec<PathBuf>,
+    /// Do not scan models and files (the bundle then carries no scan results, and the
+    /// appliance's policy sees no findings).
+    #[arg(long)]
+    pub no_scan: bool,
     /// Store that registry images are mirrored into and packed from (synced first when
     /// content is missing).
     #[arg(long, value_name = "DIR", env = airlock_core::env::AIRLOCK_STORE)]

@@ -58,7 +58,8 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
     // Registry images come from the store; sync first what is missing there.
     let registry_images = airlock_mirror::sync::registry_images(&m);
     let has_hf = !super::sync::hf_models(&m).is_empty();
-    let store = (!registry_images.is_empty() || has_hf).then(|| super::sync::store_dir(a.store.as_ref()));
+    let store =
+        (!registry_images.is_empty() || has_hf).then(|| super::sync::store_dir(a.store.as_ref()));
     if let Some(store) = &store {
         let bs = airlock_store::BlobStore::open(store)?;
         let mut missing = Vec::new();
@@ -90,9 +91,16 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
     if let (Some(store), true) = (&store, has_hf) {
         let errors: Vec<String> = super::sync::mirror_models(store, &m, &a.registry, true)?
             .into_iter()
-            .filter_map(|(src, r)| r.err().map(|e| format!("{src}: {}", super::sync::clone_err(&e))))
+            .filter_map(|(src, r)| {
+                r.err()
+                    .map(|e| format!("{src}: {}", super::sync::clone_err(&e)))
+            })
             .collect();
-        anyhow::ensure!(errors.is_empty(), "sync before pack failed:\n  {}", errors.join("\n  "));
+        anyhow::ensure!(
+            errors.is_empty(),
+            "sync before pack failed:\n  {}",
+            errors.join("\n  ")
+        );
     }
     let hashing = airlock_ui::Bar::bytes("hashing", 0);
     let mut plan = airlock_mirror::plan::plan_with_store(
@@ -103,6 +111,11 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
         &hashing,
     )?;
     hashing.finish();
+    let scan = if a.no_scan {
+        vec![]
+    } else {
+        crate::scanning::scan_plan(&mut plan, &format_rfc3339(t))?
+    };
     // Differential: blobs the appliance holds stay home; the manifest names them as external.
     let mut external = Vec::new();
     let base_inventory = base.map(|(digest, held)| {
@@ -145,6 +158,8 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
         base_inventory,
         external,
         trust_roots,
+        scan,
+        waivers: m.spec.waivers.clone(),
     };
     let bar = airlock_ui::Bar::bytes("packing", plan.total_bytes());
     let threads = a.threads.unwrap_or_else(|| {

@@ -1,0 +1,227 @@
+//! Scanning what `airlock pack` brings in, before it is signed.
+//!
+//! Every layer of every model and file artifact is scanned by airlock-scan (pickle machine,
+//! archives, format validators, built-in byte rules), in parallel, reading the blob where it
+//! lies (a source file, a store blob, a range of an archive) without loading it whole. The
+//! results go into the bundle twice: as `scan` records in the signed bundle manifest (what the
+//! import policy reads, before any blob is written), and as an attestation artifact per scanned
+//! artifact, an OCI artifact whose `subject` is the scanned manifest, so the appliance's
+//! referrers API serves the results next to what they describe. Container image layers are not
+//! scanned yet.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use airlock_bundle::writer::{BlobData, PlannedBlob};
+use airlock_core::bundle::{Artifact, ArtifactKind, Provenance, ScanRecord};
+use airlock_core::media;
+use airlock_core::oci::{Descriptor, Index, Manifest};
+use airlock_core::{Digest, Sha256};
+use airlock_mirror::plan::Plan;
+use anyhow::{Context, Result};
+use rayon::prelude::*;
+use serde_json::json;
+
+pub const ATTESTATION_TYPE: &str = "application/vnd.airlock.scan.v1+json";
+pub const SCANNER: &str = concat!("airlock-scan ", env!("CARGO_PKG_VERSION"));
+
+/// A byte range of a file as a scanner source.
+struct FileRange {
+    file: std::fs::File,
+    offset: u64,
+    len: u64,
+}
+
+impl airlock_scan::Source for FileRange {
+    fn len(&self) -> u64 {
+        self.len
+    }
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        if off
+            .checked_add(buf.len() as u64)
+            .is_none_or(|e| e > self.len)
+        {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        self.file.read_exact_at(buf, self.offset + off)
+    }
+}
+
+fn scan_blob(
+    b: &PlannedBlob,
+    name: &str,
+    limits: &airlock_scan::Limits,
+) -> Result<Vec<airlock_scan::Finding>> {
+    Ok(match &b.data {
+        BlobData::Bytes(bytes) => airlock_scan::scan_bytes(bytes, name, limits)?,
+        BlobData::File { path, offset, .. } => {
+            let file = std::fs::File::open(path)
+                .with_context(|| format!("scanning {}", path.display()))?;
+            let src = FileRange {
+                file,
+                offset: *offset,
+                len: b.size,
+            };
+            airlock_scan::scan_source(&src, name, limits)
+                .with_context(|| format!("scanning {}", path.display()))?
+        }
+    })
+}
+
+fn json_blob(v: &impl serde::Serialize) -> (Vec<u8>, Digest) {
+    let bytes = airlock_trust::canonical::to_vec(v).expect("JSON serializes");
+    let d = Sha256::digest(&bytes);
+    (bytes, d)
+}
+
+/// Scans the plan's models and files; adds attestation artifacts to the plan and returns the
+/// scan records for the bundle manifest.
+pub fn scan_plan(plan: &mut Plan, retrieved: &str) -> Result<Vec<ScanRecord>> {
+    let limits = airlock_scan::Limits::default();
+    let blobs: BTreeMap<Digest, &PlannedBlob> = plan.blobs.iter().map(|b| (b.digest, b)).collect();
+    let targets: Vec<&Artifact> = plan
+        .artifacts
+        .iter()
+        .filter(|a| matches!(a.kind, ArtifactKind::Model | ArtifactKind::File))
+        .collect();
+    let mut records = Vec::new();
+    let mut attestations = Vec::new();
+    for a in targets {
+        let Some(root) = blobs.get(&a.digest) else {
+            continue; // carried by the appliance already (differential bundle)
+        };
+        let BlobData::Bytes(bytes) = &root.data else {
+            continue;
+        };
+        let m: Manifest = serde_json::from_slice(bytes).context("artifact manifest")?;
+        let layers: Vec<(&Descriptor, &PlannedBlob)> = m
+            .layers
+            .iter()
+            .filter_map(|l| blobs.get(&l.digest).map(|b| (l, *b)))
+            .collect();
+        let per_layer: Vec<Vec<airlock_scan::Finding>> = layers
+            .par_iter()
+            .map(|(l, b)| {
+                let title = l
+                    .annotations
+                    .get(media::ANNOTATION_TITLE)
+                    .map(String::as_str)
+                    .unwrap_or("blob");
+                scan_blob(b, title, &limits)
+            })
+            .collect::<Result<_>>()?;
+        let findings: Vec<serde_json::Value> = per_layer
+            .into_iter()
+            .flatten()
+            .map(|f| {
+                let mut v = serde_json::to_value(&f).expect("finding serializes");
+                v["key"] = json!(f.waiver_key());
+                v
+            })
+            .collect();
+        if !findings.is_empty() {
+            tracing::warn!(artifact = %a.name, findings = findings.len(), "scanner findings (the import policy decides)");
+        }
+        // The attestation: an OCI artifact whose subject is the scanned manifest.
+        let result = json!({
+            "_type": "airlock-scan-result/v1", "scanner": SCANNER,
+            "subject": {"name": a.name, "digest": a.digest.to_string()},
+            "files": layers.len(), "findings": findings,
+        });
+        let (rbytes, rdigest) = json_blob(&result);
+        let empty = Sha256::digest(media::EMPTY_JSON);
+        let manifest = Manifest {
+            schema_version: 2,
+            media_type: Some(media::OCI_MANIFEST.into()),
+            artifact_type: Some(ATTESTATION_TYPE.into()),
+            config: Descriptor {
+                media_type: media::OCI_EMPTY.into(),
+                digest: empty,
+                size: 2,
+                artifact_type: None,
+                platform: None,
+                annotations: BTreeMap::new(),
+            },
+            layers: vec![Descriptor {
+                media_type: ATTESTATION_TYPE.into(),
+                digest: rdigest,
+                size: rbytes.len() as u64,
+                artifact_type: None,
+                platform: None,
+                annotations: BTreeMap::new(),
+            }],
+            subject: Some(Descriptor {
+                media_type: a.media_type.clone(),
+                digest: a.digest,
+                size: a.size,
+                artifact_type: None,
+                platform: None,
+                annotations: BTreeMap::new(),
+            }),
+            annotations: BTreeMap::new(),
+        };
+        let (mbytes, mdigest) = json_blob(&manifest);
+        records.push(ScanRecord {
+            artifact: a.name.clone(),
+            subject: a.digest,
+            scanner: SCANNER.into(),
+            files: layers.len() as u64,
+            findings,
+            attestation: Some(mdigest),
+        });
+        attestations.push((a.name.clone(), mdigest, mbytes, rdigest, rbytes));
+    }
+    // Add the attestations to the plan: blobs, artifacts and index.json entries.
+    let mut index: Index = serde_json::from_slice(&plan.index_json).context("index.json")?;
+    let have: std::collections::BTreeSet<Digest> = plan.blobs.iter().map(|b| b.digest).collect();
+    let add = |d: Digest, bytes: Vec<u8>, plan: &mut Plan| {
+        if !have.contains(&d) && !plan.blobs.iter().any(|b| b.digest == d) {
+            plan.blobs.push(PlannedBlob {
+                digest: d,
+                size: bytes.len() as u64,
+                data: BlobData::Bytes(Arc::from(bytes.as_slice())),
+            });
+        }
+    };
+    for (name, mdigest, mbytes, rdigest, rbytes) in attestations {
+        let size = mbytes.len() as u64;
+        add(mdigest, mbytes, plan);
+        add(rdigest, rbytes, plan);
+        add(
+            Sha256::digest(media::EMPTY_JSON),
+            media::EMPTY_JSON.to_vec(),
+            plan,
+        );
+        let att_name = format!("scan:{name}");
+        plan.artifacts.push(Artifact {
+            kind: ArtifactKind::Attestation,
+            name: att_name.clone(),
+            digest: mdigest,
+            media_type: media::OCI_MANIFEST.into(),
+            size,
+            provenance: Provenance {
+                source: format!("airlock pack ({SCANNER})"),
+                retrieved: Some(retrieved.to_string()),
+                ..Default::default()
+            },
+            platforms_omitted: vec![],
+        });
+        index.manifests.push(Descriptor {
+            media_type: media::OCI_MANIFEST.into(),
+            digest: mdigest,
+            size,
+            artifact_type: Some(ATTESTATION_TYPE.into()),
+            platform: None,
+            annotations: BTreeMap::from([
+                (
+                    media::ANNOTATION_AIRLOCK_KIND.to_string(),
+                    "attestation".to_string(),
+                ),
+                (media::ANNOTATION_AIRLOCK_NAME.to_string(), att_name),
+            ]),
+        });
+    }
+    plan.index_json = serde_json::to_vec(&index).expect("index serializes");
+    Ok(records)
+}
