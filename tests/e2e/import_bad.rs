@@ -13,22 +13,34 @@ fn foundation_bad_volumes_are_quarantined_by_import() {
     airlockd(&f, &["init", "--data", "data", "--trust", "root.json"]).ok();
     let v = f.pack("out", &[]).remove(0);
     let cases: &[(&str, &str)] = &[
-        ("sig", r#"
+        (
+            "sig",
+            r#"
 import json
 m, data = entries[0]
 env = json.loads(data)
 s = env["signatures"][0]["sig"]
 env["signatures"][0]["sig"] = ("B" if s[5] != "B" else "C").join([s[:5], s[6:]])
 entries[0] = regular(m.name, json.dumps(env).encode())
-"#),
+"#,
+        ),
         ("dotdot", r#"entries.insert(4, regular("../evil", b"x"))"#),
-        ("absolute", r#"entries.insert(4, regular("/etc/evil", b"x"))"#),
-        ("hardlink", r#"
+        (
+            "absolute",
+            r#"entries.insert(4, regular("/etc/evil", b"x"))"#,
+        ),
+        (
+            "hardlink",
+            r#"
 ti = tarfile.TarInfo("blobs/sha256/hard"); ti.type = tarfile.LNKTYPE; ti.linkname = "oci-layout"
-entries.insert(4, (ti, b""))"#),
-        ("device", r#"
+entries.insert(4, (ti, b""))"#,
+        ),
+        (
+            "device",
+            r#"
 ti = tarfile.TarInfo("dev/sda"); ti.type = tarfile.CHRTYPE; ti.devmajor = 8
-entries.insert(4, (ti, b""))"#),
+entries.insert(4, (ti, b""))"#,
+        ),
         ("duplicate", "entries.insert(5, entries[4])"),
         ("bomb", r#"eof_frame = "bomb.frame""#),
     ];
@@ -49,8 +61,14 @@ entries.insert(4, (ti, b""))"#),
     }
     let q = f.sh("ls data/quarantine | grep -c reason.json").ok().stdout;
     assert_eq!(q.trim().parse::<usize>().unwrap(), vols.len());
-    assert_eq!(f.sh("ls data/blobs/sha256 | wc -l").ok().stdout, blobs_before, "a refused volume left blobs");
-    let list = airlockd(&f, &["--json", "list", "--data", "data"]).ok().json();
+    assert_eq!(
+        f.sh("ls data/blobs/sha256 | wc -l").ok().stdout,
+        blobs_before,
+        "a refused volume left blobs"
+    );
+    let list = airlockd(&f, &["--json", "list", "--data", "data"])
+        .ok()
+        .json();
     assert!(list["bundles"].as_array().unwrap().is_empty());
     airlockd(&f, &["audit", "verify", "--data", "data"]).ok();
     // The untouched volume still imports.

@@ -12,8 +12,16 @@ impl Appliance {
     /// Every imported model version whose lineage names dataset `name`.
     pub fn models_using_dataset(&self, name: &str) -> Result<Vec<Value>, ApplianceError> {
         let mut out = Vec::new();
-        for a in self.catalog.artifacts()?.into_iter().filter(|a| a.kind == "model") {
-            let datasets = a.provenance["lineage"]["datasets"].as_array().cloned().unwrap_or_default();
+        for a in self
+            .catalog
+            .artifacts()?
+            .into_iter()
+            .filter(|a| a.kind == "model")
+        {
+            let datasets = a.provenance["lineage"]["datasets"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             for d in datasets.iter().filter(|d| d["name"] == name) {
                 out.push(json!({
                     "model": a.name, "digest": a.digest, "bundle": a.bundle, "visible": a.visible,
@@ -27,10 +35,18 @@ impl Appliance {
     /// The model `name` (its newest visible version) and its ancestors through `parent`,
     /// nearest first. Stops at a parent this appliance does not hold, or at a cycle.
     pub fn model_chain(&self, name: &str) -> Result<Vec<Value>, ApplianceError> {
-        let artifacts: Vec<_> = self.catalog.artifacts()?.into_iter().filter(|a| a.kind == "model").collect();
+        let artifacts: Vec<_> = self
+            .catalog
+            .artifacts()?
+            .into_iter()
+            .filter(|a| a.kind == "model")
+            .collect();
         let names = self.catalog.names()?;
         let current = |n: &str| {
-            let digest = names.iter().find(|(k, m, _)| k == "model" && m == n).map(|(_, _, d)| d.clone());
+            let digest = names
+                .iter()
+                .find(|(k, m, _)| k == "model" && m == n)
+                .map(|(_, _, d)| d.clone());
             artifacts
                 .iter()
                 .find(|a| a.name == n && Some(&a.digest) == digest.as_ref())

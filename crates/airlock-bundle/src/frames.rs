@@ -78,7 +78,8 @@ impl FrameIndex {
             return Ok(None);
         }
         let mut footer = [0u8; FOOTER];
-        read_at(&mut footer, len - FOOTER as u64).map_err(|e| format!("reading index footer: {e}"))?;
+        read_at(&mut footer, len - FOOTER as u64)
+            .map_err(|e| format!("reading index footer: {e}"))?;
         if &footer[4..] != FOOTER_MAGIC {
             return Ok(None);
         }

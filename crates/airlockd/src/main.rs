@@ -416,7 +416,10 @@ fn run(cli: &Cli) -> Result<u8> {
                         r["model"].as_str().unwrap_or(""),
                         r["digest"].as_str().unwrap_or(""),
                         r["dataset"]["name"].as_str().unwrap_or(""),
-                        r["dataset"]["version"].as_str().or(r["dataset"]["digest"].as_str()).unwrap_or("")
+                        r["dataset"]["version"]
+                            .as_str()
+                            .or(r["dataset"]["digest"].as_str())
+                            .unwrap_or("")
                     );
                 }
             } else {
@@ -435,7 +438,11 @@ fn run(cli: &Cli) -> Result<u8> {
                                 "{pad}{} {}{}",
                                 r["model"].as_str().unwrap_or(""),
                                 r["digest"].as_str().unwrap_or(""),
-                                if ds.is_empty() { String::new() } else { format!(" (datasets: {})", ds.join(", ")) }
+                                if ds.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(" (datasets: {})", ds.join(", "))
+                                }
                             );
                         }
                     }

@@ -149,7 +149,10 @@ pub fn run(cli: &Cli, a: &SyncArgs) -> Result<u8> {
         if cli.json {
             super::print_json(&json!({"store": store, "ok": true, "images": []}))?;
         } else {
-            say!("{}: no registry images or hf: models to sync", a.manifest.display());
+            say!(
+                "{}: no registry images or hf: models to sync",
+                a.manifest.display()
+            );
         }
         return Ok(airlock_ui::exit::OK);
     }
