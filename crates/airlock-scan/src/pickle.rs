@@ -44,6 +44,8 @@ pub struct Analysis {
     pub unresolved: Vec<(u64, String)>,
     /// The stream is a legacy (pre-1.6, non-zip) `torch.save` file.
     pub legacy_torch: bool,
+    /// The stream starts with a `PROTO` opcode.
+    pub proto_header: bool,
     /// The stream carries joblib inline arrays.
     pub joblib_arrays: usize,
     /// Oddities a well-behaved pickler never writes (short frames).
@@ -228,6 +230,8 @@ pub fn analyse(src: &dyn Source, limits: &crate::Limits) -> Analysis {
         _p: Default::default(),
     };
     let mut inp = Input::new(src);
+    let mut first = [0u8; 1];
+    m.out.proto_header = src.read_at(0, &mut first).is_ok() && first[0] == 0x80;
     let mut index = 0usize;
     while !inp.at_end() {
         let start = inp.pos;
@@ -987,13 +991,19 @@ pub(crate) fn scan(ctx: &mut Ctx, src: &dyn Source, loc: &Loc, strict: bool) {
 }
 
 pub(crate) fn report(ctx: &mut Ctx, loc: &Loc, a: &Analysis, strict: bool) {
-    // A protocol-0 guess (text that happens to start with an opcode byte) counts only when it
-    // forms a complete pickle or imports something denylisted before failing.
+    // Not named like a pickle: content starting with PROTO counts when it completes a pickle
+    // or imports anything; a protocol-0 guess (text that happens to start with an opcode byte)
+    // only when it completes or imports something denylisted before failing.
     let denylisted = a
         .globals
         .iter()
         .any(|g| matches!(classify(&g.module, &g.name), Verdict::Malicious(_)));
-    if !strict && a.pickles == 0 && !denylisted && a.unresolved.is_empty() {
+    let counts = if a.proto_header {
+        !a.globals.is_empty()
+    } else {
+        denylisted
+    };
+    if !strict && a.pickles == 0 && !counts && a.unresolved.is_empty() {
         return;
     }
     for g in &a.globals {

@@ -17,7 +17,8 @@ pub enum Kind {
     Npy,
     Hdf5,
     Onnx,
-    /// `strict`: starts with a `PROTO` opcode, or is named like a pickle.
+    /// `strict`: named like a pickle, so any parse error is a finding. Otherwise (content that
+    /// starts with `PROTO` or a protocol-0 opcode) see [`crate::pickle`]'s reporting rule.
     Pickle {
         strict: bool,
     },
@@ -97,7 +98,7 @@ pub(crate) fn sniff(head: &[u8], len: u64, name: &str) -> Kind {
     if starts(b"PK\x03\x04") || starts(b"PK\x05\x06") || starts(b"PK\x07\x08") {
         return Kind::Zip;
     }
-    if starts(b"\x1f\x8b") {
+    if starts(b"\x1f\x8b\x08") {
         return Kind::Gzip;
     }
     if head.len() >= 2
@@ -160,11 +161,13 @@ pub(crate) fn sniff(head: &[u8], len: u64, name: &str) -> Kind {
         e.as_str(),
         "pkl" | "pickle" | "pt" | "pth" | "ckpt" | "joblib" | "dill" | "p" | "sav" | "npy"
     ) || name.ends_with("data.pkl");
-    if head.len() >= 2 && head[0] == 0x80 && head[1] <= 5 {
-        return Kind::Pickle { strict: true };
-    }
     if named_pickle && !head.is_empty() {
         return Kind::Pickle { strict: true };
+    }
+    if head.len() >= 2 && head[0] == 0x80 && head[1] <= 5 {
+        // Unnamed content that starts with PROTO: a pickle when it imports anything or
+        // completes; random bytes (1 in ~10,000 start like this) that just fail are not.
+        return Kind::Pickle { strict: false };
     }
     let trimmed = head
         .iter()
@@ -188,7 +191,7 @@ mod tests {
     fn sniffs_by_content() {
         assert_eq!(
             sniff(b"\x80\x02cos\nsystem\n", 20, "weights.bin"),
-            Kind::Pickle { strict: true }
+            Kind::Pickle { strict: false }
         );
         assert_eq!(sniff(b"PK\x03\x04....", 100, "model.pt"), Kind::Zip);
         assert_eq!(
