@@ -78,10 +78,12 @@ bench_pack() {
     keys
     echo "== pack / verify: $(du -sh --apparent-size data | cut -f1) mixed data set, $(nproc) cores" >&2
     PRE="rm -f base.tar.zst" best_of tar_zstd "tar -cf - data | zstd -q -T0 -3 -o base.tar.zst"
+    PRE="rm -rf out" best_of airlock_pack_noscan "$AIRLOCK pack bench.yaml --key keys/signer.key --out out --no-scan"
     PRE="rm -rf out" best_of airlock_pack "$AIRLOCK pack bench.yaml --key keys/signer.key --out out"
     best_of zstd_openssl "zstd -dc base.tar.zst | openssl dgst -sha256"
     best_of airlock_verify "$AIRLOCK verify --trust root.json out/*.tar.zst"
     echo "pack:   airlock $airlock_pack_s s vs tar|zstd -T0 -3 $tar_zstd_s s = $(ratio "$airlock_pack_s" "$tar_zstd_s")x (target <= 0.9x), peak $((airlock_pack_rss / 1024)) MiB"
+    echo "pack without scanning (--no-scan): $airlock_pack_noscan_s s = $(ratio "$airlock_pack_noscan_s" "$tar_zstd_s")x"
     echo "verify: airlock $airlock_verify_s s vs zstd -dc|openssl sha256 $zstd_openssl_s s = $(ratio "$airlock_verify_s" "$zstd_openssl_s")x (target <= 0.7x), peak $((airlock_verify_rss / 1024)) MiB"
     echo "sizes:  airlock $(du -b out/*.tar.zst | awk '{s+=$1} END {print s}') bytes, tar|zstd $(stat -c %s base.tar.zst) bytes"
 }

