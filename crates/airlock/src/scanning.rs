@@ -85,35 +85,39 @@ pub fn scan_plan(plan: &mut Plan, retrieved: &str) -> Result<Vec<ScanRecord>> {
         .iter()
         .filter(|a| matches!(a.kind, ArtifactKind::Model | ArtifactKind::File))
         .collect();
-    let mut records = Vec::new();
-    let mut attestations = Vec::new();
+    // Every layer of every target, scanned in one parallel pass (artifacts are often one file).
+    let mut jobs: Vec<(usize, String, &PlannedBlob)> = Vec::new();
+    let mut scanned: Vec<(&Artifact, usize)> = Vec::new();
     for a in targets {
         let Some(root) = blobs.get(&a.digest) else {
             continue; // carried by the appliance already (differential bundle)
         };
-        let BlobData::Bytes(bytes) = &root.data else {
-            continue;
-        };
+        let BlobData::Bytes(bytes) = &root.data else { continue };
         let m: Manifest = serde_json::from_slice(bytes).context("artifact manifest")?;
-        let layers: Vec<(&Descriptor, &PlannedBlob)> = m
-            .layers
-            .iter()
-            .filter_map(|l| blobs.get(&l.digest).map(|b| (l, *b)))
-            .collect();
-        let per_layer: Vec<Vec<airlock_scan::Finding>> = layers
-            .par_iter()
-            .map(|(l, b)| {
-                let title = l
-                    .annotations
-                    .get(media::ANNOTATION_TITLE)
-                    .map(String::as_str)
-                    .unwrap_or("blob");
-                scan_blob(b, title, &limits)
-            })
-            .collect::<Result<_>>()?;
-        let findings: Vec<serde_json::Value> = per_layer
+        let k = scanned.len();
+        let mut n = 0;
+        for l in &m.layers {
+            if let Some(b) = blobs.get(&l.digest) {
+                let title = l.annotations.get(media::ANNOTATION_TITLE).cloned().unwrap_or_else(|| "blob".into());
+                jobs.push((k, title, *b));
+                n += 1;
+            }
+        }
+        scanned.push((a, n));
+    }
+    let results: Vec<(usize, Vec<airlock_scan::Finding>)> = jobs
+        .par_iter()
+        .map(|(k, title, b)| Ok((*k, scan_blob(b, title, &limits)?)))
+        .collect::<Result<_>>()?;
+    let mut by_artifact: Vec<Vec<airlock_scan::Finding>> = vec![Vec::new(); scanned.len()];
+    for (k, f) in results {
+        by_artifact[k].extend(f);
+    }
+    let mut records = Vec::new();
+    let mut attestations = Vec::new();
+    for ((a, files), found) in scanned.into_iter().zip(by_artifact) {
+        let findings: Vec<serde_json::Value> = found
             .into_iter()
-            .flatten()
             .map(|f| {
                 let mut v = serde_json::to_value(&f).expect("finding serializes");
                 v["key"] = json!(f.waiver_key());
@@ -127,7 +131,7 @@ pub fn scan_plan(plan: &mut Plan, retrieved: &str) -> Result<Vec<ScanRecord>> {
         let result = json!({
             "_type": "airlock-scan-result/v1", "scanner": SCANNER,
             "subject": {"name": a.name, "digest": a.digest.to_string()},
-            "files": layers.len(), "findings": findings,
+            "files": files, "findings": findings,
         });
         let (rbytes, rdigest) = json_blob(&result);
         let empty = Sha256::digest(media::EMPTY_JSON);
@@ -166,7 +170,7 @@ pub fn scan_plan(plan: &mut Plan, retrieved: &str) -> Result<Vec<ScanRecord>> {
             artifact: a.name.clone(),
             subject: a.digest,
             scanner: SCANNER.into(),
-            files: layers.len() as u64,
+            files: files as u64,
             findings,
             attestation: Some(mdigest),
         });
