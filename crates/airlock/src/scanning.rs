@@ -92,13 +92,19 @@ pub fn scan_plan(plan: &mut Plan, retrieved: &str) -> Result<Vec<ScanRecord>> {
         let Some(root) = blobs.get(&a.digest) else {
             continue; // carried by the appliance already (differential bundle)
         };
-        let BlobData::Bytes(bytes) = &root.data else { continue };
+        let BlobData::Bytes(bytes) = &root.data else {
+            continue;
+        };
         let m: Manifest = serde_json::from_slice(bytes).context("artifact manifest")?;
         let k = scanned.len();
         let mut n = 0;
         for l in &m.layers {
             if let Some(b) = blobs.get(&l.digest) {
-                let title = l.annotations.get(media::ANNOTATION_TITLE).cloned().unwrap_or_else(|| "blob".into());
+                let title = l
+                    .annotations
+                    .get(media::ANNOTATION_TITLE)
+                    .cloned()
+                    .unwrap_or_else(|| "blob".into());
                 jobs.push((k, title, *b));
                 n += 1;
             }
