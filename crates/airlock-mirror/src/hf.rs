@@ -364,20 +364,7 @@ impl Hub {
             .get("link")
             .and_then(|v| v.to_str().ok())
             .and_then(next_link);
-        let mut buf = Vec::new();
-        resp.into_body()
-            .into_reader()
-            .take(MAX_JSON + 1)
-            .read_to_end(&mut buf)
-            .map_err(|e| MirrorError::Transport {
-                url: url.into(),
-                detail: e.to_string(),
-            })?;
-        if buf.len() as u64 > MAX_JSON {
-            return Err(MirrorError::Invalid(format!(
-                "{url}: response larger than {MAX_JSON} bytes"
-            )));
-        }
+        let buf = crate::registry::read_bounded(resp, MAX_JSON, url)?;
         let v = serde_json::from_slice(&buf)
             .map_err(|e| MirrorError::Invalid(format!("{url}: not JSON: {e}")))?;
         Ok((v, next))

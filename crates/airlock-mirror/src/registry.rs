@@ -681,7 +681,11 @@ fn registry_message(body: &[u8]) -> String {
 }
 
 /// Reads at most `max` bytes of a body; more is an error.
-fn read_bounded(resp: Response<Body>, max: u64, url: &str) -> Result<Vec<u8>, MirrorError> {
+pub(crate) fn read_bounded(
+    resp: Response<Body>,
+    max: u64,
+    url: &str,
+) -> Result<Vec<u8>, MirrorError> {
     let mut buf = Vec::new();
     resp.into_body()
         .into_reader()
