@@ -5,8 +5,8 @@
 //! lies (a source file, a store blob, a range of an archive) without loading it whole. The
 //! results go into the bundle twice: as `scan` records in the signed bundle manifest (what the
 //! import policy reads, before any blob is written), and as an attestation artifact per scanned
-//! artifact, an OCI artifact whose `subject` is the scanned manifest, so the appliance's
-//! referrers API serves the results next to what they describe. Container image layers are not
+//! artifact, an OCI artifact whose `subject` is the scanned manifest (the OCI way to attach
+//! results to what they describe, ready for a referrers API). Container image layers are not
 //! scanned yet.
 
 use std::collections::BTreeMap;
