@@ -255,6 +255,24 @@ fn hub_errors_are_named_and_bad_bytes_never_stored() {
     .says(&["weights.bin", "hashes to"]);
     let stored = f.sh("ls s3/blobs/sha256 | wc -l").ok().stdout;
     assert_eq!(stored.trim(), "1", "only config.json is stored");
+    // A small (non-LFS) file whose bytes do not match the git blob id the tree lists.
+    let (_h, url) = hub("small");
+    airlock_hf(
+        &f,
+        &url,
+        &["sync", "bad.yaml", "--store", "s5", "--retries", "1"],
+    )
+    .fails()
+    .says(&["config.json", "git blob"]);
+    // A resumed download answered from the wrong offset.
+    let (_h, url) = hub("range");
+    airlock_hf(
+        &f,
+        &url,
+        &["sync", "bad.yaml", "--store", "s6", "--retries", "2"],
+    )
+    .fails()
+    .says(&["weights.bin", "Content-Range"]);
     // A download cut mid-file is resumed with Range.
     let (_h, url) = hub("cut");
     let r = airlock_hf(

@@ -6,6 +6,9 @@ according to MODE:
   dotdot  the tree lists a file named ../../evil
   badsha  an LFS file's bytes do not match the sha256 the tree lists
   cut     the first download of weights.bin is cut after 100000 bytes; Range requests work
+  range   like cut, but the resumed request is answered with a Content-Range that does not
+          start where the client asked
+  small   config.json's bytes do not match the git blob id the tree lists
   ok      behaves
 
 Usage: python3 fake_hub.py MODE  (prints the port on stdout, serves until killed)
@@ -24,7 +27,8 @@ def files():
     if MODE == "badsha":
         sha = hashlib.sha256(b"something else").hexdigest()
     out = [
-        {"type": "file", "path": "config.json", "size": len(CONFIG), "oid": "x"},
+        {"type": "file", "path": "config.json", "size": len(CONFIG),
+         "oid": hashlib.sha1(b"blob %d\0" % len(CONFIG) + CONFIG).hexdigest()},
         {"type": "file", "path": "weights.bin", "size": len(WEIGHTS), "oid": "y",
          "lfs": {"oid": sha, "size": len(WEIGHTS), "pointerSize": 130}},
     ]
@@ -64,12 +68,13 @@ class H(http.server.BaseHTTPRequestHandler):
         prefix = f"/acme/bad/resolve/{COMMIT}/"
         if p.startswith(prefix):
             name = p[len(prefix):]
-            data = {"config.json": CONFIG, "weights.bin": WEIGHTS}.get(name)
+            config = CONFIG.replace(b"Bad", b"Bax") if MODE == "small" else CONFIG
+            data = {"config.json": config, "weights.bin": WEIGHTS}.get(name)
             if data is None:
                 return self.send(404, b"{}", [("X-Error-Code", "EntryNotFound")])
             rng = self.headers.get("Range")
             start = int(rng.split("=")[1].split("-")[0]) if rng else 0
-            if MODE == "cut" and name == "weights.bin" and not cut_done and start == 0:
+            if MODE in ("cut", "range") and name == "weights.bin" and not cut_done and start == 0:
                 cut_done = True
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(data)))
@@ -82,7 +87,8 @@ class H(http.server.BaseHTTPRequestHandler):
             body = data[start:]
             headers = [("X-Repo-Commit", COMMIT), ("ETag", '"x"')]
             if rng:
-                headers.append(("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}"))
+                first = 0 if MODE == "range" else start
+                headers.append(("Content-Range", f"bytes {first}-{len(data) - 1}/{len(data)}"))
                 return self.send(206, body, headers)
             return self.send(200, body, headers)
         self.send(404, b"{}", [("X-Error-Code", "RepoNotFound")])

@@ -18,7 +18,6 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -31,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::glob::Filter;
 use crate::model::ModelFile;
+use crate::partial::Partial;
 use crate::MirrorError;
 
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
@@ -45,6 +45,9 @@ pub struct TreeFile {
     /// sha256 of LFS files (the hub stores large files in LFS and lists their hash).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lfs_sha256: Option<String>,
+    /// git blob id (sha1) of non-LFS files, as the tree lists it; checked after download.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_oid: Option<String>,
 }
 
 /// A file downloaded into the store.
@@ -440,6 +443,10 @@ impl Hub {
                         .as_u64()
                         .or_else(|| e["size"].as_u64())
                         .unwrap_or(0),
+                    git_oid: match (&lfs, e["oid"].as_str()) {
+                        (None, Some(o)) if is_commit(o) => Some(o.to_string()),
+                        _ => None,
+                    },
                     lfs_sha256: lfs,
                 });
                 if out.len() > MAX_ENTRIES {
@@ -503,105 +510,58 @@ impl Hub {
         partial: &Path,
         progress: &dyn Progress,
     ) -> Result<Digest, MirrorError> {
-        let mut f = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(partial)
-            .map_err(MirrorError::io(partial, "open partial file"))?;
-        let mut have = f
-            .metadata()
-            .map_err(MirrorError::io(partial, "stat partial file"))?
-            .len();
-        if have > t.size {
-            have = 0;
-        }
-        let mut hasher = Sha256::new();
-        if have > 0 {
-            let mut buf = vec![0u8; 1 << 20];
-            let mut left = have;
-            while left > 0 {
-                let k = f
-                    .read(&mut buf[..left.min(1 << 20) as usize])
-                    .map_err(MirrorError::io(partial, "read partial file"))?;
-                if k == 0 {
-                    break;
-                }
-                hasher.update(&buf[..k]);
-                left -= k as u64;
+        // Small (non-LFS) files are checked against the git blob id the tree lists.
+        let git_oid = t
+            .lfs_sha256
+            .is_none()
+            .then_some(t.git_oid.as_deref())
+            .flatten();
+        let mut p = Partial::open(partial, t.size, git_oid.is_some(), progress)?;
+        if p.have() < t.size || t.size == 0 {
+            let resume = (p.have() > 0).then_some(p.have());
+            if let Some(at) = resume {
+                tracing::info!(file = %t.path, offset = at, "resuming download");
             }
-        }
-        f.set_len(have)
-            .map_err(MirrorError::io(partial, "truncate partial file"))?;
-        f.seek(SeekFrom::Start(have))
-            .map_err(MirrorError::io(partial, "seek partial file"))?;
-        let mut got = have;
-        if have < t.size || t.size == 0 {
-            let resp = self.get(url, (have > 0).then_some(have))?;
+            let resp = self.get(url, resume)?;
             self.check(&resp, url, &t.path)?;
             let status = resp.status().as_u16();
-            if have > 0 && status == 200 {
-                tracing::debug!(file = %t.path, "server ignored Range; downloading from 0");
-                hasher = Sha256::new();
-                f.set_len(0)
-                    .map_err(MirrorError::io(partial, "truncate partial file"))?;
-                f.seek(SeekFrom::Start(0))
-                    .map_err(MirrorError::io(partial, "seek partial file"))?;
-                got = 0;
-            } else if have > 0 {
-                tracing::info!(file = %t.path, offset = have, "resuming download");
-            }
-            let mut body = resp.into_body().into_reader();
-            let mut buf = vec![0u8; 256 << 10];
-            loop {
-                let k = match body.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(k) => k,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        f.flush().ok();
-                        return Err(MirrorError::Transport {
-                            url: url.into(),
-                            detail: format!("connection lost after {got} bytes: {e}"),
-                        });
-                    }
-                };
-                if got + k as u64 > t.size {
-                    drop(f);
-                    let _ = fs::remove_file(partial);
-                    return Err(MirrorError::Invalid(format!(
-                        "{url}: more bytes than the {} the tree lists",
-                        t.size
-                    )));
-                }
-                f.write_all(&buf[..k])
-                    .map_err(MirrorError::io(partial, "write partial file"))?;
-                hasher.update(&buf[..k]);
-                got += k as u64;
-                progress.advance(k as u64);
-            }
+            let cr = resp
+                .headers()
+                .get("content-range")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            p.accept(status, cr.as_deref(), url)?;
+            p.fill(resp.into_body().into_reader(), url, progress)?;
         }
-        if got != t.size {
-            return Err(MirrorError::Transport {
-                url: url.into(),
-                detail: format!("body ended after {got} of {} bytes", t.size),
-            });
-        }
-        f.sync_all()
-            .map_err(MirrorError::io(partial, "sync partial file"))?;
+        // No fsync per file: the connected-side store is a cache, and `airlock pack` hashes
+        // every store blob it packs, so a file damaged by a crash is caught there, never
+        // shipped. (The appliance's import does fsync: there the store is the record.)
+        let (digest, git, f) = p.finish();
         drop(f);
-        let digest = hasher.finish();
+        // Damaged bytes are never kept: the next attempt starts from zero.
+        let refuse = |expected: String, found: String| {
+            let _ = fs::remove_file(partial);
+            MirrorError::Invalid(format!(
+                "{} ({url}): content hashes to {found}, the tree lists {expected}",
+                t.path
+            ))
+        };
         if let Some(want) = &t.lfs_sha256 {
             let want = Digest::from_hex(want).expect("checked when listed");
             if want != digest {
-                // Damaged bytes are never kept: the next attempt starts from zero.
                 let _ = fs::remove_file(partial);
                 return Err(MirrorError::DigestMismatch {
                     what: format!("{} ({url})", t.path),
                     expected: want,
                     found: digest,
                 });
+            }
+        } else if let (Some(want), Some(found)) = (git_oid, git) {
+            if want != found {
+                return Err(refuse(
+                    format!("git blob {want}"),
+                    format!("git blob {found}"),
+                ));
             }
         }
         let dest = store.path(&digest);
@@ -638,6 +598,7 @@ impl Hub {
                         path: s,
                         size,
                         lfs_sha256: None,
+                        git_oid: None,
                     });
                 }
                 out

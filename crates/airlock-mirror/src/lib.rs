@@ -20,6 +20,7 @@ pub mod glob;
 pub mod hf;
 pub mod local;
 pub mod model;
+mod partial;
 pub mod plan;
 pub mod registry;
 pub mod sync;

@@ -17,8 +17,7 @@
 //! host) are followed without the `Authorization` header.
 
 use std::collections::HashMap;
-use std::fs::OpenOptions;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -32,6 +31,7 @@ use ureq::http::Response;
 use ureq::Body;
 
 use crate::auth::{self, Challenge, Credentials};
+use crate::partial::Partial;
 use crate::MirrorError;
 
 pub use airlock_core::oci::MAX_MANIFEST_BYTES;
@@ -505,119 +505,28 @@ impl Client {
         dest: &Path,
         progress: &dyn Progress,
     ) -> Result<u64, MirrorError> {
-        let mut f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(partial)
-            .map_err(MirrorError::io(partial, "open partial blob"))?;
-        let mut have = f
-            .metadata()
-            .map_err(MirrorError::io(partial, "stat partial blob"))?
-            .len();
-        let mut hasher = Sha256::new();
-        if have > desc.size {
-            have = 0;
-        }
-        if have > 0 {
-            // Resume: the bytes on disk count only once re-hashed.
-            let mut buf = vec![0u8; 1 << 20];
-            let mut left = have;
-            while left > 0 {
-                let k = f
-                    .read(&mut buf[..left.min(1 << 20) as usize])
-                    .map_err(MirrorError::io(partial, "read partial blob"))?;
-                if k == 0 {
-                    break;
-                }
-                hasher.update(&buf[..k]);
-                left -= k as u64;
-            }
-            progress.advance(have);
-        }
-        f.set_len(have)
-            .map_err(MirrorError::io(partial, "truncate partial blob"))?;
-        f.seek(SeekFrom::Start(have))
-            .map_err(MirrorError::io(partial, "seek partial blob"))?;
+        let mut p = Partial::open(partial, desc.size, false, progress)?;
         let mut transferred = 0u64;
         let path = format!("/v2/{}/blobs/{}", r.repository, desc.digest);
         let url = format!("{}{path}", self.base(r));
-        if have < desc.size {
+        if p.have() < desc.size {
             let mut hs = Vec::new();
-            if have > 0 {
-                hs.push(("Range", format!("bytes={have}-")));
-                tracing::info!(blob = %desc.digest, offset = have, "resuming download");
+            if p.have() > 0 {
+                hs.push(("Range", format!("bytes={}-", p.have())));
+                tracing::info!(blob = %desc.digest, offset = p.have(), "resuming download");
             }
             let resp = self.send(r, Method::Get, &path, &hs)?;
             let status = resp.status().as_u16();
             let resp = check_status(resp, &url, &[200, 206])?;
-            if have > 0 && status == 200 {
-                // The server ignored Range: start over.
-                tracing::debug!(blob = %desc.digest, "server ignored Range; downloading from 0");
-                progress.advance(0);
-                have = 0;
-                hasher = Sha256::new();
-                f.set_len(0)
-                    .map_err(MirrorError::io(partial, "truncate partial blob"))?;
-                f.seek(SeekFrom::Start(0))
-                    .map_err(MirrorError::io(partial, "seek partial blob"))?;
-            } else if status == 206 {
-                let cr = resp
-                    .headers()
-                    .get("content-range")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
-                if !cr.starts_with(&format!("bytes {have}-")) {
-                    return Err(MirrorError::Invalid(format!(
-                        "{url}: asked for bytes {have}- but got Content-Range {cr:?}"
-                    )));
-                }
-            }
-            let mut body = resp.into_body().into_reader();
-            let mut buf = vec![0u8; 256 << 10];
-            loop {
-                let k = match body.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(k) => k,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        f.flush().ok();
-                        return Err(MirrorError::Transport {
-                            url,
-                            detail: format!(
-                                "connection lost after {} bytes: {e}",
-                                have + transferred
-                            ),
-                        });
-                    }
-                };
-                if have + transferred + k as u64 > desc.size {
-                    drop(f);
-                    let _ = std::fs::remove_file(partial);
-                    return Err(MirrorError::Invalid(format!(
-                        "{url}: more bytes than the {} the descriptor says",
-                        desc.size
-                    )));
-                }
-                f.write_all(&buf[..k])
-                    .map_err(MirrorError::io(partial, "write partial blob"))?;
-                hasher.update(&buf[..k]);
-                transferred += k as u64;
-                progress.advance(k as u64);
-            }
-            if have + transferred < desc.size {
-                return Err(MirrorError::Transport {
-                    url,
-                    detail: format!(
-                        "body ended after {} of {} bytes",
-                        have + transferred,
-                        desc.size
-                    ),
-                });
-            }
+            let cr = resp
+                .headers()
+                .get("content-range")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            p.accept(status, cr.as_deref(), &url)?;
+            transferred = p.fill(resp.into_body().into_reader(), &url, progress)?;
         }
-        let found = hasher.finish();
+        let (found, _, f) = p.finish();
         if found != desc.digest {
             drop(f);
             let _ = std::fs::remove_file(partial);
