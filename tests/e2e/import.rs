@@ -5,10 +5,6 @@ use std::path::Path;
 
 use airlock_e2e::*;
 
-fn airlockd(f: &Fixture, args: &[&str]) -> Run {
-    run_in(f.path(), bin("airlockd"), args)
-}
-
 /// Fixture + an initialized data dir `data` pinned to `root.json`.
 fn appliance() -> Fixture {
     let f = Fixture::new();

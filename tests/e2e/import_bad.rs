@@ -3,10 +3,6 @@
 
 use airlock_e2e::*;
 
-fn airlockd(f: &Fixture, args: &[&str]) -> Run {
-    run_in(f.path(), bin("airlockd"), args)
-}
-
 #[test]
 fn foundation_bad_volumes_are_quarantined_by_import() {
     let f = Fixture::new();

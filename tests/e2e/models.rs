@@ -5,10 +5,6 @@
 
 use airlock_e2e::*;
 
-fn airlockd(f: &Fixture, args: &[&str]) -> Run {
-    run_in(f.path(), bin("airlockd"), args)
-}
-
 /// Runs `airlock` with HF_ENDPOINT set.
 fn airlock_hf(f: &Fixture, endpoint: &str, args: &[&str]) -> Run {
     let out = std::process::Command::new(bin("airlock"))

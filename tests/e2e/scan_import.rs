@@ -5,10 +5,6 @@
 
 use airlock_e2e::*;
 
-fn airlockd(f: &Fixture, args: &[&str]) -> Run {
-    run_in(f.path(), bin("airlockd"), args)
-}
-
 fn pickles(f: &Fixture) {
     f.sh(r#"python3 - <<'PY'
 import os, pickle

@@ -75,10 +75,6 @@ impl Drop for Serving {
     }
 }
 
-fn airlockd(f: &Fixture, args: &[&str]) -> Run {
-    run_in(f.path(), bin("airlockd"), args)
-}
-
 /// A fixture with the demo bundle (plus tags v2, v3 and a second repository) imported.
 fn served() -> Fixture {
     let f = Fixture::new();

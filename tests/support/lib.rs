@@ -121,6 +121,11 @@ pub fn airlock(cwd: &Path, args: &[&str]) -> Run {
     run_in(cwd, bin("airlock"), args)
 }
 
+/// Runs `airlockd ARGS` in the fixture's directory.
+pub fn airlockd(f: &Fixture, args: &[&str]) -> Run {
+    run_in(f.path(), bin("airlockd"), args)
+}
+
 /// Runs a shell snippet in `cwd`.
 pub fn sh(cwd: &Path, script: &str) -> Run {
     run_in(cwd, "bash", &["-euo", "pipefail", "-c", script])
