@@ -155,6 +155,25 @@ fn data(cli: &Cli) -> Result<&Path> {
         .context("no data directory: pass --data DIR or set AIRLOCK_DATA")
 }
 
+/// A trust root is a few KiB; `init` refuses to read more than the trust crate accepts.
+const MAX_ROOT_BYTES: u64 = 1 << 20;
+
+/// Reads a file of at most `max` bytes.
+fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut buf = Vec::new();
+    f.take(max + 1)
+        .read_to_end(&mut buf)
+        .with_context(|| format!("reading {}", path.display()))?;
+    anyhow::ensure!(
+        buf.len() as u64 <= max,
+        "{} is larger than {max} bytes",
+        path.display()
+    );
+    Ok(buf)
+}
+
 fn print_json(v: &serde_json::Value) -> Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, v).map_err(std::io::Error::from)?;
@@ -169,8 +188,7 @@ macro_rules! say {
 fn run(cli: &Cli) -> Result<u8> {
     match &cli.command {
         Command::Init { trust, tls_names } => {
-            let bytes =
-                std::fs::read(trust).with_context(|| format!("reading {}", trust.display()))?;
+            let bytes = read_bounded(trust, MAX_ROOT_BYTES)?;
             let names = if tls_names.is_empty() {
                 airlock_appliance::tls::default_names()
             } else {
