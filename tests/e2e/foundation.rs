@@ -145,7 +145,7 @@ fn pack_verify_inspect_unpack_with_skopeo_umoci_and_containerd() {
             "README.md",
             "config.json",
             "model.safetensors",
-            "sub/extra.bin"
+            "sub/extra.dat"
         ]
     );
     assert_eq!(

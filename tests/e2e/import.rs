@@ -215,7 +215,7 @@ fn import_list_fsck_audit_and_duplicate_is_a_noop() {
 fn multi_volume_bundle_becomes_visible_with_its_last_volume_in_any_order() {
     let f = Fixture::with_model_bytes(3 << 20);
     airlockd(&f, &["init", "--data", "data", "--trust", "root.json"]).ok();
-    f.sh("head -c 3M /dev/urandom > models/tiny/model2.bin && head -c 3M /dev/urandom > models/tiny/model3.bin").ok();
+    f.sh("(echo airlock-test-data; head -c 3M /dev/urandom) > models/tiny/model2.dat && (echo airlock-test-data; head -c 3M /dev/urandom) > models/tiny/model3.dat").ok();
     let vols = f.pack("out", &["--volume-size", "3584KiB"]);
     assert!(vols.len() >= 3);
     let mut order: Vec<&String> = vols.iter().collect();
@@ -648,7 +648,7 @@ fn differential_bundle_needs_its_base_and_carries_only_new_blobs() {
         ],
     )
     .ok();
-    f.sh("head -c 50000 /dev/urandom > models/tiny/new-file.bin && sed -i 's/version: \"1.0.0\"/version: \"1.1.0\"/' m.yaml").ok();
+    f.sh("(echo airlock-test-data; head -c 50000 /dev/urandom) > models/tiny/new-file.dat && sed -i 's/version: \"1.0.0\"/version: \"1.1.0\"/' m.yaml").ok();
     let j = f
         .airlock(&[
             "--json",
@@ -720,7 +720,7 @@ fn differential_bundle_needs_its_base_and_carries_only_new_blobs() {
 #[test]
 fn sigkill_at_twenty_points_of_a_multi_volume_import_is_recoverable() {
     let f = Fixture::with_model_bytes(2 << 20);
-    f.sh("head -c 2M /dev/urandom > models/tiny/model2.bin && head -c 2M /dev/urandom > models/tiny/model3.bin").ok();
+    f.sh("(echo airlock-test-data; head -c 2M /dev/urandom) > models/tiny/model2.dat && (echo airlock-test-data; head -c 2M /dev/urandom) > models/tiny/model3.dat").ok();
     let vols = f.pack("out", &["--volume-size", "2600KiB"]);
     assert!(vols.len() >= 3, "{vols:?}");
     let total: u64 = 6 << 20;

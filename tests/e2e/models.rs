@@ -192,7 +192,7 @@ PY"#).ok();
 import filecmp, os, sys
 from huggingface_hub import snapshot_download, hf_hub_download
 d = snapshot_download("acme/tiny-model", endpoint="{url_b}", cache_dir="hfcache")
-for rel in ["README.md", "config.json", "model.safetensors", "sub/extra.bin"]:
+for rel in ["README.md", "config.json", "model.safetensors", "sub/extra.dat"]:
     assert filecmp.cmp(os.path.join(d, rel), os.path.join("models/tiny", rel), shallow=False), rel
 p = hf_hub_download("acme/tiny-model", "model.safetensors", revision="{commit}", endpoint="{url_b}", cache_dir="hfcache2")
 assert filecmp.cmp(p, "models/tiny/model.safetensors", shallow=False)

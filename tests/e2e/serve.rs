@@ -482,12 +482,12 @@ got = sorted(os.path.relpath(os.path.join(r, n), d) for r, _, ns in os.walk(d) f
 assert want == got, (want, got)
 for p in want:
     assert filecmp.cmp(os.path.join(src, p), os.path.join(d, p), shallow=False), p
-one = hf_hub_download("{MODEL}", "sub/extra.bin", endpoint=ep, cache_dir="hfcache2")
-assert open(one, "rb").read() == open(os.path.join(src, "sub/extra.bin"), "rb").read()
+one = hf_hub_download("{MODEL}", "sub/extra.dat", endpoint=ep, cache_dir="hfcache2")
+assert open(one, "rb").read() == open(os.path.join(src, "sub/extra.dat"), "rb").read()
 info = HfApi(endpoint=ep).model_info("{MODEL}")
 assert len(info.sha) == 40, info.sha
 tree = sorted(f.path for f in HfApi(endpoint=ep).list_repo_tree("{MODEL}", recursive=True))
-assert tree == ["README.md", "config.json", "model.safetensors", "sub", "sub/extra.bin"], tree
+assert tree == ["README.md", "config.json", "model.safetensors", "sub", "sub/extra.dat"], tree
 print(info.sha)
 "#
     );
@@ -578,7 +578,7 @@ print(info.sha)
             "README.md",
             "config.json",
             "model.safetensors",
-            "sub/extra.bin"
+            "sub/extra.dat"
         ]
     );
 }
@@ -727,7 +727,7 @@ cmp apt/cache/archives/airlock-hello_1.0_all.deb airlock-hello_1.0_all.deb"#,
 fn pending_artifacts_and_unreferenced_blobs_are_not_served() {
     let f = Fixture::with_model_bytes(3 << 20);
     airlockd(&f, &["init", "--data", "data", "--trust", "root.json"]).ok();
-    f.sh("head -c 3M /dev/urandom > models/tiny/model2.bin && head -c 3M /dev/urandom > models/tiny/model3.bin").ok();
+    f.sh("(echo airlock-test-data; head -c 3M /dev/urandom) > models/tiny/model2.dat && (echo airlock-test-data; head -c 3M /dev/urandom) > models/tiny/model3.dat").ok();
     let vols = f.pack("out", &["--volume-size", "3584KiB"]);
     assert!(vols.len() >= 3);
     // Every volume but the last: the image (first in the bundle) is visible, the model (whose
@@ -772,7 +772,7 @@ fn pending_artifacts_and_unreferenced_blobs_are_not_served() {
     // The last volume arrives through the inbox: the model is served without a restart.
     std::fs::copy(f.p(last), f.p("data/inbox/last.tar.zst")).unwrap();
     std::fs::write(f.p("data/inbox/last.tar.zst.done"), "").unwrap();
-    let url = format!("{base}/{MODEL}/resolve/main/model2.bin");
+    let url = format!("{base}/{MODEL}/resolve/main/model2.dat");
     let mut ok = false;
     for _ in 0..100 {
         if status(&curl(&f, &["-I", &url])) == 200 {
@@ -784,7 +784,7 @@ fn pending_artifacts_and_unreferenced_blobs_are_not_served() {
     assert!(ok, "model not served after its last volume was imported");
     let same = f
         .sh(&format!(
-            "curl -sf {url} | cmp - models/tiny/model2.bin && echo same"
+            "curl -sf {url} | cmp - models/tiny/model2.dat && echo same"
         ))
         .ok()
         .stdout;

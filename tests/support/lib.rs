@@ -162,8 +162,8 @@ umoci gc --layout layouts/hello
 printf -- '---\nlicense: apache-2.0\n---\n# tiny model\n' > models/tiny/README.md
 echo '{{"architectures":["Tiny"]}}' > models/tiny/config.json
 python3 {gen} {model_bytes} models/tiny/model.safetensors
-head -c 70000 /dev/urandom > models/tiny/sub/extra.bin
-head -c 100000 /dev/urandom > bin/k3s
+(echo airlock-test-data; head -c 70000 /dev/urandom) > models/tiny/sub/extra.dat
+(echo airlock-test-data; head -c 100000 /dev/urandom) > bin/k3s
 cat > m.yaml <<YAML
 apiVersion: airlock/v1
 kind: Bundle
