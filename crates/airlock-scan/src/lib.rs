@@ -16,8 +16,11 @@
 //! - validators: safetensors ([`safetensors`], never reads tensor data), GGUF ([`gguf`], also
 //!   checks chat templates), numpy `.npy` ([`npy`]);
 //! - configs: Keras JSON and HDF5 model configs, ONNX external-data paths ([`keras`], [`onnx`]);
-//! - built-in byte rules ([`rules`]): EICAR, reverse shells, `curl | sh` droppers, executables
-//!   embedded in model files.
+//! - pattern rules through a [`RuleEngine`] (the `airlock-yara` crate runs YARA rules with
+//!   yara-x): every leaf — a file, or an archive member that is not itself an archive — is
+//!   handed to the engine after its format scanner, with its sniffed kind, so rules such as
+//!   "an ELF header inside a model file" can be written. This crate has no engine of its own
+//!   ([`NoRules`]), so that the format scanners build and fuzz without yara-x.
 //!
 //! ```no_run
 //! let findings = airlock_scan::scan_path("models/".as_ref(), &airlock_scan::Limits::default())?;
@@ -31,10 +34,10 @@ pub mod error;
 pub mod gguf;
 pub mod globals;
 pub mod keras;
+pub mod layer;
 pub mod npy;
 pub mod onnx;
 pub mod pickle;
-pub mod rules;
 pub mod safetensors;
 mod sniff;
 mod source;
@@ -47,6 +50,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use error::ScanError;
+pub use layer::{scan_layer, Compression};
 pub use sniff::Kind;
 pub use source::{Slice, Source, SourceReader};
 
@@ -133,6 +137,11 @@ pub struct Limits {
     pub max_gguf_array: u64,
     /// Most findings kept per file (a flood of findings is itself reported once).
     pub max_findings_per_file: usize,
+    /// Image layers: members up to this size are scanned in memory, larger ones are spilled
+    /// to a temporary file.
+    pub max_member_in_memory: u64,
+    /// Image layers: most bytes one layer may unpack to.
+    pub max_layer_unpacked: u64,
 }
 
 impl Default for Limits {
@@ -149,22 +158,63 @@ impl Default for Limits {
             max_gguf_string: 64 << 20,
             max_gguf_array: 1 << 24,
             max_findings_per_file: 1000,
+            max_member_in_memory: 64 << 20,
+            max_layer_unpacked: 64 << 30,
         }
+    }
+}
+
+/// What a [`RuleEngine`] is told about the leaf it scans.
+#[derive(Debug, Clone, Copy)]
+pub struct Leaf<'a> {
+    /// The innermost name: the member name inside an archive, else the file name.
+    pub name: &'a str,
+    /// The sniffed content type: `pickle`, `hdf5`, `safetensors`, `gguf`, `npy`, `onnx`,
+    /// `json`, `unscannable` or `other`.
+    pub kind: &'static str,
+    /// Whether the content is a model file (pickle, HDF5, safetensors, GGUF, npy, ONNX), where
+    /// executables and shell commands have no business.
+    pub model: bool,
+}
+
+/// A match of a pattern rule, turned into a [`Finding`] at the leaf's location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleHit {
+    /// Rule id, e.g. `yara/builtin/reverse_shell`.
+    pub rule: String,
+    pub severity: Severity,
+    pub detail: String,
+}
+
+/// Pattern rules run over every leaf. Implemented by `airlock-yara` (YARA rules via yara-x);
+/// an error is an I/O error reading the source, not a bad match.
+pub trait RuleEngine: Sync {
+    fn scan_leaf(&self, src: &dyn Source, leaf: &Leaf) -> std::io::Result<Vec<RuleHit>>;
+}
+
+/// No pattern rules: only the format scanners run.
+pub struct NoRules;
+
+impl RuleEngine for NoRules {
+    fn scan_leaf(&self, _: &dyn Source, _: &Leaf) -> std::io::Result<Vec<RuleHit>> {
+        Ok(Vec::new())
     }
 }
 
 /// Collects findings while walking one top-level file.
 pub(crate) struct Ctx<'a> {
     pub limits: &'a Limits,
+    pub rules: &'a dyn RuleEngine,
     pub file: String,
     pub findings: Vec<Finding>,
     truncated: bool,
 }
 
 impl<'a> Ctx<'a> {
-    fn new(limits: &'a Limits, file: String) -> Self {
+    fn new(limits: &'a Limits, rules: &'a dyn RuleEngine, file: String) -> Self {
         Ctx {
             limits,
+            rules,
             file,
             findings: Vec::new(),
             truncated: false,
@@ -255,12 +305,26 @@ pub fn scan_path(path: &Path, limits: &Limits) -> Result<Vec<Finding>, ScanError
 
 /// [`scan_path`] that also counts the files scanned.
 pub fn scan_tree(path: &Path, limits: &Limits) -> Result<Report, ScanError> {
+    scan_tree_with(path, limits, &NoRules)
+}
+
+/// [`scan_tree`] with pattern rules run over every leaf.
+pub fn scan_tree_with(
+    path: &Path,
+    limits: &Limits,
+    rules: &dyn RuleEngine,
+) -> Result<Report, ScanError> {
     let mut r = Report::default();
-    walk(path, limits, &mut r)?;
+    walk(path, limits, rules, &mut r)?;
     Ok(r)
 }
 
-fn walk(path: &Path, limits: &Limits, r: &mut Report) -> Result<(), ScanError> {
+fn walk(
+    path: &Path,
+    limits: &Limits,
+    rules: &dyn RuleEngine,
+    r: &mut Report,
+) -> Result<(), ScanError> {
     let io = |source| ScanError::Io {
         path: path.to_path_buf(),
         source,
@@ -275,7 +339,7 @@ fn walk(path: &Path, limits: &Limits, r: &mut Report) -> Result<(), ScanError> {
         for e in entries {
             let ft = e.file_type().map_err(io)?;
             if ft.is_dir() || ft.is_file() {
-                walk(&e.path(), limits, r)?;
+                walk(&e.path(), limits, rules, r)?;
             }
         }
         return Ok(());
@@ -287,7 +351,7 @@ fn walk(path: &Path, limits: &Limits, r: &mut Report) -> Result<(), ScanError> {
     let src = source::FileSource::new(f).map_err(io)?;
     r.files += 1;
     r.findings
-        .extend(scan_source(&src, &path.display().to_string(), limits).map_err(io)?);
+        .extend(scan_source_with(&src, &path.display().to_string(), limits, rules).map_err(io)?);
     Ok(())
 }
 
@@ -311,7 +375,17 @@ pub fn scan_bytes(bytes: &[u8], name: &str, limits: &Limits) -> std::io::Result<
 
 /// Scans any positioned-read source (a file, bytes, a slice of either).
 pub fn scan_source(src: &dyn Source, name: &str, limits: &Limits) -> std::io::Result<Vec<Finding>> {
-    let mut ctx = Ctx::new(limits, name.to_string());
+    scan_source_with(src, name, limits, &NoRules)
+}
+
+/// [`scan_source`] with pattern rules run over every leaf.
+pub fn scan_source_with(
+    src: &dyn Source,
+    name: &str,
+    limits: &Limits,
+    rules: &dyn RuleEngine,
+) -> std::io::Result<Vec<Finding>> {
+    let mut ctx = Ctx::new(limits, rules, name.to_string());
     scan_any(&mut ctx, src, &Loc::default())?;
     Ok(ctx.findings)
 }
@@ -337,10 +411,14 @@ pub(crate) fn scan_any(ctx: &mut Ctx, src: &dyn Source, loc: &Loc) -> std::io::R
         return Ok(());
     }
     match kind {
-        Kind::Zip => zip::scan(ctx, src, loc),
-        Kind::Tar => tar::scan(ctx, src, loc),
-        Kind::Gzip => scan_gzip(ctx, src, loc),
-        Kind::Zlib => scan_zlib(ctx, src, loc),
+        Kind::Zip => return zip::scan(ctx, src, loc),
+        Kind::Tar => return tar::scan(ctx, src, loc),
+        Kind::Gzip => return scan_gzip(ctx, src, loc),
+        Kind::Zlib => {
+            if scan_zlib(ctx, src, loc)? {
+                return Ok(());
+            }
+        }
         Kind::Unscannable(what) => {
             ctx.add(
                 loc,
@@ -349,40 +427,53 @@ pub(crate) fn scan_any(ctx: &mut Ctx, src: &dyn Source, loc: &Loc) -> std::io::R
                 None,
                 format!("{what} content cannot be scanned; unpack it and scan the contents"),
             );
-            Ok(())
         }
-        Kind::Safetensors => {
-            safetensors::scan(ctx, src, loc);
-            Ok(())
-        }
-        Kind::Gguf => {
-            gguf::scan(ctx, src, loc);
-            Ok(())
-        }
-        Kind::Npy => npy::scan(ctx, src, loc),
-        Kind::Hdf5 => keras::scan_hdf5(ctx, src, loc),
-        Kind::Onnx => onnx::scan(ctx, src, loc),
+        Kind::Safetensors => safetensors::scan(ctx, src, loc),
+        Kind::Gguf => gguf::scan(ctx, src, loc),
+        Kind::Npy => npy::scan(ctx, src, loc)?,
+        Kind::Hdf5 => keras::scan_hdf5(ctx, src, loc)?,
+        Kind::Onnx => onnx::scan(ctx, src, loc)?,
         Kind::Pickle { strict } => {
-            pickle::scan(ctx, src, loc, strict);
-            rules::scan_model_bytes(ctx, src, loc)
+            if !pickle::scan(ctx, src, loc, strict) {
+                // Text that starts with an opcode byte: not a model file to the rules.
+                return run_rules(ctx, src, loc, Kind::Other, &name);
+            }
         }
-        Kind::Json => {
-            keras::scan_json(ctx, src, loc)?;
-            rules::scan_text(ctx, src, loc)
-        }
-        Kind::Other => rules::scan_text(ctx, src, loc),
+        Kind::Json => keras::scan_json(ctx, src, loc)?,
+        Kind::Other => {}
     }
+    run_rules(ctx, src, loc, kind, &name)
+}
+
+/// Hands a leaf to the rule engine and records its hits.
+fn run_rules(
+    ctx: &mut Ctx,
+    src: &dyn Source,
+    loc: &Loc,
+    kind: Kind,
+    name: &str,
+) -> std::io::Result<()> {
+    let leaf = Leaf {
+        name,
+        kind: kind.name(),
+        model: kind.is_model(),
+    };
+    for hit in ctx.rules.scan_leaf(src, &leaf)? {
+        ctx.add(loc, hit.severity, &hit.rule, None, hit.detail);
+    }
+    Ok(())
 }
 
 /// A raw zlib stream (joblib `compress=`): inflated (bounded) and scanned when it inflates
-/// cleanly; bytes that merely start like a zlib header are scanned as text instead.
-fn scan_zlib(ctx: &mut Ctx, src: &dyn Source, loc: &Loc) -> std::io::Result<()> {
+/// cleanly (returns true); bytes that merely start like a zlib header return false and are
+/// treated as a leaf.
+fn scan_zlib(ctx: &mut Ctx, src: &dyn Source, loc: &Loc) -> std::io::Result<bool> {
     use std::io::Read;
     let mut dec =
         flate2::read::ZlibDecoder::new(SourceReader::new(src)).take(ctx.limits.max_inflate + 1);
     let mut buf = Vec::new();
     if dec.read_to_end(&mut buf).is_err() {
-        return rules::scan_text(ctx, src, loc);
+        return Ok(false);
     }
     if buf.len() as u64 > ctx.limits.max_inflate {
         ctx.add(
@@ -395,13 +486,14 @@ fn scan_zlib(ctx: &mut Ctx, src: &dyn Source, loc: &Loc) -> std::io::Result<()> 
                 ctx.limits.max_inflate
             ),
         );
-        return Ok(());
+        return Ok(true);
     }
     let name = format!(
         "{}.inflated",
         loc.name(&ctx.file).rsplit('/').next().unwrap_or("")
     );
-    scan_any(ctx, &buf.as_slice(), &loc.child(&name))
+    scan_any(ctx, &buf.as_slice(), &loc.child(&name))?;
+    Ok(true)
 }
 
 fn scan_gzip(ctx: &mut Ctx, src: &dyn Source, loc: &Loc) -> std::io::Result<()> {

@@ -112,7 +112,7 @@ pub(crate) fn scan(ctx: &mut Ctx, src: &dyn Source, loc: &Loc) -> io::Result<()>
             "object array: its data is a pickle and loads only with allow_pickle=True",
         );
         let a = pickle::analyse(&data, ctx.limits);
-        pickle::report(ctx, loc, &a, true);
+        let _ = pickle::report(ctx, loc, &a, true);
         return Ok(());
     }
     if let Some(size) = itemsize(&h.descr) {

@@ -17,7 +17,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use crate::globals::{classify, normalize_module, Verdict};
+use crate::globals::{classify_at, normalize_module, Verdict};
 use crate::{Ctx, Loc, Severity, Source};
 
 /// One global import the stream performs.
@@ -29,6 +29,9 @@ pub struct GlobalRef {
     pub offset: u64,
     /// `GLOBAL`, `STACK_GLOBAL`, `INST` or `EXT`.
     pub opcode: &'static str,
+    /// The highest `PROTO` seen in the stream so far: below 4, `find_class` does not walk
+    /// dotted names (`getattr(module, "a.b")` fails), so a dotted name cannot reach anything.
+    pub proto: u8,
 }
 
 /// What the machine saw.
@@ -217,6 +220,8 @@ struct Machine<'a, 'l> {
     ops: u64,
     out: Analysis,
     seen: std::collections::HashSet<(String, String)>,
+    /// Highest `PROTO` seen so far.
+    proto: u8,
     _p: std::marker::PhantomData<&'a ()>,
 }
 
@@ -227,6 +232,7 @@ pub fn analyse(src: &dyn Source, limits: &crate::Limits) -> Analysis {
         ops: 0,
         out: Analysis::default(),
         seen: Default::default(),
+        proto: 0,
         _p: Default::default(),
     };
     let mut inp = Input::new(src);
@@ -366,6 +372,7 @@ impl Machine<'_, '_> {
                 name: key.1.clone(),
                 offset,
                 opcode,
+                proto: self.proto,
             });
         }
         Rc::new(key)
@@ -450,6 +457,7 @@ impl Machine<'_, '_> {
                     if v > 5 {
                         return Err(PErr(at, format!("unsupported pickle protocol {v}")));
                     }
+                    self.proto = self.proto.max(v);
                 }
                 0x95 => {
                     // FRAME
@@ -985,30 +993,60 @@ fn dtype_info(v: &V) -> Option<(u64, bool)> {
 /// Scans `src` as a pickle stream and records findings. `strict`: the content was sniffed as
 /// a pickle from its bytes (a `PROTO` opcode) or named like one, so a parse error is a finding;
 /// otherwise (a protocol-0 guess) a stream that fails before importing anything is ignored.
-pub(crate) fn scan(ctx: &mut Ctx, src: &dyn Source, loc: &Loc, strict: bool) {
+///
+/// Returns whether the content is a pickle after all (see [`report`]). Text that merely starts
+/// with an opcode byte is not.
+pub(crate) fn scan(ctx: &mut Ctx, src: &dyn Source, loc: &Loc, strict: bool) -> bool {
     let a = analyse(src, ctx.limits);
-    report(ctx, loc, &a, strict);
+    report(ctx, loc, &a, strict)
 }
 
-pub(crate) fn report(ctx: &mut Ctx, loc: &Loc, a: &Analysis, strict: bool) {
+/// Whether `module` and `name` are dotted Python identifiers (what `find_class` could import).
+fn importable(module: &str, name: &str) -> bool {
+    let ident = |p: &str| {
+        let mut c = p.chars();
+        c.next().is_some_and(|f| f == '_' || f.is_alphabetic())
+            && c.all(|ch| ch == '_' || ch.is_alphanumeric())
+    };
+    [module, name]
+        .iter()
+        .all(|s| !s.is_empty() && s.split('.').all(ident))
+}
+
+/// Records the findings of `a`; returns false when the content was not taken for a pickle
+/// (a guess from the first byte that did not hold up), in which case nothing was recorded.
+pub(crate) fn report(ctx: &mut Ctx, loc: &Loc, a: &Analysis, strict: bool) -> bool {
     // Not named like a pickle: content starting with PROTO counts when it completes a pickle
     // or imports anything; a protocol-0 guess (text that happens to start with an opcode byte)
     // only when it completes or imports something denylisted before failing.
-    let denylisted = a
+    // A guess that never completed a pickle (random bytes, a raw tensor dump named `.bin`)
+    // decodes "globals" from garbage; only names Python could import count then. A payload
+    // followed by a broken stream still imports real names (`os.system`) and is reported.
+    // Likewise a protocol-0 guess (text that starts with an opcode byte: "Format: ...", "(c)
+    // ...") that runs into an error: plain text decodes as a pickle or two before it fails.
+    let guess = !strict && (a.pickles == 0 || (!a.proto_header && a.error.is_some()));
+    let globals: Vec<&GlobalRef> = a
         .globals
         .iter()
-        .any(|g| matches!(classify(&g.module, &g.name), Verdict::Malicious(_)));
+        .filter(|g| !guess || importable(&g.module, &g.name))
+        .collect();
+    let denylisted = globals.iter().any(|g| {
+        matches!(
+            classify_at(&g.module, &g.name, g.proto),
+            Verdict::Malicious(_)
+        )
+    });
     let counts = if a.proto_header {
-        !a.globals.is_empty()
+        !globals.is_empty()
     } else {
         denylisted
     };
-    if !strict && a.pickles == 0 && !counts && a.unresolved.is_empty() {
-        return;
+    if guess && !counts && (a.unresolved.is_empty() || !a.proto_header) {
+        return false;
     }
-    for g in &a.globals {
+    for g in globals {
         let global = format!("{}.{}", g.module, g.name);
-        match classify(&g.module, &g.name) {
+        match classify_at(&g.module, &g.name, g.proto) {
             Verdict::Allowed => {}
             Verdict::Suspicious => ctx.add(
                 loc,
@@ -1056,6 +1094,7 @@ pub(crate) fn report(ctx: &mut Ctx, loc: &Loc, a: &Analysis, strict: bool) {
             format!("not a well-formed pickle at offset {off}: {msg}"),
         );
     }
+    true
 }
 
 #[cfg(test)]

@@ -26,6 +26,40 @@ pub enum Kind {
     Other,
 }
 
+impl Kind {
+    /// The name rule engines see (`Leaf::kind`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Zip => "zip",
+            Kind::Tar => "tar",
+            Kind::Gzip => "gzip",
+            Kind::Zlib => "zlib",
+            Kind::Unscannable(_) => "unscannable",
+            Kind::Safetensors => "safetensors",
+            Kind::Gguf => "gguf",
+            Kind::Npy => "npy",
+            Kind::Hdf5 => "hdf5",
+            Kind::Onnx => "onnx",
+            Kind::Pickle { .. } => "pickle",
+            Kind::Json => "json",
+            Kind::Other => "other",
+        }
+    }
+
+    /// Model file formats, where executables and shell commands have no business.
+    pub fn is_model(self) -> bool {
+        matches!(
+            self,
+            Kind::Safetensors
+                | Kind::Gguf
+                | Kind::Npy
+                | Kind::Hdf5
+                | Kind::Onnx
+                | Kind::Pickle { .. }
+        )
+    }
+}
+
 fn ext(name: &str) -> String {
     let base = name.rsplit('/').next().unwrap_or(name);
     match base.rfind('.') {
@@ -157,10 +191,13 @@ pub(crate) fn sniff(head: &[u8], len: u64, name: &str) -> Kind {
         // An HDF5 file may carry a user block before the signature.
         return Kind::Hdf5;
     }
-    let named_pickle = matches!(
-        e.as_str(),
-        "pkl" | "pickle" | "pt" | "pth" | "ckpt" | "joblib" | "dill" | "p" | "sav" | "npy"
-    ) || name.ends_with("data.pkl");
+    // `.pt`, `.pth`, `.ckpt`, `.p` and `.sav` are pickles only when they start like one:
+    // the same extensions name Python path files (`distutils-precedence.pth`), vim tutors
+    // (`tutor.pt`) and other text, which is scanned as a protocol-0 guess instead.
+    let named_pickle = matches!(e.as_str(), "pkl" | "pickle" | "joblib" | "dill" | "npy")
+        || (matches!(e.as_str(), "pt" | "pth" | "ckpt" | "p" | "sav")
+            && head.first() == Some(&0x80))
+        || name.ends_with("data.pkl");
     if named_pickle && !head.is_empty() {
         return Kind::Pickle { strict: true };
     }

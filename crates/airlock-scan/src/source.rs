@@ -12,6 +12,10 @@ pub trait Source: Sync {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// The whole content, when it is already in memory (saves a copy).
+    fn as_bytes(&self) -> Option<&[u8]> {
+        None
+    }
 }
 
 impl Source for &[u8] {
@@ -24,6 +28,9 @@ impl Source for &[u8] {
         let s = self.get(start..end).ok_or_else(eof)?;
         buf.copy_from_slice(s);
         Ok(())
+    }
+    fn as_bytes(&self) -> Option<&[u8]> {
+        Some(self)
     }
 }
 
@@ -87,6 +94,10 @@ impl Source for Slice<'_> {
             return Err(eof());
         }
         self.inner.read_at(self.off + off, buf)
+    }
+    fn as_bytes(&self) -> Option<&[u8]> {
+        let b = self.inner.as_bytes()?;
+        b.get(usize::try_from(self.off).ok()?..usize::try_from(self.off + self.len).ok()?)
     }
 }
 

@@ -39,7 +39,7 @@ pub enum Command {
     /// Mirror the registry images a manifest names into the local store (AIRLOCK_STORE).
     Sync(SyncArgs),
     /// Pack the content a manifest names into signed bundle volumes.
-    Pack(PackArgs),
+    Pack(Box<PackArgs>),
     /// Check volumes against a trust root: signatures, expiry, every blob's digest.
     Verify(VerifyArgs),
     /// Show what a volume carries (artifacts, blobs, signers, provenance) without extracting.
@@ -47,7 +47,8 @@ pub enum Command {
     /// Verify volumes and extract them into an OCI image layout.
     Unpack(UnpackArgs),
     /// Scan model files and archives for code that runs on load (pickle globals, Keras Lambda
-    /// layers, chat-template injection) and malformed formats. Exit 0 clean, 1 findings, 2 error.
+    /// layers, chat-template injection), malformed formats, and YARA rules (built-in plus
+    /// --rules). Exit 0 clean, 1 findings, 2 error.
     Scan(ScanArgs),
 }
 
@@ -163,10 +164,12 @@ pub struct PackArgs {
     /// checking this bundle's signatures; repeat for several versions, oldest first.
     #[arg(long = "trust-root", value_name = "ROOT")]
     pub trust_roots: Vec<PathBuf>,
-    /// Do not scan models and files (the bundle then carries no scan results, and the
-    /// appliance's policy sees no findings).
+    /// Do not scan images, models and files (the bundle then carries no scan results, and
+    /// the appliance's policy sees no findings).
     #[arg(long)]
     pub no_scan: bool,
+    #[command(flatten)]
+    pub rules: RulesArgs,
     /// Store that registry images are mirrored into and packed from (synced first when
     /// content is missing).
     #[arg(long, value_name = "DIR", env = airlock_core::env::AIRLOCK_STORE)]
@@ -259,4 +262,25 @@ pub struct ScanArgs {
     /// Files or directories to scan (directories recursively; symlinks are not followed).
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub rules: RulesArgs,
+}
+
+/// Operator YARA rules, run beside the built-in ones.
+#[derive(Args, Debug, Clone, Default)]
+pub struct RulesArgs {
+    /// A directory of YARA rules (every *.yar / *.yara file in it, each its own namespace) or
+    /// one rule file; repeat for several. A rule's `meta: severity = "suspicious"` makes its
+    /// findings waivable; rules without it are malicious.
+    #[arg(long = "rules", value_name = "DIR", env = airlock_core::env::AIRLOCK_YARA_RULES, value_delimiter = ':')]
+    pub dirs: Vec<PathBuf>,
+}
+
+impl RulesArgs {
+    /// Compiles the built-in rules plus these directories.
+    pub fn load(&self) -> anyhow::Result<airlock_yara::RuleSet> {
+        let rules = airlock_yara::RuleSet::load(&self.dirs)?;
+        tracing::info!(rules = rules.len(), files = rules.files().len(), id = %rules.id(), "YARA rules compiled");
+        Ok(rules)
+    }
 }

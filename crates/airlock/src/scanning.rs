@@ -1,13 +1,16 @@
 //! Scanning what `airlock pack` brings in, before it is signed.
 //!
 //! Every layer of every model and file artifact is scanned by airlock-scan (pickle machine,
-//! archives, format validators, built-in byte rules), in parallel, reading the blob where it
-//! lies (a source file, a store blob, a range of an archive) without loading it whole. The
+//! archives, format validators) with YARA rules from airlock-yara (built-in plus `--rules`),
+//! in parallel, reading the blob where it lies (a source file, a store blob, a range of an
+//! archive) without loading it whole. Container image layers (tar, tar+gzip, tar+zstd) are
+//! unpacked as a stream and every file in them is scanned the same way. The
 //! results go into the bundle twice: as `scan` records in the signed bundle manifest (what the
 //! import policy reads, before any blob is written), and as an attestation artifact per scanned
 //! artifact, an OCI artifact whose `subject` is the scanned manifest (the OCI way to attach
-//! results to what they describe, ready for a referrers API). Container image layers are not
-//! scanned yet.
+//! results to what they describe, ready for a referrers API). The scanner string names the
+//! YARA rule set's digest, and the attestation lists its rule files, so an auditor can tell
+//! which rules a bundle was scanned with.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -48,13 +51,36 @@ impl airlock_scan::Source for FileRange {
     }
 }
 
+/// One blob to scan: a file-like layer, or an image layer (a tar stream).
+struct Job<'a> {
+    /// Index of the scanned artifact the findings belong to.
+    artifact: usize,
+    title: String,
+    blob: &'a PlannedBlob,
+    layer: Option<airlock_scan::Compression>,
+}
+
 fn scan_blob(
-    b: &PlannedBlob,
-    name: &str,
+    job: &Job,
     limits: &airlock_scan::Limits,
+    rules: &airlock_yara::RuleSet,
 ) -> Result<Vec<airlock_scan::Finding>> {
+    let b = job.blob;
+    let name = job.title.as_str();
+    let scan = |src: &dyn airlock_scan::Source| -> std::io::Result<Vec<airlock_scan::Finding>> {
+        match job.layer {
+            Some(c) => airlock_scan::scan_layer(
+                airlock_scan::SourceReader::new(src),
+                c,
+                name,
+                limits,
+                rules,
+            ),
+            None => airlock_scan::scan_source_with(src, name, limits, rules),
+        }
+    };
     Ok(match &b.data {
-        BlobData::Bytes(bytes) => airlock_scan::scan_bytes(bytes, name, limits)?,
+        BlobData::Bytes(bytes) => scan(&&bytes[..])?,
         BlobData::File { path, offset, .. } => {
             let file = std::fs::File::open(path)
                 .with_context(|| format!("scanning {}", path.display()))?;
@@ -63,10 +89,32 @@ fn scan_blob(
                 offset: *offset,
                 len: b.size,
             };
-            airlock_scan::scan_source(&src, name, limits)
-                .with_context(|| format!("scanning {}", path.display()))?
+            scan(&src).with_context(|| format!("scanning {}", path.display()))?
         }
     })
+}
+
+/// The manifests under an image root (the root itself, or an index's children that the plan
+/// carries).
+fn image_manifests(root: &[u8], blobs: &BTreeMap<Digest, &PlannedBlob>) -> Result<Vec<Manifest>> {
+    let v: serde_json::Value = serde_json::from_slice(root).context("image manifest")?;
+    if v.get("manifests").is_none() {
+        return Ok(vec![serde_json::from_value(v).context("image manifest")?]);
+    }
+    let index: Index = serde_json::from_value(v).context("image index")?;
+    let mut out = Vec::new();
+    for d in &index.manifests {
+        if let Some(b) = blobs.get(&d.digest) {
+            if let BlobData::Bytes(bytes) = &b.data {
+                let v: serde_json::Value =
+                    serde_json::from_slice(bytes).context("image manifest")?;
+                if v.get("layers").is_some() {
+                    out.push(serde_json::from_value(v).context("image manifest")?);
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn json_blob(v: &impl serde::Serialize) -> (Vec<u8>, Digest) {
@@ -75,18 +123,32 @@ fn json_blob(v: &impl serde::Serialize) -> (Vec<u8>, Digest) {
     (bytes, d)
 }
 
-/// Scans the plan's models and files; adds attestation artifacts to the plan and returns the
-/// scan records for the bundle manifest.
-pub fn scan_plan(plan: &mut Plan, retrieved: &str) -> Result<Vec<ScanRecord>> {
+/// Scans the plan's images, models and files with `rules`; adds attestation artifacts to the
+/// plan and returns the scan records for the bundle manifest.
+pub fn scan_plan(
+    plan: &mut Plan,
+    retrieved: &str,
+    rules: &airlock_yara::RuleSet,
+) -> Result<Vec<ScanRecord>> {
     let limits = airlock_scan::Limits::default();
+    let scanner = format!(
+        "{SCANNER}; {}; rules {}",
+        airlock_yara::YARA_X_VERSION,
+        rules.id()
+    );
     let blobs: BTreeMap<Digest, &PlannedBlob> = plan.blobs.iter().map(|b| (b.digest, b)).collect();
     let targets: Vec<&Artifact> = plan
         .artifacts
         .iter()
-        .filter(|a| matches!(a.kind, ArtifactKind::Model | ArtifactKind::File))
+        .filter(|a| {
+            matches!(
+                a.kind,
+                ArtifactKind::Model | ArtifactKind::File | ArtifactKind::Image
+            )
+        })
         .collect();
     // Every layer of every target, scanned in one parallel pass (artifacts are often one file).
-    let mut jobs: Vec<(usize, String, &PlannedBlob)> = Vec::new();
+    let mut jobs: Vec<Job> = Vec::new();
     let mut scanned: Vec<(&Artifact, usize)> = Vec::new();
     for a in targets {
         let Some(root) = blobs.get(&a.digest) else {
@@ -95,26 +157,59 @@ pub fn scan_plan(plan: &mut Plan, retrieved: &str) -> Result<Vec<ScanRecord>> {
         let BlobData::Bytes(bytes) = &root.data else {
             continue;
         };
-        let m: Manifest = serde_json::from_slice(bytes).context("artifact manifest")?;
         let k = scanned.len();
         let mut n = 0;
-        for l in &m.layers {
-            if let Some(b) = blobs.get(&l.digest) {
-                let title = l
-                    .annotations
-                    .get(media::ANNOTATION_TITLE)
-                    .cloned()
-                    .unwrap_or_else(|| "blob".into());
-                jobs.push((k, title, *b));
-                n += 1;
+        if a.kind == ArtifactKind::Image {
+            let mut seen = std::collections::BTreeSet::new();
+            for m in image_manifests(bytes, &blobs)? {
+                for l in &m.layers {
+                    let Some(b) = blobs.get(&l.digest) else {
+                        continue; // already on the appliance, or a foreign layer
+                    };
+                    if !seen.insert(l.digest) {
+                        continue;
+                    }
+                    jobs.push(Job {
+                        artifact: k,
+                        title: format!("{} layer {}", a.name, l.digest),
+                        blob: b,
+                        layer: airlock_scan::Compression::of_media_type(&l.media_type),
+                    });
+                    n += 1;
+                }
+            }
+        } else {
+            let m: Manifest = serde_json::from_slice(bytes).context("artifact manifest")?;
+            for l in &m.layers {
+                if let Some(b) = blobs.get(&l.digest) {
+                    let title = l
+                        .annotations
+                        .get(media::ANNOTATION_TITLE)
+                        .cloned()
+                        .unwrap_or_else(|| "blob".into());
+                    jobs.push(Job {
+                        artifact: k,
+                        title,
+                        blob: b,
+                        layer: None,
+                    });
+                    n += 1;
+                }
             }
         }
         scanned.push((a, n));
     }
+    let total: u64 = jobs.iter().map(|j| j.blob.size).sum();
+    let bar = airlock_ui::Bar::bytes("scanning", total);
     let results: Vec<(usize, Vec<airlock_scan::Finding>)> = jobs
         .par_iter()
-        .map(|(k, title, b)| Ok((*k, scan_blob(b, title, &limits)?)))
+        .map(|job| {
+            let f = scan_blob(job, &limits, rules)?;
+            airlock_bundle::Progress::advance(&bar, job.blob.size);
+            Ok((job.artifact, f))
+        })
         .collect::<Result<_>>()?;
+    bar.finish();
     let mut by_artifact: Vec<Vec<airlock_scan::Finding>> = vec![Vec::new(); scanned.len()];
     for (k, f) in results {
         by_artifact[k].extend(f);
@@ -135,7 +230,8 @@ pub fn scan_plan(plan: &mut Plan, retrieved: &str) -> Result<Vec<ScanRecord>> {
         }
         // The attestation: an OCI artifact whose subject is the scanned manifest.
         let result = json!({
-            "_type": "airlock-scan-result/v1", "scanner": SCANNER,
+            "_type": "airlock-scan-result/v1", "scanner": scanner,
+            "rules": {"id": rules.id(), "files": rules.files()},
             "subject": {"name": a.name, "digest": a.digest.to_string()},
             "files": files, "findings": findings,
         });
@@ -175,7 +271,7 @@ pub fn scan_plan(plan: &mut Plan, retrieved: &str) -> Result<Vec<ScanRecord>> {
         records.push(ScanRecord {
             artifact: a.name.clone(),
             subject: a.digest,
-            scanner: SCANNER.into(),
+            scanner: scanner.clone(),
             files: files as u64,
             findings,
             attestation: Some(mdigest),

@@ -229,3 +229,115 @@ fn mutated_inputs_never_panic_and_stay_bounded() {
         start.elapsed()
     );
 }
+
+/// A raw tensor dump named `.bin` whose first byte happens to be a protocol-0 opcode used to
+/// decode a dotted "global" out of the noise (`c` + `x.\x99\n...`) and be called malicious.
+/// Names Python could not import are ignored when the guess never completes a pickle; a real
+/// payload followed by a broken stream still counts.
+#[test]
+fn garbage_named_bin_is_not_a_pickle_payload() {
+    let l = Limits::default();
+    let noise = b"c\x13a.\x99\xfe\n\x01\x02.\x88\n\xff\xff\x00garbage".to_vec();
+    let f = scan_bytes(&noise, "pytorch_model.bin", &l).unwrap();
+    assert!(f.is_empty(), "noise reported: {f:?}");
+    // The same bytes named like a pickle are still a (suspicious) broken pickle.
+    let f = scan_bytes(&noise, "model.pkl", &l).unwrap();
+    assert!(!f.is_empty());
+    // A real payload that breaks the stream afterwards, named `.bin`, is still malicious.
+    let evil = b"cos\nsystem\n(S'id'\ntR\xff\xff".to_vec();
+    let f = scan_bytes(&evil, "weights.bin", &l).unwrap();
+    assert!(
+        f.iter()
+            .any(|x| x.severity == Severity::Malicious && x.global.as_deref() == Some("os.system")),
+        "{f:?}"
+    );
+}
+
+fn layer_tar(members: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in members {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// Image layers are walked as a stream: every regular file is scanned by content, nested
+/// archives included; gzip, zstd and plain tar; a layer cut right after its last member (as
+/// umoci writes them) is accepted; a corrupt stream is an `invalid` finding.
+#[test]
+fn image_layers_are_scanned_member_by_member() {
+    use airlock_scan::{scan_layer, Compression, NoRules};
+    use std::io::Write;
+    let l = Limits::default();
+    let nested = zip(&[("archive/data.pkl", EVIL_P4)]);
+    let tar = layer_tar(&[
+        ("etc/motd", b"welcome\n"),
+        ("opt/app/model.pt", &nested),
+        ("opt/app/ok.pkl", BENIGN_P2),
+        ("opt/app/.wh.gone.pkl", EVIL_P4),
+    ]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar).unwrap();
+    let gz = gz.finish().unwrap();
+    let zst = zstd::encode_all(&tar[..], 3).unwrap();
+    for (c, bytes) in [
+        (Compression::None, &tar),
+        (Compression::Gzip, &gz),
+        (Compression::Zstd, &zst),
+    ] {
+        let f = scan_layer(&bytes[..], c, "layer", &l, &NoRules).unwrap();
+        assert_eq!(f.len(), 1, "{c:?}: {f:?}");
+        assert_eq!(
+            f[0].member.as_deref(),
+            Some("opt/app/model.pt!/archive/data.pkl")
+        );
+        assert_eq!(f[0].global.as_deref(), Some("os.system"));
+    }
+    // Cut right after the last member's data: no padding, no end blocks.
+    let short = layer_tar(&[("a.txt", b"x"), ("b.pkl", EVIL_P4)]);
+    let cut = 512 + 512 + 512 + EVIL_P4.len();
+    let f = scan_layer(&short[..cut], Compression::None, "layer", &l, &NoRules).unwrap();
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].rule, "pickle/denylisted-global");
+    // Large members are spilled to a temporary file and scanned the same way.
+    let small = Limits {
+        max_member_in_memory: 16,
+        ..Limits::default()
+    };
+    let f = scan_layer(&tar[..], Compression::None, "layer", &small, &NoRules).unwrap();
+    assert_eq!(f.len(), 1, "{f:?}");
+    // Corrupt compressed stream: a finding that names the layer, not an error.
+    let mut bad = gz.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0xff;
+    bad[mid + 1] ^= 0xff;
+    let f = scan_layer(&bad[..], Compression::Gzip, "layer", &l, &NoRules).unwrap();
+    assert!(
+        f.iter()
+            .any(|f| f.rule == "layer/corrupt" && f.severity == Severity::Invalid),
+        "{f:?}"
+    );
+    // A layer that unpacks past the limit is reported, not followed.
+    let tiny = Limits {
+        max_layer_unpacked: 1024,
+        ..Limits::default()
+    };
+    let f = scan_layer(&tar[..], Compression::None, "layer", &tiny, &NoRules).unwrap();
+    assert!(f.iter().any(|f| f.rule == "layer/too-large"), "{f:?}");
+    assert_eq!(
+        Compression::of_media_type("application/vnd.docker.image.rootfs.diff.tar.gzip"),
+        Some(Compression::Gzip)
+    );
+    assert_eq!(
+        Compression::of_media_type("application/vnd.oci.image.layer.v1.tar+zstd"),
+        Some(Compression::Zstd)
+    );
+    assert_eq!(
+        Compression::of_media_type("application/vnd.oci.image.config.v1+json"),
+        None
+    );
+}

@@ -33,6 +33,12 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
         .iter()
         .map(|p| KeyPair::load(p))
         .collect::<Result<_, _>>()?;
+    // Rules first: a rule file that does not compile fails the pack before any work.
+    let rules = if a.no_scan {
+        None
+    } else {
+        Some(a.rules.load()?)
+    };
     let t = now();
     let expires = match a.expires {
         airlock_ui::Expiry::Never => None,
@@ -114,7 +120,8 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
     let scan = if a.no_scan {
         vec![]
     } else {
-        crate::scanning::scan_plan(&mut plan, &format_rfc3339(t))?
+        let rules = rules.as_ref().expect("loaded unless --no-scan");
+        crate::scanning::scan_plan(&mut plan, &format_rfc3339(t), rules)?
     };
     // Differential: blobs the appliance holds stay home; the manifest names them as external.
     let mut external = Vec::new();

@@ -1,5 +1,5 @@
-//! `airlock scan PATH...`: run the supply-chain scanner (airlock-scan) over files and
-//! directories. Exit 0 when nothing was found, 1 when there are findings, 2 when a path could
+//! `airlock scan PATH...`: run the supply-chain scanner (airlock-scan, with YARA rules from
+//! airlock-yara) over files and directories. Exit 0 when nothing was found, 1 when there are findings, 2 when a path could
 //! not be scanned (findings in the other paths are still printed).
 
 use anyhow::Result;
@@ -13,11 +13,18 @@ const ERROR: u8 = 2;
 
 pub fn run(cli: &Cli, a: &ScanArgs) -> Result<u8> {
     let limits = airlock_scan::Limits::default();
+    let rules = match a.rules.load() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(ERROR);
+        }
+    };
     let mut findings = Vec::new();
     let mut errors = Vec::new();
     let mut files = 0u64;
     for p in &a.paths {
-        match airlock_scan::scan_tree(p, &limits) {
+        match airlock_scan::scan_tree_with(p, &limits, &rules) {
             Ok(r) => {
                 files += r.files;
                 findings.extend(r.findings);
@@ -32,6 +39,7 @@ pub fn run(cli: &Cli, a: &ScanArgs) -> Result<u8> {
     if cli.json {
         super::print_json(&serde_json::json!({
             "files": files,
+            "rules": {"id": rules.id(), "files": rules.files()},
             "findings": findings,
             "errors": errors,
         }))?;
