@@ -78,10 +78,17 @@ fn pack_verify_inspect_unpack_with_skopeo_umoci_and_containerd() {
         .json();
     let arts = i["manifest"]["artifacts"].as_array().unwrap();
     let kinds: Vec<&str> = arts.iter().map(|a| a["kind"].as_str().unwrap()).collect();
-    // The model and the file are scanned; their results travel as attestations.
+    // The image, the model and the file are scanned; their results travel as attestations.
     assert_eq!(
         kinds,
-        ["image", "model", "file", "attestation", "attestation"]
+        [
+            "image",
+            "model",
+            "file",
+            "attestation",
+            "attestation",
+            "attestation"
+        ]
     );
     assert_eq!(arts[1]["provenance"]["license"], "apache-2.0");
     assert_eq!(arts[0]["provenance"]["source"], "oci:./layouts/hello:v1");

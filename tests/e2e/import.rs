@@ -144,7 +144,7 @@ fn import_list_fsck_audit_and_duplicate_is_a_noop() {
             .iter()
             .filter(|v| v.starts_with("attestation scan:"))
             .count(),
-        2,
+        3,
         "scan results travel as attestations"
     );
     let list = airlockd(&f, &["--json", "list", "--data", "data"])
@@ -165,7 +165,8 @@ fn import_list_fsck_audit_and_duplicate_is_a_noop() {
             "k3s",
             "registry.example/acme/hello:v1",
             "scan:acme/tiny-model",
-            "scan:k3s"
+            "scan:k3s",
+            "scan:registry.example/acme/hello:v1"
         ]
     );
     assert_eq!(list["bundles"][0]["complete"], true);

@@ -8,5 +8,6 @@ mod import_bad;
 mod models;
 mod scan;
 mod scan_import;
+mod scan_yara;
 mod serve;
 mod sync;
