@@ -89,6 +89,8 @@ pub struct Header {
     /// `(key, template)` of every chat template.
     pub templates: Vec<(String, String)>,
     pub tensors: u64,
+    /// Where the tensor data starts (everything before it is header and metadata).
+    pub data_start: u64,
 }
 
 struct Rd<'a> {
@@ -256,6 +258,7 @@ pub fn validate(src: &dyn Source, lim: &Limits) -> (Header, Vec<String>) {
             ranges.push((off, off.saturating_add(size), name));
         }
         let data_start = rd.pos.div_ceil(alignment) * alignment;
+        h.data_start = data_start;
         let data_len = src.len().saturating_sub(data_start);
         if data_start > src.len() && nt > 0 {
             return Err("tensor data section missing".into());
@@ -281,8 +284,11 @@ pub fn validate(src: &dyn Source, lim: &Limits) -> (Header, Vec<String>) {
     (h, errs)
 }
 
-pub(crate) fn scan(ctx: &mut Ctx, src: &dyn Source, loc: &Loc) {
+/// Returns where the tensor data starts when the file validated (pattern rules then need only
+/// the header and metadata before it).
+pub(crate) fn scan(ctx: &mut Ctx, src: &dyn Source, loc: &Loc) -> Option<u64> {
     let (h, errs) = validate(src, ctx.limits);
+    let valid = errs.is_empty();
     for e in errs {
         ctx.add(loc, Severity::Invalid, "gguf/format", None, e);
     }
@@ -298,4 +304,5 @@ pub(crate) fn scan(ctx: &mut Ctx, src: &dyn Source, loc: &Loc) {
             );
         }
     }
+    valid.then_some(h.data_start)
 }

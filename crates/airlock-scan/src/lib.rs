@@ -428,8 +428,18 @@ pub(crate) fn scan_any(ctx: &mut Ctx, src: &dyn Source, loc: &Loc) -> std::io::R
                 format!("{what} content cannot be scanned; unpack it and scan the contents"),
             );
         }
-        Kind::Safetensors => safetensors::scan(ctx, src, loc),
-        Kind::Gguf => gguf::scan(ctx, src, loc),
+        // Validated tensor files: the rules see the header and metadata, not the tensor
+        // bytes (proven to be exactly the declared tensors, and only ever read as numbers).
+        Kind::Safetensors | Kind::Gguf => {
+            let data_start = if kind == Kind::Safetensors {
+                safetensors::scan(ctx, src, loc)
+            } else {
+                gguf::scan(ctx, src, loc)
+            };
+            if let Some(head) = data_start.and_then(|end| Slice::new(src, 0, end)) {
+                return run_rules(ctx, &head, loc, kind, &name);
+            }
+        }
         Kind::Npy => npy::scan(ctx, src, loc)?,
         Kind::Hdf5 => keras::scan_hdf5(ctx, src, loc)?,
         Kind::Onnx => onnx::scan(ctx, src, loc)?,

@@ -166,10 +166,20 @@ pub fn validate(src: &dyn Source, max_header: u64) -> Vec<String> {
     errs
 }
 
-pub(crate) fn scan(ctx: &mut Ctx, src: &dyn Source, loc: &Loc) {
-    for e in validate(src, ctx.limits.max_safetensors_header) {
+/// Returns where the tensor data starts when the file validated: every byte after it then
+/// belongs to exactly one declared tensor, and pattern rules need only the header.
+pub(crate) fn scan(ctx: &mut Ctx, src: &dyn Source, loc: &Loc) -> Option<u64> {
+    let errs = validate(src, ctx.limits.max_safetensors_header);
+    let valid = errs.is_empty();
+    for e in errs {
         ctx.add(loc, Severity::Invalid, "safetensors/format", None, e);
     }
+    if !valid {
+        return None;
+    }
+    let mut n8 = [0u8; 8];
+    src.read_at(0, &mut n8).ok()?;
+    8u64.checked_add(u64::from_le_bytes(n8))
 }
 
 #[cfg(test)]

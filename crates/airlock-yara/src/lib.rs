@@ -105,8 +105,15 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 /// Compiled rules: the built-in set plus operator rule directories.
+///
+/// The compiled rules are leaked (`&'static`): a rule set lives as long as the process in
+/// practice (one per `airlock` run), and a `'static` borrow lets each thread keep one yara-x
+/// scanner and reuse it for every leaf. Creating a scanner costs about half a millisecond
+/// (its WebAssembly store), which dominated the scan of an image layer of small files.
 pub struct RuleSet {
-    rules: yara_x::Rules,
+    rules: &'static yara_x::Rules,
+    /// Identifies this rule set for the per-thread scanner cache.
+    serial: u64,
     files: Vec<RuleFile>,
     count: usize,
     /// Leaves up to this size are scanned whole; larger ones in blocks.
@@ -152,6 +159,14 @@ pub fn rule_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     }
     out.sort();
     Ok(out)
+}
+
+static NEXT_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's whole-mode scanner, and the serial of the rule set it was made for.
+    static SCANNER: std::cell::RefCell<Option<(u64, yara_x::Scanner<'static>)>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 /// Largest rule file read (rules are text; this bounds a mistaken path).
@@ -229,10 +244,11 @@ impl RuleSet {
                 sha256: sha256(bytes),
             });
         }
-        let rules = compiler.build();
+        let rules: &'static yara_x::Rules = Box::leak(Box::new(compiler.build()));
         let count = rules.iter().len();
         Ok(RuleSet {
             rules,
+            serial: NEXT_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             files,
             count,
             whole_limit: DEFAULT_WHOLE_LIMIT,
@@ -266,20 +282,30 @@ impl RuleSet {
         format!("sha256:{}", hex::encode(h.finalize()))
     }
 
-    /// Scans bytes already in memory (whole mode).
+    /// Scans bytes already in memory (whole mode), with this thread's scanner.
     pub fn scan_bytes(&self, data: &[u8], leaf: &Leaf) -> Vec<RuleHit> {
-        let mut s = yara_x::Scanner::new(&self.rules);
-        s.set_timeout(TIMEOUT).max_matches_per_pattern(MAX_MATCHES);
-        set_globals!(s, leaf);
-        match s.scan(data) {
-            Ok(r) => hits(r.matching_rules()),
-            Err(e) => vec![scan_failed(e)],
-        }
+        SCANNER.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            if slot
+                .as_ref()
+                .is_none_or(|(serial, _)| *serial != self.serial)
+            {
+                let mut s = yara_x::Scanner::new(self.rules);
+                s.set_timeout(TIMEOUT).max_matches_per_pattern(MAX_MATCHES);
+                *slot = Some((self.serial, s));
+            }
+            let (_, s) = slot.as_mut().expect("set above");
+            set_globals!(s, leaf);
+            match s.scan(data) {
+                Ok(r) => hits(r.matching_rules()),
+                Err(e) => vec![scan_failed(e)],
+            }
+        })
     }
 
     /// Scans a source too large to hold: blocks of [`BLOCK`] bytes overlapping by [`OVERLAP`].
     fn scan_blocks(&self, src: &dyn Source, leaf: &Leaf) -> io::Result<Vec<RuleHit>> {
-        let mut s = yara_x::blocks::Scanner::new(&self.rules);
+        let mut s = yara_x::blocks::Scanner::new(self.rules);
         s.set_timeout(TIMEOUT).max_matches_per_pattern(MAX_MATCHES);
         set_globals!(s, leaf);
         let len = src.len();

