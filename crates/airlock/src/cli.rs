@@ -192,6 +192,12 @@ pub struct SyncArgs {
     /// Exit 0 even when some images failed (each failure is still reported).
     #[arg(long)]
     pub keep_going: bool,
+    /// Do not scan what was mirrored. (Findings are reported early here; `pack` scans again
+    /// and signs its own results, which are what the appliance enforces.)
+    #[arg(long)]
+    pub no_scan: bool,
+    #[command(flatten)]
+    pub rules: RulesArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }

@@ -123,19 +123,29 @@ fn json_blob(v: &impl serde::Serialize) -> (Vec<u8>, Digest) {
     (bytes, d)
 }
 
-/// Scans the plan's images, models and files with `rules`; adds attestation artifacts to the
-/// plan and returns the scan records for the bundle manifest.
-pub fn scan_plan(
-    plan: &mut Plan,
-    retrieved: &str,
-    rules: &airlock_yara::RuleSet,
-) -> Result<Vec<ScanRecord>> {
-    let limits = airlock_scan::Limits::default();
-    let scanner = format!(
+/// What one artifact's scan found.
+pub struct Scanned<'a> {
+    pub artifact: &'a Artifact,
+    /// Layers (blobs) scanned.
+    pub files: usize,
+    pub findings: Vec<airlock_scan::Finding>,
+}
+
+/// The scanner string recorded with results: scanner version, yara-x, rule-set digest.
+pub fn scanner_id(rules: &airlock_yara::RuleSet) -> String {
+    format!(
         "{SCANNER}; {}; rules {}",
         airlock_yara::YARA_X_VERSION,
         rules.id()
-    );
+    )
+}
+
+/// Scans every layer of the plan's images, models and files with `rules`, in parallel.
+pub fn scan_artifacts<'a>(
+    plan: &'a Plan,
+    rules: &airlock_yara::RuleSet,
+) -> Result<Vec<Scanned<'a>>> {
+    let limits = airlock_scan::Limits::default();
     let blobs: BTreeMap<Digest, &PlannedBlob> = plan.blobs.iter().map(|b| (b.digest, b)).collect();
     let targets: Vec<&Artifact> = plan
         .artifacts
@@ -214,9 +224,33 @@ pub fn scan_plan(
     for (k, f) in results {
         by_artifact[k].extend(f);
     }
+    Ok(scanned
+        .into_iter()
+        .zip(by_artifact)
+        .map(|((artifact, files), findings)| Scanned {
+            artifact,
+            files,
+            findings,
+        })
+        .collect())
+}
+
+/// Scans the plan's images, models and files with `rules`; adds attestation artifacts to the
+/// plan and returns the scan records for the bundle manifest.
+pub fn scan_plan(
+    plan: &mut Plan,
+    retrieved: &str,
+    rules: &airlock_yara::RuleSet,
+) -> Result<Vec<ScanRecord>> {
+    let scanner = scanner_id(rules);
+    let results: Vec<(Artifact, usize, Vec<airlock_scan::Finding>)> = scan_artifacts(plan, rules)?
+        .into_iter()
+        .map(|s| (s.artifact.clone(), s.files, s.findings))
+        .collect();
     let mut records = Vec::new();
     let mut attestations = Vec::new();
-    for ((a, files), found) in scanned.into_iter().zip(by_artifact) {
+    for (a, files, found) in results {
+        let a = &a;
         let findings: Vec<serde_json::Value> = found
             .into_iter()
             .map(|f| {

@@ -156,10 +156,19 @@ pub fn run(cli: &Cli, a: &SyncArgs) -> Result<u8> {
         }
         return Ok(airlock_ui::exit::OK);
     }
+    let rules = if a.no_scan {
+        None
+    } else {
+        Some(a.rules.load()?)
+    };
     let started = std::time::Instant::now();
     let report = mirror(&store, &images, &a.registry, a.require_signature)?;
     let models = mirror_models(&store, &m, &a.registry, false)?;
     let seconds = started.elapsed().as_secs_f64();
+    let scanned = match &rules {
+        Some(rules) => scan_mirrored(&m, &store, &report, &models, rules)?,
+        None => Vec::new(),
+    };
     let failed = report.failed() + models.iter().filter(|(_, r)| r.is_err()).count();
     if cli.json {
         super::print_json(&json!({
@@ -182,6 +191,9 @@ pub fn run(cli: &Cli, a: &SyncArgs) -> Result<u8> {
                     "files": rec.files.len(), "bytesDownloaded": bytes, "endpoint": rec.endpoint}),
                 Err(e) => json!({"source": src, "ok": false, "error": clone_err(e)}),
             }).collect::<Vec<_>>(),
+            "scan": scanned.iter().map(|(name, files, findings)| json!({
+                "artifact": name, "files": files, "findings": findings,
+            })).collect::<Vec<_>>(),
         }))?;
     } else {
         for i in &report.images {
@@ -221,6 +233,32 @@ pub fn run(cli: &Cli, a: &SyncArgs) -> Result<u8> {
             }
         }
     }
+    if !cli.json && rules.is_some() {
+        let n: usize = scanned.iter().map(|(_, _, f)| f.len()).sum();
+        for (name, _, findings) in &scanned {
+            for f in findings {
+                let at = match &f.member {
+                    Some(m) => format!("{}!/{m}", f.file),
+                    None => f.file.clone(),
+                };
+                say!(
+                    "{:<10} {name}: {at}  {}: {}",
+                    f.severity,
+                    f.waiver_key(),
+                    f.detail
+                );
+            }
+        }
+        say!(
+            "scanned {} artifact(s): {n} finding(s){}",
+            scanned.len(),
+            if n > 0 {
+                " (pack scans again and signs its results; the appliance's policy decides)"
+            } else {
+                ""
+            }
+        );
+    }
     for i in &report.images {
         if let Err(e) = &i.result {
             let msg = clone_err(e);
@@ -251,4 +289,58 @@ pub fn clone_err(e: &airlock_mirror::MirrorError) -> String {
         src = s.source();
     }
     msg
+}
+
+/// Scans what this sync mirrored (the images and `hf:` models that succeeded), reading them
+/// from the store; returns `(artifact, layers scanned, findings)` per artifact. Findings are
+/// logged; they do not change the exit status (pack signs its own results, and the
+/// appliance's policy decides).
+fn scan_mirrored(
+    m: &InputManifest,
+    store: &std::path::Path,
+    report: &SyncReport,
+    models: &[ModelOutcome],
+    rules: &airlock_yara::RuleSet,
+) -> Result<Vec<(String, usize, Vec<airlock_scan::Finding>)>> {
+    let ok_images: std::collections::BTreeSet<String> = report
+        .images
+        .iter()
+        .filter(|i| i.result.is_ok())
+        .map(|i| i.reference.clone())
+        .collect();
+    let ok_models: std::collections::BTreeSet<&str> = models
+        .iter()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(s, _)| s.as_str())
+        .collect();
+    let here = std::path::Path::new(".");
+    let mut only = m.clone();
+    only.spec.files.clear();
+    only.spec.images.retain(|i| {
+        matches!(i.source(here), Ok(airlock_core::manifest::ImageSource::Registry(r)) if ok_images.contains(&r.to_string()))
+    });
+    only.spec.models.retain(|s| {
+        matches!(s.source(here), Ok(airlock_core::manifest::ModelSource::Hf { repo, revision }) if ok_models.contains(format!("hf:{repo}@{revision}").as_str()))
+    });
+    if only.spec.images.is_empty() && only.spec.models.is_empty() {
+        return Ok(Vec::new());
+    }
+    let retrieved = airlock_core::time::format_rfc3339(airlock_core::time::now());
+    let plan = airlock_mirror::plan::plan_with_store(
+        &only,
+        here,
+        &retrieved,
+        Some(store),
+        &airlock_ui::Bar::bytes("planning", 0),
+    )?;
+    let out: Vec<_> = crate::scanning::scan_artifacts(&plan, rules)?
+        .into_iter()
+        .map(|s| (s.artifact.name.clone(), s.files, s.findings))
+        .collect();
+    for (name, _, f) in &out {
+        if !f.is_empty() {
+            tracing::warn!(artifact = %name, findings = f.len(), "scanner findings in mirrored content");
+        }
+    }
+    Ok(out)
 }
