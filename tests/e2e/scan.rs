@@ -161,3 +161,85 @@ open('evil.bin', 'wb').write(pickle.dumps(E(), protocol=4))
         .unwrap()
         .contains("missing-file"));
 }
+
+/// 7z archives made by Debian's 7-Zip: a member is scanned like any other; a header asking
+/// for a 4 GiB dictionary is refused before anything is allocated (memory stays small); a cut
+/// or damaged archive is `invalid`, never a pass.
+#[test]
+fn sevenz_archives_are_opened_within_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    sh(
+        p,
+        r#"
+mkdir -p in/model
+python3 -c "
+import pickle, os
+class E:
+    def __reduce__(self): return (os.system, ('id',))
+open('in/model/data.pkl', 'wb').write(pickle.dumps(E(), protocol=4))
+"
+(cd in && 7zz a -bd -bso0 -mhc=off ../plain.7z model)
+head -c $(( $(stat -c %s plain.7z) - 40 )) plain.7z > cut.7z
+python3 - <<'PY'
+import struct, zlib
+b = bytearray(open("plain.7z", "rb").read())
+off, size = struct.unpack_from("<QQ", b, 12)
+hdr = 32 + off
+# The LZMA2 coder (id 0x21, one property byte): ask for the largest dictionary (prop 40).
+i = b.index(b"\x21\x01", hdr, hdr + size)
+b[i + 2] = 40
+struct.pack_into("<I", b, 28, zlib.crc32(b[hdr:hdr + size]))
+struct.pack_into("<I", b, 8, zlib.crc32(b[12:32]))
+open("bomb.7z", "wb").write(b)
+PY
+"#,
+    )
+    .ok();
+    let r = airlock(p, &["--json", "scan", "plain.7z"]);
+    assert_eq!(r.code, 1);
+    let f = &r.json()["findings"][0];
+    assert_eq!(f["member"], "model/data.pkl");
+    assert_eq!(f["global"], "posix.system");
+
+    let r = sh(
+        p,
+        &format!(
+            "rc=0; /usr/bin/time -f %M -o rss {} --json scan bomb.7z cut.7z || rc=$?; echo rc=$rc",
+            bin("airlock").display()
+        ),
+    );
+    assert!(r.stdout.contains("rc=1"), "{}", r.stdout);
+    let json = &r.stdout[..r.stdout.rfind("rc=").unwrap()];
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    let by: std::collections::BTreeMap<String, (String, String)> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["file"].as_str().unwrap().to_string(),
+                (
+                    f["rule"].as_str().unwrap().to_string(),
+                    f["detail"].as_str().unwrap().to_string(),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(by["bomb.7z"].0, "7z/corrupt", "{by:?}");
+    assert!(
+        by["bomb.7z"].1.contains("emory"),
+        "names the memory limit: {by:?}"
+    );
+    assert_eq!(by["cut.7z"].0, "7z/corrupt", "{by:?}");
+    // GNU time writes "Command exited with non-zero status 1" before the number.
+    let rss_kib: u64 = std::fs::read_to_string(p.join("rss"))
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(rss_kib < 100 * 1024, "peak RSS {rss_kib} KiB");
+}

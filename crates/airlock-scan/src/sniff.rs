@@ -10,7 +10,11 @@ pub enum Kind {
     Gzip,
     /// A raw zlib stream (joblib's default compression).
     Zlib,
-    /// An archive or compression format airlock cannot open (7z, rar, xz, bzip2, zstd, lzma).
+    /// A 7-Zip archive.
+    SevenZ,
+    /// A single compressed stream: `xz`, `bzip2`, `zstd` or `lzma`.
+    Compressed(&'static str),
+    /// An archive format airlock cannot open (rar).
     Unscannable(&'static str),
     Safetensors,
     Gguf,
@@ -34,6 +38,8 @@ impl Kind {
             Kind::Tar => "tar",
             Kind::Gzip => "gzip",
             Kind::Zlib => "zlib",
+            Kind::SevenZ => "7z",
+            Kind::Compressed(c) => c,
             Kind::Unscannable(_) => "unscannable",
             Kind::Safetensors => "safetensors",
             Kind::Gguf => "gguf",
@@ -143,22 +149,22 @@ pub(crate) fn sniff(head: &[u8], len: u64, name: &str) -> Kind {
         return Kind::Zlib;
     }
     if starts(b"7z\xbc\xaf\x27\x1c") {
-        return Kind::Unscannable("7z archive");
+        return Kind::SevenZ;
     }
     if starts(b"Rar!\x1a\x07") {
         return Kind::Unscannable("rar archive");
     }
     if starts(b"\xfd7zXZ\x00") {
-        return Kind::Unscannable("xz stream");
+        return Kind::Compressed("xz");
     }
     if starts(b"BZh") && head.len() > 3 && head[3].is_ascii_digit() {
-        return Kind::Unscannable("bzip2 stream");
+        return Kind::Compressed("bzip2");
     }
     if starts(b"\x28\xb5\x2f\xfd") {
-        return Kind::Unscannable("zstd stream");
+        return Kind::Compressed("zstd");
     }
     if starts(b"\x5d\x00\x00") && e == "lzma" {
-        return Kind::Unscannable("lzma stream");
+        return Kind::Compressed("lzma");
     }
     if head.len() >= 512 && (&head[257..262] == b"ustar" || tar_checksum_ok(head)) {
         return Kind::Tar;
@@ -231,10 +237,7 @@ mod tests {
             Kind::Pickle { strict: false }
         );
         assert_eq!(sniff(b"PK\x03\x04....", 100, "model.pt"), Kind::Zip);
-        assert_eq!(
-            sniff(b"7z\xbc\xaf\x27\x1c..", 100, "m.bin"),
-            Kind::Unscannable("7z archive")
-        );
+        assert_eq!(sniff(b"7z\xbc\xaf\x27\x1c..", 100, "m.bin"), Kind::SevenZ);
         assert_eq!(sniff(b"hello", 5, "README"), Kind::Other);
     }
 }

@@ -130,6 +130,25 @@ impl<'a> SourceReader<'a> {
     }
 }
 
+impl io::Seek for SourceReader<'_> {
+    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
+        let len = self.src.len() as i128;
+        let new = match to {
+            io::SeekFrom::Start(n) => n as i128,
+            io::SeekFrom::End(d) => len + d as i128,
+            io::SeekFrom::Current(d) => self.pos as i128 + d as i128,
+        };
+        if new < 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek before the start",
+            ));
+        }
+        self.pos = new.min(u64::MAX as i128) as u64;
+        Ok(self.pos)
+    }
+}
+
 impl Read for SourceReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = (buf.len() as u64).min(self.remaining()) as usize;
