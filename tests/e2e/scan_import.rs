@@ -212,21 +212,9 @@ spec:
 YAML
 "#)
         .ok();
-    let bad = f
-        .airlock(&[
-            "--json",
-            "pack",
-            "e.yaml",
-            "--key",
-            "keys/signer.key",
-            "--out",
-            "bad",
-            "--sequence",
-            "1",
-        ])
-        .ok()
-        .json();
-    let vol = bad["volumes"][0]["path"].as_str().unwrap().to_string();
+    let vol = f
+        .pack_manifest("e.yaml", "bad", &["--sequence", "1"])
+        .remove(0);
     let i = f.airlock(&["--json", "inspect", &vol]).ok().json();
     let rec = &i["manifest"]["scan"][0];
     assert_eq!(rec["artifact"], "registry.example/acme/evil:v1");
@@ -237,11 +225,7 @@ YAML
         .as_str()
         .unwrap()
         .starts_with("registry.example/acme/evil:v1 layer sha256:"));
-    let r = airlockd(&f, &["--json", "import", "--data", "data", &vol]).fails();
-    let reason = r.json()["volumes"][0]["reason"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let reason = refused(&f, &vol);
     assert!(
         reason.contains(
             "malicious finding yara/builtin/reverse_shell in registry.example/acme/evil:v1"
@@ -263,28 +247,10 @@ rule corp_marker
 }
 YAR"#)
         .ok();
-    let p = f
-        .airlock(&[
-            "--json",
-            "pack",
-            "m.yaml",
-            "--key",
-            "keys/signer.key",
-            "--out",
-            "marked",
-            "--sequence",
-            "2",
-            "--rules",
-            "rules",
-        ])
-        .ok()
-        .json();
-    let vol = p["volumes"][0]["path"].as_str().unwrap().to_string();
-    let r = airlockd(&f, &["--json", "import", "--data", "data", &vol]).fails();
-    let reason = r.json()["volumes"][0]["reason"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let vol = f
+        .pack("marked", &["--sequence", "2", "--rules", "rules"])
+        .remove(0);
+    let reason = refused(&f, &vol);
     assert!(
         reason.contains("yara/corp/corp_marker in registry.example/acme/hello:v1"),
         "{reason}"
@@ -315,30 +281,17 @@ YAR"#)
       reason: the greeting is public, ticket 77
 YAML"#)
         .ok();
-    let p = f
-        .airlock(&[
-            "--json",
-            "pack",
-            "m.yaml",
-            "--key",
-            "keys/signer.key",
-            "--out",
-            "waived",
-            "--sequence",
-            "3",
-            "--rules",
-            "rules",
-        ])
-        .ok()
-        .json();
-    airlockd(
-        &f,
-        &[
-            "import",
-            "--data",
-            "data",
-            p["volumes"][0]["path"].as_str().unwrap(),
-        ],
-    )
-    .ok();
+    let vol = f
+        .pack("waived", &["--sequence", "3", "--rules", "rules"])
+        .remove(0);
+    airlockd(&f, &["import", "--data", "data", &vol]).ok();
+}
+
+/// Imports `vol` expecting a refusal; the policy's reason.
+fn refused(f: &Fixture, vol: &str) -> String {
+    let r = airlockd(f, &["--json", "import", "--data", "data", vol]).fails();
+    r.json()["volumes"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }

@@ -222,10 +222,15 @@ YAML
 
     /// Packs `m.yaml` into `out` with extra args; returns the volume paths (relative).
     pub fn pack(&self, out: &str, extra: &[&str]) -> Vec<String> {
+        self.pack_manifest("m.yaml", out, extra)
+    }
+
+    /// `airlock --json pack MANIFEST --key keys/signer.key --out OUT EXTRA...`; the volume paths.
+    pub fn pack_manifest(&self, manifest: &str, out: &str, extra: &[&str]) -> Vec<String> {
         let mut args = vec![
             "--json",
             "pack",
-            "m.yaml",
+            manifest,
             "--key",
             "keys/signer.key",
             "--out",
