@@ -341,3 +341,34 @@ fn image_layers_are_scanned_member_by_member() {
         None
     );
 }
+
+/// Text files that start with a pickle opcode byte, found scanning a Debian system: none of
+/// them is a pickle, and none may be reported as one.
+#[test]
+fn text_that_starts_like_a_pickle_is_not_one() {
+    let l = Limits::default();
+    for (name, text) in [
+        // Debian copyright files: 'F' is FLOAT; the machine completed a "pickle" and failed after.
+        (
+            "copyright",
+            &b"Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\nUpstream-Name: iptables\nSource: https://www.netfilter.org/\n\nFiles: *\nCopyright: 1999-2024 Netfilter\n"[..],
+        ),
+        // Java service files: 'c' is GLOBAL with dotted names on both sides.
+        (
+            "META-INF/services/com.google.appengine.spi.FactoryProvider",
+            b"com.google.appengine.api.datastore.IDatastoreServiceFactoryProvider\ncom.google.appengine.api.memcache.IMemcacheServiceFactoryProvider\n",
+        ),
+        // `.pth` and `.pt` that are text: a site-packages path file and vim's Portuguese tutor.
+        (
+            "distutils-precedence.pth",
+            b"import os; var = 'SETUPTOOLS_USE_DISTUTILS'; enabled = os.environ.get(var, 'local') == 'local'; enabled and __import__('_distutils_hack').add_shim(); \n",
+        ),
+        (
+            "tutor.pt",
+            b"===============================================================================\n=    B e m - v i n d o   ao   t u t o r   d o   V I M\n",
+        ),
+    ] {
+        let f = scan_bytes(text, name, &l).unwrap();
+        assert!(f.is_empty(), "{name}: {f:?}");
+    }
+}
