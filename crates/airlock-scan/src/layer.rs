@@ -155,6 +155,8 @@ enum Failure {
 fn walk(ctx: &mut Ctx, stream: impl Read) -> Result<(), Failure> {
     let mut ar = tar::Archive::new(stream);
     let mut count = 0usize;
+    // One buffer for every in-memory member: its pages are faulted in once, not per member.
+    let mut buf: Vec<u8> = Vec::new();
     for entry in ar.entries().map_err(Failure::Stream)? {
         let mut entry = entry.map_err(Failure::Stream)?;
         count += 1;
@@ -190,7 +192,7 @@ fn walk(ctx: &mut Ctx, stream: impl Read) -> Result<(), Failure> {
             ))
         };
         if size <= ctx.limits.max_member_in_memory {
-            let mut buf = Vec::with_capacity(size as usize);
+            buf.clear();
             (&mut entry)
                 .take(size)
                 .read_to_end(&mut buf)
