@@ -221,7 +221,7 @@ PY
     echo "safetensors: airlock validates $(du -h --apparent-size scan/model/model.safetensors | cut -f1) in $airlock_st_s s vs cat > /dev/null $cat_model_s s (reads only the header)"
     # YARA over a container-like tree: the machine's Python stdlib and binaries, scanned by
     # `airlock scan` (format scanners + yara-x with the built-in rules) and by libyara's CLI
-    # with the same built-in rules (externals set as for a non-model file), one thread each.
+    # with the same built-in rules (externals set as for a non-model file), all cores each.
     if [ ! -f scan-tree/.done ]; then
         rm -rf scan-tree && mkdir -p scan-tree
         cp -r /usr/lib/python3.11 scan-tree/python3.11 2>/dev/null || true
@@ -230,8 +230,8 @@ PY
     fi
     echo "== scan tree: $(du -sh --apparent-size scan-tree | cut -f1), $(find scan-tree -type f | wc -l) files" >&2
     best_of airlock_tree "$AIRLOCK scan scan-tree > /dev/null; test \$? -le 1"
-    best_of yara_tree "yara -r -p 1 -d airlock_model=false -d airlock_kind=other -d airlock_name=x $REPO/crates/airlock-yara/rules/builtin.yar scan-tree > /dev/null"
-    echo "tree:   airlock scan $airlock_tree_s s (every format scanner + YARA) vs yara -p 1 (YARA only, same rules) $yara_tree_s s = $(ratio "$airlock_tree_s" "$yara_tree_s")x, peak $((airlock_tree_rss / 1024)) MiB"
+    best_of yara_tree "yara -r -p $(nproc) -d airlock_model=false -d airlock_kind=other -d airlock_name=x $REPO/crates/airlock-yara/rules/builtin.yar scan-tree > /dev/null"
+    echo "tree:   airlock scan $airlock_tree_s s (every format scanner + YARA) vs yara -p $(nproc) (YARA only, same rules) $yara_tree_s s = $(ratio "$airlock_tree_s" "$yara_tree_s")x, peak $((airlock_tree_rss / 1024)) MiB"
 }
 
 # bench_serve: airlockd serve vs the Distribution registry (docker-registry) serving the same

@@ -315,17 +315,31 @@ pub fn scan_tree_with(
     limits: &Limits,
     rules: &dyn RuleEngine,
 ) -> Result<Report, ScanError> {
-    let mut r = Report::default();
-    walk(path, limits, rules, &mut r)?;
-    Ok(r)
+    use rayon::prelude::*;
+    let mut files = Vec::new();
+    walk(path, &mut files)?;
+    // Files are scanned in parallel; findings keep the walk's (path) order.
+    let per_file: Vec<Vec<Finding>> = files
+        .par_iter()
+        .map(|p| {
+            let io = |source| ScanError::Io {
+                path: p.clone(),
+                source,
+            };
+            let f = std::fs::File::open(p).map_err(io)?;
+            let src = source::FileSource::new(f).map_err(io)?;
+            scan_source_with(&src, &p.display().to_string(), limits, rules).map_err(io)
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Report {
+        files: files.len() as u64,
+        findings: per_file.into_iter().flatten().collect(),
+    })
 }
 
-fn walk(
-    path: &Path,
-    limits: &Limits,
-    rules: &dyn RuleEngine,
-    r: &mut Report,
-) -> Result<(), ScanError> {
+/// The regular files under `path` (or `path` itself), sorted by name at every level; symlinks
+/// and special files are skipped.
+fn walk(path: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<(), ScanError> {
     let io = |source| ScanError::Io {
         path: path.to_path_buf(),
         source,
@@ -340,19 +354,12 @@ fn walk(
         for e in entries {
             let ft = e.file_type().map_err(io)?;
             if ft.is_dir() || ft.is_file() {
-                walk(&e.path(), limits, rules, r)?;
+                walk(&e.path(), out)?;
             }
         }
-        return Ok(());
+    } else if meta.is_file() {
+        out.push(path.to_path_buf());
     }
-    if !meta.is_file() {
-        return Ok(());
-    }
-    let f = std::fs::File::open(path).map_err(io)?;
-    let src = source::FileSource::new(f).map_err(io)?;
-    r.files += 1;
-    r.findings
-        .extend(scan_source_with(&src, &path.display().to_string(), limits, rules).map_err(io)?);
     Ok(())
 }
 
