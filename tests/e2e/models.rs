@@ -154,6 +154,11 @@ PY"#).ok();
     .json();
     let commit = s["models"][0]["commit"].as_str().unwrap().to_string();
     assert_eq!(commit.len(), 40);
+    // The mirrored model was scanned from the store: every file, nothing found.
+    let scanned = &s["scan"][0];
+    assert_eq!(scanned["artifact"], "acme/tiny-model", "{s}");
+    assert_eq!(scanned["files"], s["models"][0]["files"], "{s}");
+    assert!(scanned["findings"].as_array().unwrap().is_empty(), "{s}");
     // A second sync downloads nothing.
     let again = airlock_hf(
         &f,

@@ -315,9 +315,28 @@ pub fn scan_tree_with(
     limits: &Limits,
     rules: &dyn RuleEngine,
 ) -> Result<Report, ScanError> {
+    scan_tree_progress(path, limits, rules, &|_| {}, &|_| {})
+}
+
+/// [`scan_tree_with`] that reports progress: `total` once with the bytes of every file found,
+/// then `done` with each file's size when it has been scanned (from several threads).
+pub fn scan_tree_progress(
+    path: &Path,
+    limits: &Limits,
+    rules: &dyn RuleEngine,
+    total: &dyn Fn(u64),
+    done: &(dyn Fn(u64) + Sync),
+) -> Result<Report, ScanError> {
     use rayon::prelude::*;
     let mut files = Vec::new();
     walk(path, &mut files)?;
+    total(
+        files
+            .iter()
+            .filter_map(|p| std::fs::symlink_metadata(p).ok())
+            .map(|m| m.len())
+            .sum(),
+    );
     // Files are scanned in parallel; findings keep the walk's (path) order.
     let per_file: Vec<Vec<Finding>> = files
         .par_iter()
@@ -328,7 +347,9 @@ pub fn scan_tree_with(
             };
             let f = std::fs::File::open(p).map_err(io)?;
             let src = source::FileSource::new(f).map_err(io)?;
-            scan_source_with(&src, &p.display().to_string(), limits, rules).map_err(io)
+            let found = scan_source_with(&src, &p.display().to_string(), limits, rules);
+            done(src.len());
+            found.map_err(io)
         })
         .collect::<Result<_, _>>()?;
     Ok(Report {

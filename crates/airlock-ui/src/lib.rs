@@ -59,6 +59,13 @@ impl Bar {
         Bar(Some(pb))
     }
 
+    /// Sets the total once it is known (a bar made with total 0).
+    pub fn set_total(&self, total: u64) {
+        if let Some(pb) = &self.0 {
+            pb.set_length(total);
+        }
+    }
+
     pub fn finish(&self) {
         if let Some(pb) = &self.0 {
             pb.finish_and_clear();

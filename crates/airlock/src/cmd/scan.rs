@@ -24,7 +24,13 @@ pub fn run(cli: &Cli, a: &ScanArgs) -> Result<u8> {
     let mut errors = Vec::new();
     let mut files = 0u64;
     for p in &a.paths {
-        match airlock_scan::scan_tree_with(p, &limits, &rules) {
+        let bar = airlock_ui::Bar::bytes("scanning", 0);
+        let found =
+            airlock_scan::scan_tree_progress(p, &limits, &rules, &|n| bar.set_total(n), &|n| {
+                airlock_bundle::Progress::advance(&bar, n)
+            });
+        bar.finish();
+        match found {
             Ok(r) => {
                 files += r.files;
                 findings.extend(r.findings);
