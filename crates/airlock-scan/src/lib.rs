@@ -330,17 +330,11 @@ pub fn scan_tree_progress(
     use rayon::prelude::*;
     let mut files = Vec::new();
     walk(path, &mut files)?;
-    total(
-        files
-            .iter()
-            .filter_map(|p| std::fs::symlink_metadata(p).ok())
-            .map(|m| m.len())
-            .sum(),
-    );
+    total(files.iter().map(|(_, len)| len).sum());
     // Files are scanned in parallel; findings keep the walk's (path) order.
     let per_file: Vec<Vec<Finding>> = files
         .par_iter()
-        .map(|p| {
+        .map(|(p, _)| {
             let io = |source| ScanError::Io {
                 path: p.clone(),
                 source,
@@ -358,9 +352,9 @@ pub fn scan_tree_progress(
     })
 }
 
-/// The regular files under `path` (or `path` itself), sorted by name at every level; symlinks
-/// and special files are skipped.
-fn walk(path: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<(), ScanError> {
+/// The regular files under `path` (or `path` itself) with their sizes, sorted by name at every
+/// level; symlinks and special files are skipped.
+fn walk(path: &Path, out: &mut Vec<(std::path::PathBuf, u64)>) -> Result<(), ScanError> {
     let io = |source| ScanError::Io {
         path: path.to_path_buf(),
         source,
@@ -379,7 +373,7 @@ fn walk(path: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<(), ScanError>
             }
         }
     } else if meta.is_file() {
-        out.push(path.to_path_buf());
+        out.push((path.to_path_buf(), meta.len()));
     }
     Ok(())
 }
