@@ -21,21 +21,7 @@ fn malicious_findings_are_refused_at_import_and_waivers_admit_suspicious_ones() 
     let f = Fixture::new();
     airlockd(&f, &["init", "--data", "data", "--trust", "root.json"]).ok();
     // Clean content: scanned, recorded as clean, attestation in the bundle, imported.
-    let clean = f
-        .airlock(&[
-            "--json",
-            "pack",
-            "m.yaml",
-            "--key",
-            "keys/signer.key",
-            "--out",
-            "clean",
-            "--sequence",
-            "1",
-        ])
-        .ok()
-        .json();
-    let vol = clean["volumes"][0]["path"].as_str().unwrap().to_string();
+    let vol = f.pack("clean", &["--sequence", "1"]).remove(0);
     let i = f.airlock(&["--json", "inspect", &vol]).ok().json();
     let scan = i["manifest"]["scan"].as_array().unwrap();
     assert_eq!(
@@ -76,35 +62,7 @@ fn malicious_findings_are_refused_at_import_and_waivers_admit_suspicious_ones() 
 
     // A malicious pickle: packed with its finding, refused by the appliance's policy.
     pickles(&f);
-    let bad = f
-        .airlock(&[
-            "--json",
-            "pack",
-            "m.yaml",
-            "--key",
-            "keys/signer.key",
-            "--out",
-            "bad",
-            "--sequence",
-            "2",
-        ])
-        .ok()
-        .json();
-    let r = airlockd(
-        &f,
-        &[
-            "--json",
-            "import",
-            "--data",
-            "data",
-            bad["volumes"][0]["path"].as_str().unwrap(),
-        ],
-    )
-    .fails();
-    let reason = r.json()["volumes"][0]["reason"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let reason = refused(&f, &f.pack("bad", &["--sequence", "2"]).remove(0));
     assert!(
         reason.contains("malicious finding pickle/denylisted-global in acme/tiny-model (evil.pkl)"),
         "{reason}"
@@ -112,34 +70,13 @@ fn malicious_findings_are_refused_at_import_and_waivers_admit_suspicious_ones() 
 
     // A suspicious pickle (an unlisted global): refused without a waiver, admitted with one.
     f.sh("rm models/tiny/evil.pkl && printf '\\x80\\x02cmymodule\\nMyClass\\nq\\x00)\\x81q\\x01.' > models/tiny/odd.pkl").ok();
-    let odd = f
-        .airlock(&[
-            "--json",
-            "pack",
-            "m.yaml",
-            "--key",
-            "keys/signer.key",
-            "--out",
-            "odd",
-            "--sequence",
-            "3",
-        ])
-        .ok()
-        .json();
-    let r = airlockd(
-        &f,
-        &[
-            "--json",
-            "import",
-            "--data",
-            "data",
-            odd["volumes"][0]["path"].as_str().unwrap(),
-        ],
-    )
-    .fails();
-    assert!(r.json()["volumes"][0]["reason"].as_str().unwrap().contains(
-        "pickle/unknown-global:mymodule.MyClass in acme/tiny-model (odd.pkl) has no waiver"
-    ));
+    let reason = refused(&f, &f.pack("odd", &["--sequence", "3"]).remove(0));
+    assert!(
+        reason.contains(
+            "pickle/unknown-global:mymodule.MyClass in acme/tiny-model (odd.pkl) has no waiver"
+        ),
+        "{reason}"
+    );
     f.sh(r#"cat >> m.yaml <<'YAML'
   waivers:
     - artifact: acme/tiny-model
@@ -148,30 +85,8 @@ fn malicious_findings_are_refused_at_import_and_waivers_admit_suspicious_ones() 
       reason: reviewed by the ML platform team, ticket 1234
 YAML"#)
         .ok();
-    let waived = f
-        .airlock(&[
-            "--json",
-            "pack",
-            "m.yaml",
-            "--key",
-            "keys/signer.key",
-            "--out",
-            "waived",
-            "--sequence",
-            "4",
-        ])
-        .ok()
-        .json();
-    airlockd(
-        &f,
-        &[
-            "import",
-            "--data",
-            "data",
-            waived["volumes"][0]["path"].as_str().unwrap(),
-        ],
-    )
-    .ok();
+    let vol = f.pack("waived", &["--sequence", "4"]).remove(0);
+    airlockd(&f, &["import", "--data", "data", &vol]).ok();
     // The admitted bundle's scan results and waiver are in the audit trail's policy decision.
     let audit = airlockd(&f, &["--json", "audit", "show", "--data", "data"])
         .ok()

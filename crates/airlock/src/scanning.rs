@@ -28,6 +28,21 @@ use serde_json::json;
 pub const ATTESTATION_TYPE: &str = "application/vnd.airlock.scan.v1+json";
 pub const SCANNER: &str = concat!("airlock-scan ", env!("CARGO_PKG_VERSION"));
 
+/// One finding as a text line: severity, `file[!/member]`, rule, global, detail (what
+/// `airlock scan` and `airlock sync` print).
+pub fn finding_line(f: &airlock_scan::Finding) -> String {
+    let at = match &f.member {
+        Some(m) => format!("{}!/{m}", f.file),
+        None => f.file.clone(),
+    };
+    let g = f
+        .global
+        .as_deref()
+        .map(|g| format!(" {g}"))
+        .unwrap_or_default();
+    format!("{:<10} {at}  {}{g}: {}", f.severity, f.rule, f.detail)
+}
+
 /// A byte range of a file as a scanner source.
 struct FileRange {
     file: std::fs::File,

@@ -51,16 +51,7 @@ pub fn run(cli: &Cli, a: &ScanArgs) -> Result<u8> {
         }))?;
     } else {
         for f in &findings {
-            let at = match &f.member {
-                Some(m) => format!("{}!/{m}", f.file),
-                None => f.file.clone(),
-            };
-            let g = f
-                .global
-                .as_deref()
-                .map(|g| format!(" {g}"))
-                .unwrap_or_default();
-            say!("{:<10} {at}  {}{g}: {}", f.severity, f.rule, f.detail);
+            say!("{}", crate::scanning::finding_line(f));
         }
         for e in &errors {
             eprintln!("error: {e}");

@@ -237,16 +237,7 @@ pub fn run(cli: &Cli, a: &SyncArgs) -> Result<u8> {
         let n: usize = scanned.iter().map(|(_, _, f)| f.len()).sum();
         for (name, _, findings) in &scanned {
             for f in findings {
-                let at = match &f.member {
-                    Some(m) => format!("{}!/{m}", f.file),
-                    None => f.file.clone(),
-                };
-                say!(
-                    "{:<10} {name}: {at}  {}: {}",
-                    f.severity,
-                    f.waiver_key(),
-                    f.detail
-                );
+                say!("{name}: {}", crate::scanning::finding_line(f));
             }
         }
         say!(
