@@ -14,8 +14,10 @@ cargo fmt --all -- --check
 echo "==> cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
-echo "==> cargo build --workspace --bins"
-cargo build --workspace --bins
+# The end-to-end tests drive airlockd's test hooks (crash and busy-lock injection); release
+# builds never enable the feature, and a unit test checks that without it the hooks are inert.
+echo "==> cargo build --workspace --bins --features airlockd/fault-injection"
+cargo build --workspace --bins --features airlockd/fault-injection
 
 echo "==> cargo test --workspace"
 cargo test --workspace

@@ -50,10 +50,14 @@ entries.insert(4, (ti, b""))"#,
         vols.push(out);
     }
     for vol in &vols {
-        let r = airlockd(&f, &["--json", "import", "--data", "data", vol]).fails();
+        let r = airlockd(&f, &["--json", "import", "--data", "data", vol]).refused();
         let o = &r.json()["volumes"][0];
         assert_eq!(o["status"], "rejected", "{vol}: {o}");
-        assert!(!f.p(vol).exists(), "{vol} was not moved to quarantine");
+        assert!(f.p(vol).exists(), "{vol} on the medium was removed");
+        assert!(
+            f.p(o["quarantined"].as_str().unwrap()).exists(),
+            "{vol} was not copied to quarantine"
+        );
     }
     let q = f.sh("ls data/quarantine | grep -c reason.json").ok().stdout;
     assert_eq!(q.trim().parse::<usize>().unwrap(), vols.len());

@@ -6,6 +6,7 @@ mod foundation;
 mod import;
 mod import_bad;
 mod models;
+mod operations;
 mod scan;
 mod scan_import;
 mod scan_yara;

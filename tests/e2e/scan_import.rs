@@ -204,7 +204,7 @@ YAML"#)
 
 /// Imports `vol` expecting a refusal; the policy's reason.
 fn refused(f: &Fixture, vol: &str) -> String {
-    let r = airlockd(f, &["--json", "import", "--data", "data", vol]).fails();
+    let r = airlockd(f, &["--json", "import", "--data", "data", vol]).refused();
     r.json()["volumes"][0]["reason"]
         .as_str()
         .unwrap()

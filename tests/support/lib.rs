@@ -68,6 +68,16 @@ impl Run {
         );
         self
     }
+    /// Exit code 1: a refusal or failure the program reported. A panic (101) or a signal is
+    /// a test failure, not a refusal.
+    pub fn refused(self) -> Self {
+        assert_eq!(
+            self.code, 1,
+            "expected exit code 1 (a reported refusal)\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
     pub fn fails(self) -> Self {
         assert_ne!(
             self.code, 0,

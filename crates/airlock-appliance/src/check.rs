@@ -18,6 +18,7 @@ impl Appliance {
     /// artifact's closure is complete. Returns the problems (empty when clean).
     pub fn fsck(&self) -> Result<Vec<String>, ApplianceError> {
         let mut problems = self.store.fsck()?;
+        problems.extend(crate::modes::check(&self.root));
         let present: BTreeSet<_> = self.store.list()?.into_iter().collect();
         for (d, _) in self.catalog.blobs()? {
             if !present.contains(&d) {
@@ -54,6 +55,61 @@ impl Appliance {
             }
         }
         Ok(problems)
+    }
+
+    /// `fsck --repair`: moves every blob whose content does not match its digest to
+    /// `DATA/damaged/` and marks every visible artifact whose closure is now incomplete as not
+    /// visible. Importing the volume that carried a damaged blob again (it is no longer a no-op,
+    /// since a blob of it is missing) restores the blob and the artifact. Returns one line per
+    /// change; the changes are recorded in the audit log.
+    pub fn repair(&mut self) -> Result<Vec<String>, ApplianceError> {
+        let mut done = Vec::new();
+        let damaged = self.store.damaged()?;
+        let aside = self.root.join("damaged");
+        for d in &damaged {
+            let to = self.store.set_aside(d, &aside)?;
+            done.push(format!(
+                "{d}: content does not match its digest; moved to {}",
+                to.display()
+            ));
+        }
+        let manifests = recorded_manifests(&self.catalog)?;
+        let mut hidden = Vec::new();
+        for a in self.catalog.artifacts()?.into_iter().filter(|a| a.visible) {
+            let Some(art) = manifests
+                .iter()
+                .find(|(id, _)| *id == a.bundle)
+                .and_then(|(_, m)| {
+                    m.artifacts
+                        .iter()
+                        .find(|x| x.name == a.name && x.kind.to_string() == a.kind)
+                })
+            else {
+                continue;
+            };
+            if !closure_complete(&self.store, art)? {
+                done.push(format!(
+                    "{} {}: marked not visible until the volume carrying the missing blob is imported again",
+                    a.kind, a.name
+                ));
+                hidden.push(a);
+            }
+        }
+        if !hidden.is_empty() {
+            self.catalog.write(|tx| {
+                for a in &hidden {
+                    airlock_catalog::Catalog::mark_not_visible(tx, &a.bundle, &a.kind, &a.name)?;
+                }
+                Ok(())
+            })?;
+        }
+        if !done.is_empty() {
+            self.audit(
+                "fsck-repaired",
+                json!({"damagedBlobs": damaged, "hidden": hidden.iter().map(|a| format!("{} {}", a.kind, a.name)).collect::<Vec<_>>()}),
+            )?;
+        }
+        Ok(done)
     }
 
     /// Verifies the audit chain and the signed head file.
@@ -114,7 +170,7 @@ impl Appliance {
             blobs,
         };
         let payload = serde_json::to_vec(&inv).expect("inventory serializes");
-        let key: &dyn Signer = self.signer();
+        let key: &dyn Signer = self.signer()?;
         Ok(Envelope::sign(INVENTORY_PAYLOAD_TYPE, &payload, &[key]).to_json())
     }
 

@@ -6,6 +6,12 @@ use std::path::PathBuf;
 pub enum ApplianceError {
     #[error("{0}")]
     Usage(String),
+    /// Another writer holds the data directory's lock.
+    #[error("data directory busy: {holder} (waited {}s; retry later or pass a longer --wait)", waited.as_secs())]
+    Busy {
+        holder: String,
+        waited: std::time::Duration,
+    },
     #[error("{path}: {op}")]
     Io {
         path: PathBuf,

@@ -33,6 +33,7 @@ use airlock_catalog::{audit, Catalog, VolumeCommit};
 use airlock_core::bundle::{Artifact, BundleManifest, Statement};
 use airlock_core::media;
 use airlock_core::oci::{Descriptor, Index, Manifest, MAX_MANIFEST_BYTES};
+use airlock_core::text::bound;
 use airlock_core::time::{format_rfc3339, now};
 use airlock_core::Digest;
 use airlock_store::{BlobStore, BlobWriter};
@@ -43,8 +44,20 @@ use serde_json::json;
 use crate::{Appliance, ApplianceError};
 
 /// Test hook: the process kills itself with SIGKILL after writing this many blob bytes, to
-/// prove crash safety at arbitrary points (see tests/e2e/import.rs).
+/// prove crash safety at arbitrary points (see tests/e2e/import.rs). Read only when built with
+/// the `fault-injection` feature, which release builds never enable.
 pub const FAULT_KILL_AFTER_BYTES: &str = "AIRLOCK_FAULT_KILL_AFTER_BYTES";
+
+/// Where a volume comes from, which decides whether airlockd may touch the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Media named on the command line: read only, never moved, renamed or removed (a DVD or a
+    /// write-protected stick is read-only anyway). A rejected volume is *copied* to quarantine.
+    Media,
+    /// The appliance's own inbox: a rejected volume is copied to quarantine and then removed
+    /// from the inbox; the watcher moves accepted ones to `done/`.
+    Inbox,
+}
 
 /// What happened to one volume.
 #[derive(Debug, Clone, Serialize)]
@@ -65,9 +78,40 @@ pub struct Outcome {
     pub skipped: usize,
     /// Artifacts that became visible with this volume.
     pub visible: Vec<String>,
-    /// Where the volume was moved when quarantined.
+    /// The rejection's kind (`trust`, `rollback`, `integrity`, …) when rejected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'static str>,
+    /// Where the quarantine copy of a rejected volume was written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quarantined: Option<PathBuf>,
+    /// What could not be done with the file itself (a quarantine copy that failed, an inbox
+    /// volume that could not be removed); the outcome and the audit log stand regardless.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl Outcome {
+    fn new(volume: &Path) -> Self {
+        Outcome {
+            volume: volume.to_path_buf(),
+            status: "accepted",
+            bundle: None,
+            name: None,
+            volume_number: None,
+            reason: String::new(),
+            written: 0,
+            skipped: 0,
+            visible: vec![],
+            kind: None,
+            quarantined: None,
+            note: None,
+        }
+    }
+
+    /// Accepted, or a duplicate of a volume already imported.
+    pub fn ok(&self) -> bool {
+        matches!(self.status, "accepted" | "duplicate")
+    }
 }
 
 /// Why a volume was refused. `Reject` quarantines; `Fail` does not (the volume is not at fault).
@@ -93,7 +137,7 @@ fn classify(e: BundleError) -> Refusal {
 }
 
 /// `err: cause: cause` without pulling anyhow into a library.
-fn anyhow_like(e: &dyn std::error::Error) -> String {
+pub(crate) fn anyhow_like(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
     while let Some(c) = src {
@@ -118,6 +162,8 @@ struct ImportSink<'a> {
     store: &'a BlobStore,
     staging: &'a BlobStore,
     fault: Fault,
+    /// Re-verify blobs the store already holds instead of skipping them.
+    verify_present: bool,
 }
 
 /// Blob bytes written by this process, for fault injection across all volumes of one run.
@@ -127,6 +173,20 @@ static WRITTEN: AtomicU64 = AtomicU64::new(0);
 #[derive(Clone, Copy)]
 struct Fault {
     kill_after: Option<u64>,
+}
+
+impl Fault {
+    /// The hook's setting: from the environment with the `fault-injection` feature, never
+    /// without it.
+    fn from_env() -> Self {
+        #[cfg(feature = "fault-injection")]
+        let kill_after = std::env::var(FAULT_KILL_AFTER_BYTES)
+            .ok()
+            .and_then(|v| v.parse().ok());
+        #[cfg(not(feature = "fault-injection"))]
+        let kill_after = None;
+        Fault { kill_after }
+    }
 }
 
 struct FaultWriter {
@@ -156,7 +216,7 @@ impl Write for FaultWriter {
 impl BlobSink for ImportSink<'_> {
     type Writer = FaultWriter;
     fn begin(&self, d: &Digest, size: u64) -> std::io::Result<Option<FaultWriter>> {
-        if self.store.contains(d, size) {
+        if !self.verify_present && self.store.contains(d, size) {
             return Ok(None);
         }
         let inner = self.staging.writer().map_err(std::io::Error::other)?;
@@ -174,105 +234,174 @@ impl BlobSink for ImportSink<'_> {
 }
 
 impl Appliance {
-    /// Imports volumes one by one; returns one outcome per volume.
+    /// Imports volumes one by one; returns one outcome per volume. A volume that cannot be
+    /// imported, for whatever reason, never stops the others.
     pub fn import(
         &mut self,
         volumes: &[PathBuf],
+        origin: Origin,
         progress: &dyn Progress,
-    ) -> Result<Vec<Outcome>, ApplianceError> {
-        let mut out = Vec::new();
-        for v in volumes {
-            out.push(self.import_one(v, progress)?);
-        }
-        Ok(out)
+    ) -> Vec<Outcome> {
+        volumes
+            .iter()
+            .map(|v| self.import_one(v, origin, progress))
+            .collect()
     }
 
-    fn import_one(
-        &mut self,
-        path: &Path,
-        progress: &dyn Progress,
-    ) -> Result<Outcome, ApplianceError> {
+    fn import_one(&mut self, path: &Path, origin: Origin, progress: &dyn Progress) -> Outcome {
         let shown = path.display().to_string();
-        self.audit("import-started", json!({"volume": shown}))?;
-        let mut outcome = Outcome {
-            volume: path.to_path_buf(),
-            status: "accepted",
-            bundle: None,
-            name: None,
-            volume_number: None,
-            reason: String::new(),
-            written: 0,
-            skipped: 0,
-            visible: vec![],
-            quarantined: None,
+        let mut outcome = Outcome::new(path);
+        if let Err(e) = self.audit("import-started", json!({"volume": shown})) {
+            outcome.status = "failed";
+            outcome.reason = bound(&anyhow_like(&e));
+            return outcome;
+        }
+        let (file, result) = match open_volume_file(path) {
+            Ok(f) => {
+                let r = self.try_import(path, &f, &mut outcome, progress);
+                (Some(f), r)
+            }
+            Err(r) => (None, Err(r)),
         };
-        match self.try_import(path, &mut outcome, progress) {
-            Ok(()) => Ok(outcome),
+        match result {
+            Ok(()) => {}
             Err(Refusal::Reject { kind, reason }) => {
-                let now_s = format_rfc3339(now());
-                let q = self.quarantine(path, kind, &reason, outcome.bundle.as_deref(), &now_s)?;
-                let key = &self.key;
-                let bundle = outcome.bundle.clone();
-                self.catalog.write(|tx| {
-                    Catalog::record_import(tx, &shown, bundle.as_deref(), "rejected", &reason, &now_s)?;
-                    audit::append(
-                        tx,
-                        key,
-                        "import-rejected",
-                        json!({"volume": shown, "bundle": bundle, "kind": kind, "reason": reason, "quarantinedAs": q}),
-                        &now_s,
-                    )?;
-                    Ok(())
-                })?;
-                self.write_head()?;
+                let reason = bound(&reason);
                 outcome.status = "rejected";
-                outcome.reason = reason;
-                outcome.quarantined = Some(q);
-                Ok(outcome)
+                outcome.kind = Some(kind);
+                outcome.reason = reason.clone();
+                // The rejection is on record before anything else can fail.
+                let bundle = outcome.bundle.clone();
+                self.log_outcome(
+                    &shown,
+                    bundle.as_deref(),
+                    "rejected",
+                    "import-rejected",
+                    json!({"volume": shown, "bundle": bundle, "kind": kind, "reason": reason}),
+                    &reason,
+                );
+                if let Some(f) = &file {
+                    self.quarantine_volume(path, f, origin, kind, &mut outcome);
+                }
+                tracing::warn!(volume = %shown, "{}", Display(&reason));
             }
             Err(Refusal::Fail(e)) => {
-                let reason = anyhow_like(&e);
-                let now_s = format_rfc3339(now());
-                let key = &self.key;
+                let reason = bound(&anyhow_like(&e));
                 let bundle = outcome.bundle.clone();
                 // Best effort: the failure may be a full disk that also refuses this write.
-                let logged = self.catalog.write(|tx| {
-                    Catalog::record_import(
-                        tx,
-                        &shown,
-                        bundle.as_deref(),
-                        "failed",
-                        &reason,
-                        &now_s,
-                    )?;
-                    audit::append(
-                        tx,
-                        key,
-                        "import-failed",
-                        json!({"volume": shown, "bundle": bundle, "reason": reason}),
-                        &now_s,
-                    )?;
-                    Ok(())
-                });
-                if logged.is_ok() {
-                    let _ = self.write_head();
-                }
+                self.log_outcome(
+                    &shown,
+                    bundle.as_deref(),
+                    "failed",
+                    "import-failed",
+                    json!({"volume": shown, "bundle": bundle, "reason": reason}),
+                    &reason,
+                );
                 let _ = self.store.clean_temp();
                 outcome.status = "failed";
                 outcome.reason = reason;
-                Ok(outcome)
             }
+        }
+        outcome
+    }
+
+    /// Records an outcome in the imports table and the audit log, in one transaction; a
+    /// failure to do so is logged (the disk may be full) and does not stop the batch.
+    fn log_outcome(
+        &mut self,
+        shown: &str,
+        bundle: Option<&str>,
+        outcome: &str,
+        audit_kind: &str,
+        data: serde_json::Value,
+        reason: &str,
+    ) {
+        let now_s = format_rfc3339(now());
+        let Some(key) = self.key.as_ref() else {
+            return;
+        };
+        let logged = self.catalog.write(|tx| {
+            Catalog::record_import(tx, shown, bundle, outcome, reason, &now_s)?;
+            audit::append(tx, key, audit_kind, data, &now_s)?;
+            Ok(())
+        });
+        match logged {
+            Ok(()) => {
+                if let Err(e) = self.write_head() {
+                    tracing::error!("cannot update audit.head: {}", anyhow_like(&e));
+                }
+            }
+            Err(e) => tracing::error!(
+                "cannot record the {outcome} import of {shown}: {}",
+                anyhow_like(&e)
+            ),
+        }
+    }
+
+    /// Copies a rejected volume into quarantine (and removes it from the inbox when it came
+    /// from there), recording what happened to the file in the audit log and the outcome.
+    fn quarantine_volume(
+        &mut self,
+        path: &Path,
+        file: &fs::File,
+        origin: Origin,
+        kind: &'static str,
+        outcome: &mut Outcome,
+    ) {
+        let shown = path.display().to_string();
+        let now_s = format_rfc3339(now());
+        let copied = self.quarantine(
+            path,
+            file,
+            kind,
+            &outcome.reason,
+            outcome.bundle.as_deref(),
+            &now_s,
+        );
+        let (entry, data) = match copied {
+            Ok(q) => {
+                let mut remove_error = None;
+                if origin == Origin::Inbox {
+                    if let Err(e) = fs::remove_file(path) {
+                        outcome.note = Some(format!(
+                            "copied to quarantine but could not be removed from the inbox: {e}"
+                        ));
+                        remove_error = Some(e.to_string());
+                    }
+                }
+                let left = origin == Origin::Media || remove_error.is_some();
+                outcome.quarantined = Some(q.clone());
+                (
+                    "volume-quarantined",
+                    json!({"volume": shown, "quarantinedAs": q, "leftInPlace": left, "removeError": remove_error}),
+                )
+            }
+            Err(e) => {
+                let err = bound(&anyhow_like(&e));
+                outcome.note = Some(format!("could not copy the volume into quarantine: {err}"));
+                tracing::error!(volume = %shown, "could not copy the volume into quarantine: {err}");
+                ("quarantine-failed", json!({"volume": shown, "error": err}))
+            }
+        };
+        if let Err(e) = self.audit(entry, data) {
+            tracing::error!("cannot record {entry} for {shown}: {}", anyhow_like(&e));
         }
     }
 
     fn try_import(
         &mut self,
         path: &Path,
+        file: &fs::File,
         outcome: &mut Outcome,
         progress: &dyn Progress,
     ) -> Result<(), Refusal> {
-        let t = now();
-        let vol = Volume::open(path).map_err(classify)?;
+        let t = airlock_core::time::now_checked().map_err(|e| {
+            Refusal::Fail(ApplianceError::Usage(format!("cannot check expiry: {e}")))
+        })?;
+        let file = file
+            .try_clone()
+            .map_err(|e| Refusal::Fail(crate::io(path, "open volume")(e)))?;
+        let vol = Volume::from_file(path, file).map_err(classify)?;
         let (unverified, _) = vol.statement_unverified().map_err(classify)?;
         outcome.volume_number = Some(vol.label.volume);
 
@@ -313,15 +442,32 @@ impl Appliance {
             .catalog
             .bundle(&id)
             .map_err(|e| Refusal::Fail(e.into()))?;
+        let restoring = known
+            .as_ref()
+            .is_some_and(|b| b.imported_volumes.contains(&vol.label.volume))
+            && (self.verify_present
+                || m.blobs_of_volume(vol.label.volume)
+                    .any(|b| !self.store.contains(&b.digest, b.size)));
+        if restoring {
+            tracing::warn!(
+                "volume {} of {} {} was imported before; re-verifying and restoring its blobs",
+                vol.label.volume,
+                m.name,
+                m.version
+            );
+        }
         match &known {
-            Some(b) if b.imported_volumes.contains(&vol.label.volume) => {
+            Some(b) if b.imported_volumes.contains(&vol.label.volume) && !restoring => {
                 let now_s = format_rfc3339(now());
                 let shown = path.display().to_string();
                 let reason = format!(
                     "bundle {} {} volume {} was already imported; nothing to do",
                     m.name, m.version, vol.label.volume
                 );
-                let key = &self.key;
+                let key = self
+                    .key
+                    .as_ref()
+                    .ok_or_else(|| Refusal::Fail(crate::read_only()))?;
                 self.catalog
                     .write(|tx| {
                         Catalog::record_import(
@@ -431,11 +577,8 @@ impl Appliance {
         let sink = ImportSink {
             store: &self.store,
             staging: &staging,
-            fault: Fault {
-                kill_after: std::env::var(FAULT_KILL_AFTER_BYTES)
-                    .ok()
-                    .and_then(|v| v.parse().ok()),
-            },
+            fault: Fault::from_env(),
+            verify_present: self.verify_present,
         };
         let read = vol.read_blobs(&m, &sink, progress);
         let report = match read {
@@ -476,7 +619,10 @@ impl Appliance {
             .map_err(|e| reject("integrity", e.to_string()))?;
         let now_s = format_rfc3339(now());
         let shown = path.display().to_string();
-        let key = &self.key;
+        let key = self
+            .key
+            .as_ref()
+            .ok_or_else(|| Refusal::Fail(crate::read_only()))?;
         let visible_names = outcome.visible.clone();
         let root_versions: Vec<u64> = new_roots.iter().map(|r| r.0).collect();
         self.catalog
@@ -524,10 +670,12 @@ impl Appliance {
         Ok(())
     }
 
-    /// Moves a rejected volume into quarantine with a reason file; returns its new path.
+    /// Copies a rejected volume into quarantine (temp name, fsync, rename) from the already
+    /// open file, with a reason file beside it; returns the copy's path.
     fn quarantine(
         &self,
         path: &Path,
+        file: &fs::File,
         kind: &str,
         reason: &str,
         bundle: Option<&str>,
@@ -537,7 +685,7 @@ impl Appliance {
         fs::create_dir_all(&qdir).map_err(crate::io(&qdir, "create quarantine"))?;
         let name = path
             .file_name()
-            .map(|n| n.to_string_lossy().to_string())
+            .map(|n| sanitize_file_name(&n.to_string_lossy()))
             .unwrap_or_else(|| "volume".into());
         let stamp = now_s.replace(':', "");
         let mut dest = qdir.join(format!("{stamp}-{name}"));
@@ -546,7 +694,7 @@ impl Appliance {
             dest = qdir.join(format!("{stamp}-{n}-{name}"));
             n += 1;
         }
-        move_file(path, &dest)?;
+        copy_open_file(file, &dest)?;
         let reason_doc = json!({
             "volume": dest, "originalPath": path, "kind": kind, "reason": reason, "bundle": bundle, "time": now_s,
         });
@@ -558,20 +706,107 @@ impl Appliance {
                 .expect("JSON")
                 .as_bytes(),
         )?;
-        tracing::warn!(volume = %path.display(), quarantine = %dest.display(), "{}", Display(reason));
         Ok(dest)
     }
 }
 
-/// Renames, or copies and removes across file systems (a USB disk to the data disk).
+/// Opens a volume without following a symbolic link and without blocking on a FIFO or a
+/// device, and refuses anything that is not a regular file (checked again on the open
+/// descriptor, so the file cannot be swapped between the check and the read).
+fn open_volume_file(path: &Path) -> Result<fs::File, Refusal> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let not_regular = |what: &str| {
+        reject(
+            "not-a-regular-file",
+            format!(
+                "{} is {what}, not a regular file; refusing to follow or read it",
+                path.display()
+            ),
+        )
+    };
+    let meta =
+        fs::symlink_metadata(path).map_err(|e| Refusal::Fail(crate::io(path, "open volume")(e)))?;
+    let ft = meta.file_type();
+    if ft.is_symlink() {
+        return Err(not_regular("a symbolic link"));
+    }
+    if !ft.is_file() {
+        return Err(not_regular(if ft.is_dir() {
+            "a directory"
+        } else {
+            "a FIFO, socket or device"
+        }));
+    }
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                not_regular("a symbolic link")
+            } else {
+                Refusal::Fail(crate::io(path, "open volume")(e))
+            }
+        })?;
+    match file.metadata() {
+        Ok(m) if m.is_file() => Ok(file),
+        Ok(_) => Err(not_regular("no longer a regular file")),
+        Err(e) => Err(Refusal::Fail(crate::io(path, "stat volume")(e))),
+    }
+}
+
+/// Copies an open file (from its start, without moving its offset) to `dest` atomically:
+/// a temp file beside it, fsync, rename, fsync of the directory.
+fn copy_open_file(file: &fs::File, dest: &Path) -> Result<(), ApplianceError> {
+    use std::os::unix::fs::FileExt;
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        dest.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    ));
+    let r = (|| -> std::io::Result<()> {
+        let mut out = fs::File::create(&tmp)?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut off = 0u64;
+        loop {
+            let n = file.read_at(&mut buf, off)?;
+            if n == 0 {
+                break;
+            }
+            out.write_all(&buf[..n])?;
+            off += n as u64;
+        }
+        out.sync_all()?;
+        fs::rename(&tmp, dest)?;
+        fs::File::open(dir)?.sync_all()
+    })();
+    if r.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    r.map_err(crate::io(dest, "copy volume into quarantine"))
+}
+
+/// A file name from the medium made safe to use inside quarantine: no control characters.
+fn sanitize_file_name(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_control() { '_' } else { c })
+        .collect()
+}
+
+/// Renames, or copies and removes across file systems (an inbox on a USB disk to `done/`).
+/// Never follows a symbolic link at the source.
 pub(crate) fn move_file(from: &Path, to: &Path) -> Result<(), ApplianceError> {
     match fs::rename(from, to) {
         Ok(()) => Ok(()),
-        Err(e) if e.raw_os_error() == Some(18) => {
-            fs::copy(from, to).map_err(crate::io(to, "copy volume"))?;
-            fs::File::open(to)
-                .and_then(|f| f.sync_all())
-                .map_err(crate::io(to, "sync volume"))?;
+        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+            let src = open_volume_file(from).map_err(|r| match r {
+                Refusal::Fail(e) => e,
+                Refusal::Reject { reason, .. } => ApplianceError::Usage(reason),
+            })?;
+            copy_open_file(&src, to)?;
             fs::remove_file(from).map_err(crate::io(from, "remove volume"))
         }
         Err(e) => Err(crate::io(from, "move volume")(e)),
@@ -636,4 +871,47 @@ pub fn recorded_manifests(
                 .map_err(|e| ApplianceError::Usage(format!("catalog bundle {id}: {e}")))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Release builds leave out the `fault-injection` feature: the kill hook's variable is
+    /// ignored however it is set.
+    #[cfg(not(feature = "fault-injection"))]
+    #[test]
+    fn without_the_feature_the_fault_hook_is_ignored() {
+        std::env::set_var(FAULT_KILL_AFTER_BYTES, "1");
+        assert!(Fault::from_env().kill_after.is_none());
+    }
+
+    #[test]
+    fn symlinks_fifos_and_directories_are_refused_without_being_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, b"secret").unwrap();
+        let link = dir.path().join("steal.tar.zst");
+        std::os::unix::fs::symlink(&secret, &link).unwrap();
+        let fifo = dir.path().join("fifo.tar.zst");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        for (p, what) in [
+            (&link, "a symbolic link"),
+            (&fifo, "a FIFO"),
+            (&dir.path().to_path_buf(), "a directory"),
+        ] {
+            match open_volume_file(p) {
+                Err(Refusal::Reject { kind, reason }) => {
+                    assert_eq!(kind, "not-a-regular-file");
+                    assert!(reason.contains(what), "{reason}");
+                }
+                _ => panic!("{} was not refused", p.display()),
+            }
+        }
+        assert!(open_volume_file(&secret).is_ok());
+    }
 }

@@ -12,11 +12,14 @@
 //!   staging/<bundle>/      blobs of the volume being imported, moved into blobs/ once the
 //!                          whole volume verified; removed at every start
 //!   config.yaml            optional: policy file, clock skew
-//!   lock                   held while a command changes the data directory
+//!   lock                   held while a command changes the data directory (see [`lock`])
 //! ```
 //!
-//! * [`Appliance::init`] / [`Appliance::open`] — create or open (cleaning temp files left by a
-//!   crash) the data directory.
+//! * [`Appliance::init`] / [`Appliance::open`] — create or open for writing (taking the writer
+//!   lock and cleaning temp files left by a crash) the data directory.
+//! * [`Appliance::open_read_only`] — open for reading only: no lock, a read-only catalog
+//!   connection, the public key only; works beside a running import or server and without
+//!   write permission on the data directory.
 //! * [`import`] — the import pipeline: trust root chain, signatures, expiry, rollback,
 //!   differential base, policy, then blobs streamed and verified into the store, then one
 //!   catalog transaction per volume; rejected volumes go to quarantine.
@@ -28,10 +31,12 @@ pub mod check;
 pub mod error;
 pub mod import;
 pub mod lineage;
+pub mod lock;
+pub mod modes;
 pub mod tls;
 pub mod watch;
 
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use airlock_catalog::{audit, Catalog};
@@ -41,6 +46,7 @@ use airlock_store::BlobStore;
 use airlock_trust::{KeyPair, PublicKey, Signer, TrustRoot};
 use serde::Deserialize;
 use serde_json::json;
+use std::time::Duration;
 
 pub use error::ApplianceError;
 
@@ -58,11 +64,17 @@ pub struct Appliance {
     pub root: PathBuf,
     pub store: BlobStore,
     pub catalog: Catalog,
-    key: KeyPair,
+    /// The appliance's private key; `None` when opened read-only.
+    key: Option<KeyPair>,
+    public: PublicKey,
     pub trust: TrustRoot,
     pub policy: Policy,
     pub clock_skew: i64,
-    _lock: File,
+    /// Imports re-verify blobs the store already holds instead of skipping them
+    /// (`airlockd import --verify-present`).
+    pub verify_present: bool,
+    /// The writer lock; `None` when opened read-only.
+    _lock: Option<lock::DataLock>,
 }
 
 pub const DEFAULT_SKEW: i64 = 300;
@@ -91,7 +103,8 @@ impl Appliance {
                 root.display()
             )));
         }
-        let t = now();
+        let t =
+            airlock_core::time::now_checked().map_err(|e| ApplianceError::Usage(e.to_string()))?;
         let pinned = TrustRoot::load_initial(trust, t).map_err(|source| ApplianceError::Trust {
             what: "the trust root given to init".into(),
             source,
@@ -119,25 +132,16 @@ impl Appliance {
             Ok(())
         })?;
         drop((catalog, store));
-        let a = Self::open(root)?;
+        let a = Self::open(root, "init", Duration::ZERO)?;
         a.write_head()?;
         Ok(a)
     }
 
-    /// Opens an initialized data directory, takes its lock, and removes temp files a crash
-    /// may have left.
-    pub fn open(root: &Path) -> Result<Self, ApplianceError> {
-        if !root.join("catalog.db").exists() {
-            return Err(ApplianceError::Usage(format!(
-                "{} is not an airlockd data directory; run `airlockd init --data {} --trust ROOT` first",
-                root.display(),
-                root.display()
-            )));
-        }
-        let lock =
-            File::create(root.join("lock")).map_err(io(&root.join("lock"), "create lock file"))?;
-        lock.lock()
-            .map_err(io(&root.join("lock"), "lock data directory"))?;
+    /// Opens an initialized data directory for writing: takes the writer lock (waiting up to
+    /// `wait`, see [`lock`]) for `purpose`, and removes temp files a crash may have left.
+    pub fn open(root: &Path, purpose: &str, wait: Duration) -> Result<Self, ApplianceError> {
+        require_initialized(root)?;
+        let lock = lock::DataLock::acquire(root, purpose, wait)?;
         let store = BlobStore::open(root)?;
         // Staged blobs of an import that never finished were never part of the store.
         let staging = root.join("staging");
@@ -149,6 +153,30 @@ impl Appliance {
             tracing::warn!("removed {cleaned} temp file(s) left by an interrupted import");
         }
         let catalog = Catalog::open(&root.join("catalog.db"))?;
+        let key = KeyPair::load(&root.join("keys/appliance.key"))?;
+        let public = key.public_key();
+        Self::assemble(root, store, catalog, Some(key), public, Some(lock))
+    }
+
+    /// Opens an initialized data directory for reading only: no lock (readers never wait for
+    /// a writer), a read-only catalog connection, the appliance's public key. Methods that
+    /// change the data directory or sign fail on it.
+    pub fn open_read_only(root: &Path) -> Result<Self, ApplianceError> {
+        require_initialized(root)?;
+        let store = BlobStore::open_existing(root)?;
+        let catalog = Catalog::open_read_only(&root.join("catalog.db"))?;
+        let public = PublicKey::load(&root.join("keys/appliance.pub"))?;
+        Self::assemble(root, store, catalog, None, public, None)
+    }
+
+    fn assemble(
+        root: &Path,
+        store: BlobStore,
+        catalog: Catalog,
+        key: Option<KeyPair>,
+        public: PublicKey,
+        lock: Option<lock::DataLock>,
+    ) -> Result<Self, ApplianceError> {
         let (version, doc) = catalog
             .pinned_root()?
             .ok_or_else(|| ApplianceError::Usage("catalog has no pinned trust root".into()))?;
@@ -158,7 +186,6 @@ impl Appliance {
             what: format!("pinned trust root version {version}"),
             source,
         })?;
-        let key = KeyPair::load(&root.join("keys/appliance.key"))?;
         let config = load_config(root)?;
         let policy = match &config.policy {
             Some(p) => Policy::from_file(&root.join(p))?,
@@ -169,19 +196,31 @@ impl Appliance {
             store,
             catalog,
             key,
+            public,
             trust,
             policy,
             clock_skew: config.clock_skew_seconds.unwrap_or(DEFAULT_SKEW),
+            verify_present: false,
             _lock: lock,
         })
     }
 
-    pub fn public_key(&self) -> PublicKey {
-        self.key.public_key()
+    /// Is this appliance open for writing (holding the lock, with its private key)?
+    pub fn writable(&self) -> bool {
+        self.key.is_some()
     }
 
-    pub fn signer(&self) -> &dyn Signer {
-        &self.key
+    /// The private key, or an error naming what needed it on a read-only appliance.
+    fn key(&self) -> Result<&KeyPair, ApplianceError> {
+        self.key.as_ref().ok_or_else(read_only)
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        self.public
+    }
+
+    pub fn signer(&self) -> Result<&dyn Signer, ApplianceError> {
+        Ok(self.key()? as &dyn Signer)
     }
 
     /// Writes `audit.head`: the newest entry's seq and hash, signed, so that deleting the newest
@@ -189,7 +228,7 @@ impl Appliance {
     pub fn write_head(&self) -> Result<(), ApplianceError> {
         if let Some((seq, hash)) = audit::head(self.catalog.conn())? {
             let msg = format!("airlock-audit-head {seq} {hash}");
-            let sig = self.key.sign(msg.as_bytes());
+            let sig = self.key()?.sign(msg.as_bytes());
             let doc = json!({"seq": seq, "hash": hash, "sig": hex_encode(&sig)});
             airlock_store::write_atomic(&self.root.join("audit.head"), doc.to_string().as_bytes())?;
         }
@@ -199,11 +238,27 @@ impl Appliance {
     /// Appends one audit entry in its own transaction and updates the head.
     pub fn audit(&mut self, kind: &str, data: serde_json::Value) -> Result<(), ApplianceError> {
         let now_s = format_rfc3339(now());
-        let key = &self.key;
+        let key = self.key.as_ref().ok_or_else(read_only)?;
         self.catalog
             .write(|tx| audit::append(tx, key, kind, data, &now_s).map(|_| ()))?;
         self.write_head()
     }
+}
+
+/// The error of a method that writes or signs, called on an appliance opened read-only.
+pub(crate) fn read_only() -> ApplianceError {
+    ApplianceError::Usage("the data directory was opened read-only".into())
+}
+
+fn require_initialized(root: &Path) -> Result<(), ApplianceError> {
+    if root.join("catalog.db").exists() {
+        return Ok(());
+    }
+    Err(ApplianceError::Usage(format!(
+        "{} is not an airlockd data directory; run `airlockd init --data {} --trust ROOT` first",
+        root.display(),
+        root.display()
+    )))
 }
 
 fn load_config(root: &Path) -> Result<Config, ApplianceError> {

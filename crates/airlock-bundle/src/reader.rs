@@ -98,6 +98,12 @@ impl Volume {
     /// Opens a volume and reads its metadata entries with bounded reads.
     pub fn open(path: &Path) -> Result<Self, BundleError> {
         let file = File::open(path).map_err(BundleError::io(path, "open volume"))?;
+        Self::from_file(path, file)
+    }
+
+    /// [`Volume::open`] on a file the caller already opened (and checked: the appliance opens
+    /// volumes without following symbolic links); `path` names it in messages.
+    pub fn from_file(path: &Path, file: File) -> Result<Self, BundleError> {
         let len = file
             .metadata()
             .map_err(BundleError::io(path, "stat volume"))?

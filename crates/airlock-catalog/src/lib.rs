@@ -65,6 +65,20 @@ pub struct VolumeCommit<'a> {
     pub now: &'a str,
 }
 
+/// A path as the path part of an SQLite `file:` URI (`?`, `#` and `%` escaped).
+fn uri_path(path: &Path) -> String {
+    let mut out = String::new();
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '?' => out.push_str("%3f"),
+            '#' => out.push_str("%23"),
+            '%' => out.push_str("%25"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 impl Catalog {
     pub fn open(path: &Path) -> Result<Self, CatalogError> {
         let mut conn = Connection::open(path)?;
@@ -78,13 +92,32 @@ impl Catalog {
 
     /// Opens an existing catalog for reading only (the HTTP server): no migrations, no writes.
     /// Refuses a catalog whose schema is newer or older than this build knows.
+    ///
+    /// A reader without write access to the data directory (an auditor) cannot create the
+    /// WAL's shared-memory file; when no writer is active (no `-wal` file exists, so every
+    /// change is in the database file itself) it reads the file as immutable instead.
     pub fn open_read_only(path: &Path) -> Result<Self, CatalogError> {
-        let conn = Connection::open_with_flags(
-            path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let flags =
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let probe = |conn: &Connection| -> rusqlite::Result<i64> {
+            conn.busy_timeout(std::time::Duration::from_secs(30))?;
+            conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+        };
+        let mut conn = Connection::open_with_flags(path, flags)?;
+        let found = match probe(&conn) {
+            Ok(v) => v,
+            Err(e) => {
+                let mut wal = path.as_os_str().to_owned();
+                wal.push("-wal");
+                if Path::new(&wal).exists() {
+                    return Err(e.into());
+                }
+                let uri = format!("file:{}?immutable=1", uri_path(path));
+                conn =
+                    Connection::open_with_flags(uri, flags | rusqlite::OpenFlags::SQLITE_OPEN_URI)?;
+                probe(&conn)?
+            }
+        };
         let known = schema::known_version();
         if found > known {
             return Err(CatalogError::TooNew { found, known });
@@ -321,6 +354,22 @@ impl Catalog {
         if all_visible == 0 && volumes as u32 == m.volumes {
             tx.execute("UPDATE bundles SET complete = 1 WHERE id = ?1", [&id])?;
         }
+        Ok(())
+    }
+
+    /// Marks an artifact as no longer visible (a blob of its closure was found damaged and set
+    /// aside) and its bundle as incomplete; importing the volume again restores both.
+    pub fn mark_not_visible(
+        tx: &Transaction<'_>,
+        bundle: &str,
+        kind: &str,
+        name: &str,
+    ) -> Result<(), CatalogError> {
+        tx.execute(
+            "UPDATE artifacts SET visible = 0 WHERE bundle = ?1 AND kind = ?2 AND name = ?3",
+            params![bundle, kind, name],
+        )?;
+        tx.execute("UPDATE bundles SET complete = 0 WHERE id = ?1", [bundle])?;
         Ok(())
     }
 

@@ -19,8 +19,10 @@ pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 /// The only bundle format this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
-/// Readers refuse to hold more blob records than this (bounded memory on hostile input).
-pub const MAX_BLOBS: usize = 1_000_000;
+/// Readers refuse to hold more blob records than this (bounded memory on hostile input: a
+/// signed manifest is parsed whole, and each record costs a few hundred bytes once parsed and
+/// indexed). Real bundles carry hundreds to a few thousand blobs.
+pub const MAX_BLOBS: usize = 100_000;
 
 /// What kind of thing an artifact is; decides how the disconnected side serves it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -250,6 +252,69 @@ impl Statement {
     }
 }
 
+/// The same name rules `airlock pack` applies to its input manifest: an image reference, a model
+/// repository id, a file label, or `scan:` and one of those for an attestation. Checked again
+/// on import so that a name with `../`, whitespace or control characters never reaches the
+/// catalog, a listing or a log line.
+pub fn check_artifact_name(kind: ArtifactKind, name: &str) -> Result<(), String> {
+    use crate::manifest::{check_label, check_reference, check_repo_id};
+    let check = |kind: ArtifactKind, n: &str| match kind {
+        ArtifactKind::Image => check_reference(n),
+        ArtifactKind::Model => check_repo_id(n),
+        ArtifactKind::File => check_label("file name", n),
+        ArtifactKind::Attestation => Err(String::new()),
+    };
+    let r = match kind {
+        ArtifactKind::Attestation => match name.strip_prefix("scan:") {
+            Some(subject) => [ArtifactKind::Image, ArtifactKind::Model, ArtifactKind::File]
+                .into_iter()
+                .find_map(|k| check(k, subject).ok())
+                .ok_or_else(|| format!("{subject:?} names no valid image, model or file")),
+            None => Err("must start with \"scan:\"".into()),
+        },
+        k => check(k, name),
+    };
+    r.map_err(|e| {
+        format!(
+            "{kind} artifact name {:?} is not valid: {e}",
+            crate::text::escape(name)
+        )
+    })
+}
+
+/// A media type usable as an HTTP header value: `type/subtype` of visible ASCII (RFC 6838
+/// names, optional parameters), at most 255 bytes.
+pub fn check_media_type(mt: &str) -> Result<(), String> {
+    let ok = !mt.is_empty()
+        && mt.len() <= 255
+        && mt.bytes().all(|c| c == b' ' || c.is_ascii_graphic())
+        && mt
+            .split(';')
+            .next()
+            .and_then(|t| t.trim().split_once('/'))
+            .is_some_and(|(a, b)| {
+                let name = |s: &str| {
+                    !s.is_empty()
+                        && s.bytes().all(|c| {
+                            c.is_ascii_alphanumeric()
+                                || matches!(
+                                    c,
+                                    b'!' | b'#' | b'$' | b'&' | b'^' | b'_' | b'.' | b'+' | b'-'
+                                )
+                        })
+                };
+                name(a) && name(b)
+            });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "media type {:?} is not a valid type/subtype",
+            crate::text::escape(mt)
+        ))
+    }
+}
+
 impl BundleManifest {
     /// Structural checks every reader applies before trusting any field.
     pub fn validate(&self) -> Result<(), CoreError> {
@@ -295,7 +360,14 @@ impl BundleManifest {
         if !self.external.is_empty() && self.base_inventory.is_none() {
             return bad("external blobs without a base inventory".into());
         }
+        use crate::manifest::{check_label, check_version};
+        check_label("bundle name", &self.name).map_err(CoreError::BundleManifest)?;
+        check_version("bundle version", &self.version).map_err(CoreError::BundleManifest)?;
+        check_label("bundle channel", &self.channel).map_err(CoreError::BundleManifest)?;
         for a in &self.artifacts {
+            check_artifact_name(a.kind, &a.name).map_err(CoreError::BundleManifest)?;
+            check_media_type(&a.media_type)
+                .map_err(|e| CoreError::BundleManifest(format!("artifact {}: {e}", a.name)))?;
             if !seen.contains(&a.digest) {
                 return bad(format!(
                     "artifact {} root {} is neither carried nor external",
@@ -309,5 +381,38 @@ impl BundleManifest {
     /// Blobs carried by volume `n` (1-based), in the order they appear in it.
     pub fn blobs_of_volume(&self, n: u32) -> impl Iterator<Item = &BlobRecord> {
         self.blobs.iter().filter(move |b| b.volume == n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_names_follow_the_pack_rules() {
+        check_artifact_name(ArtifactKind::Image, "registry.example/acme/hello:v1").unwrap();
+        check_artifact_name(ArtifactKind::Model, "acme/tiny-model").unwrap();
+        check_artifact_name(ArtifactKind::File, "k3s").unwrap();
+        check_artifact_name(ArtifactKind::Attestation, "scan:acme/tiny-model").unwrap();
+        for (kind, bad) in [
+            (ArtifactKind::Model, "../../etc"),
+            (ArtifactKind::Model, "acme/x\r\nFAKE"),
+            (ArtifactKind::Image, "acme/../hello:v1"),
+            (ArtifactKind::File, "a b"),
+            (ArtifactKind::Attestation, "scan:../x"),
+            (ArtifactKind::Attestation, "acme/tiny-model"),
+        ] {
+            let e = check_artifact_name(kind, bad).unwrap_err();
+            assert!(!e.contains('\n') && !e.contains('\r'), "{e}");
+        }
+    }
+
+    #[test]
+    fn media_types_must_be_header_values() {
+        check_media_type("application/vnd.oci.image.manifest.v1+json").unwrap();
+        check_media_type("text/plain; charset=utf-8").unwrap();
+        assert!(check_media_type("application/json\r\nX-Evil: 1").is_err());
+        assert!(check_media_type("nonsense").is_err());
+        assert!(check_media_type("").is_err());
     }
 }

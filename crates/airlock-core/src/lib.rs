@@ -18,6 +18,7 @@ pub mod manifest;
 pub mod media;
 pub mod oci;
 pub mod reference;
+pub mod text;
 pub mod time;
 
 pub use digest::{Digest, Sha256};

@@ -354,7 +354,7 @@ fn split_tag(s: &str) -> (&str, Option<String>) {
     }
 }
 
-fn check_label(field: &str, v: &str) -> Result<(), String> {
+pub fn check_label(field: &str, v: &str) -> Result<(), String> {
     let ok = !v.is_empty()
         && v.len() <= 128
         && v.bytes()

@@ -60,12 +60,28 @@ pub fn parse_rfc3339(s: &str) -> Result<UnixTime, CoreError> {
     Ok(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se)
 }
 
-/// Now, in seconds since the epoch.
+/// Now, in seconds since the epoch, for timestamps in logs and records. A clock set before
+/// 1970 gives a negative time (never 0); decisions that depend on the clock use
+/// [`now_checked`].
 pub fn now() -> UnixTime {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
+    }
+}
+
+/// Now, for expiry and validity checks: an error when the system clock is before 1970, so that
+/// a broken clock can never make every expiry check pass.
+pub fn now_checked() -> Result<UnixTime, CoreError> {
+    let t = now();
+    if t <= 0 {
+        return Err(CoreError::InvalidTime {
+            value: format_rfc3339(t),
+            reason: "the system clock is set before 1970; set the clock before checking expiry"
+                .into(),
+        });
+    }
+    Ok(t)
 }
 
 fn is_leap(y: i64) -> bool {

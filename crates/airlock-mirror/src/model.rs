@@ -392,6 +392,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_link_leaving_a_model_directory_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let model = d.path().join("model");
+        std::fs::create_dir(&model).unwrap();
+        std::fs::write(model.join("config.json"), b"{}").unwrap();
+        std::fs::write(d.path().join("secret"), b"s").unwrap();
+        std::os::unix::fs::symlink("config.json", model.join("inside.json")).unwrap();
+        assert_eq!(
+            list_model_dir_within(&model, Some(&model)).unwrap().len(),
+            2
+        );
+        std::os::unix::fs::symlink(d.path().join("secret"), model.join("leak.bin")).unwrap();
+        let e = list_model_dir_within(&model, Some(&model))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("leak.bin"), "{e}");
+    }
+
+    #[test]
     fn license_from_front_matter() {
         assert_eq!(
             card_license(b"---\nlicense: apache-2.0\ntags: [x]\n---\n# Model"),

@@ -248,12 +248,14 @@ fn resolve_model(
     };
     match src {
         ModelSource::Dir { path } => {
+            // Symbolic links inside the directory are followed only while they stay in it: a
+            // link to /etc or to another user's files is refused, as `airlock scan` does.
             let (built, license) = model::model_from_dir(
                 &spec.name,
                 &path,
                 spec.license.as_deref(),
                 &filter,
-                None,
+                Some(&path),
                 BTreeMap::new(),
                 progress,
             )?;

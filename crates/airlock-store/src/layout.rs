@@ -19,11 +19,22 @@ impl OciLayout {
             path: root.to_path_buf(),
             detail,
         };
-        let layout = std::fs::read(root.join("oci-layout")).map_err(|e| {
-            bad(format!(
-                "no oci-layout file ({e}); is this an OCI image layout?"
-            ))
-        })?;
+        // The `oci-layout` file is a few dozen bytes; at most 4 KiB of it is read.
+        let layout = {
+            use std::io::Read;
+            let mut buf = Vec::new();
+            std::fs::File::open(root.join("oci-layout"))
+                .and_then(|f| f.take(4097).read_to_end(&mut buf))
+                .map_err(|e| {
+                    bad(format!(
+                        "no oci-layout file ({e}); is this an OCI image layout?"
+                    ))
+                })?;
+            if buf.len() > 4096 {
+                return Err(bad("oci-layout is larger than 4 KiB".into()));
+            }
+            buf
+        };
         let v: serde_json::Value =
             serde_json::from_slice(&layout).map_err(|e| bad(format!("oci-layout: {e}")))?;
         if v.get("imageLayoutVersion").and_then(|x| x.as_str()) != Some("1.0.0") {

@@ -48,6 +48,16 @@ impl BlobStore {
         })
     }
 
+    /// Opens an existing store without creating anything (readers without write access).
+    pub fn open_existing(root: &Path) -> Result<Self, StoreError> {
+        let blobs = root.join("blobs").join("sha256");
+        fs::metadata(&blobs).map_err(StoreError::io(&blobs, "open blob directory"))?;
+        Ok(BlobStore {
+            root: root.to_path_buf(),
+            blobs,
+        })
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -149,6 +159,28 @@ impl BlobStore {
             .collect();
         problems.sort();
         Ok(problems)
+    }
+
+    /// Blobs whose content does not hash to their name (bit rot, or a planted file), found by
+    /// re-hashing every blob in parallel.
+    pub fn damaged(&self) -> Result<Vec<Digest>, StoreError> {
+        let mut bad: Vec<Digest> = self
+            .list()?
+            .par_iter()
+            .filter(|d| !matches!(hash_file(&self.path(d)), Ok((found, _)) if found == **d))
+            .copied()
+            .collect();
+        bad.sort();
+        Ok(bad)
+    }
+
+    /// Moves blob `d` out of the store into `dir` (created if needed), returning its new path.
+    pub fn set_aside(&self, d: &Digest, dir: &Path) -> Result<PathBuf, StoreError> {
+        fs::create_dir_all(dir).map_err(StoreError::io(dir, "create directory"))?;
+        let dest = dir.join(d.hex());
+        fs::rename(self.path(d), &dest).map_err(StoreError::io(&dest, "move blob aside"))?;
+        self.sync()?;
+        Ok(dest)
     }
 
     /// Reads a small blob whole, checking its size bound and digest.

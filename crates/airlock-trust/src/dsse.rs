@@ -5,7 +5,7 @@
 //! Verification counts *distinct* trusted key ids with a valid signature: listing one key twice
 //! never meets a threshold of two.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -100,42 +100,8 @@ impl Envelope {
         }
         let payload = self.payload_unverified()?;
         let msg = pae(&self.payload_type, &payload);
-        let mut good = BTreeSet::new();
-        let mut notes = Vec::new();
-        for s in &self.signatures {
-            let short = s.keyid.get(..16).unwrap_or(&s.keyid);
-            match keys.get(&s.keyid) {
-                None => notes.push(format!("key {short}… is not trusted for {role}")),
-                Some(k) => {
-                    let ok = B64.decode(&s.sig).map(|sig| k.verify(&msg, &sig));
-                    match ok {
-                        Ok(true) => {
-                            if !good.insert(s.keyid.clone()) {
-                                notes.push(format!("key {short}… signed more than once"));
-                            }
-                        }
-                        _ => notes.push(format!("key {short}…: signature does not verify")),
-                    }
-                }
-            }
-        }
-        if threshold == 0 || (good.len() as u64) < threshold as u64 {
-            let detail = if notes.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", notes.join("; "))
-            };
-            return Err(TrustError::Threshold {
-                role: role.into(),
-                valid: good.len(),
-                threshold,
-                detail,
-            });
-        }
-        Ok(Verified {
-            payload,
-            signers: good.into_iter().collect(),
-        })
+        let signers = crate::threshold::require(&msg, &self.signatures, keys, threshold, role)?;
+        Ok(Verified { payload, signers })
     }
 }
 

@@ -29,6 +29,12 @@ pub enum TrustError {
         threshold: u32,
         detail: String,
     },
+    #[error("{role}: {found} signatures; at most {max} are accepted")]
+    TooManySignatures {
+        role: String,
+        found: usize,
+        max: usize,
+    },
     #[error("malformed trust root: {0}")]
     RootFormat(String),
     #[error("trust root version {version} expired at {expires}")]

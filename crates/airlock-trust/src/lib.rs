@@ -16,6 +16,7 @@ pub mod dsse;
 pub mod error;
 pub mod keys;
 pub mod root;
+pub mod threshold;
 
 pub use dsse::Envelope;
 pub use error::TrustError;

@@ -249,26 +249,7 @@ impl TrustRoot {
         let canon = crate::canonical::to_vec(&doc.signed).expect("value serializes");
         let keys = by.role_keys(ROLE_ROOT);
         let threshold = by.meta.roles[ROLE_ROOT].threshold;
-        let mut good = BTreeSet::new();
-        for s in &doc.signatures {
-            if let Some(k) = keys.get(&s.keyid) {
-                if B64
-                    .decode(&s.sig)
-                    .map(|sig| k.verify(&canon, &sig))
-                    .unwrap_or(false)
-                {
-                    good.insert(s.keyid.clone());
-                }
-            }
-        }
-        if (good.len() as u64) < threshold as u64 {
-            return Err(TrustError::Threshold {
-                role: label.into(),
-                valid: good.len(),
-                threshold,
-                detail: String::new(),
-            });
-        }
+        crate::threshold::require(&canon, &doc.signatures, &keys, threshold, label)?;
         Ok(())
     }
 

@@ -131,17 +131,29 @@ pub fn parse_expiry(s: &str) -> Result<Expiry, String> {
 }
 
 /// Parses `30d`, `12h`, `1y` into seconds.
+///
+/// Durations beyond [`MAX_DURATION_SECS`] (100 years) are refused: an expiry or a clock skew
+/// that long is a typing mistake, and time arithmetic on it could overflow.
 pub fn parse_duration(s: &str) -> Result<i64, String> {
-    humantime::parse_duration(s)
-        .map(|d| d.as_secs() as i64)
-        .map_err(|e| format!("{s:?}: {e} (examples: 30d, 12h, 52w)"))
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?}: {e} (examples: 30d, 12h, 52w)"))?;
+    i64::try_from(d.as_secs())
+        .ok()
+        .filter(|&secs| secs <= MAX_DURATION_SECS)
+        .ok_or_else(|| format!("{s:?}: longer than 100 years"))
 }
+
+/// The longest duration [`parse_duration`] accepts: 100 years of 365.25 days.
+pub const MAX_DURATION_SECS: i64 = 100 * 31_557_600;
 
 /// Parses a duration into milliseconds (`500ms`, `2s`).
 pub fn parse_duration_ms(s: &str) -> Result<u64, String> {
-    humantime::parse_duration(s)
-        .map(|d| d.as_millis() as u64)
-        .map_err(|e| format!("{s:?}: {e} (examples: 500ms, 2s)"))
+    let d =
+        humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e} (examples: 500ms, 2s)"))?;
+    u64::try_from(d.as_millis())
+        .ok()
+        .filter(|&ms| ms <= MAX_DURATION_SECS as u64 * 1000)
+        .ok_or_else(|| format!("{s:?}: longer than 100 years"))
 }
 
 /// Is this error (anywhere in its chain) a closed stdout pipe? `airlock ... | head` is success.
@@ -170,5 +182,14 @@ mod tests {
         assert_eq!(parse_size("1.5KiB").unwrap(), 1536);
         assert!(parse_size("4 parsecs").is_err());
         assert_eq!(parse_duration("30d").unwrap(), 30 * 86_400);
+    }
+
+    #[test]
+    fn absurd_durations_are_errors_not_overflows() {
+        let e = parse_duration("9999999999y").unwrap_err();
+        assert!(e.contains("longer than 100 years"), "{e}");
+        assert!(parse_duration("99999999999999999999y").is_err());
+        assert!(parse_duration_ms("9999999999y").is_err());
+        assert_eq!(parse_duration("100y").unwrap(), MAX_DURATION_SECS);
     }
 }

@@ -21,9 +21,15 @@ Typical flow on the disconnected side:
   airlockd list --data /var/lib/airlock
   airlockd audit verify --data /var/lib/airlock
 
+Readers (list, status, audit, lineage, fsck without --repair) open the data directory
+read-only and never wait; writers (init, import, fsck --repair, the watcher while it imports)
+take DATA/lock, waiting up to --wait for another writer. Volumes named on the command line are
+never modified: a rejected one is copied to DATA/quarantine and left where it is.
+
 Exit codes: 0 success; 1 failure (a volume rejected or failed, fsck or audit problems, bad
-input); 2 usage error. Logs go to stderr (-v, -vv, or AIRLOCK_LOG=debug); data to stdout
-(--json for machines). The data directory comes from --data or AIRLOCK_DATA.";
+input, the data directory busy past --wait); 2 usage error. Logs go to stderr (-v, -vv, or
+AIRLOCK_LOG=debug); data to stdout (--json for machines). The data directory comes from --data
+or AIRLOCK_DATA.";
 
 #[derive(Parser, Debug)]
 #[command(name = "airlockd", version, about = "Verify, import and keep signed airlock bundles on an air-gapped appliance", after_help = AFTER_HELP)]
@@ -37,6 +43,10 @@ struct Cli {
     /// More logging on stderr (-v info, -vv debug).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
+    /// How long a writer waits for another writer (an import, the watcher) to release the data
+    /// directory before failing with `data directory busy` (e.g. 30s, 5m, 0s).
+    #[arg(long, global = true, default_value = "30s", value_name = "DURATION", value_parser = airlock_ui::parse_duration_ms)]
+    wait: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -63,13 +73,22 @@ enum Command {
         /// Tolerated clock difference for expiry checks (e.g. 5m).
         #[arg(long, value_name = "DURATION", value_parser = airlock_ui::parse_duration)]
         clock_skew: Option<i64>,
+        /// Re-hash blobs the store already holds instead of trusting them (restores blobs that
+        /// `fsck` found damaged; slower).
+        #[arg(long)]
+        verify_present: bool,
     },
     /// Bundles, channels, artifacts and the names they are served under.
     List,
     /// A short health summary: trust root, counts, recent imports.
     Status,
-    /// Re-hash every blob and check every catalog reference.
-    Fsck,
+    /// Re-hash every blob, check every catalog reference and the data directory's file modes.
+    Fsck {
+        /// Move damaged blobs to DATA/damaged/ and mark the artifacts that need them as not
+        /// visible; importing their volume again restores them. Takes the writer lock.
+        #[arg(long)]
+        repair: bool,
+    },
     /// Read or verify the hash-chained audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
@@ -137,6 +156,9 @@ enum InventoryCmd {
 }
 
 fn main() -> ExitCode {
+    // Directories 0750 and files 0640 whatever the caller's umask: a world-writable store
+    // would let any local user swap served content or the appliance's keys.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o027));
     let cli = Cli::parse();
     airlock_ui::init_logging(cli.verbose);
     match run(&cli) {
@@ -147,6 +169,25 @@ fn main() -> ExitCode {
             ExitCode::from(exit::FAILED)
         }
     }
+}
+
+/// Opens the data directory for writing, waiting up to `--wait` for another writer.
+fn open_writer(cli: &Cli, purpose: &str) -> Result<Appliance> {
+    Ok(Appliance::open(
+        data(cli)?,
+        purpose,
+        Duration::from_millis(cli.wait),
+    )?)
+}
+
+/// Opens the data directory read-only: never waits, needs no write access.
+fn open_reader(cli: &Cli) -> Result<Appliance> {
+    Ok(Appliance::open_read_only(data(cli)?)?)
+}
+
+/// Untrusted text (names and reasons from bundles, paths from media) made safe for a terminal.
+fn esc(s: &str) -> String {
+    airlock_core::text::escape(s)
 }
 
 fn data(cli: &Cli) -> Result<&Path> {
@@ -218,8 +259,10 @@ fn run(cli: &Cli) -> Result<u8> {
             volumes,
             policy,
             clock_skew,
+            verify_present,
         } => {
-            let mut a = Appliance::open(data(cli)?)?;
+            let mut a = open_writer(cli, "import")?;
+            a.verify_present = *verify_present;
             if let Some(p) = policy {
                 a.policy = airlock_policy::Policy::from_file(p)?;
             }
@@ -232,53 +275,57 @@ fn run(cli: &Cli) -> Result<u8> {
                 .map(|m| m.len())
                 .sum();
             let bar = airlock_ui::Bar::bytes("importing", total);
-            let outcomes = a.import(volumes, &bar)?;
+            let outcomes = a.import(volumes, airlock_appliance::import::Origin::Media, &bar);
             bar.finish();
-            let ok = outcomes
-                .iter()
-                .all(|o| matches!(o.status, "accepted" | "duplicate"));
+            let ok = outcomes.iter().all(|o| o.ok());
             if cli.json {
                 print_json(&json!({"ok": ok, "volumes": outcomes}))?;
             } else {
                 for o in &outcomes {
+                    let vol = esc(&o.volume.display().to_string());
                     match o.status {
                         "accepted" => say!(
                             "accepted  {} ({}, volume {}): {} blobs written, {} already present{}",
-                            o.volume.display(),
-                            o.name.as_deref().unwrap_or(""),
+                            vol,
+                            esc(o.name.as_deref().unwrap_or("")),
                             o.volume_number.unwrap_or(0),
                             o.written,
                             o.skipped,
                             if o.visible.is_empty() {
                                 String::from("; waiting for more volumes")
                             } else {
-                                format!("; now visible: {}", o.visible.join(", "))
+                                format!("; now visible: {}", esc(&o.visible.join(", ")))
                             }
                         ),
-                        "duplicate" => say!("no-op     {}: {}", o.volume.display(), o.reason),
-                        "rejected" => say!(
-                            "REJECTED  {}: {}\n          moved to {}",
-                            o.volume.display(),
-                            o.reason,
-                            o.quarantined
-                                .as_ref()
-                                .map(|q| q.display().to_string())
-                                .unwrap_or_default()
-                        ),
-                        _ => say!("FAILED    {}: {}", o.volume.display(), o.reason),
+                        "duplicate" => say!("no-op     {}: {}", vol, esc(&o.reason)),
+                        "rejected" => {
+                            say!("REJECTED  {}: {}", vol, esc(&o.reason));
+                            if let Some(q) = &o.quarantined {
+                                say!(
+                                    "          copied to {} (the original is left as it was)",
+                                    q.display()
+                                );
+                            }
+                        }
+                        _ => say!("FAILED    {}: {}", vol, esc(&o.reason)),
+                    }
+                    if let Some(n) = &o.note {
+                        say!("          note: {}", esc(n));
                     }
                 }
             }
-            for o in outcomes
-                .iter()
-                .filter(|o| !matches!(o.status, "accepted" | "duplicate"))
-            {
-                tracing::error!("{} {}: {}", o.status, o.volume.display(), o.reason);
+            for o in outcomes.iter().filter(|o| !o.ok()) {
+                tracing::error!(
+                    "{} {}: {}",
+                    o.status,
+                    esc(&o.volume.display().to_string()),
+                    esc(&o.reason)
+                );
             }
             Ok(if ok { exit::OK } else { exit::FAILED })
         }
         Command::List | Command::Status => {
-            let a = Appliance::open(data(cli)?)?;
+            let a = open_reader(cli)?;
             let s = a.summary()?;
             if cli.json {
                 print_json(&s)?;
@@ -308,8 +355,8 @@ fn run(cli: &Cli) -> Result<u8> {
                         "import      {} {} {} {}",
                         i["at"].as_str().unwrap_or(""),
                         i["outcome"].as_str().unwrap_or(""),
-                        i["volume"].as_str().unwrap_or(""),
-                        i["reason"].as_str().unwrap_or("")
+                        esc(i["volume"].as_str().unwrap_or("")),
+                        esc(i["reason"].as_str().unwrap_or(""))
                     );
                 }
                 return Ok(exit::OK);
@@ -318,7 +365,7 @@ fn run(cli: &Cli) -> Result<u8> {
             for c in s["channels"].as_array().into_iter().flatten() {
                 say!(
                     "  {:<12} sequence {}",
-                    c["channel"].as_str().unwrap_or(""),
+                    esc(c["channel"].as_str().unwrap_or("")),
                     c["sequence"]
                 );
             }
@@ -326,9 +373,9 @@ fn run(cli: &Cli) -> Result<u8> {
             for b in s["bundles"].as_array().into_iter().flatten() {
                 say!(
                     "  {} {} channel {} sequence {}: volumes {} of {}{}",
-                    b["name"].as_str().unwrap_or(""),
-                    b["version"].as_str().unwrap_or(""),
-                    b["channel"].as_str().unwrap_or(""),
+                    esc(b["name"].as_str().unwrap_or("")),
+                    esc(b["version"].as_str().unwrap_or("")),
+                    esc(b["channel"].as_str().unwrap_or("")),
                     b["sequence"],
                     b["imported_volumes"]
                         .as_array()
@@ -351,7 +398,7 @@ fn run(cli: &Cli) -> Result<u8> {
                 say!(
                     "  {:<6} {}  {}{}",
                     x["kind"].as_str().unwrap_or(""),
-                    x["name"].as_str().unwrap_or(""),
+                    esc(x["name"].as_str().unwrap_or("")),
                     x["digest"].as_str().unwrap_or(""),
                     if x["visible"] == true {
                         ""
@@ -362,16 +409,27 @@ fn run(cli: &Cli) -> Result<u8> {
             }
             Ok(exit::OK)
         }
-        Command::Fsck => {
-            let a = Appliance::open(data(cli)?)?;
+        Command::Fsck { repair } => {
+            let mut a = if *repair {
+                open_writer(cli, "fsck --repair")?
+            } else {
+                open_reader(cli)?
+            };
+            let repaired = if *repair { a.repair()? } else { Vec::new() };
             let problems = a.fsck()?;
             if cli.json {
-                print_json(&json!({"ok": problems.is_empty(), "problems": problems}))?;
-            } else if problems.is_empty() {
-                say!("fsck: clean ({} blobs re-hashed)", a.store.list()?.len());
+                print_json(
+                    &json!({"ok": problems.is_empty(), "problems": problems, "repaired": repaired}),
+                )?;
             } else {
+                for r in &repaired {
+                    say!("repaired: {}", esc(r));
+                }
+                if problems.is_empty() {
+                    say!("fsck: clean ({} blobs re-hashed)", a.store.list()?.len());
+                }
                 for p in &problems {
-                    say!("problem: {p}");
+                    say!("problem: {}", esc(p));
                 }
             }
             Ok(if problems.is_empty() {
@@ -381,19 +439,25 @@ fn run(cli: &Cli) -> Result<u8> {
             })
         }
         Command::Audit(AuditCmd::Show { limit }) => {
-            let a = Appliance::open(data(cli)?)?;
+            let a = open_reader(cli)?;
             let entries = airlock_catalog::audit::entries(a.catalog.conn(), *limit)?;
             if cli.json {
                 print_json(&serde_json::to_value(&entries)?)?;
             } else {
                 for e in &entries {
-                    say!("{:>5} {} {:<18} {}", e.seq, e.time, e.kind, e.data);
+                    say!(
+                        "{:>5} {} {:<18} {}",
+                        e.seq,
+                        e.time,
+                        e.kind,
+                        esc(&e.data.to_string())
+                    );
                 }
             }
             Ok(exit::OK)
         }
         Command::Audit(AuditCmd::Verify) => {
-            let a = Appliance::open(data(cli)?)?;
+            let a = open_reader(cli)?;
             let r = a.verify_audit()?;
             if cli.json {
                 print_json(
@@ -416,7 +480,7 @@ fn run(cli: &Cli) -> Result<u8> {
             })
         }
         Command::Lineage { dataset, model } => {
-            let a = Appliance::open(data(cli)?)?;
+            let a = open_reader(cli)?;
             let rows = match (dataset, model) {
                 (Some(d), _) => a.models_using_dataset(d)?,
                 (_, Some(m)) => a.model_chain(m)?,
@@ -469,7 +533,9 @@ fn run(cli: &Cli) -> Result<u8> {
             Ok(exit::OK)
         }
         Command::Inventory(InventoryCmd::Export { out }) => {
-            let mut a = Appliance::open(data(cli)?)?;
+            // Signing needs the private key and the audit entry the writer lock, held only for
+            // the moment the entry takes.
+            let mut a = open_writer(cli, "inventory export")?;
             let doc = a.export_inventory()?;
             airlock_store_write(out, &doc)?;
             a.audit(
@@ -510,6 +576,7 @@ fn run(cli: &Cli) -> Result<u8> {
                     root,
                     inbox,
                     interval: Duration::from_millis(*interval),
+                    wait: Duration::from_millis(cli.wait),
                     listen: listen.clone(),
                     tls,
                     auth: auth.clone(),
@@ -524,22 +591,33 @@ fn run(cli: &Cli) -> Result<u8> {
         } => {
             let root = data(cli)?.to_path_buf();
             let inbox = inbox.clone().unwrap_or_else(|| root.join("inbox"));
-            let mut a = Appliance::open(&root)?;
-            let mut w =
-                airlock_appliance::watch::Watcher::new(&inbox, Duration::from_millis(*interval));
+            // Fail early on an uninitialized data directory; the watcher takes the writer lock
+            // only while it imports.
+            drop(Appliance::open_read_only(&root)?);
+            let mut w = airlock_appliance::watch::Watcher::new(
+                &root,
+                &inbox,
+                Duration::from_millis(*interval),
+                Duration::from_millis(cli.wait),
+            );
             tracing::info!(inbox = %inbox.display(), "watching for volumes");
             let mut failed = false;
             let mut idle_polls = 0;
             loop {
-                let outcomes = w.poll(&mut a)?;
+                let outcomes = w.poll()?;
                 for o in &outcomes {
-                    failed |= !matches!(o.status, "accepted" | "duplicate");
+                    failed |= !o.ok();
                     if cli.json {
                         let mut out = std::io::stdout().lock();
                         serde_json::to_writer(&mut out, o).map_err(std::io::Error::from)?;
                         writeln!(out)?;
                     } else {
-                        say!("{:<9} {} {}", o.status, o.volume.display(), o.reason);
+                        say!(
+                            "{:<9} {} {}",
+                            o.status,
+                            esc(&o.volume.display().to_string()),
+                            esc(&o.reason)
+                        );
                     }
                 }
                 if *once {

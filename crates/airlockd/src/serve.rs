@@ -1,7 +1,8 @@
 //! `airlockd serve --listen ADDR`: the HTTP server (airlock-registry) on a tokio runtime and the
-//! inbox watcher on its own thread, in one process. The watcher holds the data directory's
-//! lock and imports; the server reads the catalog through its own read-only connection and
-//! picks up each import when it commits. SIGTERM or ctrl-c stops accepting connections,
+//! inbox watcher on its own thread, in one process. The watcher takes the data directory's
+//! writer lock only while it imports, so `airlockd import` and every reader work beside a
+//! running server; the server reads the catalog through its own read-only connection and
+//! picks up each import, its own watcher's or another process's, when it commits. SIGTERM or ctrl-c stops accepting connections,
 //! drains open requests, lets the watcher finish the import in progress, and exits 0.
 
 use std::io::Write;
@@ -20,6 +21,8 @@ pub struct Args {
     pub root: PathBuf,
     pub inbox: PathBuf,
     pub interval: Duration,
+    /// How long the watcher waits for another writer before it skips a poll.
+    pub wait: Duration,
     pub listen: String,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub auth: Vec<String>,
@@ -41,9 +44,9 @@ pub fn run(json_out: bool, args: Args) -> Result<u8> {
         opts.auth
             .insert(group.to_string(), Credentials::load(file.as_ref())?);
     }
-    // Open the appliance first: it takes the lock and cleans up after a crash, so the server
-    // never sees a half-finished import's leftovers.
-    let mut app = Appliance::open(&args.root)?;
+    // Open the appliance for writing once first: that cleans up after a crash (under the
+    // writer lock), so the server never sees a half-finished import's leftovers.
+    drop(Appliance::open(&args.root, "serve start-up", args.wait)?);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("airlockd-http")
@@ -75,16 +78,17 @@ pub fn run(json_out: bool, args: Args) -> Result<u8> {
     let watcher_stop = stop.clone();
     let inbox = args.inbox.clone();
     let interval = args.interval;
+    let (root, wait) = (args.root.clone(), args.wait);
     let watcher = std::thread::Builder::new()
         .name("airlockd-inbox".into())
         .spawn(move || -> Result<bool> {
-            let mut w = airlock_appliance::watch::Watcher::new(&inbox, interval);
+            let mut w = airlock_appliance::watch::Watcher::new(&root, &inbox, interval, wait);
             let mut failed = false;
             while !watcher_stop.load(Ordering::Relaxed) {
-                match w.poll(&mut app) {
+                match w.poll() {
                     Ok(outcomes) => {
                         for o in &outcomes {
-                            failed |= !matches!(o.status, "accepted" | "duplicate");
+                            failed |= !o.ok();
                             let mut out = std::io::stdout().lock();
                             if json_out {
                                 serde_json::to_writer(&mut out, o).map_err(std::io::Error::from)?;
@@ -94,8 +98,8 @@ pub fn run(json_out: bool, args: Args) -> Result<u8> {
                                     out,
                                     "{:<9} {} {}",
                                     o.status,
-                                    o.volume.display(),
-                                    o.reason
+                                    airlock_core::text::escape(&o.volume.display().to_string()),
+                                    airlock_core::text::escape(&o.reason)
                                 )?;
                             }
                         }

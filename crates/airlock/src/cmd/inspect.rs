@@ -1,7 +1,7 @@
 //! `airlock inspect`: what a volume carries, read from its manifest without extracting.
 
 use airlock_bundle::reader::Volume;
-use airlock_core::time::now;
+use airlock_core::time::now_checked;
 use anyhow::Result;
 use serde_json::json;
 
@@ -12,7 +12,7 @@ pub fn run(cli: &Cli, a: &InspectArgs) -> Result<u8> {
     let (statement, bundle_id) = match &a.trust {
         Some(root) => {
             let root = super::load_root(root)?;
-            let auth = vol.authenticate(&root, now(), 300)?;
+            let auth = vol.authenticate(&root, now_checked()?, 300)?;
             (auth.statement, auth.bundle_id)
         }
         None => vol.statement_unverified()?,

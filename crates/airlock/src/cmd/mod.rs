@@ -63,7 +63,7 @@ pub fn load_root(path: &Path) -> Result<TrustRoot> {
         airlock_trust::root::MAX_ROOT_BYTES as u64,
         "trust root",
     )?;
-    TrustRoot::load_initial(&bytes, airlock_core::time::now())
+    TrustRoot::load_initial(&bytes, airlock_core::time::now_checked()?)
         .with_context(|| format!("trust root {}", path.display()))
 }
 

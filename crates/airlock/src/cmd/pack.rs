@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use airlock_bundle::writer::{pack, PackInput, PackOptions};
 use airlock_core::bundle::{BundleManifest, EntryRef, FORMAT_VERSION};
 use airlock_core::manifest::{InputManifest, MAX_MANIFEST_BYTES};
-use airlock_core::time::{format_rfc3339, now};
+use airlock_core::time::{format_rfc3339, now_checked};
 use airlock_core::Sha256;
 use airlock_trust::{KeyPair, Signer};
 use anyhow::{Context, Result};
@@ -39,10 +39,12 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
     } else {
         Some(a.rules.load()?)
     };
-    let t = now();
+    let t = now_checked()?;
     let expires = match a.expires {
         airlock_ui::Expiry::Never => None,
-        airlock_ui::Expiry::After(s) => Some(format_rfc3339(t + s)),
+        airlock_ui::Expiry::After(s) => Some(format_rfc3339(
+            t.checked_add(s).context("--expires is out of range")?,
+        )),
     };
     let trust_roots = a
         .trust_roots

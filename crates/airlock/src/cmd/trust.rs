@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use airlock_core::time::{format_rfc3339, now};
+use airlock_core::time::{format_rfc3339, now_checked};
 use airlock_trust::root::RootSpec;
 use airlock_trust::{KeyPair, PublicKey, Signer, TrustRoot};
 use anyhow::{Context, Result};
@@ -61,11 +61,18 @@ fn report(cli: &Cli, out: &Path, root: &TrustRoot) -> Result<u8> {
     Ok(airlock_ui::exit::OK)
 }
 
+/// The expiry time `secs` from now; an error for a clock before 1970 or an overflow.
+fn expiry(secs: i64) -> Result<i64> {
+    now_checked()?
+        .checked_add(secs)
+        .context("the expiry time is out of range")
+}
+
 pub fn init(cli: &Cli, a: &TrustInitArgs) -> Result<u8> {
     let root_pairs = load_pairs(&a.root_keys)?;
     let spec = RootSpec {
         version: 1,
-        expires: now() + a.expires,
+        expires: expiry(a.expires)?,
         root_keys: root_pairs.iter().map(|k| k.public_key()).collect(),
         root_threshold: a.root_threshold,
         bundle_keys: load_pubs(&a.signers)?,
@@ -75,7 +82,8 @@ pub fn init(cli: &Cli, a: &TrustInitArgs) -> Result<u8> {
     };
     let bytes = spec.sign().context("building the trust root")?;
     // Check what we wrote the way a verifier will.
-    let root = TrustRoot::load_initial(&bytes, now()).context("the new root does not verify")?;
+    let root =
+        TrustRoot::load_initial(&bytes, now_checked()?).context("the new root does not verify")?;
     write_new(&a.out, &bytes)?;
     report(cli, &a.out, &root)
 }
@@ -95,7 +103,7 @@ pub fn rotate(cli: &Cli, a: &TrustRotateArgs) -> Result<u8> {
     signers.extend(new_pairs.iter().map(|k| k as &dyn Signer));
     let spec = RootSpec {
         version: old.meta.version + 1,
-        expires: now() + a.expires,
+        expires: expiry(a.expires)?,
         root_keys: new_pairs.iter().map(|k| k.public_key()).collect(),
         root_threshold: a.root_threshold,
         bundle_keys: load_pubs(&a.signers)?,
@@ -105,7 +113,7 @@ pub fn rotate(cli: &Cli, a: &TrustRotateArgs) -> Result<u8> {
     };
     let bytes = spec.sign().context("building the new trust root")?;
     let root = old
-        .update(&bytes, now())
+        .update(&bytes, now_checked()?)
         .context("the new root does not chain from the old one (are enough old root keys given with --sign-key?)")?;
     write_new(&a.out, &bytes)?;
     tracing::info!(from = old.meta.version, to = root.meta.version, expires = %format_rfc3339(root.expires()), "rotated");

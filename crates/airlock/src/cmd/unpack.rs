@@ -9,7 +9,7 @@ use std::fs;
 
 use airlock_bundle::reader::{missing_blobs, BlobSink};
 use airlock_bundle::set::authenticate_all;
-use airlock_core::time::now;
+use airlock_core::time::now_checked;
 use airlock_core::Digest;
 use airlock_store::{BlobStore, BlobWriter};
 use anyhow::{Context, Result};
@@ -95,7 +95,7 @@ fn unpack_into(
     let mut present = BTreeSet::new();
     let mut first = None;
     let bar = airlock_ui::Bar::bytes("unpacking", 0);
-    for (_, r) in authenticate_all(&a.volumes, root, now(), skew) {
+    for (_, r) in authenticate_all(&a.volumes, root, now_checked()?, skew) {
         let m = r?;
         let rep = m.volume.read_blobs(m.auth.manifest(), &sink, &bar)?;
         present.extend(rep.verified);

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use airlock_bundle::reader::{missing_blobs, VerifyOnly};
 use airlock_bundle::set::authenticate_all;
-use airlock_core::time::now;
+use airlock_core::time::now_checked;
 use anyhow::Result;
 use serde_json::json;
 
@@ -12,7 +12,7 @@ use crate::cli::{Cli, VerifyArgs};
 
 pub fn run(cli: &Cli, a: &VerifyArgs) -> Result<u8> {
     let root = super::load_root(&a.trust)?;
-    let members = authenticate_all(&a.volumes, &root, now(), a.clock_skew);
+    let members = authenticate_all(&a.volumes, &root, now_checked()?, a.clock_skew);
     let total: u64 = members
         .iter()
         .filter_map(|(_, r)| r.as_ref().ok())
