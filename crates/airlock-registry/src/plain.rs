@@ -34,7 +34,7 @@ const TIMEOUT: &[u8] =
 
 /// What waiting for the next request head ended with.
 enum Next {
-    Request(http::Request<()>),
+    Request(Box<http::Request<()>>),
     /// Close the connection (after writing these bytes, if any).
     Close(&'static [u8]),
 }
@@ -56,7 +56,7 @@ async fn read_head(
             match crate::head::parse(buf) {
                 Ok(Some((req, n))) => {
                     buf.advance(n);
-                    return Ok(Next::Request(req));
+                    return Ok(Next::Request(Box::new(req)));
                 }
                 Ok(None) => {}
                 Err(HeadError::TooLarge) => return Ok(Next::Close(TOO_LARGE)),
