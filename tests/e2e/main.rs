@@ -11,4 +11,5 @@ mod scan;
 mod scan_import;
 mod scan_yara;
 mod serve;
+mod serve_hostile;
 mod sync;

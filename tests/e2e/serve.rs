@@ -8,17 +8,17 @@ use std::process::{Child, Command, Stdio};
 
 use airlock_e2e::*;
 
-const IMAGE: &str = "registry.example/acme/hello";
-const MODEL: &str = "acme/tiny-model";
+pub(crate) const IMAGE: &str = "registry.example/acme/hello";
+pub(crate) const MODEL: &str = "acme/tiny-model";
 
 /// A running `airlockd serve`; stopped with SIGTERM on drop.
-struct Serving {
+pub(crate) struct Serving {
     child: Option<Child>,
-    addr: String,
+    pub(crate) addr: String,
 }
 
 impl Serving {
-    fn start(f: &Fixture, extra: &[&str]) -> Serving {
+    pub(crate) fn start(f: &Fixture, extra: &[&str]) -> Serving {
         let mut args = vec![
             "--json",
             "serve",
@@ -76,7 +76,7 @@ impl Drop for Serving {
 }
 
 /// A fixture with the demo bundle (plus tags v2, v3 and a second repository) imported.
-fn served() -> Fixture {
+pub(crate) fn served() -> Fixture {
     let f = Fixture::new();
     f.sh(r#"python3 - <<'EOF'
 import re
@@ -95,13 +95,13 @@ EOF"#)
 }
 
 /// `curl -s` with the response headers written to stdout first (`-D -`).
-fn curl(f: &Fixture, args: &[&str]) -> Run {
+pub(crate) fn curl(f: &Fixture, args: &[&str]) -> Run {
     let mut all = vec!["-s", "-D", "-", "--path-as-is"];
     all.extend_from_slice(args);
     run_in(f.path(), "curl", &all).ok()
 }
 
-fn status(r: &Run) -> u16 {
+pub(crate) fn status(r: &Run) -> u16 {
     r.stdout
         .split_whitespace()
         .nth(1)
@@ -109,7 +109,7 @@ fn status(r: &Run) -> u16 {
         .unwrap_or(0)
 }
 
-fn header<'a>(r: &'a Run, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(r: &'a Run, name: &str) -> Option<&'a str> {
     r.stdout
         .split("\r\n\r\n")
         .next()
@@ -121,7 +121,7 @@ fn header<'a>(r: &'a Run, name: &str) -> Option<&'a str> {
         })
 }
 
-fn body(r: &Run) -> &str {
+pub(crate) fn body(r: &Run) -> &str {
     r.stdout.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("")
 }
 

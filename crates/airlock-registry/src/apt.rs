@@ -156,15 +156,18 @@ pub struct AptRepo {
     pub files: HashMap<String, Bytes>,
     pub pool: HashMap<String, Digest>,
     pub built_at: i64,
+    /// `.deb` files left out because their control file was refused: (file name, reason).
+    pub refused: Vec<(String, String)>,
 }
 
-/// Builds and signs the repository. `control_cache` keeps parsed control paragraphs by digest.
+/// Builds and signs the repository. `control_cache` keeps each `.deb`'s control paragraph, or
+/// why it is not usable, by digest.
 pub fn build(
     debs: &[Deb],
     store: &BlobStore,
     key: &AptKey,
     now: i64,
-    control_cache: &mut HashMap<Digest, Option<String>>,
+    control_cache: &mut HashMap<Digest, Result<String, String>>,
 ) -> Result<AptRepo, RegistryError> {
     let mut repo = AptRepo {
         built_at: now,
@@ -178,21 +181,18 @@ pub fn build(
         if !seen.insert(d.file_name.clone()) {
             continue;
         }
-        let control = match control_cache.get(&d.digest) {
-            Some(c) => c.clone(),
-            None => {
-                let c = match read_control(&store.path(&d.digest)) {
-                    Ok(c) => Some(c),
-                    Err(e) => {
-                        tracing::warn!(file = %d.file_name, error = %e, "not a usable .deb; left out of the apt repository");
-                        None
-                    }
-                };
-                control_cache.insert(d.digest, c.clone());
-                c
+        let control = control_cache
+            .entry(d.digest)
+            .or_insert_with(|| usable_control(&store.path(&d.digest)))
+            .clone();
+        let control = match control {
+            Ok(c) => c,
+            Err(reason) => {
+                tracing::error!(file = %d.file_name, %reason, "not a usable .deb; left out of the apt repository");
+                repo.refused.push((d.file_name.clone(), reason));
+                continue;
             }
         };
-        let Some(control) = control else { continue };
         let arch = field(&control, "Architecture").unwrap_or_else(|| "all".into());
         let pool_path = format!("pool/{COMPONENT}/{}", d.file_name);
         let mut stanza = String::new();
@@ -287,6 +287,57 @@ pub fn build(
         Bytes::from(key.public_binary.clone()),
     );
     Ok(repo)
+}
+
+/// The control paragraph of the `.deb` at `path`, checked with [`check_control`].
+fn usable_control(path: &Path) -> Result<String, String> {
+    let c = read_control(path).map_err(|e| e.to_string())?;
+    check_control(c.as_bytes())?;
+    Ok(c)
+}
+
+/// Is `control` one deb822 paragraph that `Packages` can carry as one stanza? A blank (or
+/// whitespace-only) line followed by more fields would start a second paragraph, which apt
+/// would read as another package, or as duplicate fields of this one; so would a field line
+/// without `Name:`, a continuation line before any field, or a control character. Pure, so
+/// the pack side can refuse such a package too.
+pub fn check_control(control: &[u8]) -> Result<(), String> {
+    let text = std::str::from_utf8(control).map_err(|_| "control is not UTF-8".to_string())?;
+    let mut fields = 0usize;
+    let mut blank_at = None;
+    for (i, line) in text.split('\n').enumerate() {
+        let n = i + 1;
+        if line.chars().any(|c| c.is_control() && c != '\t') {
+            return Err(format!("control line {n}: control character"));
+        }
+        if line.trim().is_empty() {
+            blank_at.get_or_insert(n);
+            continue;
+        }
+        if let Some(b) = blank_at {
+            return Err(format!(
+                "control holds more than one paragraph (blank line {b}, then line {n})"
+            ));
+        }
+        if line.starts_with([' ', '\t']) {
+            if fields == 0 {
+                return Err(format!("control line {n}: continuation before any field"));
+            }
+            continue;
+        }
+        let name = line.split_once(':').map(|(k, _)| k).unwrap_or("");
+        let name_ok = !name.is_empty()
+            && !name.starts_with(['#', '-'])
+            && name.bytes().all(|c| c.is_ascii_graphic() && c != b':');
+        if !name_ok {
+            return Err(format!("control line {n}: not a `Name: value` field"));
+        }
+        fields += 1;
+    }
+    if fields == 0 {
+        return Err("control holds no fields".into());
+    }
+    Ok(())
 }
 
 fn field(control: &str, name: &str) -> Option<String> {
@@ -449,5 +500,22 @@ mod tests {
     fn dates() {
         assert_eq!(rfc2822(0), "Thu, 01 Jan 1970 00:00:00 UTC");
         assert_eq!(rfc2822(1_795_746_600), "Fri, 27 Nov 2026 02:30:00 UTC");
+    }
+
+    #[test]
+    fn control_with_a_second_paragraph_is_refused() {
+        let one = b"Package: hello\nVersion: 1.0\nArchitecture: all\nDescription: hi\n there\n .\n more\n";
+        assert_eq!(check_control(one), Ok(()));
+        assert_eq!(check_control(b"Package: a\nVersion: 1\n\n\n"), Ok(()));
+        let two =
+            b"Package: hello\nVersion: 1.0\n\nPackage: evil\nVersion: 9\nFilename: pool/x.deb\n";
+        let e = check_control(two).unwrap_err();
+        assert!(e.contains("more than one paragraph"), "{e}");
+        assert!(check_control(b"Package: a\n \t \nVersion: 2\n").is_err());
+        assert!(check_control(b" continued\nPackage: a\n").is_err());
+        assert!(check_control(b"Package: a\nnot a field\n").is_err());
+        assert!(check_control(b"Package: a\rVersion: 2\n").is_err());
+        assert!(check_control(b"").is_err());
+        assert!(check_control(b"\xff").is_err());
     }
 }

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use base64::Engine as _;
 use http::HeaderMap;
+use subtle::ConstantTimeEq as _;
 
 use crate::RegistryError;
 
@@ -18,7 +19,8 @@ pub const GROUPS: &[&str] = &["oci", "hf", "apt", "metrics"];
 
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {
-    tokens: Vec<String>,
+    /// SHA-256 of each accepted token: compared in constant time at a fixed length.
+    tokens: Vec<[u8; 32]>,
     users: HashMap<String, String>,
 }
 
@@ -46,7 +48,7 @@ impl Credentials {
                     ),
                     })
                 }
-                None if line.len() >= 8 => c.tokens.push(line.to_string()),
+                None if line.len() >= 8 => c.tokens.push(token_digest(line)),
                 None => {
                     return Err(RegistryError::Auth {
                         path: path.to_path_buf(),
@@ -64,11 +66,16 @@ impl Credentials {
         Ok(c)
     }
 
+    /// Is `t` one of the tokens? Compares the SHA-256 digests (fixed length, so neither the
+    /// length nor a matching prefix of a token shows in the timing) with `subtle`, and every
+    /// token in full, so timing does not reveal which one nearly matched.
     fn token_ok(&self, t: &str) -> bool {
-        // Compare every token in full so timing does not reveal which one nearly matched.
-        self.tokens
+        let d = token_digest(t);
+        let hit = self
+            .tokens
             .iter()
-            .fold(false, |acc, k| acc | ct_eq(k.as_bytes(), t.as_bytes()))
+            .fold(subtle::Choice::from(0), |acc, k| acc | k.ct_eq(&d));
+        hit.into()
     }
 
     /// Does the request carry acceptable credentials?
@@ -100,11 +107,8 @@ impl Credentials {
     }
 }
 
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+fn token_digest(t: &str) -> [u8; 32] {
+    *airlock_core::Sha256::digest(t.as_bytes()).bytes()
 }
 
 #[cfg(test)]
@@ -126,6 +130,8 @@ mod tests {
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
         assert!(c.allows(&h("Bearer secret-token-1")));
         assert!(!c.allows(&h("Bearer secret-token-2")));
+        assert!(!c.allows(&h("Bearer secret-token-1x")));
+        assert!(!c.allows(&h("Bearer secret")));
         assert!(c.allows(&h(&format!("Basic {}", b64("x:secret-token-1")))));
         assert!(c.allows(&h(&format!("Basic {}", b64("alice:s3cret-pw")))));
         assert!(!c.allows(&h(&format!("Basic {}", b64("alice:wrong")))));

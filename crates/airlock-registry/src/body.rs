@@ -156,6 +156,18 @@ pub enum Range {
     Unsatisfiable,
 }
 
+/// Does a `Range` apply, given the request's `If-Range` and the representation's strong
+/// `ETag` (RFC 9110 §13.1.5)? Without `If-Range`, yes. With one, only when it is that exact
+/// entity tag: a weak tag never matches, and a date never does either (the server sends no
+/// `Last-Modified`), so the client gets the whole, current representation with `200`.
+pub fn if_range_matches(if_range: Option<&str>, etag: Option<&str>) -> bool {
+    match if_range.map(str::trim) {
+        None => true,
+        Some(v) if v.starts_with('"') => etag == Some(v),
+        Some(_) => false,
+    }
+}
+
 /// Parses a single-range `bytes=` header: `N-`, `N-M`, `-S`. Malformed headers and multiple
 /// ranges are ignored (RFC 9110 allows serving the whole representation instead).
 pub fn parse_range(h: Option<&str>, len: u64) -> Range {
@@ -244,5 +256,19 @@ mod tests {
         assert_eq!(parse_range(Some("bytes=0-1,4-5"), 10), Range::Full);
         assert_eq!(parse_range(Some("items=0-1"), 10), Range::Full);
         assert_eq!(parse_range(Some("bytes=x-1"), 10), Range::Full);
+    }
+
+    #[test]
+    fn if_range() {
+        let tag = Some("\"sha256:ab\"");
+        assert!(if_range_matches(None, tag));
+        assert!(if_range_matches(Some("\"sha256:ab\""), tag));
+        assert!(!if_range_matches(Some("\"sha256:cd\""), tag));
+        assert!(!if_range_matches(Some("W/\"sha256:ab\""), tag));
+        assert!(!if_range_matches(
+            Some("Fri, 27 Nov 2026 02:30:00 GMT"),
+            tag
+        ));
+        assert!(!if_range_matches(Some("\"x\""), None));
     }
 }

@@ -21,25 +21,31 @@ use sha1::Digest as _;
 
 use crate::body::Body;
 use crate::index::{safe_rel_path, Model, ModelFile, ModelRevision, Snapshot};
-use crate::{header_str, percent_decode, percent_encode_path, query_param, Ctx};
+use crate::{percent_decode, percent_encode_path, query_param, Ctx};
 
 /// Default and largest page of the tree API (the Hub's page size for `expand=false`).
 pub const TREE_PAGE: usize = 1000;
 
 fn not_found(code: &str, message: &str, head: bool) -> Response<Body> {
+    error(StatusCode::NOT_FOUND, code, message, head)
+}
+
+/// A Hub-style error: JSON `{"error": message}` plus `X-Error-Code`/`X-Error-Message`
+/// (the message made header-safe by [`header_text`], since it may quote request data).
+fn error(status: StatusCode, code: &str, message: &str, head: bool) -> Response<Body> {
     let body = json!({ "error": message }).to_string();
     Response::builder()
-        .status(StatusCode::NOT_FOUND)
+        .status(status)
         .header("Content-Type", "application/json")
         .header("X-Error-Code", code)
-        .header("X-Error-Message", message)
+        .header("X-Error-Message", header_text(message))
         .header("Content-Length", body.len())
         .body(if head {
             Body::empty()
         } else {
             Body::bytes(body)
         })
-        .expect("valid response")
+        .unwrap_or_else(crate::bad_request)
 }
 
 fn json_ok(v: Value, head: bool) -> Response<Body> {
@@ -53,7 +59,7 @@ fn json_ok(v: Value, head: bool) -> Response<Body> {
         } else {
             Body::bytes(body)
         })
-        .expect("valid response")
+        .unwrap_or_else(crate::bad_request)
 }
 
 /// Splits `org/name/<marker>/rest` or `name/<marker>/rest` for one of `markers`.
@@ -85,6 +91,44 @@ fn repo_ok(r: &str) -> bool {
         })
 }
 
+/// `s` as a header value can carry it: visible ASCII and spaces kept, every other byte
+/// (control characters, non-ASCII) percent-encoded.
+pub fn header_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b == b' ' || (b.is_ascii_graphic() && b != b'%') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Is `rev` (percent-decoded) a revision name worth looking up: a branch, tag or commit id
+/// made of `[A-Za-z0-9._/-]`, at most 256 bytes, with no empty, `.` or `..` segment? Anything
+/// else is refused before it reaches a lookup, a log line or a header.
+pub fn rev_ok(rev: &str) -> bool {
+    !rev.is_empty()
+        && rev.len() <= 256
+        && rev
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'/' | b'-'))
+        && rev
+            .split('/')
+            .all(|s| !s.is_empty() && s != "." && s != "..")
+}
+
+/// `400` for a revision [`rev_ok`] refuses (the revision itself is not echoed).
+fn bad_revision(head: bool) -> Response<Body> {
+    error(
+        StatusCode::BAD_REQUEST,
+        "RevisionNotFound",
+        "Invalid rev id: not a branch, tag or commit name",
+        head,
+    )
+}
+
 fn find_revision(model: &Model, rev: &str) -> Option<Arc<ModelRevision>> {
     let sha = if rev == "main" {
         model.main.clone()?
@@ -98,11 +142,7 @@ fn find_revision(model: &Model, rev: &str) -> Option<Arc<ModelRevision>> {
 pub fn api(ctx: &Ctx, snap: &Snapshot, rest: &str) -> Response<Body> {
     let head = ctx.method == Method::HEAD;
     if ctx.method != Method::GET && ctx.method != Method::HEAD {
-        return Response::builder()
-            .status(StatusCode::METHOD_NOT_ALLOWED)
-            .header("Allow", "GET, HEAD")
-            .body(Body::empty())
-            .expect("valid response");
+        return crate::method_not_allowed();
     }
     let (repo, marker, tail) = match split_repo(rest, &["revision", "tree"]) {
         Some(x) => x,
@@ -122,6 +162,9 @@ pub fn api(ctx: &Ctx, snap: &Snapshot, rest: &str) -> Response<Body> {
             } else {
                 percent_decode(tail).unwrap_or_default()
             };
+            if !rev_ok(&rev) {
+                return bad_revision(head);
+            }
             let Some(r) = find_revision(model, &rev) else {
                 return not_found("RevisionNotFound", &format!("Invalid rev id: {rev}"), head);
             };
@@ -131,6 +174,9 @@ pub fn api(ctx: &Ctx, snap: &Snapshot, rest: &str) -> Response<Body> {
             // tree/{rev}[/{path}]
             let (rev, sub) = tail.split_once('/').unwrap_or((tail, ""));
             let rev = percent_decode(rev).unwrap_or_default();
+            if !rev_ok(&rev) {
+                return bad_revision(head);
+            }
             let Some(r) = find_revision(model, &rev) else {
                 return not_found("RevisionNotFound", &format!("Invalid rev id: {rev}"), head);
             };
@@ -245,22 +291,40 @@ fn tree(
     let page: Vec<Value> = all[start..end].to_vec();
     let mut resp = json_ok(Value::Array(page), head);
     if end < all.len() {
-        let host = header_str(ctx.headers, "host").unwrap_or("localhost");
-        let scheme = if ctx.tls { "https" } else { "http" };
         let sub_path = if sub.is_empty() {
             String::new()
         } else {
             format!("/{}", percent_encode_path(sub))
         };
-        let link = format!(
-            "<{scheme}://{host}/api/models/{repo}/tree/{}{sub_path}?recursive={recursive}&expand=false&limit={limit}&cursor={end}>; rel=\"next\"",
-            crate::percent_encode(rev)
-        );
-        if let Ok(v) = http::HeaderValue::from_str(&link) {
+        let link = base_url(ctx).map(|base| {
+            format!(
+                "<{base}/api/models/{repo}/tree/{}{sub_path}?recursive={recursive}&expand=false&limit={limit}&cursor={end}>; rel=\"next\"",
+                crate::percent_encode(rev)
+            )
+        });
+        if let Some(v) = link.and_then(|l| http::HeaderValue::from_str(&l).ok()) {
             resp.headers_mut().insert("Link", v);
         }
     }
     resp
+}
+
+/// The absolute base URL for links: the configured public URL, else `scheme://Host` when the
+/// request's `Host` is a plain authority (`host[:port]`; anything else, e.g. `<`, `>` or `?`,
+/// must not reach a header), else `localhost` for HTTP/1.0 requests without `Host`.
+fn base_url(ctx: &Ctx) -> Option<String> {
+    if let Some(u) = ctx.public_url {
+        return Some(u.to_string());
+    }
+    let scheme = if ctx.tls { "https" } else { "http" };
+    match ctx.headers.get("host") {
+        None => Some(format!("{scheme}://localhost")),
+        Some(h) => h
+            .to_str()
+            .ok()
+            .filter(|h| crate::head::authority_ok(h))
+            .map(|h| format!("{scheme}://{h}")),
+    }
 }
 
 /// `/{repo}/resolve/{rev}/{path}`; `None` when the path is not a resolve URL at all.
@@ -268,13 +332,7 @@ pub fn resolve(ctx: &Ctx, snap: &Snapshot, path: &str) -> Option<Response<Body>>
     let (repo, _, tail) = split_repo(path, &["resolve"])?;
     let head = ctx.method == Method::HEAD;
     if ctx.method != Method::GET && ctx.method != Method::HEAD {
-        return Some(
-            Response::builder()
-                .status(StatusCode::METHOD_NOT_ALLOWED)
-                .header("Allow", "GET, HEAD")
-                .body(Body::empty())
-                .expect("valid response"),
-        );
+        return Some(crate::method_not_allowed());
     }
     let repo = percent_decode(&repo).unwrap_or_default();
     if !repo_ok(&repo) {
@@ -285,6 +343,9 @@ pub fn resolve(ctx: &Ctx, snap: &Snapshot, path: &str) -> Option<Response<Body>>
     };
     let (rev, file) = tail.split_once('/').unwrap_or((tail, ""));
     let rev = percent_decode(rev).unwrap_or_default();
+    if !rev_ok(&rev) {
+        return Some(bad_revision(head));
+    }
     let Some(r) = find_revision(model, &rev) else {
         return Some(not_found(
             "RevisionNotFound",
@@ -320,19 +381,19 @@ pub fn resolve(ctx: &Ctx, snap: &Snapshot, path: &str) -> Option<Response<Body>>
     };
     let sha = r.sha.clone();
     let lfs = f.lfs;
+    let quoted = format!("\"{etag}\"");
     Some(crate::oci::file_response(
         fh,
         len,
-        header_str(ctx.headers, "range"),
+        ctx.headers,
         head,
         "application/octet-stream",
-        move |b| {
-            let b = b
-                .header("X-Repo-Commit", sha)
-                .header("ETag", format!("\"{etag}\""));
+        Some(&quoted),
+        |b| {
+            let b = b.header("X-Repo-Commit", sha);
             if lfs {
                 b.header("X-Linked-Size", len)
-                    .header("X-Linked-Etag", format!("\"{etag}\""))
+                    .header("X-Linked-Etag", quoted.as_str())
             } else {
                 b
             }
@@ -359,5 +420,24 @@ mod tests {
             Some(("acme/m".into(), "tree", "main"))
         );
         assert_eq!(split_repo("acme/m", &["revision", "tree"]), None);
+    }
+
+    #[test]
+    fn revisions() {
+        for ok in [
+            "main",
+            "v1.0",
+            "refs/pr/1",
+            "0123456789abcdef0123456789abcdef01234567",
+        ] {
+            assert!(rev_ok(ok), "{ok}");
+        }
+        for bad in [
+            "", "\n", "a\nb", "../x", "a/./b", "a//b", "/a", "a/", "a b", "é", "a\r",
+        ] {
+            assert!(!rev_ok(bad), "{bad:?}");
+        }
+        assert_eq!(header_text("a\nb é%"), "a%0Ab %C3%A9%25");
+        assert!(http::HeaderValue::from_str(&header_text("x\u{7f}\0y")).is_ok());
     }
 }

@@ -95,8 +95,8 @@ pub struct Snapshot {
 pub struct Caches {
     /// git blob ids of small model files.
     pub sha1: HashMap<Digest, String>,
-    /// `control` paragraphs of `.deb` files (`None`: not a usable `.deb`).
-    pub control: HashMap<Digest, Option<String>>,
+    /// `control` paragraphs of `.deb` files, or why a file is not a usable `.deb`.
+    pub control: HashMap<Digest, Result<String, String>>,
 }
 
 /// The 40-hex revision id of a model manifest: stable (a pure function of the digest, which

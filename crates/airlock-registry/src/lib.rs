@@ -27,6 +27,7 @@ pub mod apt;
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod head;
 pub mod hf;
 pub mod index;
 pub mod metrics;
@@ -45,7 +46,7 @@ use std::time::{Duration, Instant};
 
 use airlock_catalog::Catalog;
 use airlock_store::BlobStore;
-use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 
 pub use auth::Credentials;
@@ -70,6 +71,16 @@ pub struct Options {
     pub drain_timeout: Duration,
     /// Serve the apt repository (creates `DATA/keys/apt-signing.asc` on first use).
     pub apt: bool,
+    /// Time allowed for a whole request head to arrive (and for a TLS handshake), counted
+    /// from when the server starts waiting for it; also the keep-alive idle timeout.
+    pub head_timeout: Duration,
+    /// Most connections served at once; beyond it a plain-HTTP client gets `503` and the
+    /// connection is closed (a TLS connection is closed).
+    pub max_connections: usize,
+    /// The URL clients reach the server at (`https://airlock.rack:5000`), for absolute links
+    /// the server builds (the tree API's `Link`); when absent, the request's validated `Host`.
+    /// Checked with [`parse_public_url`].
+    pub public_url: Option<String>,
 }
 
 impl Options {
@@ -82,6 +93,9 @@ impl Options {
             reload_interval: Duration::from_millis(500),
             drain_timeout: Duration::from_secs(30),
             apt: true,
+            head_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+            public_url: None,
         }
     }
 }
@@ -92,6 +106,9 @@ struct State {
     metrics: metrics::Metrics,
     auth: BTreeMap<String, Credentials>,
     tls: bool,
+    public_url: Option<String>,
+    /// Bounds the credential checks running at once (bcrypt is slow on purpose).
+    auth_slots: tokio::sync::Semaphore,
 }
 
 /// What a handler needs to know about the request.
@@ -101,6 +118,8 @@ pub struct Ctx<'a> {
     pub headers: &'a HeaderMap,
     pub store: &'a BlobStore,
     pub tls: bool,
+    /// [`Options::public_url`].
+    pub public_url: Option<&'a str>,
 }
 
 /// The reloader's state: its own catalog connection, the `data_version` the current snapshot
@@ -155,6 +174,10 @@ impl Server {
                 metrics: metrics::Metrics::default(),
                 auth: opts.auth.clone(),
                 tls: tls.is_some(),
+                public_url: opts.public_url.clone(),
+                auth_slots: tokio::sync::Semaphore::new(
+                    std::thread::available_parallelism().map_or(2, |n| n.get()),
+                ),
             }),
             catalog: Arc::new(Mutex::new((catalog, version, cache))),
             apt_key,
@@ -189,6 +212,8 @@ impl Server {
         // strong count.
         let (stop_tx, _) = tokio::sync::watch::channel(false);
         let active = Arc::new(());
+        let slots = Arc::new(tokio::sync::Semaphore::new(opts.max_connections));
+        let head_timeout = opts.head_timeout;
         tokio::pin!(shutdown);
         loop {
             let (tcp, peer) = tokio::select! {
@@ -202,44 +227,38 @@ impl Server {
                 },
                 _ = &mut shutdown => break,
             };
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                state.metrics.busy.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(refuse_busy(tcp, tls.is_none()));
+                continue;
+            };
             let _ = tcp.set_nodelay(true);
             let state = state.clone();
-            let plain_state = state.clone();
             let stop_rx = stop_tx.subscribe();
             let active = active.clone();
             let watcher = graceful.watcher();
             let tls = tls.clone();
             tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req| {
-                    let state = state.clone();
-                    async move { Ok::<_, Infallible>(handle(&state, &req, peer)) }
-                });
-                let mut builder = hyper::server::conn::http1::Builder::new();
-                builder
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(30));
+                let _slot = slot;
                 match tls {
                     Some(acc) => {
-                        let stream =
-                            match tokio::time::timeout(Duration::from_secs(30), acc.accept(tcp))
-                                .await
-                            {
-                                Ok(Ok(s)) => s,
-                                Ok(Err(e)) => {
-                                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                                    return;
-                                }
-                                Err(_) => return,
-                            };
-                        let conn = builder.serve_connection(TokioIo::new(stream), svc);
+                        let Ok(Ok(stream)) =
+                            tokio::time::timeout(head_timeout, acc.accept(tcp)).await
+                        else {
+                            tracing::debug!(%peer, "TLS handshake failed or timed out");
+                            return;
+                        };
+                        let conn = hyper_builder(head_timeout)
+                            .serve_connection(TokioIo::new(stream), hyper_service(state, peer));
                         if let Err(e) = watcher.watch(conn).await {
                             tracing::debug!(%peer, error = %e, "connection ended with an error");
                         }
                     }
                     None => {
-                        drop((watcher, builder, svc));
+                        drop(watcher);
                         let _guard = active;
-                        if let Err(e) = plain::serve(plain_state, tcp, peer, stop_rx).await {
+                        let r = plain::serve(state, tcp, peer, stop_rx, head_timeout).await;
+                        if let Err(e) = r {
                             tracing::debug!(%peer, error = %e, "connection ended with an error");
                         }
                     }
@@ -264,6 +283,174 @@ impl Server {
         reloader.abort();
         Ok(())
     }
+}
+
+/// hyper's HTTP/1.1 settings for TLS connections: its `header_read_timeout` is armed once
+/// per head and not reset by reads, so it is the same total head deadline as the plain path's;
+/// the read buffer is bounded near [`head::MAX_HEAD`].
+fn hyper_builder(head_timeout: Duration) -> hyper::server::conn::http1::Builder {
+    let mut b = hyper::server::conn::http1::Builder::new();
+    b.timer(TokioTimer::new())
+        .header_read_timeout(head_timeout)
+        .max_buf_size(head::MAX_HEAD.max(8192))
+        .max_headers(head::MAX_FIELDS);
+    b
+}
+
+/// The hyper service of one TLS connection: the shared handlers, with a credential cache
+/// that lives as long as the connection.
+fn hyper_service(
+    state: Arc<State>,
+    peer: SocketAddr,
+) -> impl hyper::service::Service<
+    Request<hyper::body::Incoming>,
+    Response = Response<Body>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response<Body>, Infallible>> + Send,
+> + Send {
+    let cache = Arc::new(Mutex::new(AuthCache::default()));
+    hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+        let state = state.clone();
+        let cache = cache.clone();
+        // No route reads a body: keep only the head.
+        let req = Request::from_parts(req.into_parts().0, ());
+        async move { Ok::<_, Infallible>(respond(&state, &req, peer, &cache).await) }
+    })
+}
+
+/// Answers a connection beyond [`Options::max_connections`]: `503` with a short body on plain
+/// HTTP (a TLS client cannot read plain text, so it is just closed), within a second.
+async fn refuse_busy(mut tcp: tokio::net::TcpStream, plain: bool) {
+    use tokio::io::AsyncWriteExt;
+    if plain {
+        const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 34\r\nretry-after: 1\r\nconnection: close\r\n\r\ntoo many connections; retry later\n";
+        let _ = tokio::time::timeout(Duration::from_secs(1), tcp.write_all(BUSY)).await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), tcp.shutdown()).await;
+}
+
+/// Credential checks remembered for one connection: (route group, `Authorization` value,
+/// verdict). A client sending the same header on a keep-alive connection is checked once;
+/// bounded so varying headers cannot grow it.
+#[derive(Default)]
+pub(crate) struct AuthCache(Vec<(&'static str, HeaderValue, bool)>);
+
+impl AuthCache {
+    const MAX: usize = 8;
+
+    fn get(&self, group: &str, v: &HeaderValue) -> Option<bool> {
+        self.0
+            .iter()
+            .find(|(g, h, _)| *g == group && h == v)
+            .map(|(_, _, ok)| *ok)
+    }
+
+    fn put(&mut self, group: &'static str, v: HeaderValue, ok: bool) {
+        if self.0.len() >= Self::MAX {
+            self.0.clear();
+        }
+        self.0.push((group, v, ok));
+    }
+}
+
+/// May the request be answered, as far as credentials go? Groups without credentials are
+/// open. Checks run on the blocking pool (a bcrypt check takes tens of milliseconds of CPU
+/// and must not stall the async workers), a few at a time, and are cached per connection.
+async fn authorized(
+    state: &Arc<State>,
+    headers: &HeaderMap,
+    group: &'static str,
+    cache: &Mutex<AuthCache>,
+) -> bool {
+    if !state.auth.contains_key(group) {
+        return true;
+    }
+    let Some(value) = headers.get("authorization").cloned() else {
+        return false;
+    };
+    let cached = cache.lock().expect("auth cache lock").get(group, &value);
+    if let Some(ok) = cached {
+        return ok;
+    }
+    let Ok(_slot) = state.auth_slots.acquire().await else {
+        return false;
+    };
+    state.metrics.auth_checks.fetch_add(1, Ordering::Relaxed);
+    let st = state.clone();
+    let v = value.clone();
+    let ok = tokio::task::spawn_blocking(move || {
+        let mut h = HeaderMap::new();
+        h.insert("authorization", v);
+        st.auth.get(group).is_some_and(|c| c.allows(&h))
+    })
+    .await
+    .unwrap_or(false);
+    cache.lock().expect("auth cache lock").put(group, value, ok);
+    ok
+}
+
+/// The whole answer to one request, shared by the plain and the hyper path: the head checks
+/// of [`head::problem`] (hyper parsed this request itself), credentials, then the handlers.
+pub(crate) async fn respond<B>(
+    state: &Arc<State>,
+    req: &Request<B>,
+    peer: SocketAddr,
+    cache: &Mutex<AuthCache>,
+) -> Response<Body> {
+    if let Some(why) = head::problem(req.headers(), req.version()) {
+        tracing::debug!(%peer, why, "request refused");
+        return bad_request_close();
+    }
+    let group = group_of(req.uri().path());
+    let allowed = authorized(state, req.headers(), group, cache).await;
+    handle(state, req, peer, allowed)
+}
+
+/// Does this response end its connection (`Connection: close`)?
+pub(crate) fn closes(r: &Response<Body>) -> bool {
+    r.headers()
+        .get("connection")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"))
+}
+
+/// `400` that also closes the connection: for requests whose framing cannot be trusted.
+fn bad_request_close() -> Response<Body> {
+    let mut r = Response::new(Body::bytes("bad request\n"));
+    *r.status_mut() = StatusCode::BAD_REQUEST;
+    let h = r.headers_mut();
+    h.insert("content-type", HeaderValue::from_static("text/plain"));
+    h.insert("content-length", HeaderValue::from_static("12"));
+    h.insert("connection", HeaderValue::from_static("close"));
+    r
+}
+
+/// The answer when a response cannot be built, which happens only when a header value taken
+/// from the request is not a valid header value: `400` rather than a panic.
+pub fn bad_request(e: http::Error) -> Response<Body> {
+    tracing::debug!(error = %e, "response header from request data not representable");
+    bad_request_close()
+}
+
+/// Checks a public URL (`http(s)://authority[/path]`, no query or fragment) and returns it
+/// without a trailing `/`.
+pub fn parse_public_url(s: &str) -> Result<String, String> {
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .ok_or_else(|| format!("{s:?}: must start with http:// or https://"))?;
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if !head::authority_ok(authority) {
+        return Err(format!("{s:?}: {authority:?} is not host[:port]"));
+    }
+    let path_ok = path
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'/' | b'-' | b'.' | b'_' | b'~' | b'%'));
+    if !path_ok {
+        return Err(format!(
+            "{s:?}: the path may hold only unreserved characters"
+        ));
+    }
+    Ok(s.trim_end_matches('/').to_string())
 }
 
 async fn reload_loop(
@@ -325,12 +512,14 @@ fn group_of(path: &str) -> &'static str {
     }
 }
 
-fn handle<B>(state: &State, req: &Request<B>, peer: SocketAddr) -> Response<Body> {
+/// Answers one request whose credentials were already judged (`allowed`), records metrics
+/// and the access log.
+fn handle<B>(state: &State, req: &Request<B>, peer: SocketAddr, allowed: bool) -> Response<Body> {
     let start = Instant::now();
     state.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
     let path = req.uri().path().to_string();
     let group = group_of(&path);
-    let resp = route(state, req, &path, group);
+    let resp = route(state, req, &path, group, allowed);
     let status = resp.status().as_u16();
     let bytes = resp
         .headers()
@@ -346,7 +535,7 @@ fn handle<B>(state: &State, req: &Request<B>, peer: SocketAddr) -> Response<Body
     let elapsed = start.elapsed();
     state
         .metrics
-        .record(group, req.method().as_str(), status, bytes, elapsed);
+        .record(group, req.method(), status, bytes, elapsed);
     state.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
     tracing::info!(
         target: "airlock::access",
@@ -362,30 +551,34 @@ fn handle<B>(state: &State, req: &Request<B>, peer: SocketAddr) -> Response<Body
     resp
 }
 
-fn route<B>(state: &State, req: &Request<B>, path: &str, group: &'static str) -> Response<Body> {
+fn route<B>(
+    state: &State,
+    req: &Request<B>,
+    path: &str,
+    group: &'static str,
+    allowed: bool,
+) -> Response<Body> {
     let head = req.method() == Method::HEAD;
-    if let Some(creds) = state.auth.get(group) {
-        if !creds.allows(req.headers()) {
-            let mut r = if group == "oci" {
-                oci::error(
-                    StatusCode::UNAUTHORIZED,
-                    "UNAUTHORIZED",
-                    "authentication required",
-                    head,
-                )
-            } else {
-                Response::builder()
-                    .status(StatusCode::UNAUTHORIZED)
-                    .header("Content-Length", 0)
-                    .body(Body::empty())
-                    .expect("valid response")
-            };
-            r.headers_mut().insert(
-                "WWW-Authenticate",
-                http::HeaderValue::from_static("Basic realm=\"airlock\""),
-            );
-            return r;
-        }
+    if !allowed {
+        let mut r = if group == "oci" {
+            oci::error(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHORIZED",
+                "authentication required",
+                head,
+            )
+        } else {
+            Response::builder()
+                .status(StatusCode::UNAUTHORIZED)
+                .header("Content-Length", 0)
+                .body(Body::empty())
+                .unwrap_or_else(bad_request)
+        };
+        r.headers_mut().insert(
+            "WWW-Authenticate",
+            http::HeaderValue::from_static("Basic realm=\"airlock\""),
+        );
+        return r;
     }
     let ctx = Ctx {
         method: req.method(),
@@ -393,25 +586,33 @@ fn route<B>(state: &State, req: &Request<B>, path: &str, group: &'static str) ->
         headers: req.headers(),
         store: &state.store,
         tls: state.tls,
+        public_url: state.public_url.as_deref(),
     };
     let snap = state.snap.read().expect("snapshot lock").clone();
     if group == "oci" {
         return oci::handle(&ctx, &snap, &path["/v2".len()..]);
     }
+    if (path == "/metrics" || path == "/healthz")
+        && !matches!(*req.method(), Method::GET | Method::HEAD)
+    {
+        return method_not_allowed();
+    }
     if path == "/metrics" {
-        let body = state.metrics.render();
+        let body = state
+            .metrics
+            .render(snap.apt.as_ref().map_or(0, |a| a.refused.len()));
         return Response::builder()
             .header("Content-Type", "text/plain; version=0.0.4")
             .header("Content-Length", body.len())
             .body(Body::bytes(body))
-            .expect("valid response");
+            .unwrap_or_else(bad_request);
     }
     if path == "/healthz" {
         return Response::builder()
             .header("Content-Type", "text/plain")
             .header("Content-Length", 3)
             .body(Body::bytes("ok\n"))
-            .expect("valid response");
+            .unwrap_or_else(bad_request);
     }
     if let Some(rest) = path.strip_prefix("/apt/") {
         return apt_route(&ctx, &snap, rest);
@@ -431,7 +632,7 @@ fn route<B>(state: &State, req: &Request<B>, path: &str, group: &'static str) ->
         } else {
             Body::bytes("not found\n")
         })
-        .expect("valid response")
+        .unwrap_or_else(bad_request)
 }
 
 /// `/apt/...`: metadata from memory, `.deb` files from the store. `./` segments (what apt
@@ -443,14 +644,10 @@ fn apt_route(ctx: &Ctx, snap: &Snapshot, rest: &str) -> Response<Body> {
             .status(StatusCode::NOT_FOUND)
             .header("Content-Length", 0)
             .body(Body::empty())
-            .expect("valid response")
+            .unwrap_or_else(bad_request)
     };
     if ctx.method != Method::GET && ctx.method != Method::HEAD {
-        return Response::builder()
-            .status(StatusCode::METHOD_NOT_ALLOWED)
-            .header("Allow", "GET, HEAD")
-            .body(Body::empty())
-            .expect("valid response");
+        return method_not_allowed();
     }
     let Some(repo) = &snap.apt else {
         return not_found();
@@ -479,7 +676,7 @@ fn apt_route(ctx: &Ctx, snap: &Snapshot, rest: &str) -> Response<Body> {
             } else {
                 Body::bytes(b.clone())
             })
-            .expect("valid response");
+            .unwrap_or_else(bad_request);
     }
     let Some(d) = repo.pool.get(&path) else {
         return not_found();
@@ -491,11 +688,22 @@ fn apt_route(ctx: &Ctx, snap: &Snapshot, rest: &str) -> Response<Body> {
     oci::file_response(
         f,
         len,
-        header_str(ctx.headers, "range"),
+        ctx.headers,
         head,
         "application/vnd.debian.binary-package",
+        Some(&format!("\"{d}\"")),
         |b| b,
     )
+}
+
+/// `405` with `Allow: GET, HEAD`: the server is read-only.
+pub fn method_not_allowed() -> Response<Body> {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    let h = r.headers_mut();
+    h.insert("allow", HeaderValue::from_static("GET, HEAD"));
+    h.insert("content-length", HeaderValue::from_static("0"));
+    r
 }
 
 /// A header's value as text, if present and visible ASCII.

@@ -12,7 +12,7 @@ use airlock_core::Digest;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use serde_json::json;
 
-use crate::body::{parse_range, Body, Range};
+use crate::body::{if_range_matches, parse_range, Body, Range};
 use crate::index::{Repo, Snapshot};
 use crate::{header_str, query_param, Ctx};
 
@@ -30,7 +30,7 @@ pub fn error(status: StatusCode, code: &str, message: &str, head: bool) -> Respo
         } else {
             Body::bytes(body)
         })
-        .expect("valid response");
+        .unwrap_or_else(crate::bad_request);
     if status == StatusCode::METHOD_NOT_ALLOWED {
         r.headers_mut()
             .insert("Allow", HeaderValue::from_static("GET, HEAD"));
@@ -181,7 +181,7 @@ fn json_response(status: StatusCode, body: String, head: bool) -> Response<Body>
         } else {
             Body::bytes(body)
         })
-        .expect("valid response")
+        .unwrap_or_else(crate::bad_request)
 }
 
 /// Does the request's `Accept` allow `media_type`? No `Accept` (or `*/*`) allows everything.
@@ -269,7 +269,7 @@ fn manifest(ctx: &Ctx, repo: &Repo, reference: &str, head: bool) -> Response<Bod
         } else {
             Body::bytes(m.bytes.clone())
         })
-        .expect("valid response")
+        .unwrap_or_else(crate::bad_request)
 }
 
 fn blob(ctx: &Ctx, repo: &Repo, reference: &str, head: bool) -> Response<Body> {
@@ -308,30 +308,41 @@ fn blob(ctx: &Ctx, repo: &Repo, reference: &str, head: bool) -> Response<Body> {
     file_response(
         file,
         len,
-        header_str(ctx.headers, "range"),
+        ctx.headers,
         head,
         "application/octet-stream",
+        Some(&format!("\"{digest}\"")),
         |b| {
             b.header("Docker-Content-Digest", digest.to_string())
                 .header("Docker-Distribution-API-Version", "registry/2.0")
-                .header("ETag", format!("\"{digest}\""))
         },
     )
 }
 
-/// A file response honouring `Range`, shared with the Hugging Face routes.
+/// A file response honouring `Range` and `If-Range`, shared with the Hugging Face and apt
+/// routes. `etag` (quoted, strong) is sent as `ETag` and is what `If-Range` must name for the
+/// range to apply; otherwise the whole file is sent with `200`.
 pub fn file_response(
     file: File,
     len: u64,
-    range: Option<&str>,
+    headers: &HeaderMap,
     head: bool,
     content_type: &str,
+    etag: Option<&str>,
     extra: impl FnOnce(http::response::Builder) -> http::response::Builder,
 ) -> Response<Body> {
-    let b = Response::builder()
+    let mut b = Response::builder()
         .header("Content-Type", content_type)
         .header("Accept-Ranges", "bytes");
+    if let Some(e) = etag {
+        b = b.header("ETag", e);
+    }
     let b = extra(b);
+    let range = if if_range_matches(header_str(headers, "if-range"), etag) {
+        header_str(headers, "range")
+    } else {
+        None
+    };
     match parse_range(range, len) {
         Range::Full => b
             .status(StatusCode::OK)
@@ -356,7 +367,7 @@ pub fn file_response(
             .header("Content-Length", 0)
             .body(Body::empty()),
     }
-    .expect("valid response")
+    .unwrap_or_else(crate::bad_request)
 }
 
 /// `n`/`last` pagination shared by tags and `_catalog`; returns the page and whether more follow.
@@ -407,8 +418,9 @@ fn tags(ctx: &Ctx, name: &str, repo: &Repo, head: bool) -> Response<Body> {
             query_param(ctx.query, "n"),
             &last,
         );
-        r.headers_mut()
-            .insert("Link", HeaderValue::from_str(&l).expect("ascii"));
+        if let Ok(v) = HeaderValue::from_str(&l) {
+            r.headers_mut().insert("Link", v);
+        }
     }
     r
 }
@@ -426,8 +438,9 @@ fn catalog(ctx: &Ctx, snap: &Snapshot, head: bool) -> Response<Body> {
     let mut r = json_response(StatusCode::OK, body, head);
     if let Some(last) = next {
         let l = link_header("/v2/_catalog", query_param(ctx.query, "n"), &last);
-        r.headers_mut()
-            .insert("Link", HeaderValue::from_str(&l).expect("ascii"));
+        if let Ok(v) = HeaderValue::from_str(&l) {
+            r.headers_mut().insert("Link", v);
+        }
     }
     r
 }
@@ -470,7 +483,7 @@ fn referrers(ctx: &Ctx, repo: &Repo, reference: &str, head: bool) -> Response<Bo
     } else {
         Body::bytes(body)
     })
-    .expect("valid response")
+    .unwrap_or_else(crate::bad_request)
 }
 
 #[cfg(test)]

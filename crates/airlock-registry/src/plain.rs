@@ -4,29 +4,88 @@
 //!
 //! Deliberately small: requests are `GET`/`HEAD` without bodies (anything with a body gets its
 //! answer, a 405 for writes, and the connection is closed instead of reading the body);
-//! headers are at most [`MAX_HEAD`] bytes and 64 fields, read within [`HEAD_TIMEOUT`];
-//! keep-alive for HTTP/1.1 unless `Connection: close`; pipelined requests are answered in
-//! order. Every response carries `Content-Length`.
+//! heads are parsed and checked by [`crate::head`] (at most [`crate::head::MAX_HEAD`] bytes and 64 fields,
+//! no ambiguous framing); each head must arrive in full within the head timeout, counted from
+//! when the server starts waiting for it (also the keep-alive idle timeout), however slowly
+//! its bytes trickle in; keep-alive for HTTP/1.1 unless `Connection: close`; pipelined
+//! requests are answered in order. Every response carries `Content-Length`.
 
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use http::{Request, Response, Version};
+use http::{Response, Version};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::body::Body;
+use crate::head::HeadError;
 use crate::State;
 
-/// Largest request head accepted.
-pub const MAX_HEAD: usize = 64 << 10;
-/// Time allowed for a request head to arrive (also the keep-alive idle timeout).
-pub const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+const BAD_REQUEST: &[u8] =
+    b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+const TOO_LARGE: &[u8] = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+const TIMEOUT: &[u8] =
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+
+/// What waiting for the next request head ended with.
+enum Next {
+    Request(Box<http::Request<()>>),
+    /// Close the connection (after writing these bytes, if any).
+    Close(&'static [u8]),
+}
+
+/// Reads the next request head from `stream` into `buf` (which may already hold pipelined
+/// bytes) before `deadline`. A head still incomplete at the deadline gets `408`, an idle
+/// connection is closed silently. Re-parses only when a read brought a line end (or on the
+/// first bytes, so non-HTTP such as a TLS ClientHello is answered at once, and at the size
+/// limit): parsing is linear in what is buffered, and a head can only complete at a line end.
+async fn read_head(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    stop: &mut watch::Receiver<bool>,
+    deadline: tokio::time::Instant,
+) -> std::io::Result<Next> {
+    let mut parse_now = true;
+    loop {
+        if parse_now {
+            match crate::head::parse(buf) {
+                Ok(Some((req, n))) => {
+                    buf.advance(n);
+                    return Ok(Next::Request(Box::new(req)));
+                }
+                Ok(None) => {}
+                Err(HeadError::TooLarge) => return Ok(Next::Close(TOO_LARGE)),
+                Err(HeadError::Malformed) => return Ok(Next::Close(BAD_REQUEST)),
+                Err(HeadError::Refused(why)) => {
+                    tracing::debug!(why, "request refused");
+                    return Ok(Next::Close(BAD_REQUEST));
+                }
+            }
+        }
+        if *stop.borrow() && buf.is_empty() {
+            return Ok(Next::Close(b""));
+        }
+        let before = buf.len();
+        let n = tokio::select! {
+            r = tokio::time::timeout_at(deadline, stream.read_buf(buf)) => match r {
+                Ok(r) => r?,
+                Err(_) if before == 0 => return Ok(Next::Close(b"")),
+                Err(_) => return Ok(Next::Close(TIMEOUT)),
+            },
+            _ = stop.changed(), if buf.is_empty() => return Ok(Next::Close(b"")),
+        };
+        if n == 0 {
+            return Ok(Next::Close(b""));
+        }
+        parse_now =
+            before == 0 || buf[before..].contains(&b'\n') || buf.len() >= crate::head::MAX_HEAD;
+    }
+}
 
 /// Serves one connection until the client closes it, an error, or shutdown.
 pub(crate) async fn serve(
@@ -34,76 +93,21 @@ pub(crate) async fn serve(
     mut stream: TcpStream,
     peer: SocketAddr,
     mut stop: watch::Receiver<bool>,
+    head_timeout: Duration,
 ) -> std::io::Result<()> {
     let mut buf = BytesMut::with_capacity(8 << 10);
+    let auth_cache = Mutex::new(crate::AuthCache::default());
     loop {
-        // Read one request head.
-        let end = loop {
-            // Parse what has arrived: a complete head, more needed, or not HTTP at all (a TLS
-            // ClientHello, say), which is answered at once rather than waited on.
-            let mut headers = [httparse::EMPTY_HEADER; 64];
-            match httparse::Request::new(&mut headers).parse(&buf) {
-                Ok(httparse::Status::Complete(n)) => break n,
-                Ok(httparse::Status::Partial) => {}
-                Err(_) => {
-                    let _ = stream
-                        .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                        .await;
-                    return Ok(());
+        let deadline = tokio::time::Instant::now() + head_timeout;
+        let req = match read_head(&mut stream, &mut buf, &mut stop, deadline).await? {
+            Next::Request(r) => r,
+            Next::Close(answer) => {
+                if !answer.is_empty() {
+                    let _ = stream.write_all(answer).await;
                 }
-            }
-            if buf.len() > MAX_HEAD {
-                let _ = stream
-                    .write_all(b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                    .await;
+                let _ = stream.shutdown().await;
                 return Ok(());
             }
-            if *stop.borrow() && buf.is_empty() {
-                return Ok(());
-            }
-            let n = tokio::select! {
-                r = tokio::time::timeout(HEAD_TIMEOUT, stream.read_buf(&mut buf)) => match r {
-                    Ok(r) => r?,
-                    Err(_) => return Ok(()),
-                },
-                _ = stop.changed(), if buf.is_empty() => return Ok(()),
-            };
-            if n == 0 {
-                return Ok(());
-            }
-        };
-        let mut headers = [httparse::EMPTY_HEADER; 64];
-        let mut parsed = httparse::Request::new(&mut headers);
-        let req = match parsed.parse(&buf[..end]) {
-            Ok(httparse::Status::Complete(_)) => {
-                let mut b = Request::builder()
-                    .method(parsed.method.unwrap_or("GET"))
-                    .uri(parsed.path.unwrap_or("/"))
-                    .version(if parsed.version == Some(0) {
-                        Version::HTTP_10
-                    } else {
-                        Version::HTTP_11
-                    });
-                for h in parsed.headers.iter() {
-                    b = b.header(h.name, h.value);
-                }
-                b.body(())
-            }
-            _ => {
-                let _ = stream
-                    .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                    .await;
-                return Ok(());
-            }
-        };
-        buf.advance(end);
-        let Ok(req) = req else {
-            let _ = stream
-                .write_all(
-                    b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                )
-                .await;
-            return Ok(());
         };
         let has_body = req.headers().contains_key("transfer-encoding")
             || req
@@ -118,8 +122,8 @@ pub(crate) async fn serve(
             .is_some_and(|v| v.to_ascii_lowercase().contains("close"));
         let keep = req.version() == Version::HTTP_11 && !close_asked && !has_body;
         let head = req.method() == http::Method::HEAD;
-        let resp = crate::handle(&state, &req, peer);
-        let keep = keep && !*stop.borrow();
+        let resp = crate::respond(&state, &req, peer, &auth_cache).await;
+        let keep = keep && !*stop.borrow() && !crate::closes(&resp);
         write_response(&mut stream, resp, head, keep).await?;
         if !keep {
             let _ = stream.shutdown().await;

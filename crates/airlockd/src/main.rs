@@ -131,6 +131,16 @@ enum Command {
         /// (FILE: one token or bcrypt `user:hash` per line). Repeat per group.
         #[arg(long, value_name = "GROUP=FILE", requires = "listen")]
         auth: Vec<String>,
+        /// The URL clients reach this server at (e.g. https://airlock.rack:5000), used for the
+        /// absolute links the server sends; by default the request's Host.
+        #[arg(long, value_name = "URL", requires = "listen")]
+        public_url: Option<String>,
+        /// Time allowed for a whole request head (also the keep-alive idle timeout).
+        #[arg(long, hide = true, default_value = "30s", value_parser = airlock_ui::parse_duration_ms)]
+        head_timeout: u64,
+        /// Most connections served at once; more get 503.
+        #[arg(long, hide = true, default_value_t = 1024)]
+        max_connections: usize,
     },
 }
 
@@ -561,6 +571,9 @@ fn run(cli: &Cli) -> Result<u8> {
             tls_key,
             tls,
             auth,
+            public_url,
+            head_timeout,
+            max_connections,
             ..
         } => {
             let root = data(cli)?.to_path_buf();
@@ -580,6 +593,9 @@ fn run(cli: &Cli) -> Result<u8> {
                     listen: listen.clone(),
                     tls,
                     auth: auth.clone(),
+                    public_url: public_url.clone(),
+                    head_timeout: Duration::from_millis(*head_timeout),
+                    max_connections: *max_connections,
                 },
             )
         }

@@ -26,11 +26,22 @@ pub struct Args {
     pub listen: String,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub auth: Vec<String>,
+    pub public_url: Option<String>,
+    pub head_timeout: Duration,
+    pub max_connections: usize,
 }
 
 pub fn run(json_out: bool, args: Args) -> Result<u8> {
     let mut opts = Options::new(args.root.clone(), args.listen.clone());
     opts.tls = args.tls.clone();
+    opts.head_timeout = args.head_timeout;
+    opts.max_connections = args.max_connections.max(1);
+    if let Some(u) = &args.public_url {
+        opts.public_url = Some(
+            airlock_registry::parse_public_url(u)
+                .map_err(|e| anyhow::anyhow!("--public-url {e}"))?,
+        );
+    }
     for a in &args.auth {
         let Some((group, file)) = a.split_once('=') else {
             bail!("--auth {a:?}: expected GROUP=FILE");
