@@ -472,3 +472,26 @@ fn promotion_from_staging_to_production_carries_no_blob_twice() {
         .iter()
         .all(|a| a["visible"] == true));
 }
+
+/// The include/exclude matcher's reference cases are what the installed `huggingface_hub`
+/// decides: regenerated here with the real library and compared with the committed file that
+/// the matcher's unit test checks.
+#[test]
+fn glob_reference_cases_match_huggingface_hub() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let r = run_in(
+        &root,
+        python(),
+        &[root.join("scripts/hub-glob-cases.py").to_str().unwrap()],
+    )
+    .ok();
+    let now: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let committed: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root.join("crates/airlock-mirror/src/glob_cases.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        now, committed,
+        "huggingface_hub decides these patterns differently"
+    );
+}

@@ -331,14 +331,20 @@ fn sync_filters_platforms_dedups_layers_is_idempotent_and_reports_each_failure()
     )
     .ok();
 
-    // One sync per store: a live owner's lock refuses, a dead one's is taken over.
-    std::fs::write(d.join("store/sync.lock"), std::process::id().to_string()).unwrap();
-    sync(&[]).fails().says(&["another sync"]);
-    std::fs::write(d.join("store/sync.lock"), "999999999").unwrap();
+    // One sync per store: while another process holds the lock (flock(1) here), a sync is
+    // refused naming the holder; once it is gone (the kernel drops the lock), syncs go on.
+    std::fs::write(d.join("store/sync.lock"), "4242").unwrap();
+    let mut holder = std::process::Command::new("flock")
+        .args([d.join("store/sync.lock").to_str().unwrap(), "sleep", "30"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    sync(&[]).refused().says(&["another sync (pid 4242)"]);
+    holder.kill().unwrap();
+    holder.wait().unwrap();
 
     // Second sync: nothing downloaded, no manifest body fetched.
     let j2 = sync(&[]).ok().json();
-    assert!(!d.join("store/sync.lock").exists());
     assert_eq!(j2["blobsDownloaded"], 0, "{j2}");
     assert_eq!(j2["bytesDownloaded"], 0, "{j2}");
     assert_eq!(j2["manifestsFetched"], 0, "{j2}");

@@ -336,58 +336,45 @@ pub fn sync(
 }
 
 /// One sync at a time per store: two would download into the same partial files. The lock is
-/// `STORE/sync.lock` holding the owner's PID; a lock whose process is gone (a crash) is taken
-/// over.
-struct StoreLock(PathBuf);
+/// an exclusive `flock` on `STORE/sync.lock`, which the kernel releases when its holder exits,
+/// crash or not; the holder writes its PID into the file so that a refused sync can name it.
+struct StoreLock {
+    _file: std::fs::File,
+}
 
 impl StoreLock {
     fn acquire(store_root: &Path) -> Result<StoreLock, MirrorError> {
-        use std::io::Write;
+        use std::io::{Read, Seek, Write};
+        use std::os::unix::fs::OpenOptionsExt;
         let p = store_root.join("sync.lock");
-        for _ in 0..2 {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&p)
-            {
-                Ok(mut f) => {
-                    let _ = write!(f, "{}", std::process::id());
-                    return Ok(StoreLock(p));
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let mut owner = std::fs::read_to_string(&p).unwrap_or_default();
-                    if owner.trim().is_empty() {
-                        // Created an instant ago; its owner has not written its PID yet.
-                        std::thread::sleep(std::time::Duration::from_millis(200));
-                        owner = std::fs::read_to_string(&p).unwrap_or_default();
-                    }
-                    let owner = owner.trim();
-                    let alive = !owner.is_empty()
-                        && owner.bytes().all(|c| c.is_ascii_digit())
-                        && Path::new("/proc").join(owner).exists()
-                        && owner != std::process::id().to_string();
-                    if alive {
-                        return Err(MirrorError::Invalid(format!(
-                            "{}: another sync (pid {owner}) is using this store",
-                            store_root.display()
-                        )));
-                    }
-                    tracing::warn!(lock = %p.display(), "removing the stale lock of pid {owner:?}");
-                    let _ = std::fs::remove_file(&p);
-                }
-                Err(e) => return Err(MirrorError::io(&p, "create lock")(e)),
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&p)
+            .map_err(MirrorError::io(&p, "open lock"))?;
+        match f.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut owner = String::new();
+                let _ = (&f).take(64).read_to_string(&mut owner);
+                let owner = airlock_core::text::escape(owner.trim());
+                return Err(MirrorError::Invalid(format!(
+                    "{}: another sync (pid {owner}) is using this store",
+                    store_root.display()
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(MirrorError::io(&p, "lock")(e));
             }
         }
-        Err(MirrorError::Invalid(format!(
-            "{}: cannot take the sync lock",
-            p.display()
-        )))
-    }
-}
-
-impl Drop for StoreLock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        f.set_len(0)
+            .and_then(|_| f.rewind())
+            .and_then(|_| write!(f, "{}", std::process::id()))
+            .map_err(MirrorError::io(&p, "write lock"))?;
+        Ok(StoreLock { _file: f })
     }
 }
 
