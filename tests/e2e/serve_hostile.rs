@@ -468,7 +468,16 @@ YAML
 "#)
     .ok();
     airlockd(&f, &["init", "--data", "data", "--trust", "root.json"]).ok();
-    let v = f.pack("out", &[]).remove(0);
+    // Packed with scanning, the package is an `invalid` finding and the import is refused.
+    let scanned = f.pack("scanned", &[]).remove(0);
+    let r = airlockd(&f, &["--json", "import", "--data", "data", &scanned]).refused();
+    let reason = r.json()["volumes"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(reason.contains("deb/control"), "{reason}");
+    // Packed without scanning, it reaches the appliance, which leaves it out of the index.
+    let v = f.pack("out", &["--no-scan"]).remove(0);
     airlockd(&f, &["import", "--data", "data", &v]).ok();
     let s = Serving::start(&f, &[]);
     let base = format!("http://{}", s.addr);

@@ -112,6 +112,12 @@ impl Appliance {
         for d in ["quarantine", "inbox/done", "trust", "keys"] {
             fs::create_dir_all(root.join(d)).map_err(io(&root.join(d), "create directory"))?;
         }
+        // A data directory that existed before (a mount point, say) gets 0750 like the rest.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(root, fs::Permissions::from_mode(0o750))
+                .map_err(io(root, "set data directory mode"))?;
+        }
         let store = BlobStore::open(root)?;
         let key = KeyPair::generate();
         key.write_files(&root.join("keys"), "appliance")?;

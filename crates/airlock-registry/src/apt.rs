@@ -22,7 +22,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 
 use airlock_core::{Digest, Sha256};
@@ -44,9 +44,6 @@ pub const COMPONENT: &str = "main";
 pub const VALID_FOR: i64 = 7 * 86_400;
 /// The server re-signs `Release` at least this often.
 pub const RESIGN_AFTER: i64 = 86_400;
-const MAX_CONTROL_MEMBER: u64 = 16 << 20;
-const MAX_CONTROL_TAR: u64 = 64 << 20;
-const MAX_CONTROL_FILE: u64 = 1 << 20;
 
 /// The repository signing key.
 pub struct AptKey {
@@ -291,61 +288,14 @@ pub fn build(
 
 /// The control paragraph of the `.deb` at `path`, checked with [`check_control`].
 fn usable_control(path: &Path) -> Result<String, String> {
-    let c = read_control(path).map_err(|e| e.to_string())?;
+    let f = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let c = airlock_deb::control_of(std::io::BufReader::new(f)).map_err(|e| e.to_string())?;
     check_control(c.as_bytes())?;
     Ok(c)
 }
 
-/// Is `control` one deb822 paragraph that `Packages` can carry as one stanza? A blank (or
-/// whitespace-only) line followed by more fields would start a second paragraph, which apt
-/// would read as another package, or as duplicate fields of this one; so would a field line
-/// without `Name:`, a continuation line before any field, or a control character. Pure, so
-/// the pack side can refuse such a package too.
-pub fn check_control(control: &[u8]) -> Result<(), String> {
-    let text = std::str::from_utf8(control).map_err(|_| "control is not UTF-8".to_string())?;
-    let mut fields = 0usize;
-    let mut blank_at = None;
-    for (i, line) in text.split('\n').enumerate() {
-        let n = i + 1;
-        if line.chars().any(|c| c.is_control() && c != '\t') {
-            return Err(format!("control line {n}: control character"));
-        }
-        if line.trim().is_empty() {
-            blank_at.get_or_insert(n);
-            continue;
-        }
-        if let Some(b) = blank_at {
-            return Err(format!(
-                "control holds more than one paragraph (blank line {b}, then line {n})"
-            ));
-        }
-        if line.starts_with([' ', '\t']) {
-            if fields == 0 {
-                return Err(format!("control line {n}: continuation before any field"));
-            }
-            continue;
-        }
-        let name = line.split_once(':').map(|(k, _)| k).unwrap_or("");
-        let name_ok = !name.is_empty()
-            && !name.starts_with(['#', '-'])
-            && name.bytes().all(|c| c.is_ascii_graphic() && c != b':');
-        if !name_ok {
-            return Err(format!("control line {n}: not a `Name: value` field"));
-        }
-        fields += 1;
-    }
-    if fields == 0 {
-        return Err("control holds no fields".into());
-    }
-    Ok(())
-}
-
-fn field(control: &str, name: &str) -> Option<String> {
-    control.lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        (k == name).then(|| v.trim().to_string())
-    })
-}
+pub use airlock_deb::check_control;
+use airlock_deb::field;
 
 /// An HTTP `Date` value (IMF-fixdate): `Fri, 27 Nov 2026 02:30:00 GMT`.
 pub(crate) fn http_date(t: i64) -> String {
@@ -365,133 +315,6 @@ fn rfc2822(t: i64) -> String {
     format!("{wd}, {d} {m} {y} {} UTC", &s[11..19])
 }
 
-fn bad(path: &Path, reason: impl Into<String>) -> RegistryError {
-    RegistryError::BadBlob {
-        digest: path.display().to_string(),
-        reason: reason.into(),
-    }
-}
-
-/// Extracts `control` from a `.deb` (ar archive with `control.tar[.gz|.xz|.zst]`).
-fn read_control(path: &Path) -> Result<String, RegistryError> {
-    let mut f = File::open(path).map_err(RegistryError::io(path, "open"))?;
-    let mut magic = [0u8; 8];
-    f.read_exact(&mut magic)
-        .map_err(RegistryError::io(path, "read"))?;
-    if &magic != b"!<arch>\n" {
-        return Err(bad(path, "not an ar archive"));
-    }
-    for _ in 0..8 {
-        let mut h = [0u8; 60];
-        f.read_exact(&mut h)
-            .map_err(RegistryError::io(path, "read"))?;
-        let name = String::from_utf8_lossy(&h[0..16]).trim_end().to_string();
-        let name = name.trim_end_matches('/').to_string();
-        let size: u64 = String::from_utf8_lossy(&h[48..58])
-            .trim()
-            .parse()
-            .map_err(|_| bad(path, "bad ar member size"))?;
-        if let Some(comp) = name.strip_prefix("control.tar") {
-            if size > MAX_CONTROL_MEMBER {
-                return Err(bad(path, "control member too large"));
-            }
-            let mut member = Vec::new();
-            (&mut f)
-                .take(size)
-                .read_to_end(&mut member)
-                .map_err(RegistryError::io(path, "read"))?;
-            let tar = decompress(comp, &member).map_err(|e| bad(path, e))?;
-            return control_from_tar(&tar).map_err(|e| bad(path, e));
-        }
-        // skip the member and its padding byte
-        let skip = size + (size & 1);
-        std::io::copy(&mut (&mut f).take(skip), &mut std::io::sink())
-            .map_err(RegistryError::io(path, "read"))?;
-    }
-    Err(bad(path, "no control.tar member"))
-}
-
-fn decompress(comp: &str, data: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    match comp {
-        "" => out.extend_from_slice(data),
-        ".gz" => {
-            flate2::read::GzDecoder::new(data)
-                .take(MAX_CONTROL_TAR + 1)
-                .read_to_end(&mut out)
-                .map_err(|e| format!("control.tar.gz: {e}"))?;
-        }
-        ".xz" => {
-            let mut w = BoundedVec(Vec::new());
-            lzma_rs::xz_decompress(&mut std::io::BufReader::new(data), &mut w)
-                .map_err(|e| format!("control.tar.xz: {e:?}"))?;
-            out = w.0;
-        }
-        ".zst" => {
-            zstd_decode(data, &mut out)?;
-        }
-        other => return Err(format!("control.tar{other}: unsupported compression")),
-    }
-    if out.len() as u64 > MAX_CONTROL_TAR {
-        return Err("control.tar too large".into());
-    }
-    Ok(out)
-}
-
-/// A writer that refuses to grow past the control.tar bound.
-struct BoundedVec(Vec<u8>);
-
-impl Write for BoundedVec {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if (self.0.len() + buf.len()) as u64 > MAX_CONTROL_TAR {
-            return Err(std::io::Error::other("control.tar too large"));
-        }
-        self.0.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn zstd_decode(data: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
-    zstd::stream::read::Decoder::new(data)
-        .and_then(|d| d.take(MAX_CONTROL_TAR + 1).read_to_end(out))
-        .map(|_| ())
-        .map_err(|e| format!("control.tar.zst: {e}"))
-}
-
-fn control_from_tar(tar: &[u8]) -> Result<String, String> {
-    // Minimal ustar walk: 512-byte headers, name at 0..100, size (octal) at 124..136.
-    let mut off = 0usize;
-    while off + 512 <= tar.len() {
-        let h = &tar[off..off + 512];
-        if h.iter().all(|b| *b == 0) {
-            break;
-        }
-        let name = String::from_utf8_lossy(&h[0..100])
-            .trim_end_matches('\0')
-            .to_string();
-        let size_field = String::from_utf8_lossy(&h[124..136]);
-        let size = u64::from_str_radix(size_field.trim_matches(|c: char| c == '\0' || c == ' '), 8)
-            .map_err(|_| "bad tar header size")?;
-        let data_start = off + 512;
-        let data_end = data_start
-            .checked_add(size as usize)
-            .filter(|e| *e <= tar.len())
-            .ok_or("truncated control.tar")?;
-        if name == "./control" || name == "control" {
-            if size > MAX_CONTROL_FILE {
-                return Err("control file too large".into());
-            }
-            return String::from_utf8(tar[data_start..data_end].to_vec())
-                .map_err(|_| "control is not UTF-8".into());
-        }
-        off = data_start + (size as usize).div_ceil(512) * 512;
-    }
-    Err("no ./control in control.tar".into())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -500,22 +323,5 @@ mod tests {
     fn dates() {
         assert_eq!(rfc2822(0), "Thu, 01 Jan 1970 00:00:00 UTC");
         assert_eq!(rfc2822(1_795_746_600), "Fri, 27 Nov 2026 02:30:00 UTC");
-    }
-
-    #[test]
-    fn control_with_a_second_paragraph_is_refused() {
-        let one = b"Package: hello\nVersion: 1.0\nArchitecture: all\nDescription: hi\n there\n .\n more\n";
-        assert_eq!(check_control(one), Ok(()));
-        assert_eq!(check_control(b"Package: a\nVersion: 1\n\n\n"), Ok(()));
-        let two =
-            b"Package: hello\nVersion: 1.0\n\nPackage: evil\nVersion: 9\nFilename: pool/x.deb\n";
-        let e = check_control(two).unwrap_err();
-        assert!(e.contains("more than one paragraph"), "{e}");
-        assert!(check_control(b"Package: a\n \t \nVersion: 2\n").is_err());
-        assert!(check_control(b" continued\nPackage: a\n").is_err());
-        assert!(check_control(b"Package: a\nnot a field\n").is_err());
-        assert!(check_control(b"Package: a\rVersion: 2\n").is_err());
-        assert!(check_control(b"").is_err());
-        assert!(check_control(b"\xff").is_err());
     }
 }

@@ -30,6 +30,7 @@
 //! # Ok::<(), airlock_scan::ScanError>(())
 //! ```
 
+mod deb;
 pub mod error;
 pub mod gguf;
 pub mod globals;
@@ -435,6 +436,9 @@ pub(crate) fn scan_any(ctx: &mut Ctx, src: &dyn Source, loc: &Loc) -> std::io::R
             ),
         );
         return Ok(());
+    }
+    if airlock_deb::is_deb(&head) {
+        deb::scan(ctx, src, loc);
     }
     match kind {
         Kind::Zip => return zip::scan(ctx, src, loc),
