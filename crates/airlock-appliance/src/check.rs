@@ -1,13 +1,15 @@
 //! Checks an auditor or operator runs: fsck, audit verification, inventories.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 
-use airlock_catalog::audit;
+use airlock_catalog::{audit, ArtifactRow, BundleRow, ChannelRow, ImportRow};
 use airlock_core::inventory::{
     Inventory, InventoryBlob, PAYLOAD_TYPE as INVENTORY_PAYLOAD_TYPE, TYPE as INVENTORY_TYPE,
 };
 use airlock_core::time::{format_rfc3339, now};
 use airlock_trust::{Envelope, Signer};
+use serde::Serialize;
 use serde_json::json;
 
 use crate::import::{closure_complete, recorded_manifests};
@@ -114,7 +116,7 @@ impl Appliance {
 
     /// Verifies the audit chain and the signed head file.
     pub fn verify_audit(&self) -> Result<audit::Report, ApplianceError> {
-        let mut report = audit::verify(self.catalog.conn(), &self.public_key())?;
+        let mut report = self.catalog.verify_audit(&self.public_key())?;
         let head_path = self.root.join("audit.head");
         match std::fs::read(&head_path) {
             Ok(bytes) => {
@@ -130,13 +132,7 @@ impl Appliance {
                                 .problems
                                 .push("audit.head signature does not verify".into());
                         }
-                        let in_log: Option<String> = self
-                            .catalog
-                            .conn()
-                            .query_row("SELECT hash FROM audit WHERE seq = ?1", [seq as i64], |r| {
-                                r.get(0)
-                            })
-                            .ok();
+                        let in_log = self.catalog.audit_hash(seq)?;
                         match in_log {
                             None => report.problems.push(format!(
                                 "the signed head names entry {seq}, which is not in the log: the newest entries were deleted"
@@ -175,22 +171,50 @@ impl Appliance {
     }
 
     /// A summary for `airlockd status` and `list`.
-    pub fn summary(&self) -> Result<serde_json::Value, ApplianceError> {
-        let bundles = self.catalog.bundles()?;
-        let artifacts = self.catalog.artifacts()?;
-        Ok(json!({
-            "data": self.root,
-            "trustRootVersion": self.trust.meta.version,
-            "trustRootExpires": self.trust.meta.expires,
-            "applianceKey": self.public_key().keyid(),
-            "policy": self.policy.name(),
-            "bundles": bundles,
-            "channels": self.catalog.channels()?.into_iter().map(|(c, s, b)| json!({"channel": c, "sequence": s, "bundle": b})).collect::<Vec<_>>(),
-            "artifacts": artifacts,
-            "names": self.catalog.names()?.into_iter().map(|(k, n, d)| json!({"kind": k, "name": n, "digest": d})).collect::<Vec<_>>(),
-            "recentImports": self.catalog.imports(10)?,
-        }))
+    pub fn summary(&self) -> Result<Summary, ApplianceError> {
+        Ok(Summary {
+            data: self.root.clone(),
+            trust_root_version: self.trust.meta.version,
+            trust_root_expires: self.trust.meta.expires.clone(),
+            appliance_key: self.public_key().keyid(),
+            policy: self.policy.name().to_string(),
+            bundles: self.catalog.bundles()?,
+            channels: self.catalog.channels()?,
+            artifacts: self.catalog.artifacts()?,
+            names: self
+                .catalog
+                .names()?
+                .into_iter()
+                .map(|(kind, name, digest)| NameRow { kind, name, digest })
+                .collect(),
+            recent_imports: self.catalog.imports(10)?,
+        })
     }
+}
+
+/// What `airlockd list` and `status` show (`--json` prints it as is).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub data: PathBuf,
+    pub trust_root_version: u64,
+    pub trust_root_expires: String,
+    pub appliance_key: String,
+    pub policy: String,
+    pub bundles: Vec<BundleRow>,
+    pub channels: Vec<ChannelRow>,
+    pub artifacts: Vec<ArtifactRow>,
+    pub names: Vec<NameRow>,
+    /// The newest import attempts, newest first (at most ten).
+    pub recent_imports: Vec<ImportRow>,
+}
+
+/// A name served and the digest of the newest visible artifact under it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NameRow {
+    pub kind: String,
+    pub name: String,
+    pub digest: String,
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {

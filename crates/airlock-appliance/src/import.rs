@@ -59,13 +59,44 @@ pub enum Origin {
     Inbox,
 }
 
+/// How one volume's import ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Verified and recorded (its blobs are in the store).
+    Accepted,
+    /// The same volume was imported before; nothing changed.
+    Duplicate,
+    /// The volume is at fault (trust, integrity, rollback, policy, …); it was quarantined.
+    Rejected,
+    /// The appliance could not finish (disk full, I/O error); the volume is not at fault.
+    Failed,
+}
+
+impl Status {
+    /// The lower-case word used in JSON, the imports table and the watcher's lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Accepted => "accepted",
+            Status::Duplicate => "duplicate",
+            Status::Rejected => "rejected",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// What happened to one volume.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Outcome {
     pub volume: PathBuf,
-    /// `accepted`, `duplicate`, `rejected` or `failed`.
-    pub status: &'static str,
+    pub status: Status,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bundle: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -94,7 +125,7 @@ impl Outcome {
     fn new(volume: &Path) -> Self {
         Outcome {
             volume: volume.to_path_buf(),
-            status: "accepted",
+            status: Status::Accepted,
             bundle: None,
             name: None,
             volume_number: None,
@@ -110,7 +141,7 @@ impl Outcome {
 
     /// Accepted, or a duplicate of a volume already imported.
     pub fn ok(&self) -> bool {
-        matches!(self.status, "accepted" | "duplicate")
+        matches!(self.status, Status::Accepted | Status::Duplicate)
     }
 }
 
@@ -252,7 +283,7 @@ impl Appliance {
         let shown = path.display().to_string();
         let mut outcome = Outcome::new(path);
         if let Err(e) = self.audit("import-started", json!({"volume": shown})) {
-            outcome.status = "failed";
+            outcome.status = Status::Failed;
             outcome.reason = bound(&anyhow_like(&e));
             return outcome;
         }
@@ -267,7 +298,7 @@ impl Appliance {
             Ok(()) => {}
             Err(Refusal::Reject { kind, reason }) => {
                 let reason = bound(&reason);
-                outcome.status = "rejected";
+                outcome.status = Status::Rejected;
                 outcome.kind = Some(kind);
                 outcome.reason = reason.clone();
                 // The rejection is on record before anything else can fail.
@@ -275,7 +306,7 @@ impl Appliance {
                 self.log_outcome(
                     &shown,
                     bundle.as_deref(),
-                    "rejected",
+                    Status::Rejected,
                     "import-rejected",
                     json!({"volume": shown, "bundle": bundle, "kind": kind, "reason": reason}),
                     &reason,
@@ -292,13 +323,13 @@ impl Appliance {
                 self.log_outcome(
                     &shown,
                     bundle.as_deref(),
-                    "failed",
+                    Status::Failed,
                     "import-failed",
                     json!({"volume": shown, "bundle": bundle, "reason": reason}),
                     &reason,
                 );
                 let _ = self.store.clean_temp();
-                outcome.status = "failed";
+                outcome.status = Status::Failed;
                 outcome.reason = reason;
             }
         }
@@ -311,7 +342,7 @@ impl Appliance {
         &mut self,
         shown: &str,
         bundle: Option<&str>,
-        outcome: &str,
+        status: Status,
         audit_kind: &str,
         data: serde_json::Value,
         reason: &str,
@@ -321,7 +352,7 @@ impl Appliance {
             return;
         };
         let logged = self.catalog.write(|tx| {
-            Catalog::record_import(tx, shown, bundle, outcome, reason, &now_s)?;
+            Catalog::record_import(tx, shown, bundle, status.as_str(), reason, &now_s)?;
             audit::append(tx, key, audit_kind, data, &now_s)?;
             Ok(())
         });
@@ -332,7 +363,7 @@ impl Appliance {
                 }
             }
             Err(e) => tracing::error!(
-                "cannot record the {outcome} import of {shown}: {}",
+                "cannot record the {status} import of {shown}: {}",
                 anyhow_like(&e)
             ),
         }
@@ -489,7 +520,7 @@ impl Appliance {
                     })
                     .map_err(|e| Refusal::Fail(e.into()))?;
                 self.write_head().map_err(Refusal::Fail)?;
-                outcome.status = "duplicate";
+                outcome.status = Status::Duplicate;
                 outcome.reason = reason;
                 return Ok(());
             }

@@ -48,7 +48,9 @@ use serde::Deserialize;
 use serde_json::json;
 use std::time::Duration;
 
+pub use check::Summary;
 pub use error::ApplianceError;
+pub use import::{Outcome, Status};
 
 /// Optional `DATA/config.yaml`.
 #[derive(Debug, Default, Deserialize)]
@@ -232,7 +234,7 @@ impl Appliance {
     /// Writes `audit.head`: the newest entry's seq and hash, signed, so that deleting the newest
     /// entries from the database is detectable.
     pub fn write_head(&self) -> Result<(), ApplianceError> {
-        if let Some((seq, hash)) = audit::head(self.catalog.conn())? {
+        if let Some((seq, hash)) = self.catalog.audit_head()? {
             let msg = format!("airlock-audit-head {seq} {hash}");
             let sig = self.key()?.sign(msg.as_bytes());
             let doc = json!({"seq": seq, "hash": hash, "sig": hex_encode(&sig)});

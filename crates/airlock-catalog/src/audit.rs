@@ -76,7 +76,7 @@ pub fn append(
 }
 
 /// All entries in order (optionally only the last `limit`).
-pub fn entries(conn: &Connection, limit: Option<u32>) -> Result<Vec<Entry>, CatalogError> {
+pub(crate) fn entries(conn: &Connection, limit: Option<u32>) -> Result<Vec<Entry>, CatalogError> {
     let sql = match limit {
         Some(n) => format!("SELECT * FROM (SELECT seq, time, kind, data, prev, hash, sig FROM audit ORDER BY seq DESC LIMIT {n}) ORDER BY seq"),
         None => "SELECT seq, time, kind, data, prev, hash, sig FROM audit ORDER BY seq".to_string(),
@@ -100,7 +100,7 @@ pub fn entries(conn: &Connection, limit: Option<u32>) -> Result<Vec<Entry>, Cata
 }
 
 /// The newest entry's (seq, hash), if any.
-pub fn head(conn: &Connection) -> Result<Option<(u64, String)>, CatalogError> {
+pub(crate) fn head(conn: &Connection) -> Result<Option<(u64, String)>, CatalogError> {
     Ok(conn
         .query_row(
             "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
@@ -117,8 +117,18 @@ pub struct Report {
     pub problems: Vec<String>,
 }
 
+/// The stored hash of entry `seq`, if the log has that entry.
+pub(crate) fn hash_of(conn: &Connection, seq: u64) -> Result<Option<String>, CatalogError> {
+    let Ok(seq) = i64::try_from(seq) else {
+        return Ok(None);
+    };
+    Ok(conn
+        .query_row("SELECT hash FROM audit WHERE seq = ?1", [seq], |r| r.get(0))
+        .optional()?)
+}
+
 /// Checks numbering, chain, hashes and signatures of the whole log.
-pub fn verify(conn: &Connection, key: &PublicKey) -> Result<Report, CatalogError> {
+pub(crate) fn verify(conn: &Connection, key: &PublicKey) -> Result<Report, CatalogError> {
     let mut st =
         conn.prepare("SELECT seq, time, kind, data, prev, hash, sig FROM audit ORDER BY seq")?;
     let mut rows = st.query([])?;

@@ -5,8 +5,11 @@
 //!   transaction per imported volume ([`Catalog::commit_volume`]), so a crash leaves either the
 //!   whole volume recorded or none of it.
 //! * [`audit`] — the append-only audit log: every entry carries the hash of the previous one and
-//!   an ed25519 signature by the appliance key; [`audit::verify`] names the first entry that was
-//!   edited, deleted, inserted or moved.
+//!   an ed25519 signature by the appliance key; [`Catalog::verify_audit`] names the first entry
+//!   that was edited, deleted, inserted or moved.
+//!
+//! All SQL lives in this crate: other crates read through [`Catalog`]'s methods and write
+//! through [`Catalog::write`] with the statements offered here.
 
 pub mod audit;
 pub mod error;
@@ -16,6 +19,7 @@ use std::path::Path;
 
 use airlock_core::bundle::{Artifact, BundleManifest};
 use airlock_core::Digest;
+use airlock_trust::PublicKey;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde::Serialize;
 
@@ -49,6 +53,27 @@ pub struct ArtifactRow {
     pub bundle: String,
     pub visible: bool,
     pub provenance: serde_json::Value,
+}
+
+/// A channel and the newest sequence accepted on it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChannelRow {
+    pub channel: String,
+    pub sequence: u64,
+    /// The bundle that carried that sequence.
+    pub bundle: String,
+}
+
+/// One recorded import attempt.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportRow {
+    pub id: i64,
+    pub volume: String,
+    pub bundle: Option<String>,
+    /// `accepted`, `duplicate`, `rejected` or `failed`.
+    pub outcome: String,
+    pub reason: String,
+    pub at: String,
 }
 
 /// Everything one accepted volume adds, committed atomically.
@@ -133,8 +158,31 @@ impl Catalog {
             .query_row("PRAGMA data_version", [], |r| r.get(0))?)
     }
 
-    pub fn conn(&self) -> &Connection {
+    /// The raw connection, for this crate's tests (which tamper with the audit table).
+    #[cfg(test)]
+    pub(crate) fn conn(&self) -> &Connection {
         &self.conn
+    }
+
+    /// The audit log in order (optionally only the last `limit` entries).
+    pub fn audit_entries(&self, limit: Option<u32>) -> Result<Vec<audit::Entry>, CatalogError> {
+        audit::entries(&self.conn, limit)
+    }
+
+    /// The newest audit entry's (seq, hash), if any.
+    pub fn audit_head(&self) -> Result<Option<(u64, String)>, CatalogError> {
+        audit::head(&self.conn)
+    }
+
+    /// The stored hash of audit entry `seq`, if the log has that entry.
+    pub fn audit_hash(&self, seq: u64) -> Result<Option<String>, CatalogError> {
+        audit::hash_of(&self.conn, seq)
+    }
+
+    /// Checks numbering, chain, hashes and signatures of the whole audit log against the
+    /// appliance key; the report names the first entry where the chain breaks.
+    pub fn verify_audit(&self, key: &PublicKey) -> Result<audit::Report, CatalogError> {
+        audit::verify(&self.conn, key)
     }
 
     /// Runs `f` in one IMMEDIATE transaction (one writer at a time).
@@ -212,13 +260,17 @@ impl Catalog {
         Ok(rows)
     }
 
-    pub fn channels(&self) -> Result<Vec<(String, u64, String)>, CatalogError> {
+    pub fn channels(&self) -> Result<Vec<ChannelRow>, CatalogError> {
         let mut st = self
             .conn
             .prepare("SELECT channel, sequence, bundle FROM channels ORDER BY channel")?;
         let v = st
             .query_map([], |r| {
-                Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?))
+                Ok(ChannelRow {
+                    channel: r.get(0)?,
+                    sequence: r.get::<_, i64>(1)? as u64,
+                    bundle: r.get(2)?,
+                })
             })?
             .collect::<Result<_, _>>()?;
         Ok(v)
@@ -404,16 +456,20 @@ impl Catalog {
     }
 
     /// Recent import attempts, newest first.
-    pub fn imports(&self, limit: u32) -> Result<Vec<serde_json::Value>, CatalogError> {
+    pub fn imports(&self, limit: u32) -> Result<Vec<ImportRow>, CatalogError> {
         let mut st = self
             .conn
             .prepare("SELECT id, volume_path, bundle, outcome, reason, at FROM imports ORDER BY id DESC LIMIT ?1")?;
         let v = st
             .query_map([limit], |r| {
-                Ok(serde_json::json!({
-                    "id": r.get::<_, i64>(0)?, "volume": r.get::<_, String>(1)?, "bundle": r.get::<_, Option<String>>(2)?,
-                    "outcome": r.get::<_, String>(3)?, "reason": r.get::<_, String>(4)?, "at": r.get::<_, String>(5)?,
-                }))
+                Ok(ImportRow {
+                    id: r.get(0)?,
+                    volume: r.get(1)?,
+                    bundle: r.get(2)?,
+                    outcome: r.get(3)?,
+                    reason: r.get(4)?,
+                    at: r.get(5)?,
+                })
             })?
             .collect::<Result<_, _>>()?;
         Ok(v)

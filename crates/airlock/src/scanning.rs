@@ -7,26 +7,24 @@
 //! unpacked as a stream and every file in them is scanned the same way. The
 //! results go into the bundle twice: as `scan` records in the signed bundle manifest (what the
 //! import policy reads, before any blob is written), and as an attestation artifact per scanned
-//! artifact, an OCI artifact whose `subject` is the scanned manifest (the OCI way to attach
-//! results to what they describe, ready for a referrers API). The scanner string names the
-//! YARA rule set's digest, and the attestation lists its rule files, so an auditor can tell
-//! which rules a bundle was scanned with.
+//! artifact, an OCI artifact whose `subject` is the scanned manifest; airlock-attest builds
+//! both, and this module adds them to the pack plan. The scanner string names the YARA rule
+//! set's digest, and the attestation lists its rule files, so an auditor can tell which rules a
+//! bundle was scanned with.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use airlock_bundle::writer::{BlobData, PlannedBlob};
-use airlock_core::bundle::{Artifact, ArtifactKind, Provenance, ScanRecord};
+use airlock_core::bundle::{Artifact, ArtifactKind, ScanRecord};
 use airlock_core::media;
-use airlock_core::oci::{Descriptor, Index, Manifest};
-use airlock_core::{Digest, Sha256};
+use airlock_core::oci::{Index, Manifest};
+use airlock_core::Digest;
 use airlock_mirror::plan::Plan;
 use anyhow::{Context, Result};
 use rayon::prelude::*;
-use serde_json::json;
 
-pub const ATTESTATION_TYPE: &str = "application/vnd.airlock.scan.v1+json";
-pub const SCANNER: &str = concat!("airlock-scan ", env!("CARGO_PKG_VERSION"));
+use airlock_attest::SCANNER;
 
 /// One finding as a text line: severity, `file[!/member]`, rule, global, detail (what
 /// `airlock scan` and `airlock sync` print).
@@ -130,12 +128,6 @@ fn image_manifests(root: &[u8], blobs: &BTreeMap<Digest, &PlannedBlob>) -> Resul
         }
     }
     Ok(out)
-}
-
-fn json_blob(v: &impl serde::Serialize) -> (Vec<u8>, Digest) {
-    let bytes = airlock_trust::canonical::to_vec(v).expect("JSON serializes");
-    let d = Sha256::digest(&bytes);
-    (bytes, d)
 }
 
 /// What one artifact's scan found.
@@ -250,132 +242,51 @@ pub fn scan_artifacts<'a>(
         .collect())
 }
 
-/// Scans the plan's images, models and files with `rules`; adds attestation artifacts to the
-/// plan and returns the scan records for the bundle manifest.
+/// Scans the plan's images, models and files with `rules`; adds attestation artifacts
+/// (built by airlock-attest) to the plan and returns the scan records for the bundle manifest.
 pub fn scan_plan(
     plan: &mut Plan,
     retrieved: &str,
     rules: &airlock_yara::RuleSet,
 ) -> Result<Vec<ScanRecord>> {
-    let scanner = scanner_id(rules);
-    let results: Vec<(Artifact, usize, Vec<airlock_scan::Finding>)> = scan_artifacts(plan, rules)?
-        .into_iter()
-        .map(|s| (s.artifact.clone(), s.files, s.findings))
-        .collect();
-    let mut records = Vec::new();
-    let mut attestations = Vec::new();
-    for (a, files, found) in results {
-        let a = &a;
-        let findings: Vec<serde_json::Value> = found
-            .into_iter()
-            .map(|f| {
-                let mut v = serde_json::to_value(&f).expect("finding serializes");
-                v["key"] = json!(f.waiver_key());
-                v
+    let scanner = airlock_attest::Scanner {
+        id: scanner_id(rules),
+        rules_id: rules.id(),
+        rule_files: rules
+            .files()
+            .iter()
+            .map(|f| airlock_attest::RuleFile {
+                namespace: f.namespace.clone(),
+                origin: f.origin.clone(),
+                sha256: f.sha256.clone(),
             })
-            .collect();
-        if !findings.is_empty() {
-            tracing::warn!(artifact = %a.name, findings = findings.len(), "scanner findings (the import policy decides)");
-        }
-        // The attestation: an OCI artifact whose subject is the scanned manifest.
-        let result = json!({
-            "_type": "airlock-scan-result/v1", "scanner": scanner,
-            "rules": {"id": rules.id(), "files": rules.files()},
-            "subject": {"name": a.name, "digest": a.digest.to_string()},
-            "files": files, "findings": findings,
-        });
-        let (rbytes, rdigest) = json_blob(&result);
-        let empty = Sha256::digest(media::EMPTY_JSON);
-        let manifest = Manifest {
-            schema_version: 2,
-            media_type: Some(media::OCI_MANIFEST.into()),
-            artifact_type: Some(ATTESTATION_TYPE.into()),
-            config: Descriptor {
-                media_type: media::OCI_EMPTY.into(),
-                digest: empty,
-                size: 2,
-                artifact_type: None,
-                platform: None,
-                annotations: BTreeMap::new(),
-            },
-            layers: vec![Descriptor {
-                media_type: ATTESTATION_TYPE.into(),
-                digest: rdigest,
-                size: rbytes.len() as u64,
-                artifact_type: None,
-                platform: None,
-                annotations: BTreeMap::new(),
-            }],
-            subject: Some(Descriptor {
-                media_type: a.media_type.clone(),
-                digest: a.digest,
-                size: a.size,
-                artifact_type: None,
-                platform: None,
-                annotations: BTreeMap::new(),
-            }),
-            annotations: BTreeMap::new(),
-        };
-        let (mbytes, mdigest) = json_blob(&manifest);
-        records.push(ScanRecord {
-            artifact: a.name.clone(),
-            subject: a.digest,
-            scanner: scanner.clone(),
-            files: files as u64,
-            findings,
-            attestation: Some(mdigest),
-        });
-        attestations.push((a.name.clone(), mdigest, mbytes, rdigest, rbytes));
-    }
+            .collect(),
+    };
+    let attestations: Vec<airlock_attest::Attestation> = scan_artifacts(plan, rules)?
+        .into_iter()
+        .map(|s| {
+            if !s.findings.is_empty() {
+                tracing::warn!(artifact = %s.artifact.name, findings = s.findings.len(), "scanner findings (the import policy decides)");
+            }
+            airlock_attest::attest(s.artifact, s.files, &s.findings, &scanner, retrieved)
+        })
+        .collect();
     // Add the attestations to the plan: blobs, artifacts and index.json entries.
     let mut index: Index = serde_json::from_slice(&plan.index_json).context("index.json")?;
-    let have: std::collections::BTreeSet<Digest> = plan.blobs.iter().map(|b| b.digest).collect();
-    let add = |d: Digest, bytes: Vec<u8>, plan: &mut Plan| {
-        if !have.contains(&d) && !plan.blobs.iter().any(|b| b.digest == d) {
-            plan.blobs.push(PlannedBlob {
-                digest: d,
-                size: bytes.len() as u64,
-                data: BlobData::Bytes(Arc::from(bytes.as_slice())),
-            });
+    let mut records = Vec::new();
+    for a in attestations {
+        for (d, bytes) in a.blobs {
+            if !plan.blobs.iter().any(|b| b.digest == d) {
+                plan.blobs.push(PlannedBlob {
+                    digest: d,
+                    size: bytes.len() as u64,
+                    data: BlobData::Bytes(Arc::from(bytes.as_slice())),
+                });
+            }
         }
-    };
-    for (name, mdigest, mbytes, rdigest, rbytes) in attestations {
-        let size = mbytes.len() as u64;
-        add(mdigest, mbytes, plan);
-        add(rdigest, rbytes, plan);
-        add(
-            Sha256::digest(media::EMPTY_JSON),
-            media::EMPTY_JSON.to_vec(),
-            plan,
-        );
-        let att_name = format!("scan:{name}");
-        plan.artifacts.push(Artifact {
-            kind: ArtifactKind::Attestation,
-            name: att_name.clone(),
-            digest: mdigest,
-            media_type: media::OCI_MANIFEST.into(),
-            size,
-            provenance: Provenance {
-                source: format!("airlock pack ({SCANNER})"),
-                retrieved: Some(retrieved.to_string()),
-                ..Default::default()
-            },
-            platforms_omitted: vec![],
-        });
-        index.manifests.push(Descriptor {
-            media_type: media::OCI_MANIFEST.into(),
-            digest: mdigest,
-            size,
-            artifact_type: Some(ATTESTATION_TYPE.into()),
-            platform: None,
-            annotations: BTreeMap::from([
-                (
-                    media::ANNOTATION_AIRLOCK_KIND.to_string(),
-                    "attestation".to_string(),
-                ),
-                (media::ANNOTATION_AIRLOCK_NAME.to_string(), att_name),
-            ]),
-        });
+        plan.artifacts.push(a.artifact);
+        index.manifests.push(a.index_entry);
+        records.push(a.record);
     }
     plan.index_json = serde_json::to_vec(&index).expect("index serializes");
     Ok(records)

@@ -1,5 +1,6 @@
-//! `airlockd serve --listen ADDR`: the HTTP server (airlock-registry) on a tokio runtime and the
-//! inbox watcher on its own thread, in one process. The watcher takes the data directory's
+//! `airlockd serve`: the inbox watcher alone (`--once` polls until the inbox is empty), or with
+//! `--listen ADDR` the HTTP server (airlock-registry) on a tokio runtime and the inbox watcher
+//! on its own thread, in one process. The watcher takes the data directory's
 //! writer lock only while it imports, so `airlockd import` and every reader work beside a
 //! running server; the server reads the catalog through its own read-only connection and
 //! picks up each import, its own watcher's or another process's, when it commits. SIGTERM or ctrl-c stops accepting connections,
@@ -11,27 +12,93 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use airlock_appliance::watch::Watcher;
 use airlock_appliance::Appliance;
 use airlock_registry::{Credentials, Options, Server};
 use airlock_ui::exit;
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 
-pub struct Args {
-    pub root: PathBuf,
-    pub inbox: PathBuf,
-    pub interval: Duration,
-    /// How long the watcher waits for another writer before it skips a poll.
-    pub wait: Duration,
-    pub listen: String,
-    pub tls: Option<(PathBuf, PathBuf)>,
-    pub auth: Vec<String>,
-    pub public_url: Option<String>,
-    pub head_timeout: Duration,
-    pub max_connections: usize,
+use super::{data, print_watched, wait};
+use crate::cli::{Cli, ServeArgs};
+
+pub fn run(cli: &Cli, args: &ServeArgs) -> Result<u8> {
+    let root = data(cli)?.to_path_buf();
+    let inbox = args.inbox.clone().unwrap_or_else(|| root.join("inbox"));
+    let interval = Duration::from_millis(args.interval);
+    let Some(listen) = &args.listen else {
+        return watch(cli, root, inbox, interval, args.once);
+    };
+    let tls = match (&args.tls_cert, &args.tls_key, args.tls) {
+        (Some(c), Some(k), _) => Some((c.clone(), k.clone())),
+        (_, _, true) => Some((root.join("tls/server.pem"), root.join("tls/server.key"))),
+        _ => None,
+    };
+    serve(
+        cli.json,
+        Listen {
+            root,
+            inbox,
+            interval,
+            wait: wait(cli),
+            listen: listen.clone(),
+            tls,
+            auth: args.auth.clone(),
+            public_url: args.public_url.clone(),
+            head_timeout: Duration::from_millis(args.head_timeout),
+            max_connections: args.max_connections,
+        },
+    )
 }
 
-pub fn run(json_out: bool, args: Args) -> Result<u8> {
+/// `serve` without `--listen`: poll the inbox and import what appears; with `once`, stop
+/// after three polls in a row found nothing.
+fn watch(cli: &Cli, root: PathBuf, inbox: PathBuf, interval: Duration, once: bool) -> Result<u8> {
+    // Fail early on an uninitialized data directory; the watcher takes the writer lock only
+    // while it imports.
+    drop(Appliance::open_read_only(&root)?);
+    let mut w = Watcher::new(&root, &inbox, interval, wait(cli));
+    tracing::info!(inbox = %inbox.display(), "watching for volumes");
+    let mut failed = false;
+    let mut idle_polls = 0;
+    loop {
+        let outcomes = w.poll()?;
+        for o in &outcomes {
+            failed |= !o.ok();
+            print_watched(cli.json, o)?;
+        }
+        if once {
+            idle_polls = if outcomes.is_empty() {
+                idle_polls + 1
+            } else {
+                0
+            };
+            if idle_polls >= 3 {
+                break;
+            }
+        }
+        std::thread::sleep(interval);
+    }
+    Ok(if failed { exit::FAILED } else { exit::OK })
+}
+
+/// What `serve --listen` runs with, resolved from the command line.
+struct Listen {
+    root: PathBuf,
+    inbox: PathBuf,
+    interval: Duration,
+    /// How long the watcher waits for another writer before it skips a poll.
+    wait: Duration,
+    listen: String,
+    tls: Option<(PathBuf, PathBuf)>,
+    auth: Vec<String>,
+    public_url: Option<String>,
+    head_timeout: Duration,
+    max_connections: usize,
+}
+
+/// `serve --listen`: the HTTP server and the inbox watcher until SIGTERM or ctrl-c.
+fn serve(json_out: bool, args: Listen) -> Result<u8> {
     let mut opts = Options::new(args.root.clone(), args.listen.clone());
     opts.tls = args.tls.clone();
     opts.head_timeout = args.head_timeout;
@@ -93,26 +160,14 @@ pub fn run(json_out: bool, args: Args) -> Result<u8> {
     let watcher = std::thread::Builder::new()
         .name("airlockd-inbox".into())
         .spawn(move || -> Result<bool> {
-            let mut w = airlock_appliance::watch::Watcher::new(&root, &inbox, interval, wait);
+            let mut w = Watcher::new(&root, &inbox, interval, wait);
             let mut failed = false;
             while !watcher_stop.load(Ordering::Relaxed) {
                 match w.poll() {
                     Ok(outcomes) => {
                         for o in &outcomes {
                             failed |= !o.ok();
-                            let mut out = std::io::stdout().lock();
-                            if json_out {
-                                serde_json::to_writer(&mut out, o).map_err(std::io::Error::from)?;
-                                writeln!(out)?;
-                            } else {
-                                writeln!(
-                                    out,
-                                    "{:<9} {} {}",
-                                    o.status,
-                                    airlock_core::text::escape(&o.volume.display().to_string()),
-                                    airlock_core::text::escape(&o.reason)
-                                )?;
-                            }
+                            print_watched(json_out, o)?;
                         }
                     }
                     // The watcher keeps going: a full disk or an unreadable inbox may be fixed

@@ -1,0 +1,168 @@
+//! Command-line definitions (clap). Implementations live in `cmd/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const AFTER_HELP: &str = "\
+Typical flow on the disconnected side:
+  airlockd init --data /var/lib/airlock --trust root.json
+  airlockd import --data /var/lib/airlock /media/usb/demo-1.0.0.vol1of1.tar.zst
+  airlockd list --data /var/lib/airlock
+  airlockd audit verify --data /var/lib/airlock
+
+Readers (list, status, audit, lineage, fsck without --repair) open the data directory
+read-only and never wait; writers (init, import, fsck --repair, the watcher while it imports)
+take DATA/lock, waiting up to --wait for another writer. Volumes named on the command line are
+never modified: a rejected one is copied to DATA/quarantine and left where it is.
+
+Exit codes: 0 success; 1 failure (a volume rejected or failed, fsck or audit problems, bad
+input, the data directory busy past --wait); 2 usage error. Logs go to stderr (-v, -vv, or
+AIRLOCK_LOG=debug); data to stdout (--json for machines). The data directory comes from --data
+or AIRLOCK_DATA.";
+
+#[derive(Parser, Debug)]
+#[command(name = "airlockd", version, about = "Verify, import and keep signed airlock bundles on an air-gapped appliance", after_help = AFTER_HELP)]
+pub struct Cli {
+    /// The appliance data directory.
+    #[arg(long, global = true, env = "AIRLOCK_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Print machine-readable JSON on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More logging on stderr (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// How long a writer waits for another writer (an import, the watcher) to release the data
+    /// directory before failing with `data directory busy` (e.g. 30s, 5m, 0s).
+    #[arg(long, global = true, default_value = "30s", value_name = "DURATION", value_parser = airlock_ui::parse_duration_ms)]
+    pub wait: u64,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create the data directory, pin a trust root, and generate the appliance key.
+    Init(InitArgs),
+    /// Verify and import bundle volumes (any order; multi-volume bundles complete with the last).
+    Import(ImportArgs),
+    /// Bundles, channels, artifacts and the names they are served under.
+    List,
+    /// A short health summary: trust root, counts, recent imports.
+    Status,
+    /// Re-hash every blob, check every catalog reference and the data directory's file modes.
+    Fsck {
+        /// Move damaged blobs to DATA/damaged/ and mark the artifacts that need them as not
+        /// visible; importing their volume again restores them. Takes the writer lock.
+        #[arg(long)]
+        repair: bool,
+    },
+    /// Read or verify the hash-chained audit log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// Signed inventories of the blobs this appliance holds (for differential bundles).
+    #[command(subcommand)]
+    Inventory(InventoryCmd),
+    /// Model lineage: which imported models were trained on a dataset, or a model's ancestry.
+    Lineage(LineageArgs),
+    /// Watch an inbox directory and import volumes that appear in it; with --listen, also serve
+    /// the store over HTTP (OCI registry, Hugging Face-compatible models, metrics).
+    Serve(ServeArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCmd {
+    /// Print the log (newest last).
+    Show {
+        /// Only the last N entries.
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Check hashes, chain, numbering, signatures and the signed head; names the first bad entry.
+    Verify,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum InventoryCmd {
+    /// Write a DSSE envelope, signed by the appliance key, listing every blob held.
+    Export {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// The trust root to pin (from `airlock trust init`), verified before it is pinned.
+    #[arg(long, value_name = "ROOT")]
+    pub trust: PathBuf,
+    /// A name (DNS name or IP address) the server certificate in DATA/tls is issued for;
+    /// repeat for several. Default: localhost, 127.0.0.1, ::1 and the host name.
+    #[arg(long = "tls-name", value_name = "NAME")]
+    pub tls_names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    #[arg(required = true, value_name = "VOLUME")]
+    pub volumes: Vec<PathBuf>,
+    /// Rego policy replacing the built-in one for this import.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Tolerated clock difference for expiry checks (e.g. 5m).
+    #[arg(long, value_name = "DURATION", value_parser = airlock_ui::parse_duration)]
+    pub clock_skew: Option<i64>,
+    /// Re-hash blobs the store already holds instead of trusting them (restores blobs that
+    /// `fsck` found damaged; slower).
+    #[arg(long)]
+    pub verify_present: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LineageArgs {
+    /// List every imported model whose lineage names this dataset.
+    #[arg(long, conflicts_with = "model", required_unless_present = "model")]
+    pub dataset: Option<String>,
+    /// Show this model and its chain of parent models.
+    #[arg(long)]
+    pub model: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[arg(long, value_name = "DIR")]
+    pub inbox: Option<PathBuf>,
+    /// How often to look (e.g. 2s).
+    #[arg(long, default_value = "2s", value_parser = airlock_ui::parse_duration_ms)]
+    pub interval: u64,
+    /// Poll until the inbox is empty of complete volumes, then exit (for scripts and tests).
+    #[arg(long, conflicts_with = "listen")]
+    pub once: bool,
+    /// Serve HTTP on HOST:PORT (e.g. 0.0.0.0:5000; port 0 picks a free one, printed on stdout).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key", requires = "listen")]
+    pub tls_cert: Option<PathBuf>,
+    /// The TLS private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// TLS with the appliance's own certificate (DATA/tls/server.pem and server.key).
+    #[arg(long, requires = "listen", conflicts_with = "tls_cert")]
+    pub tls: bool,
+    /// Require credentials for a route group: GROUP=FILE, GROUP one of oci, hf, metrics
+    /// (FILE: one token or bcrypt `user:hash` per line). Repeat per group.
+    #[arg(long, value_name = "GROUP=FILE", requires = "listen")]
+    pub auth: Vec<String>,
+    /// The URL clients reach this server at (e.g. https://airlock.rack:5000), used for the
+    /// absolute links the server sends; by default the request's Host.
+    #[arg(long, value_name = "URL", requires = "listen")]
+    pub public_url: Option<String>,
+    /// Time allowed for a whole request head (also the keep-alive idle timeout).
+    #[arg(long, hide = true, default_value = "30s", value_parser = airlock_ui::parse_duration_ms)]
+    pub head_timeout: u64,
+    /// Most connections served at once; more get 503.
+    #[arg(long, hide = true, default_value_t = 1024)]
+    pub max_connections: usize,
+}
