@@ -333,9 +333,15 @@ fn sync_filters_platforms_dedups_layers_is_idempotent_and_reports_each_failure()
 
     // One sync per store: while another process holds the lock (flock(1) here), a sync is
     // refused naming the holder; once it is gone (the kernel drops the lock), syncs go on.
+    // (`-o`: the lock stays with flock itself, not with the sleep it runs.)
     std::fs::write(d.join("store/sync.lock"), "4242").unwrap();
     let mut holder = std::process::Command::new("flock")
-        .args([d.join("store/sync.lock").to_str().unwrap(), "sleep", "30"])
+        .args([
+            "-o",
+            d.join("store/sync.lock").to_str().unwrap(),
+            "sleep",
+            "20",
+        ])
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
