@@ -18,17 +18,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use airlock_e2e::*;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A Distribution registry on 127.0.0.1, killed on drop.
 struct Registry {
@@ -51,7 +42,6 @@ impl Registry {
     ) -> Registry {
         let root = dir.join(name);
         std::fs::create_dir_all(&root).unwrap();
-        let port = free_port();
         let mut auth = String::new();
         if let Some((u, p)) = htpasswd {
             // bcrypt, as Distribution's htpasswd wants it: Python's crypt module (Debian's
@@ -92,7 +82,7 @@ impl Registry {
             })
             .unwrap_or_default();
         let config = format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{tls}{auth}",
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:0\n{tls}{auth}",
             root.join("data").display()
         );
         std::fs::write(root.join("config.yml"), config).unwrap();
@@ -102,16 +92,9 @@ impl Registry {
             .stderr(std::fs::File::create(root.join("registry.log")).unwrap())
             .spawn()
             .expect("docker-registry (Debian package docker-registry) must be installed");
-        let r = Registry { child, port };
-        let t = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                t.elapsed() < Duration::from_secs(15),
-                "registry did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        r
+        // Told to bind port 0; Distribution does not report the port it got, /proc does.
+        let port = listening_port(child.id());
+        Registry { child, port }
     }
 
     fn host(&self) -> String {

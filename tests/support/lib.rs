@@ -437,6 +437,44 @@ impl Drop for Containerd {
     }
 }
 
+/// The TCP port process `pid` listens on, read from `/proc` (its socket inodes matched against
+/// the LISTEN entries of `/proc/net/tcp` and `tcp6`): for peers told to bind port 0 that do not
+/// report the port they got. Waits up to 15 s for it to appear.
+pub fn listening_port(pid: u32) -> u16 {
+    let t = std::time::Instant::now();
+    loop {
+        let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| std::fs::read_link(e.path()).ok())
+                    .filter_map(|l| {
+                        let l = l.to_string_lossy().to_string();
+                        l.strip_prefix("socket:[")
+                            .and_then(|x| x.strip_suffix(']'))
+                            .map(str::to_string)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            let text = std::fs::read_to_string(table).unwrap_or_default();
+            for line in text.lines().skip(1) {
+                let cols: Vec<&str> = line.split_whitespace().collect();
+                // local_address is HEXIP:HEXPORT, st 0A is LISTEN, inode is column 9.
+                if cols.len() > 9 && cols[3] == "0A" && inodes.iter().any(|i| i == cols[9]) {
+                    let port = cols[1].rsplit(':').next().unwrap();
+                    return u16::from_str_radix(port, 16).unwrap();
+                }
+            }
+        }
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(15),
+            "process {pid} never listened on a TCP port"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// A background process printing one line (its address or port) on stdout first; killed
 /// (SIGTERM, then waited for) on drop. Used for `airlockd serve --listen` and stand-in servers.
 pub struct Background {
