@@ -10,4 +10,5 @@ mod scan;
 mod scan_import;
 mod scan_yara;
 mod serve;
+mod split_blobs;
 mod sync;

@@ -28,6 +28,15 @@ pub enum BundleError {
         digest: Digest,
         found: Digest,
     },
+    #[error("{volume}: blob {digest} part {part} of {parts}: content hashes to {found}, the signed manifest says {expected}")]
+    PartDigestMismatch {
+        volume: PathBuf,
+        digest: Digest,
+        part: usize,
+        parts: usize,
+        expected: Digest,
+        found: Digest,
+    },
     #[error("{volume}: truncated or damaged volume: {detail}")]
     Truncated { volume: PathBuf, detail: String },
     #[error("{volume}: signed manifest rejected")]
