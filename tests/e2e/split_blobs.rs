@@ -34,7 +34,9 @@ fn split_model_verifies_whole_and_a_subset_names_missing_parts() {
     let hex = model_digest(&f);
     // Every part is a plain tar entry named after the blob, with the signed part bytes.
     let names = f
-        .sh(&format!("for v in out/*.tar.zst; do zstd -dc $v | tar -t; done | grep {hex}"))
+        .sh(&format!(
+            "for v in out/*.tar.zst; do zstd -dc $v | tar -t; done | grep {hex}"
+        ))
         .ok()
         .stdout;
     let parts: Vec<&str> = names.lines().collect();
@@ -57,7 +59,10 @@ fn split_model_verifies_whole_and_a_subset_names_missing_parts() {
     args.extend(vols.iter().rev().map(String::as_str));
     let j = f.airlock(&args).ok().json();
     assert_eq!(j["complete"], true, "{j}");
-    assert_eq!(j["splitBlobsVerified"], serde_json::json!([format!("sha256:{hex}")]));
+    assert_eq!(
+        j["splitBlobsVerified"],
+        serde_json::json!([format!("sha256:{hex}")])
+    );
 
     // Without the second volume: the parts it carries are verified, the missing one is named.
     let subset: Vec<&str> = vols
@@ -80,7 +85,9 @@ fn split_model_imports_in_reverse_order_across_a_kill() {
     let hex = model_digest(&f);
     airlockd(&f, &["init", "--data", "data", "--trust", "root.json"]).ok();
     let model_visible = |f: &Fixture| {
-        let list = airlockd(f, &["--json", "list", "--data", "data"]).ok().json();
+        let list = airlockd(f, &["--json", "list", "--data", "data"])
+            .ok()
+            .json();
         list["artifacts"]
             .as_array()
             .unwrap()
@@ -116,7 +123,7 @@ fn split_model_imports_in_reverse_order_across_a_kill() {
     ))
     .ok();
     // Served byte for byte.
-    let (_server, base) = Background::airlockd_serve(f.path(), "data");
+    let (server, base) = Background::airlockd_serve(f.path(), "data");
     let got = f
         .sh(&format!(
             "curl -sf {base}/acme/tiny-model/resolve/main/model.safetensors | sha256sum | cut -d' ' -f1"
@@ -124,6 +131,7 @@ fn split_model_imports_in_reverse_order_across_a_kill() {
         .ok()
         .stdout;
     assert_eq!(got.trim(), hex);
+    drop(server); // it holds the data directory's lock
     airlockd(&f, &["audit", "verify", "--data", "data"]).ok();
 }
 
@@ -142,7 +150,10 @@ fn a_tampered_part_is_refused_naming_the_part() {
         .fails()
         .json();
     let reason = j["volumes"][0]["reason"].as_str().unwrap();
-    assert!(reason.contains(&format!("sha256:{hex} part 2 of")), "{reason}");
+    assert!(
+        reason.contains(&format!("sha256:{hex} part 2 of")),
+        "{reason}"
+    );
     // Nothing of the refused volume is kept.
     let kept = f
         .sh("find data -path '*staging-parts/*/blobs/sha256/*' -type f | wc -l")

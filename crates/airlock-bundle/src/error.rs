@@ -28,13 +28,12 @@ pub enum BundleError {
         digest: Digest,
         found: Digest,
     },
-    #[error("{volume}: blob {digest} part {part} of {parts}: content hashes to {found}, the signed manifest says {expected}")]
+    #[error("{volume}: blob {digest} part {part} of {parts}: content hashes to {found}, not the part's signed digest")]
     PartDigestMismatch {
         volume: PathBuf,
         digest: Digest,
-        part: usize,
-        parts: usize,
-        expected: Digest,
+        part: u32,
+        parts: u32,
         found: Digest,
     },
     #[error("{volume}: truncated or damaged volume: {detail}")]

@@ -36,8 +36,7 @@ pub trait BlobSink: Sync {
     fn commit(&self, writer: Self::Writer, digest: &Digest) -> std::io::Result<()>;
     /// Like [`Self::begin`] for part `index` (0-based) of the split blob `blob`; its bytes are
     /// hashed against `blob.parts[index].digest`.
-    fn begin_part(&self, blob: &BlobRecord, index: usize)
-        -> std::io::Result<Option<Self::Writer>>;
+    fn begin_part(&self, blob: &BlobRecord, index: usize) -> std::io::Result<Option<Self::Writer>>;
     /// Called only after every byte of the part hashed to its recorded digest.
     fn commit_part(
         &self,
@@ -696,9 +695,8 @@ impl<'a, S: BlobSink> EntryChecker<'a, S> {
                 Kind::Part(b, i) => BundleError::PartDigestMismatch {
                     volume: self.vol.path.clone(),
                     digest: b.digest,
-                    part: i + 1,
-                    parts: b.parts.len(),
-                    expected: self.e.digest,
+                    part: *i as u32 + 1,
+                    parts: b.parts.len() as u32,
                     found,
                 },
                 Kind::Meta => self.err(format!(
@@ -802,7 +800,8 @@ pub struct Present {
 impl Present {
     /// Adds what one volume verified or already held.
     pub fn add(&mut self, r: &VolumeReport) {
-        self.blobs.extend(r.verified.iter().chain(&r.skipped).copied());
+        self.blobs
+            .extend(r.verified.iter().chain(&r.skipped).copied());
         self.parts
             .extend(r.parts_verified.iter().chain(&r.parts_skipped).copied());
     }
@@ -821,7 +820,11 @@ pub struct Missing {
 impl std::fmt::Display for Missing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.part {
-            Some((i, n)) => write!(f, "{} part {i} of {n} (volume {})", self.digest, self.volume),
+            Some((i, n)) => write!(
+                f,
+                "{} part {i} of {n} (volume {})",
+                self.digest, self.volume
+            ),
             None => write!(f, "{} (volume {})", self.digest, self.volume),
         }
     }

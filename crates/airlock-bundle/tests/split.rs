@@ -180,8 +180,17 @@ fn a_subset_of_volumes_verifies_its_parts_and_names_the_missing_one() {
     }
     let gone = missing(&m, &present);
     assert_eq!(gone.len(), 1, "{gone:?}");
-    let n = m.blobs.iter().find(|b| b.digest == p.big).unwrap().parts.len();
-    assert_eq!(gone[0].to_string(), format!("{} part 2 of {n} (volume 2)", p.big));
+    let n = m
+        .blobs
+        .iter()
+        .find(|b| b.digest == p.big)
+        .unwrap()
+        .parts
+        .len();
+    assert_eq!(
+        gone[0].to_string(),
+        format!("{} part 2 of {n} (volume 2)", p.big)
+    );
     assert!(sink.whole_verified().is_empty());
 }
 
@@ -196,15 +205,16 @@ fn a_tampered_part_is_refused_naming_blob_and_part() {
     std::fs::write(v2, &bad).unwrap();
     let e = read(v2, &p.root, &VerifyWhole::default()).unwrap_err();
     match &e {
-        BundleError::PartDigestMismatch {
-            digest, part, ..
-        } => {
+        BundleError::PartDigestMismatch { digest, part, .. } => {
             assert_eq!(*digest, p.big);
-            assert_eq!(*part, 2);
+            assert_eq!(*part, 2u32);
         }
         other => panic!("unexpected error: {other}"),
     }
-    assert!(e.to_string().contains(&format!("blob {} part 2 of", p.big)), "{e}");
+    assert!(
+        e.to_string().contains(&format!("blob {} part 2 of", p.big)),
+        "{e}"
+    );
 }
 
 #[test]
@@ -220,7 +230,10 @@ fn manifest_validation_refuses_inconsistent_parts() {
         assert!(e.contains(says), "{e}");
     };
     refused(&|m| m.format_minor = 0, "split blobs need formatMinor 1");
-    refused(&|m| m.format_minor = 2, "format version 1.2 is not supported");
+    refused(
+        &|m| m.format_minor = 2,
+        "format version 1.2 is not supported",
+    );
     refused(&|m| m.blobs[i].parts[1].offset += 1, "does not continue");
     refused(&|m| m.blobs[i].parts[1].volume = 1, "out of order");
     refused(&|m| m.blobs[i].size += 1, "parts cover");

@@ -133,7 +133,12 @@ impl BlobRecord {
         let mut offset = 0u64;
         let mut prev_volume = 0u32;
         for (i, p) in self.parts.iter().enumerate() {
-            let at = format!("blob {} part {} of {}", self.digest, i + 1, self.parts.len());
+            let at = format!(
+                "blob {} part {} of {}",
+                self.digest,
+                i + 1,
+                self.parts.len()
+            );
             if p.size == 0 || p.offset != offset {
                 return Err(format!(
                     "{at}: offset {} size {} does not continue at byte {offset}",
@@ -143,7 +148,9 @@ impl BlobRecord {
             if p.volume <= prev_volume || p.volume > volumes {
                 return Err(format!("{at}: volume {} out of order or range", p.volume));
             }
-            offset = offset.checked_add(p.size).ok_or(format!("{at}: size overflows"))?;
+            offset = offset
+                .checked_add(p.size)
+                .ok_or(format!("{at}: size overflows"))?;
             prev_volume = p.volume;
         }
         if offset != self.size || self.parts[0].volume != self.volume {

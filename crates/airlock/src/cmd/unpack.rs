@@ -9,8 +9,8 @@ use std::fs;
 
 use airlock_bundle::reader::{missing, BlobSink, Present};
 use airlock_bundle::set::authenticate_all;
-use airlock_core::time::now;
 use airlock_core::bundle::{BlobRecord, BundleManifest};
+use airlock_core::time::now;
 use airlock_core::Digest;
 use airlock_store::{BlobStore, BlobWriter};
 use anyhow::{Context, Result};
@@ -50,8 +50,12 @@ fn assemble_split(m: &BundleManifest, parts: &BlobStore, store: &BlobStore) -> R
             continue;
         }
         let mut w = store.writer()?;
-        airlock_bundle::split::assemble(b, |i| fs::File::open(parts.path(&b.parts[i].digest)), &mut w)
-            .with_context(|| format!("assembling split blob {}", b.digest))?;
+        airlock_bundle::split::assemble(
+            b,
+            |i| fs::File::open(parts.path(&b.parts[i].digest)),
+            &mut w,
+        )
+        .with_context(|| format!("assembling split blob {}", b.digest))?;
         w.commit(&b.digest, Some(b.size))
             .with_context(|| format!("assembling split blob {}", b.digest))?;
         n += 1;
