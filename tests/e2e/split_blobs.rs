@@ -1,5 +1,6 @@
 //! Blobs larger than a volume: a 48 MiB model file packed with `--volume-size 16MiB` travels as
-//! parts in consecutive volumes; `airlock verify` checks a subset and names the missing parts;
+//! parts in consecutive volumes; `airlock verify` checks a subset and names the missing parts,
+//! `airlock unpack` assembles them;
 //! `airlockd import` keeps parts across volumes given in reverse order and across a `kill -9`,
 //! and makes the model visible (and served, byte for byte) only with the last part.
 
@@ -63,6 +64,16 @@ fn split_model_verifies_whole_and_a_subset_names_missing_parts() {
         j["splitBlobsVerified"],
         serde_json::json!([format!("sha256:{hex}")])
     );
+
+    // unpack assembles the parts into the layout (no part files in it).
+    let mut args = vec!["unpack", "--trust", "root.json", "--out", "layout"];
+    args.extend(vols.iter().map(String::as_str));
+    f.airlock(&args).ok();
+    f.sh(&format!(
+        "cmp layout/blobs/sha256/{hex} models/tiny/model.safetensors && \
+         test -z \"$(ls layout/blobs/sha256 | grep part)\""
+    ))
+    .ok();
 
     // Without the second volume: the parts it carries are verified, the missing one is named.
     let subset: Vec<&str> = vols
