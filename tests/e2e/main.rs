@@ -12,4 +12,5 @@ mod scan_import;
 mod scan_yara;
 mod serve;
 mod serve_hostile;
+mod split_blobs;
 mod sync;

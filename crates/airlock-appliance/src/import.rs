@@ -11,7 +11,9 @@
 //! 6. the policy must admit it (decision recorded);
 //! 7. stream every blob into a staging store beside the store (temp file, hash, fsync, rename;
 //!    blobs the store already holds are skipped: their stored copy was verified when written),
-//!    and move the staged blobs into the store only once the whole volume verified;
+//!    and move the staged blobs into the store only once the whole volume verified; parts of
+//!    split blobs are kept in `staging-parts/` until every part is there, then assembled into
+//!    the store (see [`crate::parts`]);
 //! 8. one SQLite transaction records the volume, its blobs, and the artifacts whose whole
 //!    closure is now present — only those become visible.
 //!
@@ -26,11 +28,12 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use airlock_bundle::reader::{BlobSink, Volume};
 use airlock_bundle::{BundleError, Progress};
 use airlock_catalog::{audit, Catalog, VolumeCommit};
-use airlock_core::bundle::{Artifact, BundleManifest, Statement};
+use airlock_core::bundle::{Artifact, BlobRecord, BundleManifest, Statement};
 use airlock_core::media;
 use airlock_core::oci::{Descriptor, Index, Manifest, MAX_MANIFEST_BYTES};
 use airlock_core::text::bound;
@@ -41,6 +44,7 @@ use airlock_trust::TrustRoot;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::parts::{AssembleError, PartStaging};
 use crate::{Appliance, ApplianceError};
 
 /// Test hook: the process kills itself with SIGKILL after writing this many blob bytes, to
@@ -192,9 +196,20 @@ impl std::fmt::Display for Display<'_> {
 struct ImportSink<'a> {
     store: &'a BlobStore,
     staging: &'a BlobStore,
+    parts: &'a PartStaging,
+    /// Parts this volume added to `parts`, removed again if the volume is refused.
+    kept: Mutex<Vec<(BlobRecord, usize)>>,
     fault: Fault,
     /// Re-verify blobs the store already holds instead of skipping them.
     verify_present: bool,
+}
+
+impl ImportSink<'_> {
+    fn discard_kept_parts(&self) {
+        for (b, i) in self.kept.lock().expect("lock").iter() {
+            self.parts.remove(b, *i);
+        }
+    }
 }
 
 /// Blob bytes written by this process, for fault injection across all volumes of one run.
@@ -261,6 +276,24 @@ impl BlobSink for ImportSink<'_> {
             .commit(d, None)
             .map(|_| ())
             .map_err(std::io::Error::other)
+    }
+    fn begin_part(&self, b: &BlobRecord, i: usize) -> std::io::Result<Option<FaultWriter>> {
+        if self.store.contains(&b.digest, b.size) || self.parts.has(b, i) {
+            return Ok(None);
+        }
+        let inner = self.parts.writer(b).map_err(std::io::Error::other)?;
+        Ok(Some(FaultWriter {
+            inner,
+            fault: self.fault,
+        }))
+    }
+    fn commit_part(&self, w: FaultWriter, b: &BlobRecord, i: usize) -> std::io::Result<()> {
+        let p = &b.parts[i];
+        w.inner
+            .commit(&p.digest, Some(p.size))
+            .map_err(std::io::Error::other)?;
+        self.kept.lock().expect("lock").push((b.clone(), i));
+        Ok(())
     }
 }
 
@@ -605,9 +638,12 @@ impl Appliance {
         let staging_dir = self.root.join("staging").join(id.hex());
         let _ = fs::remove_dir_all(&staging_dir);
         let staging = BlobStore::open(&staging_dir).map_err(|e| Refusal::Fail(e.into()))?;
+        let parts = PartStaging::new(&self.root);
         let sink = ImportSink {
             store: &self.store,
             staging: &staging,
+            parts: &parts,
+            kept: Mutex::new(Vec::new()),
             fault: Fault::from_env(),
             verify_present: self.verify_present,
         };
@@ -616,6 +652,7 @@ impl Appliance {
             Ok(r) => r,
             Err(e) => {
                 let _ = fs::remove_dir_all(&staging_dir);
+                sink.discard_kept_parts();
                 return Err(classify(e));
             }
         };
@@ -626,6 +663,11 @@ impl Appliance {
             .and_then(|_| self.store.sync());
         let _ = fs::remove_dir_all(&staging_dir);
         published.map_err(|e| Refusal::Fail(e.into()))?;
+        let split = crate::parts::finish_volume(&parts, &self.store, &m, vol.label.volume)
+            .map_err(|e| match e {
+                AssembleError::Inconsistent(reason) => reject("integrity", reason),
+                AssembleError::Appliance(e) => Refusal::Fail(e),
+            })?;
         outcome.written = report.verified.len();
         outcome.skipped = report.skipped.len();
 
@@ -643,6 +685,7 @@ impl Appliance {
         let blobs: Vec<(Digest, u64)> = m
             .blobs_of_volume(vol.label.volume)
             .map(|b| (b.digest, b.size))
+            .chain(split)
             .collect();
         let raw_statement = vol
             .envelope

@@ -11,6 +11,8 @@
 //!   inbox/                 where the watcher looks for new volumes (done/ beneath it)
 //!   staging/<bundle>/      blobs of the volume being imported, moved into blobs/ once the
 //!                          whole volume verified; removed at every start
+//!   staging-parts/<blob>/  verified parts of a split blob, kept across volumes and restarts
+//!                          until the blob is complete (see [`parts`])
 //!   config.yaml            optional: policy file, clock skew
 //!   lock                   held while a command changes the data directory (see [`lock`])
 //! ```
@@ -33,6 +35,7 @@ pub mod import;
 pub mod lineage;
 pub mod lock;
 pub mod modes;
+pub mod parts;
 pub mod tls;
 pub mod watch;
 

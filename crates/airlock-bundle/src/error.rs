@@ -28,6 +28,14 @@ pub enum BundleError {
         digest: Digest,
         found: Digest,
     },
+    #[error("{volume}: blob {digest} part {part} of {parts}: content hashes to {found}, not the part's signed digest")]
+    PartDigestMismatch {
+        volume: PathBuf,
+        digest: Digest,
+        part: u32,
+        parts: u32,
+        found: Digest,
+    },
     #[error("{volume}: truncated or damaged volume: {detail}")]
     Truncated { volume: PathBuf, detail: String },
     #[error("{volume}: signed manifest rejected")]

@@ -14,12 +14,15 @@
 //!   [`reader::Volume::read_blobs`] streams every blob through a [`reader::BlobSink`] after
 //!   checking the tar structure entry by entry: only names, sizes and digests that the signed
 //!   manifest lists are accepted, so nothing unhashed can ever reach a disk.
+//! * [`split`] — blobs larger than a volume: planning their parts, checking the whole digest
+//!   while verifying, assembling staged parts.
 
 pub mod error;
 pub mod format;
 pub mod frames;
 pub mod reader;
 pub mod set;
+pub mod split;
 pub mod tarfmt;
 pub mod writer;
 

@@ -11,12 +11,13 @@
 //! of the frame index (which must tile the file exactly, see [`crate::frames`]). Anything the
 //! manifest does not list is refused, so a volume can never smuggle a file past `tar -x`.
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use airlock_core::bundle::{BundleManifest, Statement, PAYLOAD_TYPE};
+use airlock_core::bundle::{BlobRecord, BundleManifest, Statement, VolumeItem, PAYLOAD_TYPE};
 use airlock_core::time::{parse_rfc3339, UnixTime};
 use airlock_core::{Digest, Sha256};
 use airlock_trust::{Envelope, TrustRoot};
@@ -33,6 +34,16 @@ pub trait BlobSink: Sync {
     /// Called only after every byte written to `writer` hashed to `digest`. Dropping a writer
     /// without commit must discard what it wrote.
     fn commit(&self, writer: Self::Writer, digest: &Digest) -> std::io::Result<()>;
+    /// Like [`Self::begin`] for part `index` (0-based) of the split blob `blob`; its bytes are
+    /// hashed against `blob.parts[index].digest`.
+    fn begin_part(&self, blob: &BlobRecord, index: usize) -> std::io::Result<Option<Self::Writer>>;
+    /// Called only after every byte of the part hashed to its recorded digest.
+    fn commit_part(
+        &self,
+        writer: Self::Writer,
+        blob: &BlobRecord,
+        index: usize,
+    ) -> std::io::Result<()>;
 }
 
 /// A sink that keeps nothing: verification only.
@@ -43,6 +54,12 @@ impl BlobSink for VerifyOnly {
         Ok(Some(std::io::sink()))
     }
     fn commit(&self, _: std::io::Sink, _: &Digest) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn begin_part(&self, _: &BlobRecord, _: usize) -> std::io::Result<Option<std::io::Sink>> {
+        Ok(Some(std::io::sink()))
+    }
+    fn commit_part(&self, _: std::io::Sink, _: &BlobRecord, _: usize) -> std::io::Result<()> {
         Ok(())
     }
 }
@@ -83,15 +100,33 @@ pub struct VolumeReport {
     pub verified: Vec<Digest>,
     /// Blobs the sink already held (structure checked, content not re-hashed).
     pub skipped: Vec<Digest>,
+    /// Parts of split blobs verified and committed to the sink.
+    pub parts_verified: Vec<PartId>,
+    /// Parts the sink already held.
+    pub parts_skipped: Vec<PartId>,
     /// Uncompressed tar bytes checked.
     pub bytes: u64,
+}
+
+/// Part `index` (0-based) of the split blob `blob`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PartId {
+    pub blob: Digest,
+    pub index: usize,
 }
 
 struct Expect {
     name: String,
     size: u64,
     digest: Digest,
-    blob: bool,
+    kind: Kind,
+}
+
+/// What an expected entry is.
+enum Kind {
+    Meta,
+    Blob,
+    Part(BlobRecord, usize),
 }
 
 impl Volume {
@@ -263,7 +298,7 @@ impl Volume {
             name: name.to_string(),
             size: bytes.len() as u64,
             digest: Sha256::digest(bytes),
-            blob: false,
+            kind: Kind::Meta,
         };
         let mut v = vec![
             meta(ENTRY_MANIFEST, &self.envelope_bytes),
@@ -271,11 +306,19 @@ impl Volume {
             meta(ENTRY_OCI_LAYOUT, OCI_LAYOUT_CONTENT),
             meta(ENTRY_INDEX, &self.index_json),
         ];
-        v.extend(m.blobs_of_volume(self.label.volume).map(|b| Expect {
-            name: b.digest.layout_path(),
-            size: b.size,
-            digest: b.digest,
-            blob: true,
+        v.extend(m.items_of_volume(self.label.volume).map(|item| match item {
+            VolumeItem::Whole(b) => Expect {
+                name: b.digest.layout_path(),
+                size: b.size,
+                digest: b.digest,
+                kind: Kind::Blob,
+            },
+            VolumeItem::Part(b, i) => Expect {
+                name: crate::split::part_entry_name(&b.digest, i, b.parts.len()),
+                size: b.parts[i].size,
+                digest: b.parts[i].digest,
+                kind: Kind::Part(b.clone(), i),
+            },
         }));
         v
     }
@@ -413,10 +456,22 @@ impl Volume {
         let mut results = results;
         results.sort_by_key(|r| r.0);
         for (i, out) in results {
-            match out {
-                Outcome::Verified => report.verified.push(expect[i].digest),
-                Outcome::Skipped => report.skipped.push(expect[i].digest),
-                Outcome::Meta => {}
+            if matches!(out, Outcome::Meta) {
+                continue;
+            }
+            let part = match &expect[i].kind {
+                Kind::Part(b, index) => Some(PartId {
+                    blob: b.digest,
+                    index: *index,
+                }),
+                _ => None,
+            };
+            match (out, part) {
+                (Outcome::Verified, None) => report.verified.push(expect[i].digest),
+                (Outcome::Skipped, None) => report.skipped.push(expect[i].digest),
+                (Outcome::Verified, Some(p)) => report.parts_verified.push(p),
+                (Outcome::Skipped, Some(p)) => report.parts_skipped.push(p),
+                (Outcome::Meta, _) => {}
             }
         }
         report.bytes = ix.frames.iter().map(|f| f.usize as u64).sum();
@@ -531,19 +586,21 @@ struct EntryChecker<'a, S: BlobSink> {
 
 impl<'a, S: BlobSink> EntryChecker<'a, S> {
     fn new(vol: &'a Volume, e: &'a Expect, sink: &'a S) -> Result<Self, BundleError> {
-        let (writer, skip) = if e.blob {
-            match sink.begin(&e.digest, e.size) {
-                Ok(Some(w)) => (Some(w), false),
-                Ok(None) => (None, true),
-                Err(source) => {
-                    return Err(BundleError::Sink {
-                        digest: e.digest,
-                        source,
-                    })
-                }
+        let begun = match &e.kind {
+            Kind::Meta => Ok(None),
+            Kind::Blob => sink.begin(&e.digest, e.size).map(Some),
+            Kind::Part(b, i) => sink.begin_part(b, *i).map(Some),
+        };
+        let (writer, skip) = match begun {
+            Ok(None) => (None, false),
+            Ok(Some(Some(w))) => (Some(w), false),
+            Ok(Some(None)) => (None, true),
+            Err(source) => {
+                return Err(BundleError::Sink {
+                    digest: e.digest,
+                    source,
+                })
             }
-        } else {
-            (None, false)
         };
         Ok(EntryChecker {
             vol,
@@ -635,30 +692,36 @@ impl<'a, S: BlobSink> EntryChecker<'a, S> {
         }
         let found = self.hasher.take().expect("hashing").finish();
         if found != self.e.digest {
-            return Err(if self.e.blob {
-                BundleError::DigestMismatch {
+            return Err(match &self.e.kind {
+                Kind::Blob => BundleError::DigestMismatch {
                     volume: self.vol.path.clone(),
                     digest: self.e.digest,
                     found,
-                }
-            } else {
-                self.err(format!(
+                },
+                Kind::Part(b, i) => BundleError::PartDigestMismatch {
+                    volume: self.vol.path.clone(),
+                    digest: b.digest,
+                    part: *i as u32 + 1,
+                    parts: b.parts.len() as u32,
+                    found,
+                },
+                Kind::Meta => self.err(format!(
                     "content differs from the copy read first ({found})"
-                ))
+                )),
             });
         }
-        match self.writer.take() {
-            Some(w) => {
-                self.sink
-                    .commit(w, &self.e.digest)
-                    .map_err(|source| BundleError::Sink {
-                        digest: self.e.digest,
-                        source,
-                    })?;
-                Ok(Outcome::Verified)
-            }
-            None => Ok(Outcome::Meta),
-        }
+        let Some(w) = self.writer.take() else {
+            return Ok(Outcome::Meta);
+        };
+        let committed = match &self.e.kind {
+            Kind::Part(b, i) => self.sink.commit_part(w, b, *i),
+            _ => self.sink.commit(w, &self.e.digest),
+        };
+        committed.map_err(|source| BundleError::Sink {
+            digest: self.e.digest,
+            source,
+        })?;
+        Ok(Outcome::Verified)
     }
 }
 
@@ -733,14 +796,73 @@ impl<'a> Stream<'a> {
     }
 }
 
-/// Checks that `volumes` belong to one bundle and reports blobs no given volume carries.
-pub fn missing_blobs(
-    m: &BundleManifest,
-    present: &std::collections::BTreeSet<Digest>,
-) -> Vec<(Digest, u32)> {
-    m.blobs
-        .iter()
-        .filter(|b| !present.contains(&b.digest))
-        .map(|b| (b.digest, b.volume))
-        .collect()
+/// Blobs and parts of split blobs verified so far, over several volumes.
+#[derive(Debug, Clone, Default)]
+pub struct Present {
+    pub blobs: BTreeSet<Digest>,
+    pub parts: BTreeSet<PartId>,
+}
+
+impl Present {
+    /// Adds what one volume verified or already held.
+    pub fn add(&mut self, r: &VolumeReport) {
+        self.blobs
+            .extend(r.verified.iter().chain(&r.skipped).copied());
+        self.parts
+            .extend(r.parts_verified.iter().chain(&r.parts_skipped).copied());
+    }
+}
+
+/// A blob, or a part of a split blob, that no given volume carried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Missing {
+    pub digest: Digest,
+    /// The volume that carries it.
+    pub volume: u32,
+    /// For a part: its 1-based number and the blob's part count.
+    pub part: Option<(usize, usize)>,
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.part {
+            Some((i, n)) => write!(
+                f,
+                "{} part {i} of {n} (volume {})",
+                self.digest, self.volume
+            ),
+            None => write!(f, "{} (volume {})", self.digest, self.volume),
+        }
+    }
+}
+
+/// Reports the blobs, and the parts of split blobs, that no given volume carried.
+pub fn missing(m: &BundleManifest, present: &Present) -> Vec<Missing> {
+    let mut out = Vec::new();
+    for b in &m.blobs {
+        if !b.is_split() {
+            if !present.blobs.contains(&b.digest) {
+                out.push(Missing {
+                    digest: b.digest,
+                    volume: b.volume,
+                    part: None,
+                });
+            }
+            continue;
+        }
+        for (i, p) in b.parts.iter().enumerate() {
+            let id = PartId {
+                blob: b.digest,
+                index: i,
+            };
+            if !present.parts.contains(&id) {
+                out.push(Missing {
+                    digest: b.digest,
+                    volume: p.volume,
+                    part: Some((i + 1, b.parts.len())),
+                });
+            }
+        }
+    }
+    out
 }

@@ -14,13 +14,16 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use airlock_core::bundle::{BlobRecord, BundleManifest, EntryRef, Statement, PAYLOAD_TYPE};
+use airlock_core::bundle::{
+    BlobRecord, BundleManifest, EntryRef, PartRecord, Statement, PAYLOAD_TYPE,
+};
 use airlock_core::{Digest, Sha256};
 use airlock_trust::{Envelope, Signer};
 use crossbeam_channel::bounded;
 
 use crate::format::*;
 use crate::frames::{FrameIndex, FrameRecord};
+use crate::split::{self, Placement};
 use crate::{tarfmt, BundleError, Progress};
 
 /// Identity of a source file at the moment it was hashed. If it still matches when the file is
@@ -110,6 +113,51 @@ fn entry_bound(size: u64) -> u64 {
     tar + frames * (per_frame + 32 + crate::frames::RECORD as u64)
 }
 
+/// Most JSON bytes one part record adds to the statement (three u64/u32 numbers, a digest).
+const PART_JSON_MAX: u64 = 160;
+
+/// Assigns blobs to volumes of `limit` bytes, where `fixed_for(extra)` bounds the metadata
+/// every volume repeats when part records add `extra` bytes to the signed statement. Planning
+/// is repeated until the room assumed for part records covers the parts planned (splitting
+/// shrinks the room, which may add parts); a bundle without split blobs is planned once.
+fn plan_volumes(
+    blobs: &[PlannedBlob],
+    limit: u64,
+    fixed_for: impl Fn(u64) -> u64,
+) -> Result<(Vec<Placement>, u32), BundleError> {
+    let sizes: Vec<u64> = blobs.iter().map(|b| b.size).collect();
+    let mut extra = 0u64;
+    for _ in 0..8 {
+        let fixed = fixed_for(extra);
+        if limit <= fixed {
+            return Err(BundleError::Plan(format!(
+                "--volume-size {limit} is too small: the signed manifest and index alone need up to {fixed} bytes per volume"
+            )));
+        }
+        let (placements, volumes) = split::plan(&sizes, limit - fixed, entry_bound)
+            .map_err(|e| BundleError::Plan(format!("--volume-size {limit}: {e}")))?;
+        let needed: u64 = placements
+            .iter()
+            .map(|p| match p {
+                Placement::Whole(_) => 0,
+                Placement::Split(parts) => 16 + parts.len() as u64 * PART_JSON_MAX,
+            })
+            .sum::<u64>()
+            + if extra > 0 || placements.iter().any(|p| matches!(p, Placement::Split(_))) {
+                32
+            } else {
+                0
+            };
+        if needed <= extra {
+            return Ok((placements, volumes));
+        }
+        extra = needed;
+    }
+    Err(BundleError::Plan(format!(
+        "--volume-size {limit}: planning the split blobs did not settle; use a larger --volume-size"
+    )))
+}
+
 /// Signs and writes the bundle. On error nothing is left in `out_dir`.
 pub fn pack(input: PackInput, opts: &PackOptions<'_>) -> Result<Packed, BundleError> {
     let PackInput {
@@ -136,50 +184,37 @@ pub fn pack(input: PackInput, opts: &PackOptions<'_>) -> Result<Packed, BundleEr
             digest: b.digest,
             size: b.size,
             volume: u32::MAX,
+            parts: vec![],
         })
         .collect();
     let stmt_len = serde_json::to_vec(&Statement::new(manifest.clone()))
         .expect("statement serializes")
         .len() as u64;
-    let envelope_bound = stmt_len * 4 / 3 + 4 + 256 * opts.signers.len() as u64 + 1024;
-    let fixed = entry_bound(envelope_bound)
-        + entry_bound(256)
-        + entry_bound(OCI_LAYOUT_CONTENT.len() as u64)
-        + entry_bound(index_json.len() as u64)
-        + entry_bound(0) * 2
-        + 64;
-
-    let mut assignment = Vec::with_capacity(blobs.len());
-    let mut volumes = 1u32;
-    if let Some(limit) = opts.volume_size {
-        if limit <= fixed {
-            return Err(BundleError::Plan(format!(
-                "--volume-size {limit} is too small: the signed manifest and index alone need up to {fixed} bytes per volume"
-            )));
-        }
-        let capacity = limit - fixed;
-        let mut used = 0u64;
-        for b in &blobs {
-            let cost = entry_bound(b.size);
-            if cost > capacity {
-                return Err(BundleError::Plan(format!(
-                    "blob {} ({} bytes) does not fit in a volume of {limit} bytes; use a larger --volume-size",
-                    b.digest, b.size
-                )));
-            }
-            if used + cost > capacity {
-                volumes += 1;
-                used = 0;
-            }
-            used += cost;
-            assignment.push(volumes);
-        }
-    } else {
-        assignment.resize(blobs.len(), 1);
-    }
+    // `extra` = JSON bytes the split blobs' part records (and `formatMinor`) add.
+    let signers = opts.signers.len() as u64;
+    let fixed_for = |extra: u64| {
+        let envelope_bound = (stmt_len + extra) * 4 / 3 + 4 + 256 * signers + 1024;
+        entry_bound(envelope_bound)
+            + entry_bound(256)
+            + entry_bound(OCI_LAYOUT_CONTENT.len() as u64)
+            + entry_bound(index_json.len() as u64)
+            + entry_bound(0) * 2
+            + 64
+    };
+    let (placements, volumes) = match opts.volume_size {
+        Some(limit) => plan_volumes(&blobs, limit, fixed_for)?,
+        None => (vec![Placement::Whole(1); blobs.len()], 1),
+    };
     manifest.volumes = volumes;
-    for (rec, v) in manifest.blobs.iter_mut().zip(&assignment) {
-        rec.volume = *v;
+    for ((rec, b), p) in manifest.blobs.iter_mut().zip(&blobs).zip(&placements) {
+        match p {
+            Placement::Whole(v) => rec.volume = *v,
+            Placement::Split(parts) => {
+                rec.volume = parts[0].volume;
+                rec.parts = split::part_records(parts, &hash_parts(b, parts)?);
+                manifest.format_minor = manifest.format_minor.max(1);
+            }
+        }
     }
     manifest
         .validate()
@@ -227,11 +262,20 @@ pub fn pack(input: PackInput, opts: &PackOptions<'_>) -> Result<Packed, BundleEr
                 Entry::bytes(ENTRY_INDEX, &index_json),
             ];
             let mut count = 0;
-            for (b, v) in blobs.iter().zip(&assignment) {
-                if *v == n {
-                    entries.push(Entry::Blob(b));
-                    count += 1;
+            for ((b, rec), p) in blobs.iter().zip(&manifest.blobs).zip(&placements) {
+                match p {
+                    Placement::Whole(v) if *v == n => entries.push(Entry::Blob(b)),
+                    Placement::Split(_) => match rec.parts.iter().position(|x| x.volume == n) {
+                        Some(i) => entries.push(Entry::Part {
+                            blob: b,
+                            name: split::part_entry_name(&b.digest, i, rec.parts.len()),
+                            part: &rec.parts[i],
+                        }),
+                        None => continue,
+                    },
+                    Placement::Whole(_) => continue,
                 }
+                count += 1;
             }
             let (size, tar_size) = write_volume(&tmp, &entries, opts)?;
             if let Some(limit) = opts.volume_size {
@@ -275,8 +319,69 @@ pub(crate) fn sync_dir(dir: &Path) {
 }
 
 enum Entry<'a> {
-    Bytes { name: &'static str, data: &'a [u8] },
+    Bytes {
+        name: &'static str,
+        data: &'a [u8],
+    },
     Blob(&'a PlannedBlob),
+    /// One part of a split blob, named and checked by its own digest.
+    Part {
+        blob: &'a PlannedBlob,
+        name: String,
+        part: &'a PartRecord,
+    },
+}
+
+/// Hashes the planned parts of a split blob (their digests go into the signed manifest, which
+/// is written before any volume). Reads the blob once with a bounded buffer; when the blob's
+/// bytes were not checked before (no stamp), also checks the whole digest on the way.
+fn hash_parts(b: &PlannedBlob, parts: &[split::PartPlan]) -> Result<Vec<Digest>, BundleError> {
+    let mut whole = Sha256::new();
+    let mut out = Vec::with_capacity(parts.len());
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut reader, path, check_whole): (Box<dyn Read>, PathBuf, bool) = match &b.data {
+        BlobData::Bytes(data) => (
+            Box::new(std::io::Cursor::new(data.clone())),
+            PathBuf::from("(generated)"),
+            true,
+        ),
+        BlobData::File {
+            path,
+            offset,
+            stamp,
+        } => {
+            let mut f = File::open(path).map_err(BundleError::io(path, "open source"))?;
+            f.seek(SeekFrom::Start(*offset))
+                .map_err(BundleError::io(path, "seek source"))?;
+            (Box::new(f.take(b.size)), path.clone(), stamp.is_none())
+        }
+    };
+    for p in parts {
+        let mut h = Sha256::new();
+        let mut left = p.size;
+        while left > 0 {
+            let n = (buf.len() as u64).min(left) as usize;
+            reader
+                .read_exact(&mut buf[..n])
+                .map_err(BundleError::io(&path, "read source"))?;
+            h.update(&buf[..n]);
+            if check_whole {
+                whole.update(&buf[..n]);
+            }
+            left -= n as u64;
+        }
+        out.push(h.finish());
+    }
+    if check_whole {
+        let found = whole.finish();
+        if found != b.digest {
+            return Err(BundleError::Source {
+                path,
+                detail: format!("content hashes to {found}, expected {}", b.digest),
+            });
+        }
+    }
+    Ok(out)
 }
 
 impl<'a> Entry<'a> {
@@ -430,6 +535,27 @@ fn write_volume(
                             } => frames.push_file(path, *offset, b.size, &b.digest, *stamp)?,
                         }
                         frames.push(&[0u8; tarfmt::BLOCK][..tarfmt::padding(b.size) as usize])?;
+                    }
+                    Entry::Part { blob, name, part } => {
+                        frames.push(&tarfmt::header(name, part.size))?;
+                        match &blob.data {
+                            BlobData::Bytes(data) => frames.push(
+                                &data[part.offset as usize..(part.offset + part.size) as usize],
+                            )?,
+                            BlobData::File {
+                                path,
+                                offset,
+                                stamp,
+                            } => frames.push_file(
+                                path,
+                                offset + part.offset,
+                                part.size,
+                                &part.digest,
+                                *stamp,
+                            )?,
+                        }
+                        frames
+                            .push(&[0u8; tarfmt::BLOCK][..tarfmt::padding(part.size) as usize])?;
                     }
                 }
                 frames.flush()?;

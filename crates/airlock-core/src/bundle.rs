@@ -17,8 +17,12 @@ pub const PREDICATE_TYPE: &str = "https://airlock.dev/bundle/v1";
 pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 /// DSSE payload type of in-toto statements.
 pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
-/// The only bundle format this build reads and writes.
+/// The only bundle format major version this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
+/// The newest minor version this build reads. Minor 1 adds split blobs ([`PartRecord`]); a
+/// bundle without split blobs is written as minor 0 (the field is then absent), so it stays
+/// readable by readers that predate minor versions.
+pub const FORMAT_MINOR: u32 = 1;
 /// Readers refuse to hold more blob records than this (bounded memory on hostile input: a
 /// signed manifest is parsed whole, and each record costs a few hundred bytes once parsed and
 /// indexed). Real bundles carry hundreds to a few thousand blobs.
@@ -97,8 +101,77 @@ pub struct Artifact {
 pub struct BlobRecord {
     pub digest: Digest,
     pub size: u64,
-    /// 1-based volume number.
+    /// 1-based volume number; for a split blob, the volume of its first part.
     pub volume: u32,
+    /// A blob larger than a volume is carried as parts in consecutive volumes (format minor 1).
+    /// Empty for a blob carried whole.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PartRecord>,
+}
+
+/// One part of a split blob: the bytes `offset .. offset + size` of the blob, carried as its
+/// own tar entry in `volume` and verified by its own `digest` (SHA-256 of the part's bytes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartRecord {
+    pub digest: Digest,
+    pub offset: u64,
+    pub size: u64,
+    pub volume: u32,
+}
+
+impl BlobRecord {
+    /// Is this blob carried as parts?
+    pub fn is_split(&self) -> bool {
+        !self.parts.is_empty()
+    }
+
+    /// Checks a split blob's parts: at least two, non-empty, contiguous from offset 0 to the
+    /// blob's size, in strictly increasing volumes starting at the blob's own, within `volumes`.
+    fn validate_parts(&self, volumes: u32) -> Result<(), String> {
+        if self.parts.len() == 1 {
+            return Err(format!("blob {} is split into a single part", self.digest));
+        }
+        let mut offset = 0u64;
+        let mut prev_volume = 0u32;
+        for (i, p) in self.parts.iter().enumerate() {
+            let at = format!(
+                "blob {} part {} of {}",
+                self.digest,
+                i + 1,
+                self.parts.len()
+            );
+            if p.size == 0 || p.offset != offset {
+                return Err(format!(
+                    "{at}: offset {} size {} does not continue at byte {offset}",
+                    p.offset, p.size
+                ));
+            }
+            if p.volume <= prev_volume || p.volume > volumes {
+                return Err(format!("{at}: volume {} out of order or range", p.volume));
+            }
+            offset = offset
+                .checked_add(p.size)
+                .ok_or(format!("{at}: size overflows"))?;
+            prev_volume = p.volume;
+        }
+        if offset != self.size || self.parts[0].volume != self.volume {
+            return Err(format!(
+                "blob {}: parts cover {offset} bytes from volume {}, the blob is {} bytes in volume {}",
+                self.digest, self.parts[0].volume, self.size, self.volume
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What a volume carries for one blob of the manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VolumeItem<'a> {
+    /// The whole blob.
+    Whole(&'a BlobRecord),
+    /// Part `index` (0-based) of a split blob.
+    Part(&'a BlobRecord, usize),
 }
 
 /// Size and digest of a metadata entry such as `index.json`.
@@ -114,6 +187,10 @@ pub struct EntryRef {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct BundleManifest {
     pub format_version: u32,
+    /// Minor format version: absent (0) unless the bundle uses a feature of a later minor
+    /// version (1: split blobs). Readers that predate it refuse the unknown field.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub format_minor: u32,
     pub name: String,
     pub version: String,
     pub channel: String,
@@ -150,6 +227,10 @@ pub struct BundleManifest {
     /// Signed waivers admitting named suspicious findings (from the input manifest).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub waivers: Vec<Waiver>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Scan results for one artifact.
@@ -325,6 +406,12 @@ impl BundleManifest {
                 self.format_version
             ));
         }
+        if self.format_minor > FORMAT_MINOR {
+            return bad(format!(
+                "format version {}.{} is not supported (this build reads up to {FORMAT_VERSION}.{FORMAT_MINOR})",
+                self.format_version, self.format_minor
+            ));
+        }
         if self.volumes == 0 || self.volumes > 10_000 {
             return bad(format!("volume count {} out of range", self.volumes));
         }
@@ -340,8 +427,19 @@ impl BundleManifest {
             crate::time::parse_rfc3339(x)
                 .map_err(|e| CoreError::BundleManifest(format!("expires: {e}")))?;
         }
+        let parts: usize = self.blobs.iter().map(|b| b.parts.len()).sum();
+        if parts > MAX_BLOBS {
+            return bad(format!("{parts} blob parts exceed the limit {MAX_BLOBS}"));
+        }
+        if parts > 0 && self.format_minor < 1 {
+            return bad("split blobs need formatMinor 1".into());
+        }
         let mut seen = BTreeSet::new();
         for b in &self.blobs {
+            if b.is_split() {
+                b.validate_parts(self.volumes)
+                    .map_err(CoreError::BundleManifest)?;
+            }
             if !seen.insert(b.digest) {
                 return bad(format!("blob {} listed twice", b.digest));
             }
@@ -378,9 +476,31 @@ impl BundleManifest {
         Ok(())
     }
 
-    /// Blobs carried by volume `n` (1-based), in the order they appear in it.
+    /// Blobs carried whole by volume `n` (1-based), in the order they appear in it. Split
+    /// blobs are not among them; see [`Self::items_of_volume`].
     pub fn blobs_of_volume(&self, n: u32) -> impl Iterator<Item = &BlobRecord> {
-        self.blobs.iter().filter(move |b| b.volume == n)
+        self.blobs
+            .iter()
+            .filter(move |b| b.volume == n && !b.is_split())
+    }
+
+    /// What volume `n` carries, in order: whole blobs and parts of split blobs.
+    pub fn items_of_volume(&self, n: u32) -> impl Iterator<Item = VolumeItem<'_>> {
+        self.blobs.iter().filter_map(move |b| {
+            if b.is_split() {
+                let i = b.parts.iter().position(|p| p.volume == n)?;
+                Some(VolumeItem::Part(b, i))
+            } else {
+                (b.volume == n).then_some(VolumeItem::Whole(b))
+            }
+        })
+    }
+
+    /// Split blobs that have a part in volume `n`.
+    pub fn split_blobs_of_volume(&self, n: u32) -> impl Iterator<Item = &BlobRecord> {
+        self.blobs
+            .iter()
+            .filter(move |b| b.parts.iter().any(|p| p.volume == n))
     }
 }
 

@@ -25,7 +25,7 @@ pub fn run(cli: &Cli, a: &InspectArgs) -> Result<u8> {
         .iter()
         .map(|s| s.keyid.as_str())
         .collect();
-    let in_volume = m.blobs_of_volume(vol.label.volume).count();
+    let in_volume = m.items_of_volume(vol.label.volume).count();
     if cli.json {
         super::print_json(&json!({
             "bundle": bundle_id,

@@ -150,6 +150,7 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
 
     let manifest = BundleManifest {
         format_version: FORMAT_VERSION,
+        format_minor: 0,
         name: m.metadata.name.clone(),
         version: m.metadata.version.clone(),
         channel: m.metadata.channel.clone(),

@@ -2,13 +2,14 @@
 //!
 //! Everything is written into a staging directory beside `--out` and renamed to `--out` only
 //! when every volume verified; on failure the staging directory is removed, so bad input leaves
-//! nothing behind.
+//! nothing behind. Parts of split blobs are kept by their own digests in a second staging store
+//! beside it and assembled, hashed against the whole blob's digest, once every volume was read.
 
-use std::collections::BTreeSet;
 use std::fs;
 
-use airlock_bundle::reader::{missing_blobs, BlobSink};
+use airlock_bundle::reader::{missing, BlobSink, Present};
 use airlock_bundle::set::authenticate_all;
+use airlock_core::bundle::{BlobRecord, BundleManifest};
 use airlock_core::time::now_checked;
 use airlock_core::Digest;
 use airlock_store::{BlobStore, BlobWriter};
@@ -17,16 +18,49 @@ use serde_json::json;
 
 use crate::cli::{Cli, UnpackArgs};
 
-struct StoreSink<'a>(&'a BlobStore);
+/// Blobs into the layout being built, parts of split blobs into `parts` (by part digest).
+struct StoreSink<'a> {
+    store: &'a BlobStore,
+    parts: &'a BlobStore,
+}
 
 impl BlobSink for StoreSink<'_> {
     type Writer = BlobWriter;
     fn begin(&self, _: &Digest, _: u64) -> std::io::Result<Option<BlobWriter>> {
-        self.0.writer().map(Some).map_err(std::io::Error::other)
+        self.store.writer().map(Some).map_err(std::io::Error::other)
     }
     fn commit(&self, w: BlobWriter, d: &Digest) -> std::io::Result<()> {
         w.commit(d, None).map(|_| ()).map_err(std::io::Error::other)
     }
+    fn begin_part(&self, _: &BlobRecord, _: usize) -> std::io::Result<Option<BlobWriter>> {
+        self.parts.writer().map(Some).map_err(std::io::Error::other)
+    }
+    fn commit_part(&self, w: BlobWriter, b: &BlobRecord, i: usize) -> std::io::Result<()> {
+        w.commit(&b.parts[i].digest, Some(b.parts[i].size))
+            .map(|_| ())
+            .map_err(std::io::Error::other)
+    }
+}
+
+/// Streams every split blob whose parts are all present from `parts` into `store`.
+fn assemble_split(m: &BundleManifest, parts: &BlobStore, store: &BlobStore) -> Result<usize> {
+    let mut n = 0;
+    for b in m.blobs.iter().filter(|b| b.is_split()) {
+        if !b.parts.iter().all(|p| parts.contains(&p.digest, p.size)) {
+            continue;
+        }
+        let mut w = store.writer()?;
+        airlock_bundle::split::assemble(
+            b,
+            |i| fs::File::open(parts.path(&b.parts[i].digest)),
+            &mut w,
+        )
+        .with_context(|| format!("assembling split blob {}", b.digest))?;
+        w.commit(&b.digest, Some(b.size))
+            .with_context(|| format!("assembling split blob {}", b.digest))?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 pub fn run(cli: &Cli, a: &UnpackArgs) -> Result<u8> {
@@ -52,6 +86,9 @@ pub fn run(cli: &Cli, a: &UnpackArgs) -> Result<u8> {
         std::process::id()
     ));
     let result = unpack_into(a, &root, a.clock_skew, &staging);
+    let mut parts_dir = staging.clone().into_os_string();
+    parts_dir.push(".parts");
+    let _ = fs::remove_dir_all(&parts_dir);
     match result {
         Ok((_, missing)) if missing > 0 => {
             let _ = fs::remove_dir_all(&staging);
@@ -91,25 +128,32 @@ fn unpack_into(
     staging: &std::path::Path,
 ) -> Result<(serde_json::Value, usize)> {
     let store = BlobStore::open(staging)?;
-    let sink = StoreSink(&store);
-    let mut present = BTreeSet::new();
+    let mut parts_dir = staging.to_path_buf().into_os_string();
+    parts_dir.push(".parts");
+    let parts = BlobStore::open(std::path::Path::new(&parts_dir))?;
+    let sink = StoreSink {
+        store: &store,
+        parts: &parts,
+    };
+    let mut present = Present::default();
     let mut first = None;
     let bar = airlock_ui::Bar::bytes("unpacking", 0);
     for (_, r) in authenticate_all(&a.volumes, root, now_checked()?, skew) {
         let m = r?;
         let rep = m.volume.read_blobs(m.auth.manifest(), &sink, &bar)?;
-        present.extend(rep.verified);
+        present.add(&rep);
         if first.is_none() {
             first = Some((m.volume.index_json.clone(), m.auth));
         }
     }
     bar.finish();
     let (index_json, auth) = first.expect("at least one volume");
+    let split = assemble_split(auth.manifest(), &parts, &store)?;
     store.sync()?;
     airlock_store::write_atomic(&staging.join("index.json"), &index_json)?;
-    let missing = missing_blobs(auth.manifest(), &present);
+    let missing = missing(auth.manifest(), &present);
     Ok((
-        json!({"out": a.out, "bundle": auth.bundle_id, "blobs": present.len(), "missing": missing.len()}),
+        json!({"out": a.out, "bundle": auth.bundle_id, "blobs": present.blobs.len() + split, "missing": missing.len()}),
         missing.len(),
     ))
 }
