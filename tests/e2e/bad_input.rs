@@ -473,3 +473,24 @@ fn bad_manifests_and_sources_name_the_problem() {
         "a failed pack left files"
     );
 }
+
+/// With `--json`, a failure is also a JSON document on stdout, with the same exit code.
+#[test]
+fn failures_are_json_on_stdout_with_json() {
+    let f = Fixture::new();
+    let r = f
+        .airlock(&["--json", "verify", "--trust", "missing.json", "x.tar.zst"])
+        .refused();
+    let j = r.json();
+    assert!(j["error"].as_str().is_some(), "{j}");
+    assert!(j["causes"].is_array(), "{j}");
+    let r = airlockd(&f, &["--json", "list", "--data", "nowhere"]).refused();
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("not an airlockd data directory"),
+        "{}",
+        r.stdout
+    );
+}

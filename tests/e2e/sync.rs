@@ -476,7 +476,24 @@ fn htpasswd_basic_auth_with_creds_flag_and_auth_file() {
     airlock(d, &args).fails().says(&["refused"]);
     let mut args = base.to_vec();
     args.extend(["--creds", "alice:s3cr3t"]);
-    airlock(d, &args).ok();
+    airlock(d, &args).ok().says(&["`ps` shows it"]);
+    // The same from a file and from the environment, where `ps` cannot see it.
+    std::fs::write(d.join("creds"), "alice:s3cr3t\n").unwrap();
+    let mut args = base.to_vec();
+    args.extend(["--creds-file", "creds"]);
+    let r = airlock(d, &args).ok();
+    assert!(!r.stderr.contains("`ps` shows it"), "{}", r.stderr);
+    let out = Command::new(bin("airlock"))
+        .args(&base)
+        .current_dir(d)
+        .env("AIRLOCK_REGISTRY_CREDS", "alice:s3cr3t")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // containers auth.json through $REGISTRY_AUTH_FILE (base64 of alice:s3cr3t).
     std::fs::write(
         d.join("auth.json"),
@@ -730,7 +747,24 @@ fn bearer_token_flow_through_the_test_token_server() {
     airlock(d, &args).fails().says(&["token server", "401"]);
     let mut args = base.to_vec();
     args.extend(["--creds", "alice:s3cr3t"]);
-    airlock(d, &args).ok();
+    airlock(d, &args).ok().says(&["`ps` shows it"]);
+    // The same from a file and from the environment, where `ps` cannot see it.
+    std::fs::write(d.join("creds"), "alice:s3cr3t\n").unwrap();
+    let mut args = base.to_vec();
+    args.extend(["--creds-file", "creds"]);
+    let r = airlock(d, &args).ok();
+    assert!(!r.stderr.contains("`ps` shows it"), "{}", r.stderr);
+    let out = Command::new(bin("airlock"))
+        .args(&base)
+        .current_dir(d)
+        .env("AIRLOCK_REGISTRY_CREDS", "alice:s3cr3t")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let tl = proxy.token_log.lock().unwrap().clone();
     assert!(
         tl.iter()

@@ -156,6 +156,18 @@ pub fn parse_duration_ms(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{s:?}: longer than 100 years"))
 }
 
+/// Reports a command's failure: `error: …` with its causes on stderr, and with `--json` also
+/// `{"error": "…", "causes": ["…"]}` on stdout, so a machine reading stdout sees the failure
+/// in the same form as a result. The caller exits with [`exit::FAILED`].
+pub fn report_error(e: &anyhow::Error, json: bool) {
+    eprintln!("error: {e:#}");
+    if json {
+        let causes: Vec<String> = e.chain().skip(1).map(|c| c.to_string()).collect();
+        let doc = serde_json::json!({"error": e.to_string(), "causes": causes});
+        println!("{doc}");
+    }
+}
+
 /// Is this error (anywhere in its chain) a closed stdout pipe? `airlock ... | head` is success.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {

@@ -150,8 +150,8 @@ pub struct PackArgs {
     /// Bundle lifetime, after which importers refuse it (e.g. 30d), or "never".
     #[arg(long, default_value = "30d", value_parser = airlock_ui::parse_expiry)]
     pub expires: airlock_ui::Expiry,
-    /// Compression threads (default: all cores).
-    #[arg(long)]
+    /// Compression threads (default: all cores). `--threads` is accepted as an alias.
+    #[arg(long = "jobs", alias = "threads", value_name = "N")]
     pub threads: Option<usize>,
     /// Make a differential bundle: leave out every blob this signed appliance inventory
     /// (`airlockd inventory export`) lists. Needs --appliance-key.
@@ -211,8 +211,18 @@ pub struct RegistryArgs {
     /// PEM file of CA certificates to trust instead of the built-in roots.
     #[arg(long, value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
-    /// Credentials for the registries (default: auth files of podman/skopeo and docker).
-    #[arg(long, value_name = "USER:PASSWORD")]
+    /// File holding USER:PASSWORD for the registries (first line), or set
+    /// AIRLOCK_REGISTRY_CREDS; default: auth files of podman/skopeo and docker.
+    #[arg(long, value_name = "FILE", conflicts_with = "creds")]
+    pub creds_file: Option<PathBuf>,
+    /// USER:PASSWORD on the command line (visible to every local user in `ps`; prefer
+    /// --creds-file or AIRLOCK_REGISTRY_CREDS).
+    #[arg(
+        long,
+        value_name = "USER:PASSWORD",
+        env = "AIRLOCK_REGISTRY_CREDS",
+        hide_env_values = true
+    )]
     pub creds: Option<String>,
     /// Auth file to read instead of $REGISTRY_AUTH_FILE, containers auth.json, ~/.docker/config.json.
     #[arg(long, value_name = "FILE")]

@@ -17,7 +17,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) if airlock_ui::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            airlock_ui::report_error(&e, cli.json);
             ExitCode::from(airlock_ui::exit::FAILED)
         }
     }

@@ -151,7 +151,7 @@ pub struct ServeArgs {
     /// TLS with the appliance's own certificate (DATA/tls/server.pem and server.key).
     #[arg(long, requires = "listen", conflicts_with = "tls_cert")]
     pub tls: bool,
-    /// Require credentials for a route group: GROUP=FILE, GROUP one of oci, hf, metrics
+    /// Require credentials for a route group: GROUP=FILE, GROUP one of oci, hf, apt, metrics
     /// (FILE: one token or bcrypt `user:hash` per line). Repeat per group.
     #[arg(long, value_name = "GROUP=FILE", requires = "listen")]
     pub auth: Vec<String>,

@@ -28,13 +28,31 @@ pub fn store_dir(given: Option<&PathBuf>) -> PathBuf {
     home.join(".local/share/airlock/store")
 }
 
-pub fn client(a: &RegistryArgs) -> Result<Client> {
-    let credentials = a
-        .creds
+/// Registry credentials: `--creds-file`, else `--creds` / `AIRLOCK_REGISTRY_CREDS`.
+fn credentials(a: &RegistryArgs) -> Result<Option<Credentials>> {
+    if let Some(p) = &a.creds_file {
+        let text = super::read_bounded(p, 64 * 1024, "credentials file")?;
+        let text = String::from_utf8(text)
+            .map_err(|_| anyhow::anyhow!("--creds-file {}: not UTF-8", p.display()))?;
+        let line = text.lines().next().unwrap_or("").trim();
+        return Credentials::parse(line)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("--creds-file {}: {e}", p.display()));
+    }
+    if a.creds.is_some() && std::env::var_os("AIRLOCK_REGISTRY_CREDS").is_none() {
+        tracing::warn!(
+            "--creds puts the password on the command line, where `ps` shows it; use --creds-file or AIRLOCK_REGISTRY_CREDS"
+        );
+    }
+    a.creds
         .as_deref()
         .map(Credentials::parse)
         .transpose()
-        .map_err(|e| anyhow::anyhow!("--creds: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("--creds: {e}"))
+}
+
+pub fn client(a: &RegistryArgs) -> Result<Client> {
+    let credentials = credentials(a)?;
     Ok(Client::new(ClientOptions {
         insecure: a.insecure.clone(),
         ca_file: a.ca_file.clone(),
