@@ -9,6 +9,7 @@
 //! This crate does no IO: it parses and validates bytes handed to it, so both binaries (and
 //! the fuzz targets) share one definition of every on-disk structure.
 
+pub mod bounded;
 pub mod bundle;
 pub mod digest;
 pub mod env;

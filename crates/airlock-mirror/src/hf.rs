@@ -71,14 +71,9 @@ pub struct ModelRecord {
     pub files: Vec<StoredFile>,
 }
 
-/// Is `p` a safe relative path inside a repository?
+/// Is `p` a safe relative path inside a repository? ([`airlock_core::bounded::safe_rel_path`])
 pub fn safe_path(p: &str) -> bool {
-    !p.is_empty()
-        && p.len() <= 1024
-        && !p.starts_with('/')
-        && !p.contains('\\')
-        && !p.chars().any(|c| c.is_control())
-        && p.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
+    airlock_core::bounded::safe_rel_path(p)
 }
 
 fn is_commit(s: &str) -> bool {

@@ -6,7 +6,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -356,8 +355,10 @@ pub(crate) fn platform_matches(want: &str, have: &str) -> bool {
     want == have || have.strip_prefix(want).is_some_and(|r| r.starts_with('/'))
 }
 
-/// Reads a whole small file with a bound (used for model cards).
+/// Reads at most the first `max` bytes of a file (model cards: the license is near the top,
+/// so a longer card is read only in part rather than refused).
 pub fn read_small_file(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
     let mut buf = Vec::new();
     File::open(path)?.take(max).read_to_end(&mut buf)?;
     Ok(buf)

@@ -17,7 +17,6 @@
 //! host) are followed without the `Authorization` header.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -595,21 +594,16 @@ pub(crate) fn read_bounded(
     max: u64,
     url: &str,
 ) -> Result<Vec<u8>, MirrorError> {
-    let mut buf = Vec::new();
-    resp.into_body()
-        .into_reader()
-        .take(max + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| MirrorError::Transport {
-            url: url.to_string(),
-            detail: e.to_string(),
-        })?;
-    if buf.len() as u64 > max {
-        return Err(MirrorError::Invalid(format!(
-            "{url}: response larger than {max} bytes"
-        )));
-    }
-    Ok(buf)
+    airlock_core::bounded::read_at_most(resp.into_body().into_reader(), max).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::FileTooLarge {
+            MirrorError::Invalid(format!("{url}: response larger than {max} bytes"))
+        } else {
+            MirrorError::Transport {
+                url: url.to_string(),
+                detail: e.to_string(),
+            }
+        }
+    })
 }
 
 fn urlenc(s: &str) -> String {

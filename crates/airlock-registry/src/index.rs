@@ -429,12 +429,7 @@ pub fn is_lfs(path: &str, size: u64) -> bool {
 /// A safe relative file path inside a model: `/`-separated, no empty, `.` or `..` parts, no
 /// backslashes or control characters.
 pub fn safe_rel_path(p: &str) -> bool {
-    !p.is_empty()
-        && p.len() <= 1024
-        && !p.starts_with('/')
-        && !p.contains('\\')
-        && !p.chars().any(|c| c.is_control())
-        && p.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
+    airlock_core::bounded::safe_rel_path(p)
 }
 
 fn model_revision(

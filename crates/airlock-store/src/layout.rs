@@ -20,21 +20,8 @@ impl OciLayout {
             detail,
         };
         // The `oci-layout` file is a few dozen bytes; at most 4 KiB of it is read.
-        let layout = {
-            use std::io::Read;
-            let mut buf = Vec::new();
-            std::fs::File::open(root.join("oci-layout"))
-                .and_then(|f| f.take(4097).read_to_end(&mut buf))
-                .map_err(|e| {
-                    bad(format!(
-                        "no oci-layout file ({e}); is this an OCI image layout?"
-                    ))
-                })?;
-            if buf.len() > 4096 {
-                return Err(bad("oci-layout is larger than 4 KiB".into()));
-            }
-            buf
-        };
+        let layout = airlock_core::bounded::read_file_at_most(&root.join("oci-layout"), 4096)
+            .map_err(|e| bad(format!("oci-layout: {e}; is this an OCI image layout?")))?;
         let v: serde_json::Value =
             serde_json::from_slice(&layout).map_err(|e| bad(format!("oci-layout: {e}")))?;
         if v.get("imageLayoutVersion").and_then(|x| x.as_str()) != Some("1.0.0") {
@@ -73,12 +60,16 @@ impl OciLayout {
 
 /// Reads and parses an `index.json` with a size bound.
 pub fn read_index_json(path: &Path) -> Result<Index, StoreError> {
-    use std::io::Read;
     let f = std::fs::File::open(path).map_err(StoreError::io(path, "open index.json"))?;
-    let mut buf = Vec::new();
-    f.take(MAX_MANIFEST_BYTES + 1)
-        .read_to_end(&mut buf)
-        .map_err(StoreError::io(path, "read index.json"))?;
+    let buf = match airlock_core::bounded::read_at_most(f, MAX_MANIFEST_BYTES) {
+        Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
+            return Err(StoreError::Layout {
+                path: path.to_path_buf(),
+                detail: format!("index.json is larger than {MAX_MANIFEST_BYTES} bytes"),
+            })
+        }
+        r => r.map_err(StoreError::io(path, "read index.json"))?,
+    };
     parse_index(&buf).map_err(|detail| StoreError::Layout {
         path: path.to_path_buf(),
         detail,

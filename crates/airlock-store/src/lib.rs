@@ -192,16 +192,16 @@ impl BlobStore {
 /// Reads `path` (at most `max` bytes) and checks it hashes to `d`.
 pub fn read_verified(path: &Path, d: &Digest, max: u64) -> Result<Vec<u8>, StoreError> {
     let f = File::open(path).map_err(StoreError::io(path, "open blob"))?;
-    let mut buf = Vec::new();
-    f.take(max + 1)
-        .read_to_end(&mut buf)
-        .map_err(StoreError::io(path, "read blob"))?;
-    if buf.len() as u64 > max {
-        return Err(StoreError::TooLarge {
-            path: path.to_path_buf(),
-            max,
-        });
-    }
+    let buf = match airlock_core::bounded::read_at_most(f, max) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
+            return Err(StoreError::TooLarge {
+                path: path.to_path_buf(),
+                max,
+            })
+        }
+        Err(e) => return Err(StoreError::io(path, "read blob")(e)),
+    };
     let found = Sha256::digest(&buf);
     if found != *d {
         return Err(StoreError::DigestMismatch {

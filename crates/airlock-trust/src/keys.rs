@@ -7,7 +7,7 @@
 //! `{"keytype":"ed25519","keyval":{"public":"<hex>"},"scheme":"ed25519"}`.
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use airlock_core::Sha256;
@@ -207,18 +207,21 @@ fn read_bounded(path: &Path) -> Result<String, TrustError> {
         source,
     };
     let f = fs::File::open(path).map_err(io)?;
-    let mut s = String::new();
-    f.take(MAX_KEY_FILE + 1)
-        .read_to_string(&mut s)
-        .map_err(io)?;
-    if s.len() as u64 > MAX_KEY_FILE {
-        return Err(TrustError::KeyFormat {
-            path: path.to_path_buf(),
-            what: "key",
-            reason: format!("file is larger than {MAX_KEY_FILE} bytes"),
-        });
-    }
-    Ok(s)
+    let bytes = match airlock_core::bounded::read_at_most(f, MAX_KEY_FILE) {
+        Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
+            return Err(TrustError::KeyFormat {
+                path: path.to_path_buf(),
+                what: "key",
+                reason: format!("file is larger than {MAX_KEY_FILE} bytes"),
+            })
+        }
+        r => r.map_err(io)?,
+    };
+    String::from_utf8(bytes).map_err(|_| TrustError::KeyFormat {
+        path: path.to_path_buf(),
+        what: "key",
+        reason: "not UTF-8 text".into(),
+    })
 }
 
 #[cfg(test)]

@@ -18,7 +18,6 @@ mod trust;
 mod unpack;
 mod verify;
 
-use std::io::Read;
 use std::path::Path;
 
 use airlock_trust::TrustRoot;
@@ -42,18 +41,7 @@ pub fn run(cli: &Cli) -> Result<u8> {
 
 /// Reads a file of at most `max` bytes.
 pub fn read_bounded(path: &Path, max: u64, what: &str) -> Result<Vec<u8>> {
-    let f = std::fs::File::open(path)
-        .with_context(|| format!("cannot open {what} {}", path.display()))?;
-    let mut buf = Vec::new();
-    f.take(max + 1)
-        .read_to_end(&mut buf)
-        .with_context(|| format!("cannot read {what} {}", path.display()))?;
-    anyhow::ensure!(
-        buf.len() as u64 <= max,
-        "{what} {} is larger than {max} bytes",
-        path.display()
-    );
-    Ok(buf)
+    airlock_core::bounded::read_file_at_most(path, max).with_context(|| what.to_string())
 }
 
 /// Loads a trust root the operator handed us (trusted on first use: self-signed, unexpired).

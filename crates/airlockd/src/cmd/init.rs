@@ -48,16 +48,5 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Result<u8> {
 
 /// Reads a file of at most `max` bytes.
 fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
-    use std::io::Read;
-    let f = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut buf = Vec::new();
-    f.take(max + 1)
-        .read_to_end(&mut buf)
-        .with_context(|| format!("reading {}", path.display()))?;
-    anyhow::ensure!(
-        buf.len() as u64 <= max,
-        "{} is larger than {max} bytes",
-        path.display()
-    );
-    Ok(buf)
+    airlock_core::bounded::read_file_at_most(path, max).context("reading the trust root")
 }
