@@ -1,10 +1,12 @@
-//! Every bad volume of the foundation issue, fed to `airlockd import`: each is refused, moved to
-//! quarantine with a reason of kind `integrity`, and the store and catalog stay as they were.
+//! Hostile and damaged volumes fed to `airlockd import` (a broken signature, `..` and absolute
+//! paths, a hard link, a device node, a duplicate entry, a decompression bomb, an oversized
+//! manifest envelope): each is refused, moved to quarantine with a reason of kind `integrity`,
+//! and the store and catalog stay as they were.
 
 use airlock_e2e::*;
 
 #[test]
-fn foundation_bad_volumes_are_quarantined_by_import() {
+fn bad_volumes_are_refused_and_quarantined_by_import() {
     let f = Fixture::new();
     airlockd(&f, &["init", "--data", "data", "--trust", "root.json"]).ok();
     let v = f.pack("out", &[]).remove(0);

@@ -404,7 +404,7 @@ fn oci_protocol_details() {
         assert!(body(&r).contains(err), "{url}: {}", r.stdout);
     }
     // A TLS client on the plain port is answered at once, not left waiting for a header end
-    // (skopeo tries https first; regression: it stalled 10 s per request).
+    // (skopeo tries https first; waiting for one would stall each request 10 s).
     let t = std::time::Instant::now();
     let r = run_in(
         f.path(),

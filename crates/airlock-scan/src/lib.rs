@@ -11,8 +11,9 @@
 //!   frames, several pickles per stream, joblib's inline arrays) with allowlist-first verdicts
 //!   on every imported global ([`globals`]);
 //! - containers: zip ([`zip`], central directory cross-checked with local headers), tar
-//!   ([`tar`]), gzip, nested to [`Limits::max_depth`]; PyTorch zip and legacy files, `.npz`,
-//!   `.keras`; 7z/rar/xz/bzip2 are reported as unscannable;
+//!   ([`tar`]), 7z ([`sevenz`]), gzip, zlib, xz, bzip2, zstd and lzma streams, nested to
+//!   [`Limits::max_depth`]; PyTorch zip and legacy files, `.npz`, `.keras`; image layers
+//!   streamed as they are decompressed ([`layer`]); rar is reported as unscannable;
 //! - validators: safetensors ([`safetensors`], never reads tensor data), GGUF ([`gguf`], also
 //!   checks chat templates), numpy `.npy` ([`npy`]);
 //! - configs: Keras JSON and HDF5 model configs, ONNX external-data paths ([`keras`], [`onnx`]);
