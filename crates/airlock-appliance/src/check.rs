@@ -118,32 +118,19 @@ impl Appliance {
     pub fn verify_audit(&self) -> Result<audit::Report, ApplianceError> {
         let mut report = self.catalog.verify_audit(&self.public_key())?;
         let head_path = self.root.join("audit.head");
-        match std::fs::read(&head_path) {
-            Ok(bytes) => {
-                let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-                let (seq, hash, sig) = (v["seq"].as_u64(), v["hash"].as_str(), v["sig"].as_str());
-                match (seq, hash, sig) {
-                    (Some(seq), Some(hash), Some(sig)) => {
-                        let msg = format!("airlock-audit-head {seq} {hash}");
-                        let sig_ok = decode_hex(sig)
-                            .is_some_and(|s| self.public_key().verify(msg.as_bytes(), &s));
-                        if !sig_ok {
-                            report
-                                .problems
-                                .push("audit.head signature does not verify".into());
-                        }
-                        let in_log = self.catalog.audit_hash(seq)?;
-                        match in_log {
-                            None => report.problems.push(format!(
-                                "the signed head names entry {seq}, which is not in the log: the newest entries were deleted"
-                            )),
-                            Some(h) if h != hash => report.problems.push(format!("entry {seq} differs from the signed head")),
-                            _ => {}
-                        }
-                    }
-                    _ => report.problems.push("audit.head is malformed".into()),
-                }
-            }
+        match airlock_core::bounded::read_file_at_most(&head_path, 64 * 1024) {
+            Ok(bytes) => match crate::head::verify(&bytes, &self.public_key()) {
+                Ok((seq, hash)) => match self.catalog.audit_hash(seq)? {
+                    None => report.problems.push(format!(
+                        "the signed head names entry {seq}, which is not in the log: the newest entries were deleted"
+                    )),
+                    Some(h) if h != hash => report
+                        .problems
+                        .push(format!("entry {seq} differs from the signed head")),
+                    _ => {}
+                },
+                Err(problem) => report.problems.push(problem),
+            },
             Err(e) => report
                 .problems
                 .push(format!("{}: {e}", head_path.display())),
@@ -215,14 +202,4 @@ pub struct NameRow {
     pub kind: String,
     pub name: String,
     pub digest: String,
-}
-
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }

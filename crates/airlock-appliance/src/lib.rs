@@ -31,6 +31,7 @@
 
 pub mod check;
 pub mod error;
+pub mod head;
 pub mod import;
 pub mod lineage;
 pub mod lock;
@@ -238,10 +239,8 @@ impl Appliance {
     /// entries from the database is detectable.
     pub fn write_head(&self) -> Result<(), ApplianceError> {
         if let Some((seq, hash)) = self.catalog.audit_head()? {
-            let msg = format!("airlock-audit-head {seq} {hash}");
-            let sig = self.key()?.sign(msg.as_bytes());
-            let doc = json!({"seq": seq, "hash": hash, "sig": hex_encode(&sig)});
-            airlock_store::write_atomic(&self.root.join("audit.head"), doc.to_string().as_bytes())?;
+            let doc = head::sign(seq, &hash, self.key()?);
+            airlock_store::write_atomic(&self.root.join("audit.head"), &doc)?;
         }
         Ok(())
     }
@@ -280,8 +279,4 @@ fn load_config(root: &Path) -> Result<Config, ApplianceError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
         Err(e) => Err(io(&p, "read config")(e)),
     }
-}
-
-pub(crate) fn hex_encode(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }

@@ -150,8 +150,8 @@ pub struct PackArgs {
     /// Bundle lifetime, after which importers refuse it (e.g. 30d), or "never".
     #[arg(long, default_value = "30d", value_parser = airlock_ui::parse_expiry)]
     pub expires: airlock_ui::Expiry,
-    /// Compression threads (default: all cores). `--threads` is accepted as an alias.
-    #[arg(long = "jobs", alias = "threads", value_name = "N")]
+    /// Compression threads (default: all cores; --jobs sets parallel downloads).
+    #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// Make a differential bundle: leave out every blob this signed appliance inventory
     /// (`airlockd inventory export`) lists. Needs --appliance-key.
@@ -298,5 +298,16 @@ impl RulesArgs {
         let rules = airlock_yara::RuleSet::load(&self.dirs)?;
         tracing::info!(rules = rules.len(), files = rules.files().len(), id = %rules.id(), "YARA rules compiled");
         Ok(rules)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap's own consistency checks (unique flags, valid defaults, conflicts that exist),
+    /// which otherwise only fire when a command is run.
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

@@ -166,3 +166,14 @@ pub struct ServeArgs {
     #[arg(long, hide = true, default_value_t = 1024)]
     pub max_connections: usize,
 }
+
+#[cfg(test)]
+mod tests {
+    /// clap's own consistency checks (unique flags, valid defaults, conflicts that exist),
+    /// which otherwise only fire when a command is run.
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}
