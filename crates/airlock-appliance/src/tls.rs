@@ -40,8 +40,11 @@ fn err(e: rcgen::Error) -> ApplianceError {
     ApplianceError::Usage(format!("creating the appliance TLS certificates: {e}"))
 }
 
+/// The calendar year now (UTC), from the same civil-date conversion as every timestamp.
 fn year_now() -> i32 {
-    (1970 + airlock_core::time::now() / 31_556_952) as i32
+    airlock_core::time::format_rfc3339(airlock_core::time::now())[..4]
+        .parse()
+        .unwrap_or(1970)
 }
 
 /// Creates `DATA/tls/` (refusing to overwrite an existing CA) with a CA valid for 10 years and

@@ -297,22 +297,16 @@ fn usable_control(path: &Path) -> Result<String, String> {
 pub use airlock_deb::check_control;
 use airlock_deb::field;
 
-/// An HTTP `Date` value (IMF-fixdate): `Fri, 27 Nov 2026 02:30:00 GMT`.
+/// An HTTP `Date` value (IMF-fixdate): `Fri, 27 Nov 2026 02:30:00 GMT`. Times before 1970 are
+/// written as 1970 (the appliance refuses to run its checks on such a clock anyway).
 pub(crate) fn http_date(t: i64) -> String {
-    rfc2822(t).replace(" UTC", " GMT")
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64);
+    httpdate::fmt_http_date(t)
 }
 
-/// `Fri, 27 Nov 2026 02:30:00 UTC`
+/// The `Date:` of a `Release` file, as Debian writes it: `Fri, 27 Nov 2026 02:30:00 UTC`.
 fn rfc2822(t: i64) -> String {
-    let s = airlock_core::time::format_rfc3339(t); // 2026-11-27T02:30:00Z
-    let (y, mo, d) = (&s[0..4], &s[5..7], &s[8..10]);
-    let months = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    let wd = days[(t.div_euclid(86_400)).rem_euclid(7) as usize];
-    let m = months[mo.parse::<usize>().unwrap_or(1).clamp(1, 12) - 1];
-    format!("{wd}, {d} {m} {y} {} UTC", &s[11..19])
+    http_date(t).replace(" GMT", " UTC")
 }
 
 #[cfg(test)]

@@ -723,35 +723,35 @@ pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
     })
 }
 
-/// Decodes `%XX` escapes; `None` for bad escapes or non-UTF-8 results.
+/// Decodes `%XX` escapes; `None` for a `%` not followed by two hex digits (the
+/// `percent-encoding` crate would keep it literally; a request carrying one is malformed) or
+/// a non-UTF-8 result.
 pub fn percent_decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
+    let well_formed = b.iter().enumerate().all(|(i, c)| {
+        *c != b'%'
+            || (b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+    });
+    if !well_formed {
+        return None;
     }
-    String::from_utf8(out).ok()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .ok()
+        .map(|c| c.into_owned())
 }
+
+/// Everything but RFC 3986 unreserved characters is escaped.
+const NOT_UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// Encodes everything but unreserved characters (for query values).
 pub fn percent_encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(s, NOT_UNRESERVED).to_string()
 }
 
 /// Encodes each segment of a `/`-separated path.
@@ -770,6 +770,9 @@ mod tests {
     fn percent() {
         assert_eq!(percent_decode("%2e%2e/a%20b").as_deref(), Some("../a b"));
         assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("a%2"), None);
+        assert_eq!(percent_decode("%ff"), None);
+        assert_eq!(percent_encode("é~x"), "%C3%A9~x");
         assert_eq!(percent_encode("a b/c"), "a%20b%2Fc");
         assert_eq!(
             query_param(Some("n=2&last=a%3Ab"), "last").as_deref(),
