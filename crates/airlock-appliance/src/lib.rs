@@ -228,7 +228,7 @@ impl Appliance {
     pub fn write_head(&self) -> Result<(), ApplianceError> {
         if let Some((seq, hash)) = audit::head(self.catalog.conn())? {
             let msg = format!("airlock-audit-head {seq} {hash}");
-            let sig = self.key()?.sign(msg.as_bytes());
+            let sig = self.key()?.sign(msg.as_bytes())?;
             let doc = json!({"seq": seq, "hash": hash, "sig": hex_encode(&sig)});
             airlock_store::write_atomic(&self.root.join("audit.head"), doc.to_string().as_bytes())?;
         }
