@@ -169,10 +169,7 @@ fn hsm_keys_sign_the_trust_root_and_bundle_that_airlockd_imports() {
             &["--json", "pack", "m.yaml", "--key", &signer, "--out", "out"],
         )
         .ok();
-    let vol = r.json()["volumes"][0]["path"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let vol = r.json()["volumes"][0]["path"].as_str().unwrap().to_string();
 
     let v = f
         .airlock(&["--json", "verify", "--trust", "hsm-root.json", &vol])
@@ -250,7 +247,11 @@ fn hsm_wrong_pin_missing_key_or_module_is_a_clear_refusal() {
     let r = init("pkcs11:token=airlock;object=signer?pin-value=999999")
         .refused()
         .says(&["airlock", "login failed", "PIN is incorrect"]);
-    assert!(!r.stderr.contains("999999"), "the PIN is echoed: {}", r.stderr);
+    assert!(
+        !r.stderr.contains("999999"),
+        "the PIN is echoed: {}",
+        r.stderr
+    );
     init("pkcs11:token=airlock;object=nope?pin-source=file:pin")
         .refused()
         .says(&["no ed25519 private key", "object=nope"]);
@@ -267,4 +268,38 @@ fn hsm_wrong_pin_missing_key_or_module_is_a_clear_refusal() {
         .refused()
         .says(&["invalid pkcs11 URI", "slot-id"]);
     assert!(!dir.join("r.json").exists());
+}
+
+/// Only the connected side links a PKCS#11 loader: airlockd's appliance key is a file.
+#[test]
+fn hsm_airlockd_links_no_pkcs11_crate() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let tree = |pkg: &str| {
+        run_in(
+            &root,
+            &cargo,
+            &[
+                "tree",
+                "-p",
+                pkg,
+                "-e",
+                "normal",
+                "--prefix",
+                "none",
+                "--offline",
+            ],
+        )
+        .ok()
+        .stdout
+    };
+    let links = |out: &str, krate: &str| out.lines().any(|l| l.starts_with(krate));
+    let (airlock, airlockd) = (tree("airlock"), tree("airlockd"));
+    assert!(links(&airlock, "airlock-pkcs11 ") && links(&airlock, "cryptoki "));
+    for krate in ["airlock-pkcs11 ", "cryptoki ", "libloading "] {
+        assert!(
+            !links(&airlockd, krate),
+            "airlockd links {krate}:\n{airlockd}"
+        );
+    }
 }

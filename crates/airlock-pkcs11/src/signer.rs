@@ -68,14 +68,13 @@ impl Signer for Pkcs11Signer {
             .session
             .sign(&mechanism, self.key, message)
             .map_err(|e| self.sign_err(token::describe(&e)))?;
-        let sig: [u8; 64] = sig
-            .as_slice()
-            .try_into()
-            .map_err(|_| self.sign_err(format!("the token returned {} bytes, not 64", sig.len())))?;
+        let sig: [u8; 64] = sig.as_slice().try_into().map_err(|_| {
+            self.sign_err(format!("the token returned {} bytes, not 64", sig.len()))
+        })?;
         if !self.public.verify(message, &sig) {
-            return Err(self.sign_err(
-                "the token's signature does not verify under its public key".into(),
-            ));
+            return Err(
+                self.sign_err("the token's signature does not verify under its public key".into())
+            );
         }
         Ok(sig)
     }

@@ -124,9 +124,8 @@ fn find_slot(ctx: &Pkcs11, uri: &Pkcs11Uri, module: &Path) -> Result<(Slot, Toke
 }
 
 fn token_matches(uri: &Pkcs11Uri, info: &TokenInfo) -> bool {
-    let eq = |want: &Option<String>, have: &str| {
-        want.as_deref().is_none_or(|w| w == have.trim_end())
-    };
+    let eq =
+        |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have.trim_end());
     eq(&uri.token, info.label())
         && eq(&uri.serial, info.serial_number())
         && eq(&uri.manufacturer, info.manufacturer_id())

@@ -97,7 +97,9 @@ impl Pkcs11Uri {
             "object" => set_once(&mut self.object, name, text(value, name)?),
             "id" => set_once(&mut self.id, name, pct_decode(value, name)?),
             "type" if value == "private" => Ok(()),
-            "type" => Err(uri_err("type= must be \"private\": a signing key is a private key")),
+            "type" => Err(uri_err(
+                "type= must be \"private\": a signing key is a private key",
+            )),
             other => Err(uri_err(&format!("unsupported path attribute {other:?}"))),
         }
     }
@@ -235,7 +237,10 @@ mod tests {
         assert_eq!(u.module_path, Some(PathBuf::from("/lib/p.so")));
         let shown = format!("{u} {u:?}");
         assert!(!shown.contains("1234"), "{shown}");
-        assert_eq!(u.key_name(), "pkcs11:token=air lock;object=signer;id=%01%ff");
+        assert_eq!(
+            u.key_name(),
+            "pkcs11:token=air lock;object=signer;id=%01%ff"
+        );
     }
 
     #[test]

@@ -56,9 +56,7 @@ pub fn generate_pkcs11(cli: &Cli, name: &str, uri: &str, out: &Path) -> Result<u
     uri.id = None;
     let keyid = public.keyid();
     if cli.json {
-        super::print_json(
-            &json!({"uri": uri.key_name(), "public": pub_path, "keyid": keyid}),
-        )?;
+        super::print_json(&json!({"uri": uri.key_name(), "public": pub_path, "keyid": keyid}))?;
     } else {
         say!("private key: {} (inside the token)", uri.key_name());
         say!("public key:  {}", pub_path.display());
