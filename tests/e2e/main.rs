@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod foundation;
+mod hsm;
 mod import;
 mod import_bad;
 mod models;

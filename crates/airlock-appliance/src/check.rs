@@ -154,7 +154,7 @@ impl Appliance {
         };
         let payload = serde_json::to_vec(&inv).expect("inventory serializes");
         let key: &dyn Signer = self.signer()?;
-        Ok(Envelope::sign(INVENTORY_PAYLOAD_TYPE, &payload, &[key]).to_json())
+        Ok(Envelope::sign(INVENTORY_PAYLOAD_TYPE, &payload, &[key])?.to_json())
     }
 
     /// A summary for `airlockd status` and `list`.

@@ -22,13 +22,13 @@ struct Head {
 }
 
 /// The signed head naming entry `seq` with `hash`.
-pub fn sign(seq: u64, hash: &str, key: &dyn Signer) -> Vec<u8> {
+pub fn sign(seq: u64, hash: &str, key: &dyn Signer) -> Result<Vec<u8>, airlock_trust::TrustError> {
     let payload = serde_json::to_vec(&Head {
         seq,
         hash: hash.to_string(),
     })
     .expect("head serializes");
-    Envelope::sign(PAYLOAD_TYPE, &payload, &[key]).to_json()
+    Ok(Envelope::sign(PAYLOAD_TYPE, &payload, &[key])?.to_json())
 }
 
 /// The entry a head names, once its signature by `key` verified; a message saying what is
@@ -68,7 +68,7 @@ mod tests {
     #[test]
     fn heads_verify_and_tampering_is_named() {
         let k = KeyPair::generate();
-        let doc = sign(7, "abc", &k);
+        let doc = sign(7, "abc", &k).unwrap();
         assert_eq!(verify(&doc, &k.public_key()).unwrap(), (7, "abc".into()));
         let other = KeyPair::generate();
         assert!(verify(&doc, &other.public_key())
@@ -86,7 +86,7 @@ mod tests {
     #[test]
     fn heads_of_older_builds_still_verify() {
         let k = KeyPair::generate();
-        let sig = k.sign(b"airlock-audit-head 3 deadbeef");
+        let sig = k.sign(b"airlock-audit-head 3 deadbeef").unwrap();
         let old = serde_json::json!({"seq": 3, "hash": "deadbeef", "sig": hex::encode(sig)});
         assert_eq!(
             verify(old.to_string().as_bytes(), &k.public_key()).unwrap(),

@@ -239,7 +239,7 @@ impl Appliance {
     /// entries from the database is detectable.
     pub fn write_head(&self) -> Result<(), ApplianceError> {
         if let Some((seq, hash)) = self.catalog.audit_head()? {
-            let doc = head::sign(seq, &hash, self.key()?);
+            let doc = head::sign(seq, &hash, self.key()?)?;
             airlock_store::write_atomic(&self.root.join("audit.head"), &doc)?;
         }
         Ok(())

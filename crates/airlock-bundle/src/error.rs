@@ -38,6 +38,8 @@ pub enum BundleError {
     },
     #[error("{volume}: truncated or damaged volume: {detail}")]
     Truncated { volume: PathBuf, detail: String },
+    #[error("signing the bundle manifest")]
+    Sign(#[source] airlock_trust::TrustError),
     #[error("{volume}: signed manifest rejected")]
     Untrusted {
         volume: PathBuf,

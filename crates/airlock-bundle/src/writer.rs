@@ -223,7 +223,9 @@ pub fn pack(input: PackInput, opts: &PackOptions<'_>) -> Result<Packed, BundleEr
     let statement =
         serde_json::to_vec(&Statement::new(manifest.clone())).expect("statement serializes");
     let bundle_id = Sha256::digest(&statement);
-    let envelope = Envelope::sign(PAYLOAD_TYPE, &statement, &opts.signers).to_json();
+    let envelope = Envelope::sign(PAYLOAD_TYPE, &statement, &opts.signers)
+        .map_err(BundleError::Sign)?
+        .to_json();
 
     fs::create_dir_all(&opts.out_dir)
         .map_err(BundleError::io(&opts.out_dir, "create output directory"))?;

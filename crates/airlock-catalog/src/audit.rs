@@ -58,7 +58,7 @@ pub fn append(
     };
     let bytes = canonical(seq, now, kind, &data, &prev);
     let hash = Sha256::digest(&bytes).hex();
-    let sig = B64.encode(signer.sign(&bytes));
+    let sig = B64.encode(signer.sign(&bytes)?);
     let text = String::from_utf8(airlock_trust::canonical::to_vec(&data)?).expect("JSON is UTF-8");
     tx.execute(
         "INSERT INTO audit (seq, time, kind, data, prev, hash, sig) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

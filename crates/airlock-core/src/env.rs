@@ -9,3 +9,6 @@ pub const AIRLOCK_LOG: &str = "AIRLOCK_LOG";
 /// Directories of operator YARA rules (`*.yar`, `*.yara`) for `airlock scan` and
 /// `airlock pack`, separated by `:`.
 pub const AIRLOCK_YARA_RULES: &str = "AIRLOCK_YARA_RULES";
+/// The PKCS#11 module (shared library) that `pkcs11:` key URIs use when they carry no
+/// `module-path=`; the default is SoftHSM2's `/usr/lib/softhsm/libsofthsm2.so`.
+pub const AIRLOCK_PKCS11_MODULE: &str = "AIRLOCK_PKCS11_MODULE";

@@ -53,21 +53,27 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
 }
 
 impl Envelope {
-    /// Signs `payload` with every signer given.
-    pub fn sign(payload_type: &str, payload: &[u8], signers: &[&dyn Signer]) -> Self {
+    /// Signs `payload` with every signer given; the first signer that fails fails it all.
+    pub fn sign(
+        payload_type: &str,
+        payload: &[u8],
+        signers: &[&dyn Signer],
+    ) -> Result<Self, TrustError> {
         let msg = pae(payload_type, payload);
         let signatures = signers
             .iter()
-            .map(|s| EnvelopeSignature {
-                keyid: s.public_key().keyid(),
-                sig: B64.encode(s.sign(&msg)),
+            .map(|s| {
+                Ok(EnvelopeSignature {
+                    keyid: s.public_key().keyid(),
+                    sig: B64.encode(s.sign(&msg)?),
+                })
             })
-            .collect();
-        Envelope {
+            .collect::<Result<_, TrustError>>()?;
+        Ok(Envelope {
             payload: B64.encode(payload),
             payload_type: payload_type.to_string(),
             signatures,
-        }
+        })
     }
 
     pub fn parse(bytes: &[u8]) -> Result<Self, TrustError> {
@@ -119,24 +125,47 @@ mod tests {
     #[test]
     fn threshold_counts_distinct_keys() {
         let (a, b) = (KeyPair::generate(), KeyPair::generate());
-        let env = Envelope::sign("t", b"hi", &[&a, &a]);
+        let env = Envelope::sign("t", b"hi", &[&a, &a]).unwrap();
         let e = env
             .verify("t", &keyset(&[&a, &b]), 2, "bundle")
             .unwrap_err();
         assert!(e.to_string().contains("1 valid"), "{e}");
-        let env = Envelope::sign("t", b"hi", &[&a, &b]);
+        let env = Envelope::sign("t", b"hi", &[&a, &b]).unwrap();
         let v = env.verify("t", &keyset(&[&a, &b]), 2, "bundle").unwrap();
         assert_eq!(v.payload, b"hi");
         assert_eq!(v.signers.len(), 2);
     }
 
+    /// A signer whose device has gone away.
+    struct Broken(PublicKey);
+
+    impl Signer for Broken {
+        fn public_key(&self) -> PublicKey {
+            self.0
+        }
+        fn sign(&self, _: &[u8]) -> Result<[u8; 64], TrustError> {
+            Err(TrustError::Sign {
+                key: "broken".into(),
+                reason: "token removed".into(),
+            })
+        }
+    }
+
+    #[test]
+    fn a_failing_signer_fails_the_envelope() {
+        let a = KeyPair::generate();
+        let broken = Broken(KeyPair::generate().public_key());
+        let e = Envelope::sign("t", b"hi", &[&a, &broken]).unwrap_err();
+        assert_eq!(e.to_string(), "signing with broken failed: token removed");
+    }
+
     #[test]
     fn tampering_is_detected() {
         let a = KeyPair::generate();
-        let mut env = Envelope::sign("t", b"hi", &[&a]);
+        let mut env = Envelope::sign("t", b"hi", &[&a]).unwrap();
         env.payload = B64.encode(b"ho");
         assert!(env.verify("t", &keyset(&[&a]), 1, "bundle").is_err());
-        let env = Envelope::sign("t", b"hi", &[&a]);
+        let env = Envelope::sign("t", b"hi", &[&a]).unwrap();
         assert!(env.verify("u", &keyset(&[&a]), 1, "bundle").is_err());
         let other = KeyPair::generate();
         assert!(env.verify("t", &keyset(&[&other]), 1, "bundle").is_err());

@@ -16,6 +16,10 @@ pub enum TrustError {
         what: &'static str,
         reason: String,
     },
+    /// A signer could not produce a signature; `key` names the key (path, URI without its
+    /// PIN, or key id), never a secret.
+    #[error("signing with {key} failed: {reason}")]
+    Sign { key: String, reason: String },
     #[error("malformed DSSE envelope: {0}")]
     Envelope(String),
     #[error("payload type {found:?} is not the expected {expected:?}")]

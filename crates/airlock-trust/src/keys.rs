@@ -21,10 +21,13 @@ use crate::TrustError;
 /// Key files are a few hundred bytes; anything larger is not a key.
 const MAX_KEY_FILE: u64 = 16 * 1024;
 
-/// Something that can produce ed25519 signatures: a key file today, an HSM or KMS tomorrow.
+/// Something that produces ed25519 signatures: a key in memory ([`KeyPair`]) or a key that
+/// never leaves a hardware security module. Signing can fail (a token removed, a session
+/// closed, a device error), so `sign` returns a `Result`; an implementation that cannot
+/// produce a signature returns [`TrustError::Sign`] and never a made-up one.
 pub trait Signer: Send + Sync {
     fn public_key(&self) -> PublicKey;
-    fn sign(&self, message: &[u8]) -> [u8; 64];
+    fn sign(&self, message: &[u8]) -> Result<[u8; 64], TrustError>;
 }
 
 /// An ed25519 public key with its securesystemslib key id.
@@ -196,8 +199,8 @@ impl Signer for KeyPair {
     fn public_key(&self) -> PublicKey {
         PublicKey(self.0.verifying_key())
     }
-    fn sign(&self, message: &[u8]) -> [u8; 64] {
-        ed25519_dalek::Signer::sign(&self.0, message).to_bytes()
+    fn sign(&self, message: &[u8]) -> Result<[u8; 64], TrustError> {
+        Ok(ed25519_dalek::Signer::sign(&self.0, message).to_bytes())
     }
 }
 

@@ -127,11 +127,13 @@ impl RootSpec<'_> {
             .signers
             .iter()
             .filter(|s| seen.insert(s.public_key().keyid()))
-            .map(|s| EnvelopeSignature {
-                keyid: s.public_key().keyid(),
-                sig: B64.encode(s.sign(&canon)),
+            .map(|s| {
+                Ok(EnvelopeSignature {
+                    keyid: s.public_key().keyid(),
+                    sig: B64.encode(s.sign(&canon)?),
+                })
             })
-            .collect();
+            .collect::<Result<_, TrustError>>()?;
         let doc = SignedDoc {
             signed: serde_json::to_value(&meta).expect("root serializes"),
             signatures,

@@ -85,7 +85,7 @@ mod tests {
     fn sig(k: &KeyPair, msg: &[u8]) -> EnvelopeSignature {
         EnvelopeSignature {
             keyid: k.public_key().keyid(),
-            sig: B64.encode(k.sign(msg)),
+            sig: B64.encode(k.sign(msg).unwrap()),
         }
     }
 

@@ -54,11 +54,17 @@ pub enum Command {
 
 #[derive(Subcommand, Debug)]
 pub enum KeysCmd {
-    /// Write NAME.key (PKCS#8 PEM, mode 0600) and NAME.pub (SPKI PEM) into DIR.
+    /// Write NAME.key (PKCS#8 PEM, mode 0600) and NAME.pub (SPKI PEM) into DIR; with
+    /// --pkcs11, create the key pair inside a token and write only NAME.pub.
     Generate {
-        /// File name stem of the key pair ([A-Za-z0-9._-]).
+        /// File name stem of the key pair ([A-Za-z0-9._-]); with --pkcs11 also the key's
+        /// label in the token unless the URI names one with object=.
         #[arg(long)]
         name: String,
+        /// Create the key inside the PKCS#11 token this URI names (`pkcs11:token=T?pin-source=
+        /// file:PIN`); the private key is non-extractable and never written to disk.
+        #[arg(long, value_name = "URI")]
+        pkcs11: Option<String>,
         /// Directory to write into (created if missing); existing keys are never overwritten.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
@@ -79,12 +85,13 @@ pub struct TrustRotateArgs {
     /// The current root (version N).
     #[arg(long, value_name = "ROOT")]
     pub from: PathBuf,
-    /// Private key of a current root key holder; enough of them to meet the current root
-    /// threshold must sign.
-    #[arg(long = "sign-key", value_name = "KEY", required = true)]
+    /// Private key of a current root key holder (PKCS#8 file or pkcs11: URI); enough of them
+    /// to meet the current root threshold must sign.
+    #[arg(long = "sign-key", value_name = "KEY|URI", required = true)]
     pub sign_keys: Vec<PathBuf>,
-    /// Private key of a root key holder in the new root (each also signs it).
-    #[arg(long = "root-key", value_name = "KEY", required = true)]
+    /// Private key of a root key holder in the new root (PKCS#8 file or pkcs11: URI); each
+    /// also signs it.
+    #[arg(long = "root-key", value_name = "KEY|URI", required = true)]
     pub root_keys: Vec<PathBuf>,
     /// How many root keys must sign the rotation after this one.
     #[arg(long, default_value_t = 1)]
@@ -107,8 +114,9 @@ pub struct TrustRotateArgs {
 
 #[derive(Args, Debug)]
 pub struct TrustInitArgs {
-    /// Private key of a root key holder; repeat for several. Each signs the root.
-    #[arg(long = "root-key", value_name = "KEY", required = true)]
+    /// Private key of a root key holder (PKCS#8 file or pkcs11: URI); repeat for several.
+    /// Each signs the root.
+    #[arg(long = "root-key", value_name = "KEY|URI", required = true)]
     pub root_keys: Vec<PathBuf>,
     /// How many root keys must sign a future root rotation.
     #[arg(long, default_value_t = 1)]
@@ -131,8 +139,9 @@ pub struct TrustInitArgs {
 pub struct PackArgs {
     /// The input manifest (manifests/*.yaml).
     pub manifest: PathBuf,
-    /// Signing key (PKCS#8 PEM); repeat to sign with several keys.
-    #[arg(long = "key", value_name = "KEY", required = true)]
+    /// Signing key: a PKCS#8 PEM file or a pkcs11: URI naming a key in a token
+    /// (`pkcs11:token=T;object=K?pin-source=file:PIN`); repeat to sign with several keys.
+    #[arg(long = "key", value_name = "KEY|URI", required = true)]
     pub keys: Vec<PathBuf>,
     /// Output directory for the volumes.
     #[arg(long, value_name = "DIR", default_value = "bundles")]

@@ -20,14 +20,17 @@ mod verify;
 
 use std::path::Path;
 
-use airlock_trust::TrustRoot;
+use airlock_trust::{Signer, TrustRoot};
 use anyhow::{Context, Result};
 
 use crate::cli::{Cli, Command, KeysCmd, TrustCmd};
 
 pub fn run(cli: &Cli) -> Result<u8> {
     match &cli.command {
-        Command::Keys(KeysCmd::Generate { name, out }) => keys::generate(cli, name, out),
+        Command::Keys(KeysCmd::Generate { name, out, pkcs11 }) => match pkcs11 {
+            Some(uri) => keys::generate_pkcs11(cli, name, uri, out),
+            None => keys::generate(cli, name, out),
+        },
         Command::Trust(TrustCmd::Init(a)) => trust::init(cli, a),
         Command::Trust(TrustCmd::Rotate(a)) => trust::rotate(cli, a),
         Command::Sync(a) => sync::run(cli, a),
@@ -53,6 +56,20 @@ pub fn load_root(path: &Path) -> Result<TrustRoot> {
     )?;
     TrustRoot::load_initial(&bytes, airlock_core::time::now_checked()?)
         .with_context(|| format!("trust root {}", path.display()))
+}
+
+/// Loads the signing keys named on the command line: PKCS#8 files or `pkcs11:` URIs.
+/// Errors name the file or token and key, never a PIN.
+pub fn load_signers(specs: &[std::path::PathBuf]) -> Result<Vec<Box<dyn Signer>>> {
+    Ok(specs
+        .iter()
+        .map(|s| airlock_pkcs11::load_signer(s))
+        .collect::<Result<_, _>>()?)
+}
+
+/// Borrows boxed signers as the `&dyn Signer`s that signing functions take.
+pub fn signer_refs(signers: &[Box<dyn Signer>]) -> Vec<&dyn Signer> {
+    signers.iter().map(|s| s.as_ref()).collect()
 }
 
 pub fn print_json(v: &serde_json::Value) -> Result<()> {

@@ -7,7 +7,6 @@ use airlock_core::bundle::{BundleManifest, EntryRef, FORMAT_VERSION};
 use airlock_core::manifest::{InputManifest, MAX_MANIFEST_BYTES};
 use airlock_core::time::{format_rfc3339, now_checked};
 use airlock_core::Sha256;
-use airlock_trust::{KeyPair, Signer};
 use anyhow::{Context, Result};
 use serde_json::json;
 
@@ -28,11 +27,7 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
             }
         })
         .unwrap_or(std::path::Path::new("."));
-    let keys: Vec<KeyPair> = a
-        .keys
-        .iter()
-        .map(|p| KeyPair::load(p))
-        .collect::<Result<_, _>>()?;
+    let keys = super::load_signers(&a.keys)?;
     // Rules first: a rule file that does not compile fails the pack before any work.
     let rules = if a.no_scan {
         None
@@ -182,7 +177,7 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
         volume_size: a.volume_size,
         zstd_level: a.zstd_level,
         threads,
-        signers: keys.iter().map(|k| k as &dyn Signer).collect(),
+        signers: super::signer_refs(&keys),
         progress: &bar,
     };
     let packed = pack(

@@ -4,18 +4,11 @@ use std::path::Path;
 
 use airlock_core::time::{format_rfc3339, now_checked};
 use airlock_trust::root::RootSpec;
-use airlock_trust::{KeyPair, PublicKey, Signer, TrustRoot};
+use airlock_trust::{PublicKey, TrustRoot};
 use anyhow::{Context, Result};
 use serde_json::json;
 
 use crate::cli::{Cli, TrustInitArgs, TrustRotateArgs};
-
-fn load_pairs(paths: &[std::path::PathBuf]) -> Result<Vec<KeyPair>> {
-    Ok(paths
-        .iter()
-        .map(|p| KeyPair::load(p))
-        .collect::<Result<_, _>>()?)
-}
 
 fn load_pubs(paths: &[std::path::PathBuf]) -> Result<Vec<PublicKey>> {
     Ok(paths
@@ -69,7 +62,7 @@ fn expiry(secs: i64) -> Result<i64> {
 }
 
 pub fn init(cli: &Cli, a: &TrustInitArgs) -> Result<u8> {
-    let root_pairs = load_pairs(&a.root_keys)?;
+    let root_pairs = super::load_signers(&a.root_keys)?;
     let spec = RootSpec {
         version: 1,
         expires: expiry(a.expires)?,
@@ -78,7 +71,7 @@ pub fn init(cli: &Cli, a: &TrustInitArgs) -> Result<u8> {
         bundle_keys: load_pubs(&a.signers)?,
         bundle_threshold: a.threshold,
         revoked: vec![],
-        signers: root_pairs.iter().map(|k| k as &dyn Signer).collect(),
+        signers: super::signer_refs(&root_pairs),
     };
     let bytes = spec.sign().context("building the trust root")?;
     // Check what we wrote the way a verifier will.
@@ -97,10 +90,10 @@ pub fn rotate(cli: &Cli, a: &TrustRotateArgs) -> Result<u8> {
     // The old root may have expired: that is a reason to rotate, not to refuse.
     let old = TrustRoot::load_initial(&old_bytes, 0)
         .with_context(|| format!("trust root {}", a.from.display()))?;
-    let old_pairs = load_pairs(&a.sign_keys)?;
-    let new_pairs = load_pairs(&a.root_keys)?;
-    let mut signers: Vec<&dyn Signer> = old_pairs.iter().map(|k| k as &dyn Signer).collect();
-    signers.extend(new_pairs.iter().map(|k| k as &dyn Signer));
+    let old_pairs = super::load_signers(&a.sign_keys)?;
+    let new_pairs = super::load_signers(&a.root_keys)?;
+    let mut signers = super::signer_refs(&old_pairs);
+    signers.extend(super::signer_refs(&new_pairs));
     let spec = RootSpec {
         version: old.meta.version + 1,
         expires: expiry(a.expires)?,
