@@ -484,7 +484,7 @@ fn htpasswd_basic_auth_with_creds_flag_and_auth_file() {
     let r = airlock(d, &args).ok();
     assert!(!r.stderr.contains("`ps` shows it"), "{}", r.stderr);
     let out = Command::new(bin("airlock"))
-        .args(&base)
+        .args(base)
         .current_dir(d)
         .env("AIRLOCK_REGISTRY_CREDS", "alice:s3cr3t")
         .output()
@@ -755,7 +755,7 @@ fn bearer_token_flow_through_the_test_token_server() {
     let r = airlock(d, &args).ok();
     assert!(!r.stderr.contains("`ps` shows it"), "{}", r.stderr);
     let out = Command::new(bin("airlock"))
-        .args(&base)
+        .args(base)
         .current_dir(d)
         .env("AIRLOCK_REGISTRY_CREDS", "alice:s3cr3t")
         .output()
