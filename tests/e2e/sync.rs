@@ -21,6 +21,30 @@ use std::sync::{Arc, Mutex};
 
 use airlock_e2e::*;
 
+/// `airlock BASE` succeeds with `creds` given by `--creds` (with a warning that `ps` shows
+/// it), by `--creds-file`, and by `AIRLOCK_REGISTRY_CREDS` (both without the warning).
+fn creds_three_ways(d: &Path, base: &[&str], creds: &str) {
+    let mut args = base.to_vec();
+    args.extend(["--creds", creds]);
+    airlock(d, &args).ok().says(&["`ps` shows it"]);
+    std::fs::write(d.join("creds"), format!("{creds}\n")).unwrap();
+    let mut args = base.to_vec();
+    args.extend(["--creds-file", "creds"]);
+    let r = airlock(d, &args).ok();
+    assert!(!r.stderr.contains("`ps` shows it"), "{}", r.stderr);
+    let out = Command::new(bin("airlock"))
+        .args(base)
+        .current_dir(d)
+        .env("AIRLOCK_REGISTRY_CREDS", creds)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A Distribution registry on 127.0.0.1, killed on drop.
 struct Registry {
     child: Child,
@@ -474,26 +498,7 @@ fn htpasswd_basic_auth_with_creds_flag_and_auth_file() {
     let mut args = base.to_vec();
     args.extend(["--creds", "alice:wrong"]);
     airlock(d, &args).fails().says(&["refused"]);
-    let mut args = base.to_vec();
-    args.extend(["--creds", "alice:s3cr3t"]);
-    airlock(d, &args).ok().says(&["`ps` shows it"]);
-    // The same from a file and from the environment, where `ps` cannot see it.
-    std::fs::write(d.join("creds"), "alice:s3cr3t\n").unwrap();
-    let mut args = base.to_vec();
-    args.extend(["--creds-file", "creds"]);
-    let r = airlock(d, &args).ok();
-    assert!(!r.stderr.contains("`ps` shows it"), "{}", r.stderr);
-    let out = Command::new(bin("airlock"))
-        .args(base)
-        .current_dir(d)
-        .env("AIRLOCK_REGISTRY_CREDS", "alice:s3cr3t")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    creds_three_ways(d, &base, "alice:s3cr3t");
     // containers auth.json through $REGISTRY_AUTH_FILE (base64 of alice:s3cr3t).
     std::fs::write(
         d.join("auth.json"),
@@ -745,26 +750,7 @@ fn bearer_token_flow_through_the_test_token_server() {
     let mut args = base.to_vec();
     args.extend(["--authfile", "none.json"]);
     airlock(d, &args).fails().says(&["token server", "401"]);
-    let mut args = base.to_vec();
-    args.extend(["--creds", "alice:s3cr3t"]);
-    airlock(d, &args).ok().says(&["`ps` shows it"]);
-    // The same from a file and from the environment, where `ps` cannot see it.
-    std::fs::write(d.join("creds"), "alice:s3cr3t\n").unwrap();
-    let mut args = base.to_vec();
-    args.extend(["--creds-file", "creds"]);
-    let r = airlock(d, &args).ok();
-    assert!(!r.stderr.contains("`ps` shows it"), "{}", r.stderr);
-    let out = Command::new(bin("airlock"))
-        .args(base)
-        .current_dir(d)
-        .env("AIRLOCK_REGISTRY_CREDS", "alice:s3cr3t")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    creds_three_ways(d, &base, "alice:s3cr3t");
     let tl = proxy.token_log.lock().unwrap().clone();
     assert!(
         tl.iter()
