@@ -413,3 +413,22 @@ fn a_clock_before_1970_and_absurd_durations_are_errors() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("longer than 100 years"), "{}", r.stderr);
 }
+
+#[test]
+fn an_auditor_with_read_access_only_verifies_the_audit_log() {
+    let f = appliance();
+    let v = f.pack("out", &[]).remove(0);
+    airlockd(&f, &["import", "--data", "data", &v]).ok();
+    // An unprivileged user (nobody) in a group that may read the data directory, nothing more.
+    let r = f.sh(&format!(
+        "getent group airlock-auditors >/dev/null || groupadd airlock-auditors; \
+         chgrp -R airlock-auditors data && chmod o+x $PWD $(dirname $PWD) && \
+         g=$(getent group airlock-auditors | cut -d: -f3) && \
+         setpriv --reuid=65534 --regid=65534 --groups=$g {d} audit verify --data $PWD/data && \
+         setpriv --reuid=65534 --regid=65534 --groups=$g {d} list --data $PWD/data && \
+         ! setpriv --reuid=65534 --regid=65534 --groups=$g {d} --wait 0s import --data $PWD/data $PWD/{v}",
+        d = bin("airlockd").display()
+    ));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("audit log intact"), "{}", r.stdout);
+}

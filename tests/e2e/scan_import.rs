@@ -82,7 +82,7 @@ fn malicious_findings_are_refused_at_import_and_waivers_admit_suspicious_ones() 
     - artifact: acme/tiny-model
       finding: pickle/unknown-global:mymodule.MyClass
       file: odd.pkl
-      reason: reviewed by the ML platform team, ticket 1234
+      reason: reviewed by the ML platform team on 2026-11-20
 YAML"#)
         .ok();
     let vol = f.pack("waived", &["--sequence", "4"]).remove(0);
@@ -193,7 +193,7 @@ YAR"#)
   waivers:
     - artifact: registry.example/acme/hello:v1
       finding: yara/corp/corp_marker
-      reason: the greeting is public, ticket 77
+      reason: the greeting is public text
 YAML"#)
         .ok();
     let vol = f

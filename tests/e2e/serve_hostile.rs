@@ -56,6 +56,22 @@ fn metric(addr: &str, prefix: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {prefix} in {text}"))
 }
 
+/// `GET URL` for bytes 0-3 with `If-Range: VALIDATOR`, body discarded.
+fn ranged(f: &Fixture, url: &str, validator: &str) -> Run {
+    curl(
+        f,
+        &[
+            "-o",
+            "/dev/null",
+            "-H",
+            "Range: bytes=0-3",
+            "-H",
+            &format!("If-Range: {validator}"),
+            url,
+        ],
+    )
+}
+
 #[test]
 fn serve_hostile_slow_headers_do_not_starve_clients_and_are_cut_at_a_total_deadline() {
     const CONNS: usize = 500;
@@ -253,20 +269,7 @@ fn serve_hostile_if_range_with_another_validator_gets_the_whole_file() {
         let etag = header(&full, "etag").unwrap().to_string();
         let len: u64 = header(&full, "content-length").unwrap().parse().unwrap();
         assert!(len > 4, "{url}");
-        let get = |if_range: &str| {
-            curl(
-                &f,
-                &[
-                    "-o",
-                    "/dev/null",
-                    "-H",
-                    "Range: bytes=0-3",
-                    "-H",
-                    &format!("If-Range: {if_range}"),
-                    &url,
-                ],
-            )
-        };
+        let get = |if_range: &str| ranged(&f, &url, if_range);
         let r = get(&etag);
         assert_eq!(status(&r), 206, "{url}: matching If-Range");
         for other in [
@@ -499,20 +502,7 @@ YAML
     let url = format!("{base}/apt/pool/main/airlock-hello_1.0_all.deb");
     let full = curl(&f, &["-o", "/dev/null", &url]);
     let etag = header(&full, "etag").unwrap().to_string();
-    let part = |v: &str| {
-        curl(
-            &f,
-            &[
-                "-o",
-                "/dev/null",
-                "-H",
-                "Range: bytes=0-3",
-                "-H",
-                &format!("If-Range: {v}"),
-                &url,
-            ],
-        )
-    };
+    let part = |v: &str| ranged(&f, &url, v);
     assert_eq!(status(&part(&etag)), 206);
     assert_eq!(status(&part("\"sha256:00\"")), 200);
     assert_eq!(status(&part("Fri, 27 Nov 2026 02:30:00 GMT")), 200);

@@ -10,8 +10,8 @@ use super::{open_writer, print_json};
 use crate::cli::Cli;
 
 pub fn export(cli: &Cli, out: &Path) -> Result<u8> {
-    // Signing needs the private key and the audit entry the writer lock, held only for the
-    // moment the entry takes.
+    // Signing needs the private key and the audit entry needs the writer lock; the export is
+    // one catalog read, so the lock is held briefly.
     let mut a = open_writer(cli, "inventory export")?;
     let doc = a.export_inventory()?;
     std::fs::write(out, &doc).with_context(|| format!("writing {}", out.display()))?;
