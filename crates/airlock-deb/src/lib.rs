@@ -12,8 +12,31 @@
 //!   fields starts a second paragraph, which apt reads as another package or as duplicate fields
 //!   of this one (a parser differential between dpkg and apt).
 //! * [`field`] — one field's value.
+//!
+//! It also resolves dependencies, purely (no network, no files), so that the connected side
+//! can gather the closure of packages that `apt-get install` on an air-gapped target would
+//! accept:
+//!
+//! * [`version`] — dpkg version comparison;
+//! * [`control`] — deb822 paragraphs of whole `Packages` and `status` files;
+//! * [`relation`] — relationship fields (`Depends`, `Provides`, …);
+//! * [`index`] — [`Index`], the packages of one or more `Packages` files;
+//! * [`status`] — [`Baseline`], the installed packages of a dpkg `status` file;
+//! * [`resolve`](mod@resolve) — [`resolve()`], the closure of a list of [`Request`]s.
 
 use std::io::{Read, Write};
+
+pub mod control;
+pub mod index;
+pub mod relation;
+pub mod resolve;
+pub mod status;
+pub mod version;
+
+pub use index::{Index, MultiArch, Package, PkgId};
+pub use relation::{Op, Relation};
+pub use resolve::{resolve, Chosen, Options, Request, Resolution, ResolveError};
+pub use status::{Baseline, Installed};
 
 /// Largest compressed `control.tar.*` member read.
 pub const MAX_CONTROL_MEMBER: u64 = 16 << 20;
