@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use crate::control::{clip, paragraphs, Paragraph};
-use crate::relation::{is_valid_name, parse_groups, parse_list, Relation};
+use crate::relation::{is_valid_name, parse_groups_in, parse_list_in, Interner, Relation};
 use crate::{version, DebError};
 
 /// A package's position in its [`Index`].
@@ -59,6 +59,7 @@ pub struct Index {
     packages: Vec<Package>,
     by_name: HashMap<String, Vec<PkgId>>,
     providers: HashMap<String, Vec<PkgId>>,
+    strings: Interner,
 }
 
 impl Index {
@@ -80,7 +81,47 @@ impl Index {
     /// same (name, version, architecture) seen again is ignored (first source wins). Returns
     /// how many packages were added. On error nothing of this file is kept.
     pub fn add_packages(&mut self, source: u32, text: &str) -> Result<usize, DebError> {
-        let mut new = Vec::new();
+        let before = self.packages.len();
+        let mut touched = Vec::new();
+        if let Err(e) = self.add_all(source, text, &mut touched) {
+            // Forget this file's packages: ids from `before` on.
+            self.packages.truncate(before);
+            let keep = |id: &PkgId| (id.0 as usize) < before;
+            self.by_name.retain(|_, ids| {
+                ids.retain(keep);
+                !ids.is_empty()
+            });
+            self.providers.retain(|_, ids| {
+                ids.retain(keep);
+                !ids.is_empty()
+            });
+            return Err(e);
+        }
+        // Newest first, then architecture, then earlier source.
+        touched.sort();
+        touched.dedup();
+        for name in touched {
+            if let Some(mut ids) = self.by_name.remove(&name) {
+                ids.sort_by(|a, b| {
+                    let (pa, pb) = (self.get(*a), self.get(*b));
+                    version::compare(&pb.version, &pa.version)
+                        .then_with(|| pa.architecture.cmp(&pb.architecture))
+                        .then_with(|| a.cmp(b))
+                });
+                self.by_name.insert(name, ids);
+            }
+        }
+        Ok(self.packages.len() - before)
+    }
+
+    /// Adds the packages of `text` one by one (straight into the index, so that a large file
+    /// is not held twice); names that now have several versions go to `touched`.
+    fn add_all(
+        &mut self,
+        source: u32,
+        text: &str,
+        touched: &mut Vec<String>,
+    ) -> Result<(), DebError> {
         for p in paragraphs(text) {
             let p = p?;
             let Some(arch) = p.get("Architecture") else {
@@ -93,11 +134,7 @@ impl Index {
             if arch != self.native && arch != "all" {
                 continue;
             }
-            new.push(package_of(&p, source)?);
-        }
-        let before = self.packages.len();
-        let mut touched = Vec::new();
-        for pkg in new {
+            let pkg = package_of(&p, source, &mut self.strings)?;
             let dup = self.by_name.get(&pkg.name).is_some_and(|ids| {
                 ids.iter().any(|id| {
                     let q = self.get(*id);
@@ -117,28 +154,18 @@ impl Index {
                     v.push(id);
                 }
             }
-            let ids = self.by_name.entry(pkg.name.clone()).or_default();
-            ids.push(id);
-            if ids.len() > 1 {
-                touched.push(pkg.name.clone());
+            match self.by_name.get_mut(pkg.name.as_str()) {
+                Some(ids) => {
+                    ids.push(id);
+                    touched.push(pkg.name.clone());
+                }
+                None => {
+                    self.by_name.insert(pkg.name.clone(), vec![id]);
+                }
             }
             self.packages.push(pkg);
         }
-        // Newest first, then architecture, then earlier source.
-        touched.sort();
-        touched.dedup();
-        for name in touched {
-            if let Some(mut ids) = self.by_name.remove(&name) {
-                ids.sort_by(|a, b| {
-                    let (pa, pb) = (self.get(*a), self.get(*b));
-                    version::compare(&pb.version, &pa.version)
-                        .then_with(|| pa.architecture.cmp(&pb.architecture))
-                        .then_with(|| a.cmp(b))
-                });
-                self.by_name.insert(name, ids);
-            }
-        }
-        Ok(self.packages.len() - before)
+        Ok(())
     }
 
     /// How many packages the index holds.
@@ -195,7 +222,7 @@ fn filename_ok(f: &str) -> bool {
         && f.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
 }
 
-fn package_of(p: &Paragraph<'_>, source: u32) -> Result<Package, DebError> {
+fn package_of(p: &Paragraph<'_>, source: u32, strings: &mut Interner) -> Result<Package, DebError> {
     let n = p.number;
     let Some(name) = p.get("Package") else {
         return Err(DebError(format!("paragraph {n}: no Package field")));
@@ -238,15 +265,20 @@ fn package_of(p: &Paragraph<'_>, source: u32) -> Result<Package, DebError> {
         Some("allowed") => MultiArch::Allowed,
         Some(other) => return Err(err(format!("bad Multi-Arch {:?}", clip(other)))),
     };
-    let groups = |field: &str| -> Result<Vec<Vec<Relation>>, DebError> {
+    let mut groups = |field: &str| -> Result<Vec<Vec<Relation>>, DebError> {
         match p.get(field) {
             None => Ok(Vec::new()),
-            Some(t) => parse_groups(field, t).map_err(|e| err(e.0)),
+            Some(t) => parse_groups_in(field, t, strings).map_err(|e| err(e.0)),
         }
     };
+    let depends = groups("Depends")?;
+    let pre_depends = groups("Pre-Depends")?;
+    let recommends = groups("Recommends")?;
+    let conflicts = groups("Conflicts")?;
+    let breaks = groups("Breaks")?;
     let provides = match p.get("Provides") {
         None => Vec::new(),
-        Some(t) => parse_list("Provides", t).map_err(|e| err(e.0))?,
+        Some(t) => parse_list_in("Provides", t, strings).map_err(|e| err(e.0))?,
     };
     Ok(Package {
         name: name.to_string(),
@@ -257,11 +289,11 @@ fn package_of(p: &Paragraph<'_>, source: u32) -> Result<Package, DebError> {
         filename: filename.to_string(),
         size,
         sha256: sha.to_ascii_lowercase(),
-        depends: groups("Depends")?,
-        pre_depends: groups("Pre-Depends")?,
-        recommends: groups("Recommends")?,
-        conflicts: groups("Conflicts")?,
-        breaks: groups("Breaks")?,
+        depends,
+        pre_depends,
+        recommends,
+        conflicts,
+        breaks,
         provides,
         stanza: p.text.to_string(),
     })

@@ -714,3 +714,269 @@ impl<'a> Solver<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stanza of architecture `amd64` (or the `Architecture:` given in `extra`).
+    fn st(name: &str, version: &str, extra: &str) -> String {
+        let arch = if extra.contains("Architecture:") {
+            ""
+        } else {
+            "Architecture: amd64\n"
+        };
+        format!(
+            "Package: {name}\nVersion: {version}\n{arch}{extra}Filename: pool/{name}_{version}.deb\nSize: 1\nSHA256: {}\n\n",
+            "0f".repeat(32)
+        )
+    }
+
+    fn index(stanzas: &[String]) -> Index {
+        let mut ix = Index::new("amd64");
+        ix.add_packages(0, &stanzas.concat()).unwrap();
+        ix
+    }
+
+    fn run(ix: &Index, reqs: &[&str], opts: &Options) -> Result<Vec<String>, ResolveError> {
+        let reqs: Vec<Request> = reqs.iter().map(|r| r.parse().unwrap()).collect();
+        let res = resolve(ix, &reqs, opts)?;
+        Ok(res
+            .packages
+            .iter()
+            .map(|c| {
+                let p = ix.get(c.id);
+                format!("{}={}", p.name, p.version)
+            })
+            .collect())
+    }
+
+    fn ok(ix: &Index, reqs: &[&str]) -> Vec<String> {
+        run(ix, reqs, &Options::default()).unwrap()
+    }
+
+    fn err(ix: &Index, reqs: &[&str]) -> String {
+        run(ix, reqs, &Options::default()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn alternatives_in_order_newest_version() {
+        let ix = index(&[
+            st("app", "1", "Depends: missing | lib (>= 2), other\n"),
+            st("lib", "1", ""),
+            st("lib", "3", ""),
+            st("lib", "2", ""),
+            st("other", "1", "Pre-Depends: base\n"),
+            st("base", "1", "Architecture: all\n"),
+        ]);
+        assert_eq!(ok(&ix, &["app"]), ["app=1", "base=1", "lib=3", "other=1"]);
+    }
+
+    #[test]
+    fn virtual_and_versioned_provides() {
+        let ix = index(&[
+            st("app", "1", "Depends: mta, libfoo (>= 2)\n"),
+            st("postfix", "1", "Provides: mta\n"),
+            st("exim", "1", "Provides: mta\n"),
+            st("foo-old", "1", "Provides: libfoo\n"),
+            st("foo-new", "1", "Provides: libfoo (= 2.5)\n"),
+        ]);
+        // Providers by name; the unversioned provide does not satisfy `libfoo (>= 2)`.
+        assert_eq!(ok(&ix, &["app"]), ["app=1", "exim=1", "foo-new=1"]);
+        let e = err(&ix, &["mta"]);
+        assert!(
+            e.contains("virtual package provided by exim, postfix"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn epochs_and_tilde() {
+        let ix = index(&[
+            st("app", "1", "Depends: lib (>= 2.0~rc1), tool (>> 5)\n"),
+            st("lib", "2.0~beta1", ""),
+            st("lib", "2.0~rc1", ""),
+            st("tool", "1:1.0", ""),
+            st("tool", "9.0", ""),
+        ]);
+        assert_eq!(ok(&ix, &["app"]), ["app=1", "lib=2.0~rc1", "tool=1:1.0"]);
+    }
+
+    #[test]
+    fn multi_arch_any() {
+        let ix = index(&[
+            st("app", "1", "Depends: py:any, tool:any, native:native\n"),
+            st("py", "3", "Multi-Arch: allowed\n"),
+            st("tool", "1", "Multi-Arch: foreign\n"),
+            st("native", "1", "Multi-Arch: same\n"),
+            st("app2", "1", "Depends: lib:any\n"),
+            st("lib", "1", "Multi-Arch: same\n"),
+            st("app3", "1", "Depends: lib:i386\n"),
+        ]);
+        assert_eq!(ok(&ix, &["app"]), ["app=1", "native=1", "py=3", "tool=1"]);
+        assert!(err(&ix, &["app2"]).contains("app2 -> lib:any: no candidate"));
+        assert!(err(&ix, &["app3"]).contains("lib:i386: no candidate"));
+    }
+
+    #[test]
+    fn conflict_forces_second_alternative() {
+        let ix = index(&[
+            st("app", "1", "Depends: a, b | c\n"),
+            st("a", "1", "Conflicts: b\n"),
+            st("b", "1", ""),
+            st("c", "1", ""),
+            // A versioned conflict on a provided name, and the replace idiom.
+            st("d", "1", "Depends: e | f\n"),
+            st("e", "1", "Provides: v (= 1)\n"),
+            st("f", "1", "Provides: v (= 2)\nConflicts: v (<< 2)\n"),
+            st("g", "1", "Depends: d, f\n"),
+        ]);
+        assert_eq!(ok(&ix, &["app"]), ["a=1", "app=1", "c=1"]);
+        // g needs d (-> e, provides v 1) and f, which conflicts with v << 2: d takes f.
+        assert_eq!(ok(&ix, &["g"]), ["d=1", "f=1", "g=1"]);
+    }
+
+    #[test]
+    fn backtracks_to_an_older_version() {
+        let ix = index(&[
+            st("app", "1", "Depends: lib, z\n"),
+            st("lib", "2", "Breaks: z\n"),
+            st("lib", "1", ""),
+            st("z", "1", ""),
+        ]);
+        assert_eq!(ok(&ix, &["app"]), ["app=1", "lib=1", "z=1"]);
+    }
+
+    #[test]
+    fn conflict_without_way_out_names_both() {
+        let ix = index(&[
+            st("app", "1", "Depends: a, b\n"),
+            st("a", "1", "Conflicts: b\n"),
+            st("b", "1", ""),
+        ]);
+        let e = err(&ix, &["app"]);
+        assert!(
+            e.starts_with("app -> b: b 1 is in conflict with a 1"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn loops_terminate() {
+        let ix = index(&[
+            st("a", "1", "Depends: b\n"),
+            st("b", "1", "Depends: c\n"),
+            st("c", "1", "Depends: a (>= 1)\n"),
+        ]);
+        assert_eq!(ok(&ix, &["a"]), ["a=1", "b=1", "c=1"]);
+        let res = resolve(&ix, &["a".parse().unwrap()], &Options::default()).unwrap();
+        let c = res
+            .packages
+            .iter()
+            .find(|c| ix.get(c.id).name == "c")
+            .unwrap();
+        assert_eq!(c.chain, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn pins() {
+        let ix = index(&[
+            st("app", "1", "Depends: lib\n"),
+            st("lib", "1", ""),
+            st("lib", "2", ""),
+        ]);
+        assert_eq!(ok(&ix, &["app", "lib=1"]), ["app=1", "lib=1"]);
+        assert_eq!(ok(&ix, &["app"]), ["app=1", "lib=2"]);
+        let e = err(&ix, &["lib=3"]);
+        assert_eq!(e, "lib=3: no such version; available: 2, 1");
+        assert!("Lib=1".parse::<Request>().is_err());
+        assert!("lib=x".parse::<Request>().is_err());
+    }
+
+    #[test]
+    fn baseline_is_left_out() {
+        let ix = index(&[
+            st("app", "1", "Depends: libc (>= 2), mta, new\n"),
+            st("libc", "2", "Depends: deep\n"),
+            st("deep", "1", ""),
+            st("postfix", "1", "Provides: mta\n"),
+            st("new", "1", ""),
+        ]);
+        let status = "Package: libc\nStatus: install ok installed\nVersion: 2.1\nArchitecture: amd64\n\n\
+                      Package: exim\nStatus: install ok installed\nVersion: 1\nArchitecture: amd64\nProvides: mta\n";
+        let opts = Options {
+            recommends: false,
+            baseline: Some(Baseline::parse(status).unwrap()),
+        };
+        assert_eq!(run(&ix, &["app"], &opts).unwrap(), ["app=1", "new=1"]);
+        assert_eq!(run(&ix, &["libc"], &opts).unwrap(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn recommends_on_and_off() {
+        let ix = index(&[
+            st("app", "1", "Recommends: extra, missing, bad\n"),
+            st("extra", "1", ""),
+            st("bad", "1", "Depends: nowhere\n"),
+        ]);
+        assert_eq!(ok(&ix, &["app"]), ["app=1"]);
+        let opts = Options {
+            recommends: true,
+            baseline: None,
+        };
+        assert_eq!(run(&ix, &["app"], &opts).unwrap(), ["app=1", "extra=1"]);
+    }
+
+    #[test]
+    fn missing_dependency_names_the_chain() {
+        let ix = index(&[
+            st(
+                "nvidia-driver",
+                "535",
+                "Depends: nvidia-kernel-dkms (= 535.261.03-1)\n",
+            ),
+            st("nvidia-kernel-dkms", "535.261.03-1", "Depends: dkms\n"),
+        ]);
+        assert_eq!(
+            err(&ix, &["nvidia-driver"]),
+            "nvidia-driver -> nvidia-kernel-dkms (= 535.261.03-1) -> dkms: no candidate in the given sources"
+        );
+        assert_eq!(
+            err(&ix, &["nothere"]),
+            "nothere: no candidate in the given sources"
+        );
+    }
+
+    #[test]
+    fn output_is_deterministic() {
+        let mut s = Vec::new();
+        for i in 0..50 {
+            s.push(st(
+                &format!("p{i}"),
+                "1",
+                &format!("Depends: p{} | v\n", (i * 7) % 50),
+            ));
+            s.push(st(&format!("q{i}"), "1", "Provides: v\n"));
+        }
+        let ix = index(&s);
+        let first = ok(&ix, &["p3", "p9"]);
+        for _ in 0..5 {
+            assert_eq!(ok(&ix, &["p3", "p9"]), first);
+        }
+    }
+
+    #[test]
+    fn search_is_bounded() {
+        // Each level has two versions; the bottom always fails, on a conflict that only
+        // shows after every level is chosen.
+        let mut s = vec![st("top", "1", "Depends: l0, killer\n")];
+        for i in 0..30 {
+            s.push(st(&format!("l{i}"), "2", &format!("Depends: l{}\n", i + 1)));
+            s.push(st(&format!("l{i}"), "1", &format!("Depends: l{}\n", i + 1)));
+        }
+        s.push(st("l30", "1", ""));
+        s.push(st("killer", "1", "Conflicts: l30\n"));
+        let e = err(&index(&s), &["top"]);
+        assert!(e.contains("gave up after"), "{e}");
+    }
+}
