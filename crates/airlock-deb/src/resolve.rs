@@ -22,6 +22,8 @@
 //!   provides); a package never conflicts with itself. A clash moves on to the next candidate;
 //!   when none is left the search backs up to the previous choice. The search gives up after
 //!   [`MAX_STEPS`] candidate tries.
+//! * A package installed on the target is never replaced by an older version (apt does not
+//!   downgrade by itself); a relation that only an older version satisfies has no candidate.
 //! * A request `name=version` pins that name to exactly that version everywhere in the
 //!   closure. A request for a purely virtual name is accepted when exactly one package
 //!   provides it.
@@ -335,10 +337,21 @@ impl<'a> Solver<'a> {
         }
     }
 
+    /// Does `p` respect the pins, and is it no older than an installed version of its name
+    /// (apt never downgrades by itself)?
     fn pin_ok(&self, p: &Package) -> bool {
-        self.pins
+        let pinned = self
+            .pins
             .get(p.name.as_str())
-            .is_none_or(|v| version::compare(&p.version, v).is_eq())
+            .is_none_or(|v| version::compare(&p.version, v).is_eq());
+        let native = self.index.native_arch();
+        pinned
+            && self.opts.baseline.as_ref().is_none_or(|b| {
+                b.installed(&p.name).all(|i| {
+                    !(i.architecture == native || i.architecture == "all")
+                        || version::compare(&p.version, &i.version).is_ge()
+                })
+            })
     }
 
     fn satisfied(&self, goal: Goal) -> bool {
@@ -632,6 +645,25 @@ impl<'a> Solver<'a> {
         }
     }
 
+    /// Marks `id` as never installable and backs up to the choice that picked it: every
+    /// choice made since then was made in a state that cannot succeed.
+    /// Returns whether any frame was dropped.
+    fn kill(&mut self, id: PkgId) -> bool {
+        self.dead.insert(id);
+        let Some(&i) = self.by_name.get(self.pkg(id).name.as_str()) else {
+            return false;
+        };
+        if self.picks.get(i).is_none_or(|p| p.id != id) {
+            return false;
+        }
+        let mut dropped = false;
+        while self.frames.last().is_some_and(|f| f.picks_len > i) {
+            self.frames.pop();
+            dropped = true;
+        }
+        dropped
+    }
+
     fn run(&mut self) -> Result<(), ResolveError> {
         'main: loop {
             let Some(goal) = self.agenda.pop() else {
@@ -646,9 +678,7 @@ impl<'a> Solver<'a> {
                 if goal.optional {
                     continue;
                 }
-                if let Need::Group { from, .. } = goal.need {
-                    self.dead.insert(from);
-                }
+                // The empty frame below fails at once and marks the goal's owner dead.
                 self.note_failure(goal, "no candidate in the given sources".into());
             }
             self.frames.push(Frame {
@@ -706,8 +736,17 @@ impl<'a> Solver<'a> {
                     f.skipped = true;
                     continue 'main;
                 }
-                if !clashes.is_empty() && f.next == f.cands.len() && !f.skipped {
+                let all_dead = f.cands.iter().all(|(id, _)| self.dead.contains(id));
+                if !clashes.is_empty() && !f.skipped {
                     self.note_failure(goal, clashes.join("; "));
+                }
+                if let (true, false, Need::Group { from, .. }) =
+                    (all_dead, goal.optional, goal.need)
+                {
+                    // Every way to satisfy the group is impossible: so is its owner.
+                    if self.kill(from) {
+                        continue;
+                    }
                 }
                 self.frames.pop();
             }
@@ -910,6 +949,10 @@ mod tests {
         };
         assert_eq!(run(&ix, &["app"], &opts).unwrap(), ["app=1", "new=1"]);
         assert_eq!(run(&ix, &["libc"], &opts).unwrap(), Vec::<String>::new());
+        // No downgrade of an installed package.
+        let ix = index(&[st("app", "1", "Depends: libc (= 2)\n"), st("libc", "2", "")]);
+        let e = run(&ix, &["app"], &opts).unwrap_err().to_string();
+        assert_eq!(e, "app -> libc (= 2): no candidate in the given sources");
     }
 
     #[test]
