@@ -37,6 +37,9 @@ pub enum ArtifactKind {
     File,
     /// Scan results (and later SBOMs) about another artifact, whose OCI `subject` points at it.
     Attestation,
+    /// A Debian package closure: its resolution record and `.deb` files, served as one apt
+    /// suite.
+    Debs,
 }
 
 impl std::fmt::Display for ArtifactKind {
@@ -46,6 +49,7 @@ impl std::fmt::Display for ArtifactKind {
             ArtifactKind::Model => "model",
             ArtifactKind::File => "file",
             ArtifactKind::Attestation => "attestation",
+            ArtifactKind::Debs => "debs",
         })
     }
 }
@@ -338,19 +342,25 @@ impl Statement {
 /// on import so that a name with `../`, whitespace or control characters never reaches the
 /// catalog, a listing or a log line.
 pub fn check_artifact_name(kind: ArtifactKind, name: &str) -> Result<(), String> {
-    use crate::manifest::{check_label, check_reference, check_repo_id};
+    use crate::manifest::{check_label, check_reference, check_repo_id, check_suite_name};
     let check = |kind: ArtifactKind, n: &str| match kind {
         ArtifactKind::Image => check_reference(n),
         ArtifactKind::Model => check_repo_id(n),
         ArtifactKind::File => check_label("file name", n),
+        ArtifactKind::Debs => check_suite_name(n),
         ArtifactKind::Attestation => Err(String::new()),
     };
     let r = match kind {
         ArtifactKind::Attestation => match name.strip_prefix("scan:") {
-            Some(subject) => [ArtifactKind::Image, ArtifactKind::Model, ArtifactKind::File]
-                .into_iter()
-                .find_map(|k| check(k, subject).ok())
-                .ok_or_else(|| format!("{subject:?} names no valid image, model or file")),
+            Some(subject) => [
+                ArtifactKind::Image,
+                ArtifactKind::Model,
+                ArtifactKind::File,
+                ArtifactKind::Debs,
+            ]
+            .into_iter()
+            .find_map(|k| check(k, subject).ok())
+            .ok_or_else(|| format!("{subject:?} names no valid image, model, file or closure")),
             None => Err("must start with \"scan:\"".into()),
         },
         k => check(k, name),

@@ -11,6 +11,7 @@
 
 pub mod bounded;
 pub mod bundle;
+pub mod debs;
 pub mod digest;
 pub mod env;
 pub mod error;

@@ -15,6 +15,15 @@
 //!     - name: k3s
 //!       path: ./bin/k3s
 //!       sha256: "<hex>"
+//!     - name: k3s-airgap-images-amd64.tar.zst
+//!       url: https://downloads.example/k3s-airgap-images-amd64.tar.zst
+//!       sha256: "<hex>"          # required with url:
+//!   debs:
+//!     - name: gpu-stack          # the apt suite it is served under on the appliance
+//!       arch: amd64
+//!       sources:
+//!         - {uri: http://mirror.example/debian, suite: bookworm, components: [main], keyring: ./archive.gpg}
+//!       packages: [nvidia-driver, "nvidia-container-toolkit=1.17.8-1"]
 //! ```
 //!
 //! Parsing is strict: an unknown key anywhere is an error naming the key and its line, so a typo
@@ -70,6 +79,9 @@ pub struct Spec {
     pub models: Vec<ModelSpec>,
     #[serde(default)]
     pub files: Vec<FileSpec>,
+    /// Debian package closures (`airlock sync` resolves and downloads them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub debs: Vec<DebsSpec>,
     /// Signed waivers for suspicious scan findings (carried into the bundle manifest).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub waivers: Vec<crate::bundle::Waiver>,
@@ -153,10 +165,182 @@ pub struct CodeRef {
 #[serde(deny_unknown_fields)]
 pub struct FileSpec {
     pub name: String,
+    /// A local file (relative to the manifest's directory). Exactly one of `path` and `url`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub path: String,
+    /// An `http(s)://` URL `airlock sync` downloads into the store; `sha256` is then required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// Expected SHA-256 (hex); packing fails when the file differs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+}
+
+/// Largest number of requested packages, sources or components in one closure (operator
+/// input, but bounded like everything else).
+pub const MAX_DEBS_LIST: usize = 4096;
+
+/// A Debian package closure: the requested packages and everything they need, resolved against
+/// the given signed sources.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DebsSpec {
+    /// `[a-z0-9.-]`: the apt suite the closure is served under on the appliance.
+    pub name: String,
+    /// The target's native architecture (`amd64`); `all` packages are always considered.
+    pub arch: String,
+    pub sources: Vec<DebSource>,
+    /// `name` or `name=version`.
+    pub packages: Vec<String>,
+    /// Follow `Recommends` as apt does by default (default: false, as `--no-install-recommends`).
+    #[serde(default)]
+    pub recommends: bool,
+    /// A dpkg `status` file of the target OS: what it has installed is not carried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<String>,
+}
+
+/// One apt source of a closure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DebSource {
+    /// `http://`, `https://` or `file://`.
+    pub uri: String,
+    /// The distribution (`bookworm`); absent for a flat repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suite: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<String>,
+    /// A flat repository (`deb URI /`): `Release` and `Packages` sit at the URI itself.
+    #[serde(default)]
+    pub flat: bool,
+    /// OpenPGP key(s) of this source, binary or armored: only these count.
+    pub keyring: String,
+}
+
+impl DebsSpec {
+    /// Checks names, sources and package requests (their syntax; versions are checked by the
+    /// resolver).
+    pub fn check(&self) -> Result<(), String> {
+        check_suite_name(&self.name)?;
+        let a = &self.arch;
+        if a.is_empty()
+            || a.len() > 32
+            || a == "all"
+            || !a
+                .bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+        {
+            return Err(format!("arch {a:?} is not a Debian architecture name"));
+        }
+        if self.sources.is_empty() || self.sources.len() > MAX_DEBS_LIST {
+            return Err("sources: between 1 and 4096 sources".into());
+        }
+        if self.packages.is_empty() || self.packages.len() > MAX_DEBS_LIST {
+            return Err("packages: between 1 and 4096 packages".into());
+        }
+        for (i, s) in self.sources.iter().enumerate() {
+            s.check().map_err(|e| format!("sources[{i}]: {e}"))?;
+        }
+        for p in &self.packages {
+            let (name, version) = match p.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (p.as_str(), None),
+            };
+            let ok_name = name.len() >= 2
+                && name.len() <= 128
+                && name.as_bytes()[0].is_ascii_alphanumeric()
+                && name
+                    .bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"+-.".contains(&c));
+            let ok_version = version.is_none_or(|v| {
+                !v.is_empty()
+                    && v.len() <= 256
+                    && v.bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || b".+-~:".contains(&c))
+            });
+            if !ok_name || !ok_version {
+                return Err(format!(
+                    "packages: {p:?} is not NAME or NAME=VERSION (Debian package name and version syntax)"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl DebSource {
+    fn check(&self) -> Result<(), String> {
+        let u = &self.uri;
+        if !(u.starts_with("http://") || u.starts_with("https://") || u.starts_with("file://"))
+            || u.len() > 2048
+            || u.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(format!(
+                "uri {u:?} must be an http://, https:// or file:// URI"
+            ));
+        }
+        let word = |w: &str| {
+            !w.is_empty()
+                && w.len() <= 128
+                && !w.starts_with('.')
+                && !w.split('/').any(|c| c.is_empty() || c == "." || c == "..")
+                && w.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b"._+-/".contains(&c))
+        };
+        match (&self.suite, self.flat) {
+            (Some(_), true) => return Err("a flat source has no suite".into()),
+            (None, false) => return Err("suite is required (or flat: true)".into()),
+            (Some(s), false) if !word(s) => return Err(format!("suite {s:?} is not valid")),
+            _ => {}
+        }
+        if self.flat && !self.components.is_empty() {
+            return Err("a flat source has no components".into());
+        }
+        if !self.flat && (self.components.is_empty() || self.components.len() > 64) {
+            return Err("components: between 1 and 64 components".into());
+        }
+        for c in &self.components {
+            if !word(c) {
+                return Err(format!("component {c:?} is not valid"));
+            }
+        }
+        if self.keyring.is_empty() {
+            return Err(
+                "keyring is required: a source's packages count only when signed by its own key"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A closure name, which becomes an apt suite (`dists/NAME/`) on the appliance.
+pub fn check_suite_name(n: &str) -> Result<(), String> {
+    if n.is_empty()
+        || n.len() > 64
+        || !n
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-')
+        || n.starts_with(['.', '-'])
+        || n == "airlock"
+    {
+        return Err(format!(
+            "name {n:?} must be 1-64 characters of [a-z0-9.-], not starting with '.' or '-', and not \"airlock\" (the suite of single .deb files)"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a `files:` URL: `http(s)://`, no whitespace, bounded.
+pub fn check_url(u: &str) -> Result<(), String> {
+    if !(u.starts_with("http://") || u.starts_with("https://"))
+        || u.len() > 2048
+        || u.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(format!("url {u:?} must be an http:// or https:// URL"));
+    }
+    Ok(())
 }
 
 /// A parsed image source.
@@ -239,11 +423,37 @@ impl InputManifest {
         }
         for (i, f) in m.spec.files.iter().enumerate() {
             check_label(&format!("spec.files[{i}].name"), &f.name).map_err(err)?;
+            match (&f.url, f.path.is_empty()) {
+                (Some(_), false) => {
+                    return Err(err(format!(
+                        "spec.files[{i}]: give either path or url, not both"
+                    )))
+                }
+                (None, true) => {
+                    return Err(err(format!("spec.files[{i}]: path or url is required")))
+                }
+                (Some(u), true) => {
+                    check_url(u).map_err(|e| err(format!("spec.files[{i}].{e}")))?;
+                    if f.sha256.is_none() {
+                        return Err(err(format!(
+                            "spec.files[{i}].sha256 is required with url: a download is pinned by its digest"
+                        )));
+                    }
+                }
+                (None, false) => {}
+            }
             if let Some(h) = &f.sha256 {
                 Digest::from_hex(h).map_err(|e| err(format!("spec.files[{i}].sha256: {e}")))?;
             }
             if !names.insert(format!("file:{}", f.name)) {
                 return Err(err(format!("spec.files[{i}].name {:?} repeats", f.name)));
+            }
+        }
+        for (i, d) in m.spec.debs.iter().enumerate() {
+            d.check()
+                .map_err(|e| err(format!("spec.debs[{i}] ({}): {e}", d.name)))?;
+            if !names.insert(format!("debs:{}", d.name)) {
+                return Err(err(format!("spec.debs[{i}].name {:?} repeats", d.name)));
             }
         }
         Ok(m)

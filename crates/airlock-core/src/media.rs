@@ -21,6 +21,11 @@ pub const MODEL_CODE: &str = "application/vnd.cncf.model.code.v1.raw";
 /// Plain files (k3s binaries, install scripts, `.deb` packages) travel as one-layer artifacts.
 pub const FILE_ARTIFACT: &str = "application/vnd.airlock.file.v1";
 pub const FILE_LAYER: &str = "application/octet-stream";
+/// A Debian package closure: config = the resolution record ([`crate::debs::ClosureRecord`]),
+/// one layer per `.deb`.
+pub const DEBS_ARTIFACT: &str = "application/vnd.airlock.debs.v1";
+pub const DEBS_CONFIG: &str = "application/vnd.airlock.debs.config.v1+json";
+pub const DEB_LAYER: &str = "application/vnd.debian.binary-package";
 
 pub const ANNOTATION_TITLE: &str = "org.opencontainers.image.title";
 /// ModelPack's layer annotation for the file's path inside the model (`AnnotationFilepath` in

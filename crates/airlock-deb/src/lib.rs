@@ -24,6 +24,8 @@
 //! * [`status`] — [`Baseline`], the installed packages of a dpkg `status` file;
 //! * [`resolve`](mod@resolve) — [`resolve()`], the closure of a list of [`Request`]s.
 
+pub mod release;
+
 use std::io::{Read, Write};
 
 pub mod control;

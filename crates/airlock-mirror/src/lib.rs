@@ -11,11 +11,16 @@
 //! client [`registry`] (auth in [`auth`]), and planned from that store. This is the only crate
 //! of the workspace that links an HTTP client (ureq).
 //!
+//! Debian package closures ([`debs`]) come from signed apt repositories, and `url:` files
+//! from plain HTTP(S) servers, both through [`fetch`].
+//!
 //! Everything read from a source is bounded and verified: JSON blobs are size-capped and
 //! hashed before parsing, layer blobs are hashed again while `airlock pack` writes them.
 
 pub mod auth;
+pub mod debs;
 pub mod error;
+pub mod fetch;
 pub mod glob;
 pub mod hf;
 pub mod local;

@@ -300,6 +300,54 @@ pub fn model_artifact(
     )
 }
 
+/// Builds the artifact of a Debian package closure: config = the resolution record (canonical
+/// JSON), one layer per `.deb` in the store, titled with its pool file name, in name order.
+pub fn debs_artifact(
+    rec: &airlock_core::debs::ClosureRecord,
+    store: &airlock_store::BlobStore,
+) -> Result<BuiltArtifact, MirrorError> {
+    let mut layers = Vec::new();
+    for p in &rec.packages {
+        let digest = Digest::from_hex(&p.sha256)
+            .map_err(|e| MirrorError::Invalid(format!("debs {}: {}: {e}", rec.name, p.name)))?;
+        if !store.contains(&digest, p.size) {
+            return Err(MirrorError::Invalid(format!(
+                "debs {}: {} {} is not in the store; run `airlock sync`",
+                rec.name, p.name, p.version
+            )));
+        }
+        layers.push((
+            Descriptor {
+                media_type: media::DEB_LAYER.into(),
+                digest,
+                size: p.size,
+                artifact_type: None,
+                platform: None,
+                annotations: BTreeMap::from([(media::ANNOTATION_TITLE.to_string(), p.file_name())]),
+            },
+            PlannedBlob {
+                digest,
+                size: p.size,
+                data: BlobData::File {
+                    path: store.path(&digest),
+                    offset: 0,
+                    stamp: None,
+                },
+            },
+        ));
+    }
+    let config =
+        airlock_trust::canonical::to_vec(&serde_json::to_value(rec).expect("record serializes"))
+            .expect("JSON serializes");
+    Ok(finish(
+        media::DEBS_ARTIFACT,
+        media::DEBS_CONFIG,
+        config,
+        layers,
+        BTreeMap::new(),
+    ))
+}
+
 /// Builds a model artifact from a directory (only files `filter` keeps; symlinks must stay
 /// within `within` when given). Returns the artifact and the license found.
 pub fn model_from_dir(

@@ -157,7 +157,13 @@ pub fn plan_with_store(
                         .map(Digest::from_hex)
                         .transpose()
                         .map_err(|e| MirrorError::Invalid(format!("file {:?}: {e}", f.name)))?;
-                    model::file_artifact(&f.name, &base.join(&f.path), expected.as_ref(), progress)
+                    let path = match (&f.url, expected) {
+                        (Some(url), Some(d)) => url_file_path(store, &d).map_err(|e| {
+                            MirrorError::Invalid(format!("file {:?} ({url}): {e}", f.name))
+                        })?,
+                        _ => base.join(&f.path),
+                    };
+                    model::file_artifact(&f.name, &path, expected.as_ref(), progress)
                 })
                 .collect::<Result<Vec<_>, MirrorError>>()
         },
@@ -197,10 +203,47 @@ pub fn plan_with_store(
             digest: built.root.digest,
             media_type: built.root.media_type.clone(),
             size: built.root.size,
-            provenance: prov(&f.path),
+            provenance: prov(f.url.as_deref().unwrap_or(&f.path)),
             platforms_omitted: vec![],
         });
         index_entries.push(index_entry(&built.root, ArtifactKind::File, &f.name));
+        add_blobs(built.blobs, &mut blobs);
+    }
+
+    for (i, spec) in m.spec.debs.iter().enumerate() {
+        let what = format!("spec.debs[{i}] ({})", spec.name);
+        let store_dir = store.ok_or_else(|| {
+            MirrorError::Invalid(format!(
+                "{what}: Debian closures need a store (--store or AIRLOCK_STORE)"
+            ))
+        })?;
+        let rec = crate::debs::load_record(store_dir, &spec.name)?
+            .filter(|r| crate::debs::record_matches(r, spec))
+            .ok_or_else(|| {
+                MirrorError::Invalid(format!(
+                    "{what}: not resolved in the store {} for this manifest; run `airlock sync`",
+                    store_dir.display()
+                ))
+            })?;
+        let bs =
+            airlock_store::BlobStore::open(store_dir).map_err(|source| MirrorError::Store {
+                what: "store".into(),
+                source,
+            })?;
+        let built = model::debs_artifact(&rec, &bs)?;
+        tracing::info!(debs = %spec.name, packages = rec.packages.len(), digest = %built.root.digest, "resolved closure");
+        let mut p = prov(&format!("debs:{}", spec.name));
+        p.retrieved = Some(rec.resolved.clone());
+        artifacts.push(Artifact {
+            kind: ArtifactKind::Debs,
+            name: spec.name.clone(),
+            digest: built.root.digest,
+            media_type: built.root.media_type.clone(),
+            size: built.root.size,
+            provenance: p,
+            platforms_omitted: vec![],
+        });
+        index_entries.push(index_entry(&built.root, ArtifactKind::Debs, &spec.name));
         add_blobs(built.blobs, &mut blobs);
     }
 
@@ -216,6 +259,20 @@ pub fn plan_with_store(
         blobs,
         index_json,
     })
+}
+
+/// Where the store keeps the `url:` file with digest `d` (downloaded by `airlock sync`).
+fn url_file_path(store: Option<&Path>, d: &Digest) -> Result<std::path::PathBuf, String> {
+    let store = store.ok_or("url: files need a store (--store or AIRLOCK_STORE)")?;
+    let bs = airlock_store::BlobStore::open(store).map_err(|e| e.to_string())?;
+    let path = bs.path(d);
+    if !path.is_file() {
+        return Err(format!(
+            "{d} is not in the store {}; run `airlock sync`",
+            store.display()
+        ));
+    }
+    Ok(path)
 }
 
 /// Where a mirrored model came from upstream.

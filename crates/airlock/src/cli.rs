@@ -50,6 +50,36 @@ pub enum Command {
     /// layers, chat-template injection), malformed formats, and YARA rules (built-in plus
     /// --rules). Exit 0 clean, 1 findings, 2 error.
     Scan(ScanArgs),
+    /// Debian package closures: resolve what `spec.debs` asks for against its signed sources.
+    #[command(subcommand)]
+    Debs(DebsCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DebsCmd {
+    /// Print each closure of a manifest without downloading any .deb: every package with its
+    /// version, architecture, size, SHA-256, source, and the requested package that pulled it
+    /// in. Reads and verifies the sources' signed Release and Packages indexes (kept in the
+    /// store, so a second run reads only the Release files). Exit 1 when a request cannot be
+    /// satisfied, with the chain that fails.
+    Resolve(DebsResolveArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DebsResolveArgs {
+    /// The input manifest.
+    pub manifest: PathBuf,
+    /// Only the closure of this name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Print only why PACKAGE is in the closure: the chain from a requested package.
+    #[arg(long, value_name = "PACKAGE")]
+    pub why: Option<String>,
+    /// The local store (caches verified indexes).
+    #[arg(long, value_name = "DIR", env = airlock_core::env::AIRLOCK_STORE)]
+    pub store: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(Subcommand, Debug)]

@@ -160,7 +160,7 @@ pub fn scan_artifacts<'a>(
         .filter(|a| {
             matches!(
                 a.kind,
-                ArtifactKind::Model | ArtifactKind::File | ArtifactKind::Image
+                ArtifactKind::Model | ArtifactKind::File | ArtifactKind::Image | ArtifactKind::Debs
             )
         })
         .collect();

@@ -9,6 +9,7 @@ macro_rules! say {
     }};
 }
 
+mod debs;
 mod inspect;
 mod keys;
 mod pack;
@@ -23,7 +24,7 @@ use std::path::Path;
 use airlock_trust::{Signer, TrustRoot};
 use anyhow::{Context, Result};
 
-use crate::cli::{Cli, Command, KeysCmd, TrustCmd};
+use crate::cli::{Cli, Command, DebsCmd, KeysCmd, TrustCmd};
 
 pub fn run(cli: &Cli) -> Result<u8> {
     match &cli.command {
@@ -39,6 +40,7 @@ pub fn run(cli: &Cli) -> Result<u8> {
         Command::Inspect(a) => inspect::run(cli, a),
         Command::Unpack(a) => unpack::run(cli, a),
         Command::Scan(a) => scan::run(cli, a),
+        Command::Debs(DebsCmd::Resolve(a)) => debs::resolve(cli, a),
     }
 }
 

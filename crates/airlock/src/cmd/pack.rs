@@ -61,8 +61,11 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
     // Registry images come from the store; sync first what is missing there.
     let registry_images = airlock_mirror::sync::registry_images(&m);
     let has_hf = !super::sync::hf_models(&m).is_empty();
-    let store =
-        (!registry_images.is_empty() || has_hf).then(|| super::sync::store_dir(a.store.as_ref()));
+    let needs_store = !registry_images.is_empty()
+        || has_hf
+        || !m.spec.debs.is_empty()
+        || m.spec.files.iter().any(|f| f.url.is_some());
+    let store = needs_store.then(|| super::sync::store_dir(a.store.as_ref()));
     if let Some(store) = &store {
         let bs = airlock_store::BlobStore::open(store)?;
         let mut missing = Vec::new();
@@ -99,6 +102,26 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
                     .map(|e| format!("{src}: {}", super::sync::clone_err(&e)))
             })
             .collect();
+        anyhow::ensure!(
+            errors.is_empty(),
+            "sync before pack failed:\n  {}",
+            errors.join("\n  ")
+        );
+    }
+    if let Some(store) = &store {
+        let mut errors: Vec<String> =
+            super::sync::mirror_debs(store, &m, base_dir, &a.registry, true)?
+                .into_iter()
+                .filter_map(|(_, r)| r.err().map(|e| super::sync::clone_err(&e)))
+                .collect();
+        errors.extend(
+            super::sync::mirror_urls(store, &m, &a.registry)?
+                .into_iter()
+                .filter_map(|(name, r)| {
+                    r.err()
+                        .map(|e| format!("file {name}: {}", super::sync::clone_err(&e)))
+                }),
+        );
         anyhow::ensure!(
             errors.is_empty(),
             "sync before pack failed:\n  {}",

@@ -157,18 +157,120 @@ pub fn mirror_models(
     Ok(out)
 }
 
+/// The plain-HTTP fetcher for apt sources and `url:` files, configured like the registry client.
+pub fn fetcher(reg: &RegistryArgs) -> Result<airlock_mirror::fetch::Fetcher> {
+    Ok(airlock_mirror::fetch::Fetcher::new(
+        &airlock_mirror::fetch::FetchOptions {
+            ca_file: reg.ca_file.clone(),
+            retries: reg.retries,
+        },
+    )?)
+}
+
+/// Outcome of one closure: (record, `.deb` files downloaded, bytes), or the error.
+pub type DebsOutcome = (
+    String,
+    Result<(airlock_core::debs::ClosureRecord, usize, u64), airlock_mirror::MirrorError>,
+);
+
+/// Resolves the Debian closures of `m` against their signed sources and downloads their
+/// `.deb` files into the store. With `only_missing`, a closure whose record still answers the
+/// manifest and whose files are all in the store is not contacted.
+pub fn mirror_debs(
+    store: &std::path::Path,
+    m: &InputManifest,
+    base: &std::path::Path,
+    reg: &RegistryArgs,
+    only_missing: bool,
+) -> Result<Vec<DebsOutcome>> {
+    if m.spec.debs.is_empty() {
+        return Ok(vec![]);
+    }
+    let bs = airlock_store::BlobStore::open(store)?;
+    let fetcher = fetcher(reg)?;
+    let now = airlock_core::time::now();
+    let resolved = airlock_core::time::format_rfc3339(now);
+    let mut out = Vec::new();
+    for spec in &m.spec.debs {
+        if only_missing {
+            let have = airlock_mirror::debs::load_record(store, &spec.name)?.filter(|r| {
+                airlock_mirror::debs::record_matches(r, spec)
+                    && airlock_mirror::model::debs_artifact(r, &bs).is_ok()
+            });
+            if have.is_some() {
+                continue;
+            }
+        }
+        let r = (|| {
+            let universe = airlock_mirror::debs::load(&fetcher, spec, base, store, now)?;
+            let rec = airlock_mirror::debs::resolve(spec, base, universe, &resolved)?;
+            let total: u64 = rec.packages.iter().map(|p| p.size).sum();
+            let bar = airlock_ui::Bar::bytes(&format!("debs {}", spec.name), total);
+            let r = airlock_mirror::debs::download(&fetcher, &rec, &bs, reg.jobs as usize, &bar);
+            bar.finish();
+            let (n, bytes) = r?;
+            airlock_mirror::debs::save_record(store, &rec)?;
+            Ok((rec, n, bytes))
+        })();
+        out.push((spec.name.clone(), r));
+    }
+    Ok(out)
+}
+
+/// Downloads the `url:` files of `m` the store lacks; returns (name, bytes transferred or
+/// the error).
+pub fn mirror_urls(
+    store: &std::path::Path,
+    m: &InputManifest,
+    reg: &RegistryArgs,
+) -> Result<Vec<(String, Result<u64, airlock_mirror::MirrorError>)>> {
+    let files: Vec<_> = m.spec.files.iter().filter(|f| f.url.is_some()).collect();
+    if files.is_empty() {
+        return Ok(vec![]);
+    }
+    let bs = airlock_store::BlobStore::open(store)?;
+    let partial_dir = store.join("partial");
+    std::fs::create_dir_all(&partial_dir)
+        .with_context(|| format!("create {}", partial_dir.display()))?;
+    let fetcher = fetcher(reg)?;
+    let mut out = Vec::new();
+    for f in files {
+        let url = f.url.as_deref().expect("filtered");
+        let digest = airlock_core::Digest::from_hex(f.sha256.as_deref().unwrap_or_default())
+            .context("checked when the manifest was parsed")?;
+        let bar = airlock_ui::Bar::bytes(&f.name, 0);
+        let r = fetcher.download(
+            url,
+            &digest,
+            None,
+            &partial_dir.join(digest.hex()),
+            &bs,
+            &bar,
+        );
+        bar.finish();
+        out.push((f.name.clone(), r));
+    }
+    Ok(out)
+}
+
 pub fn run(cli: &Cli, a: &SyncArgs) -> Result<u8> {
     let text = super::read_bounded(&a.manifest, MAX_MANIFEST_BYTES, "manifest")?;
     let text = String::from_utf8(text).context("manifest is not UTF-8")?;
     let m = InputManifest::parse(&text, &a.manifest.display().to_string())?;
     let store = store_dir(a.store.as_ref());
     let images = sync::registry_images(&m);
-    if images.is_empty() && hf_models(&m).is_empty() {
+    let base = a
+        .manifest
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let has_urls = m.spec.files.iter().any(|f| f.url.is_some());
+    if images.is_empty() && hf_models(&m).is_empty() && m.spec.debs.is_empty() && !has_urls {
         if cli.json {
             super::print_json(&json!({"store": store, "ok": true, "images": []}))?;
         } else {
             say!(
-                "{}: no registry images or hf: models to sync",
+                "{}: no registry images, hf: models, Debian closures or url: files to sync",
                 a.manifest.display()
             );
         }
@@ -182,12 +284,17 @@ pub fn run(cli: &Cli, a: &SyncArgs) -> Result<u8> {
     let started = std::time::Instant::now();
     let report = mirror(&store, &images, &a.registry, a.require_signature)?;
     let models = mirror_models(&store, &m, &a.registry, false)?;
+    let debs = mirror_debs(&store, &m, &base, &a.registry, false)?;
+    let urls = mirror_urls(&store, &m, &a.registry)?;
     let seconds = started.elapsed().as_secs_f64();
     let scanned = match &rules {
         Some(rules) => scan_mirrored(&m, &store, &report, &models, rules)?,
         None => Vec::new(),
     };
-    let failed = report.failed() + models.iter().filter(|(_, r)| r.is_err()).count();
+    let failed = report.failed()
+        + models.iter().filter(|(_, r)| r.is_err()).count()
+        + debs.iter().filter(|(_, r)| r.is_err()).count()
+        + urls.iter().filter(|(_, r)| r.is_err()).count();
     if cli.json {
         super::print_json(&json!({
             "store": store,
@@ -208,6 +315,16 @@ pub fn run(cli: &Cli, a: &SyncArgs) -> Result<u8> {
                 Ok((rec, bytes)) => json!({"source": src, "ok": true, "repo": rec.repo, "commit": rec.commit,
                     "files": rec.files.len(), "bytesDownloaded": bytes, "endpoint": rec.endpoint}),
                 Err(e) => json!({"source": src, "ok": false, "error": clone_err(e)}),
+            }).collect::<Vec<_>>(),
+            "debs": debs.iter().map(|(name, r)| match r {
+                Ok((rec, n, bytes)) => json!({"name": name, "ok": true, "packages": rec.packages.len(),
+                    "bytes": rec.packages.iter().map(|p| p.size).sum::<u64>(),
+                    "downloaded": n, "bytesDownloaded": bytes}),
+                Err(e) => json!({"name": name, "ok": false, "error": clone_err(e)}),
+            }).collect::<Vec<_>>(),
+            "files": urls.iter().map(|(name, r)| match r {
+                Ok(bytes) => json!({"name": name, "ok": true, "bytesDownloaded": bytes}),
+                Err(e) => json!({"name": name, "ok": false, "error": clone_err(e)}),
             }).collect::<Vec<_>>(),
             "scan": scanned.iter().map(|(name, files, findings)| json!({
                 "artifact": name, "files": files, "findings": findings,
@@ -251,6 +368,27 @@ pub fn run(cli: &Cli, a: &SyncArgs) -> Result<u8> {
             }
         }
     }
+    if !cli.json {
+        for (name, r) in &debs {
+            if let Ok((rec, n, bytes)) = r {
+                say!(
+                    "debs {name}\t{} package(s), {} ({} downloaded, {})",
+                    rec.packages.len(),
+                    airlock_ui::human_bytes(rec.packages.iter().map(|p| p.size).sum()),
+                    n,
+                    airlock_ui::human_bytes(*bytes)
+                );
+            }
+        }
+        for (name, r) in &urls {
+            if let Ok(bytes) = r {
+                say!(
+                    "file {name}\t{} downloaded",
+                    airlock_ui::human_bytes(*bytes)
+                );
+            }
+        }
+    }
     if !cli.json && rules.is_some() {
         let n: usize = scanned.iter().map(|(_, _, f)| f.len()).sum();
         for (name, _, findings) in &scanned {
@@ -281,6 +419,16 @@ pub fn run(cli: &Cli, a: &SyncArgs) -> Result<u8> {
     for (src, r) in &models {
         if let Err(e) = r {
             eprintln!("error: {src}: {}", clone_err(e));
+        }
+    }
+    for (_, r) in &debs {
+        if let Err(e) = r {
+            eprintln!("error: {}", clone_err(e));
+        }
+    }
+    for (name, r) in &urls {
+        if let Err(e) = r {
+            eprintln!("error: file {name}: {}", clone_err(e));
         }
     }
     if failed > 0 && !a.keep_going {
