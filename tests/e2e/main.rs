@@ -2,6 +2,7 @@
 //! one module per area.
 
 mod bad_input;
+mod debs;
 mod foundation;
 mod hsm;
 mod import;

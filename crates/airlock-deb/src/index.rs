@@ -214,7 +214,10 @@ fn name_note(p: &Paragraph<'_>) -> String {
 
 /// Is `f` a relative path of plain components (no `..`, `.`, empty component, backslash or
 /// control character)?
+/// A relative path without `.`/`..` components; one leading `./` is allowed (flat
+/// repositories made by `apt-ftparchive packages .` write it).
 fn filename_ok(f: &str) -> bool {
+    let f = f.strip_prefix("./").unwrap_or(f);
     !f.is_empty()
         && f.len() <= 4096
         && !f.starts_with('/')

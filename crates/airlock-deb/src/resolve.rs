@@ -13,8 +13,9 @@
 //!   (apt's default candidate is the newest), then the packages that provide the name,
 //!   ordered by name and newest version. An unversioned provide satisfies only an unversioned
 //!   relation; a versioned one (`Provides: foo (= 1.2)`) is compared like a real version.
-//! * `Multi-Arch`: a relation `name:any` is satisfied only by `Multi-Arch: allowed` or
-//!   `foreign` packages; `name:native` (or the native architecture) like a plain relation;
+//! * `Multi-Arch`: a relation `name:any` is satisfied only by `Multi-Arch: allowed` packages
+//!   (apt gives only those the implicit `name:any` provide; a `foreign` package satisfies
+//!   plain relations from any architecture, not `:any`); `name:native` (or the native architecture) like a plain relation;
 //!   any other architecture qualifier has no candidate, since the index holds one
 //!   architecture (and `all`).
 //! * One version per name. `Conflicts` and `Breaks` are checked both ways against the chosen
@@ -332,7 +333,7 @@ impl<'a> Solver<'a> {
     fn arch_ok(&self, rel: &Relation, p: &Package) -> bool {
         match rel.arch.as_deref() {
             None | Some("native") => true,
-            Some("any") => matches!(p.multi_arch, MultiArch::Allowed | MultiArch::Foreign),
+            Some("any") => p.multi_arch == MultiArch::Allowed,
             Some(a) => a == self.index.native_arch(),
         }
     }
@@ -844,7 +845,7 @@ mod tests {
     #[test]
     fn multi_arch_any() {
         let ix = index(&[
-            st("app", "1", "Depends: py:any, tool:any, native:native\n"),
+            st("app", "1", "Depends: py:any, tool, native:native\n"),
             st("py", "3", "Multi-Arch: allowed\n"),
             st("tool", "1", "Multi-Arch: foreign\n"),
             st("native", "1", "Multi-Arch: same\n"),
@@ -855,6 +856,11 @@ mod tests {
         assert_eq!(ok(&ix, &["app"]), ["app=1", "native=1", "py=3", "tool=1"]);
         assert!(err(&ix, &["app2"]).contains("app2 -> lib:any: no candidate"));
         assert!(err(&ix, &["app3"]).contains("lib:i386: no candidate"));
+        let ix = index(&[
+            st("app4", "1", "Depends: tool:any\n"),
+            st("tool", "1", "Multi-Arch: foreign\n"),
+        ]);
+        assert!(err(&ix, &["app4"]).contains("app4 -> tool:any: no candidate"));
     }
 
     #[test]

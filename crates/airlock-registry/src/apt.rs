@@ -4,13 +4,19 @@
 //! ```text
 //! /apt/airlock-archive-keyring.asc   the public key, armored (for `signed-by=`)
 //! /apt/airlock-archive-keyring.gpg   the same, binary
-//! /apt/dists/airlock/InRelease       Release, clear-signed
-//! /apt/dists/airlock/Release(.gpg)   Release and its detached signature
-//! /apt/dists/airlock/main/binary-<arch>/Packages(.gz)
-//! /apt/pool/main/<file>.deb
+//! /apt/dists/SUITE/InRelease         Release, clear-signed
+//! /apt/dists/SUITE/Release(.gpg)     Release and its detached signature
+//! /apt/dists/SUITE/main/binary-<arch>/Packages(.gz)
+//! /apt/pool/main/<file>.deb          single .deb file artifacts (suite `airlock`)
+//! /apt/pool/SUITE/<file>.deb         the packages of closure SUITE
 //! ```
 //!
-//! Sources line: `deb [signed-by=/etc/apt/keyrings/airlock.asc] http://HOST:PORT/apt airlock main`.
+//! Suite `airlock` holds every `.deb` carried as a plain file artifact. Each Debian package
+//! closure (`spec.debs`) is its own suite, named after the closure, holding exactly its
+//! packages, so a rack node that lists only that suite installs from exactly what was
+//! resolved and approved; the newest imported closure of a name is the one served.
+//!
+//! Sources line: `deb [signed-by=/etc/apt/keyrings/airlock.asc] http://HOST:PORT/apt SUITE main`.
 //!
 //! The key is an Ed25519 ("legacy" EdDSA, what GnuPG 2.2's gpgv accepts) OpenPGP key kept in
 //! `DATA/keys/apt-signing.asc` (0600), created on the first start. `Release` carries
@@ -147,6 +153,12 @@ pub struct Deb {
     pub size: u64,
 }
 
+/// One suite of the repository and the `.deb` files it publishes.
+pub struct Suite {
+    pub name: String,
+    pub debs: Vec<Deb>,
+}
+
 /// The generated repository: metadata files by path (below `/apt/`) and the pool.
 #[derive(Debug, Default)]
 pub struct AptRepo {
@@ -157,10 +169,10 @@ pub struct AptRepo {
     pub refused: Vec<(String, String)>,
 }
 
-/// Builds and signs the repository. `control_cache` keeps each `.deb`'s control paragraph, or
-/// why it is not usable, by digest.
+/// Builds and signs the repository: every suite, then the keys. `control_cache` keeps each
+/// `.deb`'s control paragraph, or why it is not usable, by digest.
 pub fn build(
-    debs: &[Deb],
+    suites: &[Suite],
     store: &BlobStore,
     key: &AptKey,
     now: i64,
@@ -170,11 +182,40 @@ pub fn build(
         built_at: now,
         ..AptRepo::default()
     };
+    for suite in suites {
+        build_suite(suite, store, key, now, control_cache, &mut repo)?;
+    }
+    repo.files.insert(
+        "airlock-archive-keyring.asc".into(),
+        Bytes::from(key.public_armored.clone()),
+    );
+    repo.files.insert(
+        "airlock-archive-keyring.gpg".into(),
+        Bytes::from(key.public_binary.clone()),
+    );
+    Ok(repo)
+}
+
+/// Adds one signed suite (`dists/NAME/`, `pool/...`) to `repo`.
+fn build_suite(
+    suite: &Suite,
+    store: &BlobStore,
+    key: &AptKey,
+    now: i64,
+    control_cache: &mut HashMap<Digest, Result<String, String>>,
+    repo: &mut AptRepo,
+) -> Result<(), RegistryError> {
+    let name = suite.name.as_str();
+    let pool = if name == SUITE {
+        format!("pool/{COMPONENT}")
+    } else {
+        format!("pool/{name}")
+    };
     // arch → stanzas
     let mut by_arch: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut all: Vec<String> = Vec::new();
     let mut seen = BTreeSet::new();
-    for d in debs {
+    for d in &suite.debs {
         if !seen.insert(d.file_name.clone()) {
             continue;
         }
@@ -185,13 +226,13 @@ pub fn build(
         let control = match control {
             Ok(c) => c,
             Err(reason) => {
-                tracing::error!(file = %d.file_name, %reason, "not a usable .deb; left out of the apt repository");
+                tracing::error!(suite = name, file = %d.file_name, %reason, "not a usable .deb; left out of the apt repository");
                 repo.refused.push((d.file_name.clone(), reason));
                 continue;
             }
         };
         let arch = field(&control, "Architecture").unwrap_or_else(|| "all".into());
-        let pool_path = format!("pool/{COMPONENT}/{}", d.file_name);
+        let pool_path = format!("{pool}/{}", d.file_name);
         let mut stanza = String::new();
         for line in control.lines() {
             let l = line.trim_end();
@@ -199,9 +240,9 @@ pub fn build(
                 continue;
             }
             // Fields the repository computes itself.
-            let name = l.split(':').next().unwrap_or("");
+            let field_name = l.split(':').next().unwrap_or("");
             if !l.starts_with([' ', '\t'])
-                && ["Filename", "Size", "SHA256", "MD5sum", "SHA1", "SHA512"].contains(&name)
+                && ["Filename", "Size", "SHA256", "MD5sum", "SHA1", "SHA512"].contains(&field_name)
             {
                 continue;
             }
@@ -239,22 +280,27 @@ pub fn build(
             .finish()
             .map_err(RegistryError::io("Packages.gz", "compress"))?;
         let dir = format!("{COMPONENT}/binary-{arch}");
-        for (name, bytes) in [
+        for (file, bytes) in [
             ("Packages", packages.into_bytes()),
             ("Packages.gz", packages_gz),
         ] {
             sums.push((
                 Sha256::digest(&bytes).hex(),
                 bytes.len(),
-                format!("{dir}/{name}"),
+                format!("{dir}/{file}"),
             ));
             repo.files
-                .insert(format!("dists/{SUITE}/{dir}/{name}"), Bytes::from(bytes));
+                .insert(format!("dists/{name}/{dir}/{file}"), Bytes::from(bytes));
         }
     }
     let archs: Vec<&str> = by_arch.keys().map(|s| s.as_str()).collect();
+    let description = if name == SUITE {
+        "packages imported through signed airlock bundles".to_string()
+    } else {
+        format!("the package closure {name} imported through a signed airlock bundle")
+    };
     let mut release = format!(
-        "Origin: airlock\nLabel: airlock\nSuite: {SUITE}\nCodename: {SUITE}\nDate: {}\nValid-Until: {}\nArchitectures: {}\nComponents: {COMPONENT}\nDescription: packages imported through signed airlock bundles\nSHA256:\n",
+        "Origin: airlock\nLabel: airlock\nSuite: {name}\nCodename: {name}\nDate: {}\nValid-Until: {}\nArchitectures: {}\nComponents: {COMPONENT}\nDescription: {description}\nSHA256:\n",
         rfc2822(now),
         rfc2822(now + VALID_FOR),
         archs.join(" ")
@@ -270,20 +316,12 @@ pub fn build(
     let inrelease = key.clearsign(&release)?;
     let detached = key.detach(release.as_bytes())?;
     repo.files
-        .insert(format!("dists/{SUITE}/InRelease"), Bytes::from(inrelease));
+        .insert(format!("dists/{name}/InRelease"), Bytes::from(inrelease));
     repo.files
-        .insert(format!("dists/{SUITE}/Release.gpg"), Bytes::from(detached));
+        .insert(format!("dists/{name}/Release.gpg"), Bytes::from(detached));
     repo.files
-        .insert(format!("dists/{SUITE}/Release"), Bytes::from(release));
-    repo.files.insert(
-        "airlock-archive-keyring.asc".into(),
-        Bytes::from(key.public_armored.clone()),
-    );
-    repo.files.insert(
-        "airlock-archive-keyring.gpg".into(),
-        Bytes::from(key.public_binary.clone()),
-    );
-    Ok(repo)
+        .insert(format!("dists/{name}/Release"), Bytes::from(release));
+    Ok(())
 }
 
 /// The control paragraph of the `.deb` at `path`, checked with [`check_control`].

@@ -137,6 +137,7 @@ impl Snapshot {
     ) -> Result<Snapshot, RegistryError> {
         let sha1_cache = &mut caches.sha1;
         let mut debs = Vec::new();
+        let mut closures: HashMap<Digest, Vec<crate::apt::Deb>> = HashMap::new();
         let names = catalog.names()?;
         let artifacts = catalog.artifacts()?;
         let mut snap = Snapshot::default();
@@ -182,37 +183,45 @@ impl Snapshot {
                         tracing::warn!(artifact = %a.name, error = %e, "model not served")
                     }
                 },
+                "debs" => {
+                    // One layer per .deb, titled with its pool file name; served below as
+                    // the suite the name table points at.
+                    let debs: Vec<crate::apt::Deb> = root.1["layers"]
+                        .as_array()
+                        .map(|ls| ls.iter().filter_map(|l| deb_of_layer(l, "")).collect())
+                        .unwrap_or_default();
+                    closures.insert(d, debs);
+                }
                 "file" => {
                     // One layer; its title (or the artifact name) is the file name.
-                    let layer = &root.1["layers"][0];
-                    let title = layer["annotations"][media::ANNOTATION_TITLE]
-                        .as_str()
-                        .unwrap_or(&a.name);
-                    let file_name = title.rsplit('/').next().unwrap_or(title);
-                    let ok_name = file_name.ends_with(".deb")
-                        && file_name.len() <= 255
-                        && !file_name.starts_with('.')
-                        && file_name
-                            .bytes()
-                            .all(|c| c.is_ascii_alphanumeric() || b"._+~-".contains(&c));
-                    let digest = layer["digest"]
-                        .as_str()
-                        .and_then(|s| s.parse::<Digest>().ok());
-                    if let (true, Some(digest)) = (ok_name, digest) {
-                        debs.push(crate::apt::Deb {
-                            file_name: file_name.to_string(),
-                            digest,
-                            size: layer["size"].as_u64().unwrap_or(0),
-                        });
-                    }
+                    debs.extend(deb_of_layer(&root.1["layers"][0], &a.name));
                 }
                 _ => {}
             }
         }
         if let Some(key) = apt_key {
             let now = airlock_core::time::now();
+            let mut suites = vec![crate::apt::Suite {
+                name: crate::apt::SUITE.to_string(),
+                debs,
+            }];
+            for (kind, name, digest) in &names {
+                if kind != "debs" {
+                    continue;
+                }
+                let closure = digest
+                    .parse::<Digest>()
+                    .ok()
+                    .and_then(|d| closures.remove(&d));
+                if let Some(debs) = closure {
+                    suites.push(crate::apt::Suite {
+                        name: name.clone(),
+                        debs,
+                    });
+                }
+            }
             snap.apt = Some(Arc::new(crate::apt::build(
-                &debs,
+                &suites,
                 store,
                 key,
                 now,
@@ -503,6 +512,26 @@ fn git_blob_oid(store: &BlobStore, d: &Digest, size: u64) -> Result<String, Regi
     h.update(format!("blob {size}\0").as_bytes());
     h.update(&bytes);
     Ok(hex::encode(h.finalize()))
+}
+
+/// The `.deb` a layer names: its title (else `fallback`) must be a plain `.deb` file name.
+fn deb_of_layer(layer: &serde_json::Value, fallback: &str) -> Option<crate::apt::Deb> {
+    let title = layer["annotations"][media::ANNOTATION_TITLE]
+        .as_str()
+        .unwrap_or(fallback);
+    let file_name = title.rsplit('/').next().unwrap_or(title);
+    let ok_name = file_name.ends_with(".deb")
+        && file_name.len() <= 255
+        && !file_name.starts_with('.')
+        && file_name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"._+~-".contains(&c));
+    let digest = layer["digest"].as_str()?.parse::<Digest>().ok()?;
+    ok_name.then(|| crate::apt::Deb {
+        file_name: file_name.to_string(),
+        digest,
+        size: layer["size"].as_u64().unwrap_or(0),
+    })
 }
 
 #[cfg(test)]

@@ -346,15 +346,17 @@ pub fn run(cli: &Cli, a: &SyncArgs) -> Result<u8> {
                 Err(_) => say!("{}\tFAILED", i.reference),
             }
         }
-        say!(
-            "{} image(s), {} failed; {} blob(s) downloaded ({}), {} already present, in {:.1}s",
-            report.images.len(),
-            failed,
-            report.blobs_downloaded,
-            airlock_ui::human_bytes(report.bytes_downloaded),
-            report.blobs_present,
-            seconds
-        );
+        if !report.images.is_empty() {
+            say!(
+                "{} image(s), {} failed; {} blob(s) downloaded ({}), {} already present, in {:.1}s",
+                report.images.len(),
+                failed,
+                report.blobs_downloaded,
+                airlock_ui::human_bytes(report.bytes_downloaded),
+                report.blobs_present,
+                seconds
+            );
+        }
     }
     if !cli.json {
         for (src, r) in &models {
