@@ -304,7 +304,7 @@ fn resolve_model(
                 files
                     .iter()
                     .find(|f| f.rel.eq_ignore_ascii_case("README.md"))
-                    .and_then(|f| crate::local::read_small_file(&bs.path(&f.digest), 1 << 20).ok())
+                    .and_then(|f| bs.read_verified(&f.digest, 1 << 20).ok())
                     .and_then(|b| model::card_license(&b))
             });
             let built = model::model_artifact(

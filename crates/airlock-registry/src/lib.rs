@@ -681,12 +681,11 @@ fn apt_route(ctx: &Ctx, snap: &Snapshot, rest: &str) -> Response<Body> {
     let Some(d) = repo.pool.get(&path) else {
         return not_found();
     };
-    let Ok(f) = std::fs::File::open(ctx.store.path(d)) else {
+    let Ok((src, len)) = oci::open_blob(ctx.store, d) else {
         return not_found();
     };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     oci::file_response(
-        f,
+        src,
         len,
         ctx.headers,
         head,
