@@ -27,6 +27,8 @@ pub mod apt;
 pub mod auth;
 pub mod body;
 pub mod error;
+#[cfg(test)]
+mod handler_tests;
 pub mod head;
 pub mod hf;
 pub mod index;
