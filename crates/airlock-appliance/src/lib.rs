@@ -40,6 +40,9 @@ pub mod parts;
 pub mod tls;
 pub mod watch;
 
+#[cfg(test)]
+mod import_tests;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 

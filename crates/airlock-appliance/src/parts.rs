@@ -65,16 +65,15 @@ impl PartStaging {
         self.root.join(blob.hex())
     }
 
-    /// Path where part `i` of `b` is kept once verified.
-    fn part_path(&self, b: &BlobRecord, i: usize) -> PathBuf {
-        self.dir(&b.digest)
-            .join("blobs/sha256")
-            .join(b.parts[i].digest.hex())
+    /// The store keeping the parts of `b`, if any were kept.
+    fn store(&self, b: &BlobRecord) -> Option<BlobStore> {
+        BlobStore::open_existing(&self.dir(&b.digest)).ok()
     }
 
     /// Is part `i` of `b` kept (its content was verified when it was written)?
     pub(crate) fn has(&self, b: &BlobRecord, i: usize) -> bool {
-        fs::metadata(self.part_path(b, i)).is_ok_and(|m| m.is_file() && m.len() == b.parts[i].size)
+        self.store(b)
+            .is_some_and(|s| s.contains(&b.parts[i].digest, b.parts[i].size))
     }
 
     /// A writer for a part of `b`; commit it with the part's digest. Removes temp files an
@@ -87,7 +86,9 @@ impl PartStaging {
 
     /// Removes part `i` of `b` (a volume that brought it was refused after all).
     pub(crate) fn remove(&self, b: &BlobRecord, i: usize) {
-        let _ = fs::remove_file(self.part_path(b, i));
+        if let Some(s) = self.store(b) {
+            let _ = s.remove(&b.parts[i].digest);
+        }
     }
 
     fn complete(&self, b: &BlobRecord) -> bool {
@@ -97,13 +98,22 @@ impl PartStaging {
     /// Streams the parts of `b` into `store`, which commits the blob only if the whole digest
     /// and size match; then deletes the parts.
     fn assemble(&self, b: &BlobRecord, store: &BlobStore) -> Result<(), AssembleError> {
+        let parts = BlobStore::open_existing(&self.dir(&b.digest))?;
         let mut w = store.writer()?;
-        airlock_bundle::split::assemble(b, |i| fs::File::open(self.part_path(b, i)), &mut w)
-            .map_err(crate::io(&self.dir(&b.digest), "assemble split blob"))?;
+        airlock_bundle::split::assemble(
+            b,
+            |i| {
+                parts
+                    .read(&b.parts[i].digest)
+                    .map_err(std::io::Error::other)
+            },
+            &mut w,
+        )
+        .map_err(crate::io(&self.dir(&b.digest), "assemble split blob"))?;
         match w.commit(&b.digest, Some(b.size)) {
             Ok(_) => {}
             Err(airlock_store::StoreError::DigestMismatch { found, .. }) => {
-                return Err(self.mismatch(b, found));
+                return Err(self.mismatch(b, &parts, found));
             }
             Err(e) => return Err(e.into()),
         }
@@ -114,13 +124,11 @@ impl PartStaging {
     }
 
     /// After a whole-digest mismatch: re-hash every staged part, remove the damaged ones.
-    fn mismatch(&self, b: &BlobRecord, found: Digest) -> AssembleError {
+    fn mismatch(&self, b: &BlobRecord, parts: &BlobStore, found: Digest) -> AssembleError {
         let mut damaged = Vec::new();
         for (i, p) in b.parts.iter().enumerate() {
-            let path = self.part_path(b, i);
-            if !matches!(airlock_store::hash_file(&path), Ok((d, n)) if d == p.digest && n == p.size)
-            {
-                let _ = fs::remove_file(&path);
+            if !matches!(parts.rehash(&p.digest), Ok((d, n)) if d == p.digest && n == p.size) {
+                let _ = parts.remove(&p.digest);
                 damaged.push((i + 1).to_string());
             }
         }

@@ -401,7 +401,7 @@ pub fn download(
     jobs: usize,
     progress: &dyn Progress,
 ) -> Result<(usize, u64), MirrorError> {
-    let partial_dir = store.root().join("partial");
+    let partial_dir = crate::store_dir(store)?.join("partial");
     std::fs::create_dir_all(&partial_dir).map_err(MirrorError::io(&partial_dir, "create"))?;
     let mut todo = Vec::new();
     for p in &rec.packages {

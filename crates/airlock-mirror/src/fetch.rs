@@ -191,7 +191,7 @@ impl Fetcher {
         let size = match size {
             Some(s) => s,
             None => {
-                if store.path(digest).is_file() {
+                if store.size(digest).is_some() {
                     return Ok(0);
                 }
                 let s = self.retry(url, || self.head_size(url))?;
@@ -260,9 +260,12 @@ impl Fetcher {
                 found,
             });
         }
-        let dest = store.path(digest);
-        std::fs::rename(partial, &dest)
-            .map_err(MirrorError::io(&dest, "move download into the store"))?;
+        store
+            .adopt_file(partial, digest)
+            .map_err(|source| MirrorError::Store {
+                what: format!("store {url}"),
+                source,
+            })?;
         Ok(transferred)
     }
 }

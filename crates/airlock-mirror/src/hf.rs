@@ -21,7 +21,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use airlock_bundle::writer::BlobData;
 use airlock_bundle::Progress;
 use airlock_core::{Digest, Sha256};
 use airlock_store::BlobStore;
@@ -163,11 +162,7 @@ pub fn record_files(
             rel: f.path.clone(),
             digest: f.digest,
             size: f.size,
-            data: BlobData::File {
-                path: store.path(&f.digest),
-                offset: 0,
-                stamp: None,
-            },
+            data: crate::store_blob(store, &f.digest, f.size)?,
         });
     }
     if out.is_empty() {
@@ -559,9 +554,12 @@ impl Hub {
                 ));
             }
         }
-        let dest = store.path(&digest);
-        fs::rename(partial, &dest)
-            .map_err(MirrorError::io(&dest, "move download into the store"))?;
+        store
+            .adopt_file(partial, &digest)
+            .map_err(|source| MirrorError::Store {
+                what: format!("{} ({url})", t.path),
+                source,
+            })?;
         Ok(digest)
     }
 
@@ -599,7 +597,8 @@ impl Hub {
                 out
             }
         };
-        let previous = load_record(store.root(), repo, &commit)?;
+        let dir = crate::store_dir(store)?;
+        let previous = load_record(dir, repo, &commit)?;
         let known: BTreeMap<String, StoredFile> = previous
             .map(|r| r.files.into_iter().map(|f| (f.path.clone(), f)).collect())
             .unwrap_or_default();
@@ -618,7 +617,7 @@ impl Hub {
                     .is_some_and(|f| f.size == t.size && store.contains(&f.digest, f.size))
             })
             .collect();
-        let partial_dir = store.root().join("hf").join("partial");
+        let partial_dir = dir.join("hf").join("partial");
         fs::create_dir_all(&partial_dir)
             .map_err(MirrorError::io(&partial_dir, "create partial directory"))?;
         let pool = rayon::ThreadPoolBuilder::new()
@@ -667,7 +666,7 @@ impl Hub {
             files: files.into_values().collect(),
         };
         // Record what did arrive even when something failed, so a retry downloads only the rest.
-        save_record(store.root(), &rec)?;
+        save_record(dir, &rec)?;
         if let Some(e) = first_err {
             return Err(e);
         }

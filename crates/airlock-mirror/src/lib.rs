@@ -31,3 +31,38 @@ pub mod registry;
 pub mod sync;
 
 pub use error::MirrorError;
+
+/// The connected-side store's directory: image and model records and partial downloads live
+/// beside its blobs, so a store without one cannot be synced into or packed from.
+pub(crate) fn store_dir(store: &airlock_store::BlobStore) -> Result<&std::path::Path, MirrorError> {
+    store.root().ok_or_else(|| {
+        MirrorError::Invalid(format!(
+            "store {}: sync records need a store directory",
+            store.describe()
+        ))
+    })
+}
+
+/// Where `airlock pack` gets store blob `d` (of `size` bytes): its file when the store keeps
+/// one (hashed again while packing), else its bytes, read and verified now.
+pub(crate) fn store_blob(
+    store: &airlock_store::BlobStore,
+    d: &airlock_core::Digest,
+    size: u64,
+) -> Result<airlock_bundle::writer::BlobData, MirrorError> {
+    use airlock_bundle::writer::BlobData;
+    if let Some(path) = store.local_path(d) {
+        return Ok(BlobData::File {
+            path,
+            offset: 0,
+            stamp: None,
+        });
+    }
+    let bytes = store
+        .read_verified(d, size)
+        .map_err(|source| MirrorError::Store {
+            what: format!("blob {d}"),
+            source,
+        })?;
+    Ok(BlobData::Bytes(bytes.into()))
+}

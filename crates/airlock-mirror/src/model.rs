@@ -328,11 +328,7 @@ pub fn debs_artifact(
             PlannedBlob {
                 digest,
                 size: p.size,
-                data: BlobData::File {
-                    path: store.path(&digest),
-                    offset: 0,
-                    stamp: None,
-                },
+                data: crate::store_blob(store, &digest, p.size)?,
             },
         ));
     }

@@ -265,14 +265,12 @@ pub fn plan_with_store(
 fn url_file_path(store: Option<&Path>, d: &Digest) -> Result<std::path::PathBuf, String> {
     let store = store.ok_or("url: files need a store (--store or AIRLOCK_STORE)")?;
     let bs = airlock_store::BlobStore::open(store).map_err(|e| e.to_string())?;
-    let path = bs.path(d);
-    if !path.is_file() {
-        return Err(format!(
+    bs.local_path(d).filter(|p| p.is_file()).ok_or_else(|| {
+        format!(
             "{d} is not in the store {}; run `airlock sync`",
             store.display()
-        ));
-    }
-    Ok(path)
+        )
+    })
 }
 
 /// Where a mirrored model came from upstream.
@@ -361,7 +359,7 @@ fn resolve_model(
                 files
                     .iter()
                     .find(|f| f.rel.eq_ignore_ascii_case("README.md"))
-                    .and_then(|f| crate::local::read_small_file(&bs.path(&f.digest), 1 << 20).ok())
+                    .and_then(|f| bs.read_verified(&f.digest, 1 << 20).ok())
                     .and_then(|b| model::card_license(&b))
             });
             let built = model::model_artifact(

@@ -8,8 +8,8 @@
 //!   OCI and Docker schema 2 types; at most [`MAX_MANIFEST_BYTES`] read, and its digest checked
 //!   against the digest asked for or the registry's `Docker-Content-Digest`.
 //! * [`Client::blob_to`] — a blob streamed into a partial file while hashed, resuming with
-//!   `Range` from the bytes already there; the partial file becomes the blob only when size and
-//!   digest match. Damaged bytes are deleted, never stored.
+//!   `Range` from the bytes already there and fsynced; the caller moves it into the store only
+//!   when size and digest matched. Damaged bytes are deleted, never stored.
 //! * [`Client::tags`], [`Client::referrers`] — the tags list and the OCI 1.1 referrers API.
 //!
 //! Plain HTTP is used only for registries named in [`ClientOptions::insecure`]; everything else
@@ -494,14 +494,14 @@ impl Client {
         Ok(Some(ix))
     }
 
-    /// Downloads blob `desc` of `r` into `partial`, resuming from the bytes already there, and
-    /// renames it to `dest` once size and digest match. Returns the bytes transferred.
+    /// Downloads blob `desc` of `r` into `partial`, resuming from the bytes already there;
+    /// returns the bytes transferred once size and digest matched and the file was fsynced
+    /// (the caller moves it into the store).
     pub fn blob_to(
         &self,
         r: &ImageRef,
         desc: &Descriptor,
         partial: &Path,
-        dest: &Path,
         progress: &dyn Progress,
     ) -> Result<u64, MirrorError> {
         let mut p = Partial::open(partial, desc.size, false, progress)?;
@@ -537,8 +537,6 @@ impl Client {
         }
         f.sync_data()
             .map_err(MirrorError::io(partial, "sync blob"))?;
-        drop(f);
-        std::fs::rename(partial, dest).map_err(MirrorError::io(dest, "rename blob into place"))?;
         Ok(transferred)
     }
 }

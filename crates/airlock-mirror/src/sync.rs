@@ -158,7 +158,7 @@ pub fn load_record(store: &Path, reference: &ImageRef) -> Result<Option<ImageRec
 
 /// Is `img` synced with its whole closure (for its platform filter) present in the store?
 pub fn is_complete(store: &BlobStore, img: &SyncImage) -> Result<bool, MirrorError> {
-    let Some(rec) = load_record(store.root(), &img.reference)? else {
+    let Some(rec) = load_record(crate::store_dir(store)?, &img.reference)? else {
         return Ok(false);
     };
     if rec.platforms != img.platforms {
@@ -278,10 +278,19 @@ pub fn sync(
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some((d, r)) = jobs.get(i) else { break };
                 let partial = partial_dir.join(d.digest.hex());
-                let dest = store.path(&d.digest);
-                let res = client.retry(&format!("blob {}", d.digest), || {
-                    client.blob_to(r, d, &partial, &dest, progress)
-                });
+                let res = client
+                    .retry(&format!("blob {}", d.digest), || {
+                        client.blob_to(r, d, &partial, progress)
+                    })
+                    .and_then(|n| {
+                        store
+                            .adopt_file(&partial, &d.digest)
+                            .map(|_| n)
+                            .map_err(|source| MirrorError::Store {
+                                what: format!("blob {}", d.digest),
+                                source,
+                            })
+                    });
                 match res {
                     Ok(n) => {
                         bytes.fetch_add(n, Ordering::Relaxed);
@@ -487,8 +496,10 @@ fn put(store: &BlobStore, f: &Fetched) -> Result<(), MirrorError> {
         what: "store".into(),
         source,
     })?;
-    w.write_all(&f.bytes)
-        .map_err(MirrorError::io(store.root(), "write manifest"))?;
+    w.write_all(&f.bytes).map_err(MirrorError::io(
+        store.backend().locate(&f.digest),
+        "write manifest",
+    ))?;
     w.commit(&f.digest, Some(f.bytes.len() as u64))
         .map_err(|source| MirrorError::Store {
             what: format!("manifest {}", f.digest),
@@ -881,7 +892,7 @@ impl crate::local::LayoutSource for StoreSource<'_> {
             .store
             .read_verified(&desc.digest, MAX_MANIFEST_BYTES.min(desc.size))
             .map_err(|source| MirrorError::Store {
-                what: format!("store {}", self.store.root().display()),
+                what: format!("store {}", self.store.describe()),
                 source,
             })?;
         Ok(b)
@@ -890,18 +901,14 @@ impl crate::local::LayoutSource for StoreSource<'_> {
         if !self.store.contains(&desc.digest, desc.size) {
             return Err(MirrorError::Source {
                 what: format!("blob {}", desc.digest),
-                path: self.store.path(&desc.digest),
+                path: self.store.backend().locate(&desc.digest),
                 detail: "missing from the store; run `airlock sync`".into(),
             });
         }
-        Ok(airlock_bundle::writer::BlobData::File {
-            path: self.store.path(&desc.digest),
-            offset: 0,
-            stamp: None,
-        })
+        crate::store_blob(self.store, &desc.digest, desc.size)
     }
     fn describe(&self) -> String {
-        format!("store {}", self.store.root().display())
+        format!("store {}", self.store.describe())
     }
 }
 

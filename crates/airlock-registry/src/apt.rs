@@ -221,7 +221,7 @@ fn build_suite(
         }
         let control = control_cache
             .entry(d.digest)
-            .or_insert_with(|| usable_control(&store.path(&d.digest)))
+            .or_insert_with(|| usable_control(store, &d.digest))
             .clone();
         let control = match control {
             Ok(c) => c,
@@ -325,8 +325,8 @@ fn build_suite(
 }
 
 /// The control paragraph of the `.deb` at `path`, checked with [`check_control`].
-fn usable_control(path: &Path) -> Result<String, String> {
-    let f = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+fn usable_control(store: &BlobStore, d: &Digest) -> Result<String, String> {
+    let f = store.read(d).map_err(|e| e.to_string())?;
     let c = airlock_deb::control_of(std::io::BufReader::new(f)).map_err(|e| e.to_string())?;
     check_control(c.as_bytes())?;
     Ok(c)

@@ -1,6 +1,7 @@
-//! Response bodies: small in-memory bodies, and file ranges — sent with `sendfile` on plain
+//! Response bodies: small in-memory bodies, file ranges — sent with `sendfile` on plain
 //! HTTP ([`crate::plain`]), or streamed by a blocking reader thread in 2 MiB chunks through
-//! hyper (TLS) — so a blob is never held in memory whole.
+//! hyper (TLS) — and store streams, for blobs of a backend without local files, read by the
+//! same thread; a blob is never held in memory whole.
 //! Also the `Range` header parser shared by the OCI and Hugging Face routes.
 
 use std::fs::File;
@@ -25,11 +26,20 @@ pub enum Body {
         offset: u64,
         len: u64,
     },
+    /// `len` bytes from a reader opened when the body is first polled (on the blocking
+    /// thread, since opening may do I/O); becomes [`Body::File`].
+    Stream {
+        open: Option<Opener>,
+        len: u64,
+    },
     File {
         rx: mpsc::Receiver<std::io::Result<Bytes>>,
         remaining: u64,
     },
 }
+
+/// Opens the reader of a [`Body::Stream`], positioned at its first byte.
+pub type Opener = Box<dyn FnOnce() -> std::io::Result<Box<dyn Read + Send>> + Send>;
 
 impl Body {
     pub fn empty() -> Self {
@@ -48,24 +58,42 @@ impl Body {
             len,
         }
     }
+
+    /// `len` bytes of the reader `open` gives.
+    pub fn stream(open: Opener, len: u64) -> Self {
+        Body::Stream {
+            open: Some(open),
+            len,
+        }
+    }
 }
 
-/// Reads the range on a blocking thread, chunk by chunk, into a bounded channel. Must be
-/// called inside the tokio runtime.
-fn start_reader(file: File, offset: u64, len: u64) -> mpsc::Receiver<std::io::Result<Bytes>> {
+/// Opens `file` at `offset`, as a [`Body::Stream`] opener.
+fn file_opener(mut file: File, offset: u64) -> Opener {
+    Box::new(move || {
+        file.seek(SeekFrom::Start(offset))?;
+        Ok(Box::new(file) as Box<dyn Read + Send>)
+    })
+}
+
+/// Opens the reader and reads `len` bytes on a blocking thread, chunk by chunk, into a
+/// bounded channel. Must be called inside the tokio runtime.
+fn start_reader(open: Opener, len: u64) -> mpsc::Receiver<std::io::Result<Bytes>> {
     let (tx, rx) = mpsc::channel(4);
     tokio::task::spawn_blocking(move || {
-        let mut file = file;
-        if let Err(e) = file.seek(SeekFrom::Start(offset)) {
-            let _ = tx.blocking_send(Err(e));
-            return;
-        }
+        let mut reader = match open() {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+        };
         let mut left = len;
         while left > 0 {
             let n = CHUNK.min(left);
             // read_to_end into spare capacity: no zero-filling of the buffer.
             let mut buf = Vec::with_capacity(n as usize);
-            let r = match (&mut file).take(n).read_to_end(&mut buf) {
+            let r = match (&mut reader).take(n).read_to_end(&mut buf) {
                 Ok(k) if k as u64 == n => Ok(Bytes::from(buf)),
                 Ok(_) => Err(std::io::Error::new(
                     std::io::ErrorKind::UnexpectedEof,
@@ -92,18 +120,24 @@ impl HttpBody for Body {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
-        if let Body::FileRange { file, offset, len } = this {
-            let (f, offset, len) = (file.take(), *offset, *len);
-            *this = match f {
-                Some(f) if len > 0 => Body::File {
-                    rx: start_reader(f, offset, len),
+        let opener = match this {
+            Body::FileRange { file, offset, len } => {
+                Some((file.take().map(|f| file_opener(f, *offset)), *len))
+            }
+            Body::Stream { open, len } => Some((open.take(), *len)),
+            _ => None,
+        };
+        if let Some((open, len)) = opener {
+            *this = match open {
+                Some(open) if len > 0 => Body::File {
+                    rx: start_reader(open, len),
                     remaining: len,
                 },
                 _ => Body::Empty,
             };
         }
         match this {
-            Body::FileRange { .. } => Poll::Ready(None),
+            Body::FileRange { .. } | Body::Stream { .. } => Poll::Ready(None),
             Body::Empty => Poll::Ready(None),
             Body::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Body::File { rx, remaining } => {
@@ -130,7 +164,7 @@ impl HttpBody for Body {
         match self {
             Body::Empty => true,
             Body::Full(b) => b.is_none(),
-            Body::FileRange { len, .. } => *len == 0,
+            Body::FileRange { len, .. } | Body::Stream { len, .. } => *len == 0,
             Body::File { remaining, .. } => *remaining == 0,
         }
     }
@@ -139,7 +173,7 @@ impl HttpBody for Body {
         match self {
             Body::Empty => SizeHint::with_exact(0),
             Body::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
-            Body::FileRange { len, .. } => SizeHint::with_exact(*len),
+            Body::FileRange { len, .. } | Body::Stream { len, .. } => SizeHint::with_exact(*len),
             Body::File { remaining, .. } => SizeHint::with_exact(*remaining),
         }
     }

@@ -12,7 +12,6 @@
 //! mirrored from the Hub, else the first 160 bits of its manifest digest. 404s carry `X-Error-Code` (`RepoNotFound`, `RevisionNotFound`, `EntryNotFound`).
 //! `X-Xet-Hash` is never sent.
 
-use std::fs::File;
 use std::sync::Arc;
 
 use http::{Method, Response, StatusCode};
@@ -365,15 +364,13 @@ pub fn resolve(ctx: &Ctx, snap: &Snapshot, path: &str) -> Option<Response<Body>>
         ));
     };
     let f = &r.files[i];
-    let path = ctx.store.path(&f.digest);
-    let fh = match File::open(&path) {
+    let (src, len) = match crate::oci::open_blob(ctx.store, &f.digest) {
         Ok(x) => x,
         Err(e) => {
             tracing::error!(digest = %f.digest, error = %e, "model file missing from the store");
             return Some(not_found("EntryNotFound", "Entry not found", head));
         }
     };
-    let len = fh.metadata().map(|m| m.len()).unwrap_or(f.size);
     let etag = if f.lfs {
         f.digest.hex()
     } else {
@@ -383,7 +380,7 @@ pub fn resolve(ctx: &Ctx, snap: &Snapshot, path: &str) -> Option<Response<Body>>
     let lfs = f.lfs;
     let quoted = format!("\"{etag}\"");
     Some(crate::oci::file_response(
-        fh,
+        src,
         len,
         ctx.headers,
         head,

@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use airlock_catalog::Catalog;
+use airlock_catalog::{ArtifactRow, Catalog};
 use airlock_core::reference::ImageRef;
 use airlock_core::{media, Digest};
 use airlock_store::BlobStore;
@@ -135,11 +135,27 @@ impl Snapshot {
         caches: &mut Caches,
         apt_key: Option<&crate::apt::AptKey>,
     ) -> Result<Snapshot, RegistryError> {
+        Self::from_rows(
+            catalog.names()?,
+            &catalog.artifacts()?,
+            store,
+            caches,
+            apt_key,
+        )
+    }
+
+    /// [`Snapshot::build`] from the catalog's rows: `names` as (kind, name, digest), and the
+    /// artifacts.
+    pub fn from_rows(
+        names: Vec<(String, String, String)>,
+        artifacts: &[ArtifactRow],
+        store: &BlobStore,
+        caches: &mut Caches,
+        apt_key: Option<&crate::apt::AptKey>,
+    ) -> Result<Snapshot, RegistryError> {
         let sha1_cache = &mut caches.sha1;
         let mut debs = Vec::new();
         let mut closures: HashMap<Digest, Vec<crate::apt::Deb>> = HashMap::new();
-        let names = catalog.names()?;
-        let artifacts = catalog.artifacts()?;
         let mut snap = Snapshot::default();
         let mut reader = Reader {
             store,

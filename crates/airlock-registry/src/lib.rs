@@ -27,6 +27,8 @@ pub mod apt;
 pub mod auth;
 pub mod body;
 pub mod error;
+#[cfg(test)]
+mod handler_tests;
 pub mod head;
 pub mod hf;
 pub mod index;
@@ -681,12 +683,11 @@ fn apt_route(ctx: &Ctx, snap: &Snapshot, rest: &str) -> Response<Body> {
     let Some(d) = repo.pool.get(&path) else {
         return not_found();
     };
-    let Ok(f) = std::fs::File::open(ctx.store.path(d)) else {
+    let Ok((src, len)) = oci::open_blob(ctx.store, d) else {
         return not_found();
     };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     oci::file_response(
-        f,
+        src,
         len,
         ctx.headers,
         head,

@@ -9,6 +9,7 @@
 use std::fs::File;
 
 use airlock_core::Digest;
+use airlock_store::BlobStore;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use serde_json::json;
 
@@ -285,28 +286,15 @@ fn blob(ctx: &Ctx, repo: &Repo, reference: &str, head: bool) -> Response<Body> {
     if !known {
         return error(StatusCode::NOT_FOUND, "BLOB_UNKNOWN", "blob unknown", head);
     }
-    let path = ctx.store.path(&digest);
-    let file = match File::open(&path) {
-        Ok(f) => f,
+    let (src, len) = match open_blob(ctx.store, &digest) {
+        Ok(x) => x,
         Err(e) => {
             tracing::error!(%digest, error = %e, "blob listed by a visible artifact is missing from the store");
             return error(StatusCode::NOT_FOUND, "BLOB_UNKNOWN", "blob unknown", head);
         }
     };
-    let len = match file.metadata() {
-        Ok(m) => m.len(),
-        Err(e) => {
-            tracing::error!(%digest, error = %e, "stat blob");
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "UNKNOWN",
-                "cannot read blob",
-                head,
-            );
-        }
-    };
     file_response(
-        file,
+        src,
         len,
         ctx.headers,
         head,
@@ -319,11 +307,47 @@ fn blob(ctx: &Ctx, repo: &Repo, reference: &str, head: bool) -> Response<Body> {
     )
 }
 
-/// A file response honouring `Range` and `If-Range`, shared with the Hugging Face and apt
+/// A blob's bytes for a response: its file when the store keeps one (sent with `sendfile` on
+/// plain HTTP), else a stream from the store.
+pub enum Source {
+    File(File),
+    Store(BlobStore, Digest),
+}
+
+impl Source {
+    fn body(self, offset: u64, len: u64) -> Body {
+        match self {
+            Source::File(f) => Body::file(f, offset, len),
+            Source::Store(store, d) => Body::stream(
+                Box::new(move || store.open_at(&d, offset).map_err(std::io::Error::other)),
+                len,
+            ),
+        }
+    }
+}
+
+/// Blob `d` of `store` and its length, ready for [`file_response`].
+pub fn open_blob(store: &BlobStore, d: &Digest) -> std::io::Result<(Source, u64)> {
+    match store.local_path(d) {
+        Some(path) => {
+            let f = File::open(path)?;
+            let len = f.metadata()?.len();
+            Ok((Source::File(f), len))
+        }
+        None => {
+            let len = store
+                .size(d)
+                .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))?;
+            Ok((Source::Store(store.clone(), *d), len))
+        }
+    }
+}
+
+/// A blob response honouring `Range` and `If-Range`, shared with the Hugging Face and apt
 /// routes. `etag` (quoted, strong) is sent as `ETag` and is what `If-Range` must name for the
-/// range to apply; otherwise the whole file is sent with `200`.
+/// range to apply; otherwise the whole blob is sent with `200`.
 pub fn file_response(
-    file: File,
+    src: Source,
     len: u64,
     headers: &HeaderMap,
     head: bool,
@@ -350,7 +374,7 @@ pub fn file_response(
             .body(if head {
                 Body::empty()
             } else {
-                Body::file(file, 0, len)
+                src.body(0, len)
             }),
         Range::Part { start, end } => b
             .status(StatusCode::PARTIAL_CONTENT)
@@ -359,7 +383,7 @@ pub fn file_response(
             .body(if head {
                 Body::empty()
             } else {
-                Body::file(file, start, end - start + 1)
+                src.body(start, end - start + 1)
             }),
         Range::Unsatisfiable => b
             .status(StatusCode::RANGE_NOT_SATISFIABLE)

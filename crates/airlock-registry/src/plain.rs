@@ -1,6 +1,7 @@
 //! The plain-HTTP/1.1 connection loop: the same handlers as the hyper path (TLS connections
 //! use hyper), but file bodies go from the blob file to the socket with `sendfile(2)`, so blob
-//! bytes are never copied through user space.
+//! bytes are never copied through user space (blobs of a store without local files are
+//! streamed).
 //!
 //! Deliberately small: requests are `GET`/`HEAD` without bodies (anything with a body gets its
 //! answer, a 405 for writes, and the connection is closed instead of reading the body);
@@ -195,7 +196,7 @@ async fn write_response(
             }
             Ok(())
         }
-        Body::File { .. } => {
+        Body::Stream { .. } | Body::File { .. } => {
             stream.write_all(&out).await?;
             while let Some(frame) = body.frame().await {
                 if let Ok(data) = frame?.into_data() {

@@ -52,7 +52,11 @@ fn assemble_split(m: &BundleManifest, parts: &BlobStore, store: &BlobStore) -> R
         let mut w = store.writer()?;
         airlock_bundle::split::assemble(
             b,
-            |i| fs::File::open(parts.path(&b.parts[i].digest)),
+            |i| {
+                parts
+                    .read(&b.parts[i].digest)
+                    .map_err(std::io::Error::other)
+            },
             &mut w,
         )
         .with_context(|| format!("assembling split blob {}", b.digest))?;
