@@ -5,7 +5,10 @@
 #   and a trust root, pack a signed bundle, verify it, inspect it, unpack it and read it with
 #   skopeo; then, on the disconnected side, import it on an appliance, list, fsck, verify the
 #   audit log, serve it, and pull the image (skopeo) and the model (huggingface_hub when it is
-#   installed, else airlock's own Hub client) back from the appliance.
+#   installed, else airlock's own Hub client) back from the appliance. A small driver-like Debian
+#   package closure (two signed repositories built with dpkg-deb, apt-ftparchive and gpg) and a
+#   pinned url: file come along; apt-get installs the closure from the appliance's suite into a
+#   throwaway root.
 # Usage: scripts/demo.sh [WORKDIR]   (default: a fresh temp dir, kept for you to look at)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -22,7 +25,7 @@ AIRLOCKD="$REPO/target/release/airlockd"
 WORK=${1:-$(mktemp -d /tmp/airlock-demo.XXXXXX)}
 mkdir -p "$WORK" && cd "$WORK"
 echo "==> sample content in $WORK" >&2
-rm -rf layouts models bin keys bundles layout src appliance root.json registry store pulled hub.yaml hubstore
+rm -rf layouts models bin keys bundles layout src appliance root.json registry store pulled hub.yaml hubstore debrepo apt rootfs
 mkdir -p src/hello models/tiny bin
 echo "hello from the connected side" > src/hello/hello.txt
 umoci init --layout layouts/hello
@@ -48,6 +51,14 @@ for _ in $(seq 50); do
 done
 skopeo copy -q --dest-tls-verify=false oci:layouts/hello:v1 "docker://127.0.0.1:$PORT/acme/hello:v1"
 
+echo "==> two signed apt repositories with a driver-like package stack, and a download site" >&2
+"$REPO/scripts/make-deb-repo.sh" debrepo >/dev/null
+cp bin/k3s debrepo/k3s
+python3 "$REPO/tests/support/static_server.py" debrepo > debrepo.port 2> debrepo.log &
+PIDS="$PIDS $!"
+for _ in $(seq 50); do [ -s debrepo.port ] && break; sleep 0.1; done
+REPO_URL="http://127.0.0.1:$(head -1 debrepo.port)"
+
 cat > demo.yaml <<YAML
 apiVersion: airlock/v1
 kind: Bundle
@@ -63,14 +74,30 @@ spec:
       source: dir:./models/tiny
   files:
     - name: k3s
-      path: ./bin/k3s
+      url: $REPO_URL/k3s
       sha256: "$(sha256sum bin/k3s | cut -d' ' -f1)"
+  debs:
+    - name: gpu-stack
+      arch: amd64
+      sources:
+        - uri: $REPO_URL/archive
+          suite: stable
+          components: [main, non-free]
+          keyring: ./debrepo/archive.gpg
+        - uri: $REPO_URL/toolkit
+          flat: true
+          keyring: ./debrepo/toolkit.gpg
+      packages: [demo-nvidia-driver, "demo-container-toolkit=1:1.17.8-1"]
 YAML
 
 echo "==> keys and trust root" >&2
 "$AIRLOCK" keys generate --name root --out keys
 "$AIRLOCK" keys generate --name signer --out keys
 "$AIRLOCK" trust init --root-key keys/root.key --signer keys/signer.pub --out root.json
+
+echo "==> the Debian closure, resolved before anything is downloaded" >&2
+"$AIRLOCK" debs resolve demo.yaml --store store
+"$AIRLOCK" debs resolve demo.yaml --store store --why demo-perl-base
 
 echo "==> sync and pack" >&2
 "$AIRLOCK" sync demo.yaml --store store --insecure-registry "127.0.0.1:$PORT"
@@ -116,5 +143,19 @@ else
     HF_ENDPOINT="http://$ADDR" "$AIRLOCK" sync hub.yaml --store hubstore
     echo "airlock's Hub client mirrored acme/tiny-model back from the appliance (huggingface_hub not installed)"
 fi
+
+echo "==> apt-get installs the closure from the appliance's suite alone, into a throwaway root" >&2
+curl -sf "http://$ADDR/apt/airlock-archive-keyring.asc" > appliance.asc
+mkdir -p apt/lists/partial apt/archives/partial rootfs/var/lib/dpkg/info rootfs/var/lib/dpkg/updates
+touch rootfs/var/lib/dpkg/status
+echo "deb [signed-by=$WORK/appliance.asc] http://$ADDR/apt gpu-stack main" > apt/sources.list
+APT=(apt-get -q -o "Dir::Etc::sourcelist=$WORK/apt/sources.list" -o Dir::Etc::sourceparts=- \
+     -o "Dir::State=$WORK/apt" -o "Dir::State::status=$WORK/rootfs/var/lib/dpkg/status" -o "Dir::Cache=$WORK/apt" \
+     -o Debug::NoLocking=1 -o APT::Architecture=amd64 -o APT::Install-Recommends=false \
+     -o "DPkg::Options::=--root=$WORK/rootfs" -o DPkg::Options::=--force-script-chrootless \
+     -o "DPkg::Options::=--log=$WORK/apt/dpkg.log")
+"${APT[@]}" update >/dev/null
+"${APT[@]}" install -y demo-nvidia-driver "demo-container-toolkit=1:1.17.8-1" >/dev/null
+dpkg --root="$WORK/rootfs" -l | grep '^ii'
 
 echo "demo finished: everything is in $WORK" >&2

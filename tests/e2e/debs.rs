@@ -307,7 +307,7 @@ GNUPGHOME=../gnupg gpg --batch --quiet --yes --local-user toolkit@example.org --
         &["Packages.gz", "decompresses to more than"],
     );
     // A .deb whose bytes differ from its Packages paragraph: sync fails, nothing stored.
-    f.sh("rm -rf repo5 && cp -a repo repo5 && cp repo5/archive/pool/main/demo-libc_2.31-13_amd64.deb repo5/archive/pool/main/demo-libc_2.36-9_amd64.deb")
+    f.sh("rm -rf repo5 && cp -a repo repo5 && printf X | dd of=repo5/archive/pool/main/demo-libc_2.36-9_amd64.deb bs=1 seek=200 conv=notrunc 2>/dev/null")
         .ok();
     let (_srv5, url5) = serve_dir(&f, "repo5", &[]);
     write(
@@ -376,4 +376,106 @@ fn url_files_are_pinned_by_digest_and_resumed() {
     f.airlock(&["sync", "nosha.yaml", "--store", "s3"])
         .fails()
         .says(&["sha256 is required with url"]);
+}
+
+/// The Debian archive this machine's own apt sources name (never written into the tests), or
+/// `None` when there is none or it cannot be reached.
+fn machine_archive(f: &Fixture) -> Option<String> {
+    let r = f.sh(
+        r#"uri=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '/^URIs:/{print $2; exit}')
+[ -n "$uri" ] || uri=$(awk '$1=="deb"{for(i=2;i<=NF;i++) if ($i ~ /^https?:/) {print $i; exit}}' /etc/apt/sources.list 2>/dev/null)
+[ -n "$uri" ] && curl -sfI --max-time 15 "$uri/dists/bookworm/InRelease" >/dev/null && echo "$uri""#,
+    );
+    let uri = r.stdout.trim().to_string();
+    (!uri.is_empty()).then_some(uri)
+}
+
+#[test]
+fn real_debian_nvidia_closure_installs_from_the_appliance_suite() {
+    let f = Fixture::new();
+    let Some(uri) = machine_archive(&f) else {
+        eprintln!("SKIPPED: no Debian archive in this machine's apt sources is reachable");
+        return;
+    };
+    // What this machine has installed is the target's baseline: not carried.
+    write(
+        &f,
+        "nv.yaml",
+        &format!(
+            r#"apiVersion: airlock/v1
+kind: Bundle
+metadata: {{name: nvidia, version: "1.0.0"}}
+spec:
+  debs:
+    - name: nvidia
+      arch: amd64
+      sources:
+        - uri: {uri}
+          suite: bookworm
+          components: [main, contrib, non-free, non-free-firmware]
+          keyring: /usr/share/keyrings/debian-archive-keyring.gpg
+      packages: [nvidia-driver, nvidia-smi, firmware-nvidia-gsp]
+      baseline: /var/lib/dpkg/status
+"#
+        ),
+    );
+    let v = f
+        .airlock(&["--json", "debs", "resolve", "nv.yaml", "--store", "store"])
+        .ok()
+        .json();
+    let got = names(&v);
+    assert!(
+        [
+            "nvidia-driver",
+            "nvidia-kernel-dkms",
+            "firmware-nvidia-gsp",
+            "nvidia-smi"
+        ]
+        .iter()
+        .all(|p| got.contains(*p)),
+        "{got:?}"
+    );
+    // apt-get from the same archive, with this machine's status: it downloads nothing airlock
+    // left out.
+    let r = f
+        .sh(&format!(
+            "{}\n$APT -o Dir::State::status=/var/lib/dpkg/status install --download-only --print-uris -y nvidia-driver nvidia-smi firmware-nvidia-gsp | grep -o \"'[^']*\\.deb'\" | sed \"s#.*/##; s#_.*##\"",
+            apt(&format!(
+                "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {uri} bookworm main contrib non-free non-free-firmware"
+            ))
+        ))
+        .ok();
+    let by_apt: BTreeSet<String> = r.stdout.lines().map(String::from).collect();
+    assert!(!by_apt.is_empty(), "apt printed no URIs: {}", r.stderr);
+    assert!(
+        by_apt.is_subset(&got),
+        "apt downloads {:?} that airlock left out",
+        by_apt.difference(&got).collect::<Vec<_>>()
+    );
+    // Carried across and served: apt, configured with only the appliance's suite, accepts the
+    // request (simulated: installing a kernel driver is not possible here).
+    f.airlock(&["sync", "nv.yaml", "--store", "store", "--no-scan"])
+        .ok();
+    let vols = f.pack_manifest("nv.yaml", "out", &["--store", "store", "--no-scan"]);
+    airlockd(&f, &["init", "--data", "data", "--trust", "root.json"]).ok();
+    for v in &vols {
+        airlockd(&f, &["import", "--data", "data", v]).ok();
+    }
+    let s = Serving::start(&f, &[]);
+    f.sh(&format!(
+        "curl -sf http://{}/apt/airlock-archive-keyring.asc > appliance.asc",
+        s.addr
+    ))
+    .ok();
+    let r = f
+        .sh(&format!(
+            "{}\n$APT -o Dir::State::status=/var/lib/dpkg/status -s install nvidia-driver nvidia-smi firmware-nvidia-gsp 2>&1",
+            apt(&format!(
+                "deb [signed-by={}] http://{}/apt nvidia main",
+                f.p("appliance.asc").display(),
+                s.addr
+            ))
+        ))
+        .ok();
+    assert!(r.stdout.contains("Inst nvidia-driver"), "{}", r.stdout);
 }

@@ -141,7 +141,131 @@ impl fmt::Display for ResolveError {
 impl std::error::Error for ResolveError {}
 
 /// Resolves `requests` against `index`; see the module documentation for the rules.
+///
+/// With a baseline, installed packages the closure would break are upgraded as apt does: an
+/// installed package that a chosen package `Breaks`/`Conflicts` (or that breaks or conflicts
+/// with a chosen package), whose dependencies an upgraded package no longer satisfies, or that
+/// was built from the same source package as an installed package the closure upgrades (apt
+/// keeps the binaries of one source at one version), is added to the request (newest version)
+/// and the closure resolved again, until nothing more breaks. Its chain starts with
+/// `NAME (upgrade of installed VERSION)`.
 pub fn resolve(
+    index: &Index,
+    requests: &[Request],
+    opts: &Options,
+) -> Result<Resolution, ResolveError> {
+    let Some(baseline) = &opts.baseline else {
+        return resolve_once(index, requests, opts);
+    };
+    let mut all: Vec<Request> = requests.to_vec();
+    let mut upgrades: HashMap<String, String> = HashMap::new();
+    for _ in 0..64 {
+        let res = resolve_once(index, &all, opts)?;
+        let broken = broken_installed(index, baseline, &res, &upgrades);
+        if broken.is_empty() {
+            let mut res = res;
+            for c in &mut res.packages {
+                if let Some(first) = c.chain.first_mut() {
+                    if let Some(v) = upgrades.get(first.as_str()) {
+                        *first = format!("{first} (upgrade of installed {v})");
+                    }
+                }
+            }
+            return Ok(res);
+        }
+        for (name, version) in broken {
+            upgrades.insert(name.clone(), version);
+            all.push(Request {
+                name,
+                version: None,
+            });
+        }
+    }
+    Err(ResolveError {
+        chain: requests.iter().map(ToString::to_string).collect(),
+        reason: "upgrades of installed packages do not settle".into(),
+    })
+}
+
+/// Installed packages (name, version) the resolution breaks and that have a newer version in
+/// the index to upgrade to.
+fn broken_installed(
+    index: &Index,
+    baseline: &Baseline,
+    res: &Resolution,
+    already: &HashMap<String, String>,
+) -> Vec<(String, String)> {
+    let chosen: Vec<&Package> = res.packages.iter().map(|c| index.get(c.id)).collect();
+    let chosen_names: HashSet<&str> = chosen.iter().map(|p| p.name.as_str()).collect();
+    let hits = |rel: &Relation, name: &str, version: &str, provides: &[Relation]| {
+        (*rel.name == *name && rel.accepts_version(version))
+            || provides
+                .iter()
+                .any(|pr| pr.name == rel.name && provide_satisfies(pr, rel))
+    };
+    let satisfied_after = |rel: &Relation| {
+        chosen
+            .iter()
+            .any(|p| hits(rel, &p.name, &p.version, &p.provides))
+            || baseline.packages().iter().any(|i| {
+                !chosen_names.contains(i.name.as_str())
+                    && hits(rel, &i.name, &i.version, &i.provides)
+            })
+    };
+    // Sources of installed packages the closure upgrades.
+    let upgraded_sources: HashSet<String> = chosen
+        .iter()
+        .filter(|p| {
+            baseline
+                .installed(&p.name)
+                .any(|i| version::compare(&p.version, &i.version).is_gt())
+        })
+        .map(|p| {
+            let field = crate::control::paragraphs(&p.stanza)
+                .next()
+                .and_then(Result::ok)
+                .and_then(|para| para.get("Source"));
+            crate::status::source_name(field, &p.name)
+        })
+        .collect();
+    let mut out = Vec::new();
+    for i in baseline.packages() {
+        if chosen_names.contains(i.name.as_str()) || already.contains_key(&i.name) {
+            continue;
+        }
+        let same_source = upgraded_sources.contains(&i.source);
+        let clashes = chosen.iter().any(|p| {
+            p.conflicts
+                .iter()
+                .chain(p.breaks.iter())
+                .flatten()
+                .any(|r| *r.name != *p.name && hits(r, &i.name, &i.version, &i.provides))
+                || i.conflicts
+                    .iter()
+                    .any(|r| *r.name != *i.name && hits(r, &p.name, &p.version, &p.provides))
+        });
+        let unmet = || {
+            i.depends.iter().any(|group| {
+                group.iter().any(|r| chosen_names.contains(&*r.name))
+                    && !group.iter().any(|r| satisfied_after(r))
+            })
+        };
+        if !(same_source || clashes || unmet()) {
+            continue;
+        }
+        let newer = index
+            .versions_of(&i.name)
+            .next()
+            .is_some_and(|id| version::compare(&index.get(id).version, &i.version).is_gt());
+        if newer {
+            out.push((i.name.clone(), i.version.clone()));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn resolve_once(
     index: &Index,
     requests: &[Request],
     opts: &Options,
@@ -959,6 +1083,45 @@ mod tests {
         let ix = index(&[st("app", "1", "Depends: libc (= 2)\n"), st("libc", "2", "")]);
         let e = run(&ix, &["app"], &opts).unwrap_err().to_string();
         assert_eq!(e, "app -> libc (= 2): no candidate in the given sources");
+    }
+
+    #[test]
+    fn installed_packages_the_closure_breaks_are_upgraded() {
+        let ix = index(&[
+            st("app", "1", "Depends: lib (>= 2)\n"),
+            st("lib", "1", ""),
+            st("lib", "2", ""),
+            st("tool", "1", "Depends: lib (= 1)\n"),
+            st("tool", "2", "Depends: lib (= 2)\n"),
+            st("new", "1", "Breaks: old (<< 2)\n"),
+            st("old", "2", ""),
+            st("stuck", "1", "Breaks: pinned (<< 9)\n"),
+        ]);
+        let status = "Package: lib\nStatus: install ok installed\nVersion: 1\nArchitecture: amd64\n\n\
+                      Package: tool\nStatus: install ok installed\nVersion: 1\nArchitecture: amd64\nDepends: lib (= 1)\n\n\
+                      Package: old\nStatus: install ok installed\nVersion: 1\nArchitecture: amd64\n\n\
+                      Package: pinned\nStatus: install ok installed\nVersion: 1\nArchitecture: amd64\n";
+        let opts = Options {
+            recommends: false,
+            baseline: Some(Baseline::parse(status).unwrap()),
+        };
+        // Upgrading lib leaves the installed tool's exact dependency unmet: tool is upgraded.
+        assert_eq!(
+            run(&ix, &["app"], &opts).unwrap(),
+            ["app=1", "lib=2", "tool=2"]
+        );
+        let reqs = ["app".parse::<Request>().unwrap()];
+        let res = resolve(&ix, &reqs, &opts).unwrap();
+        let tool = res
+            .packages
+            .iter()
+            .find(|c| ix.get(c.id).name == "tool")
+            .unwrap();
+        assert_eq!(tool.chain, ["tool (upgrade of installed 1)"]);
+        // A Breaks on an installed version upgrades it.
+        assert_eq!(run(&ix, &["new"], &opts).unwrap(), ["new=1", "old=2"]);
+        // Nothing newer to upgrade to: left as it is (apt would have to remove it).
+        assert_eq!(run(&ix, &["stuck"], &opts).unwrap(), ["stuck=1"]);
     }
 
     #[test]

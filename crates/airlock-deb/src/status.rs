@@ -19,6 +19,12 @@ pub struct Installed {
     pub version: String,
     pub architecture: String,
     pub provides: Vec<Relation>,
+    /// `Pre-Depends` and `Depends` groups (to see which installed packages an upgrade breaks).
+    pub depends: Vec<Vec<Relation>>,
+    /// `Conflicts` and `Breaks`.
+    pub conflicts: Vec<Relation>,
+    /// The source package it was built from (`Source`, else its own name).
+    pub source: String,
 }
 
 /// The installed packages of a target machine.
@@ -56,6 +62,18 @@ impl Baseline {
                 Some(t) => parse_list("Provides", t).map_err(|e| err(e.0))?,
                 None => Vec::new(),
             };
+            let mut depends = Vec::new();
+            for field in ["Pre-Depends", "Depends"] {
+                if let Some(t) = p.get(field) {
+                    depends.extend(crate::relation::parse_groups(field, t).map_err(|e| err(e.0))?);
+                }
+            }
+            let mut conflicts = Vec::new();
+            for field in ["Conflicts", "Breaks"] {
+                if let Some(t) = p.get(field) {
+                    conflicts.extend(parse_list(field, t).map_err(|e| err(e.0))?);
+                }
+            }
             let i = b.packages.len();
             for (j, r) in provides.iter().enumerate() {
                 b.providers
@@ -69,9 +87,17 @@ impl Baseline {
                 version: version.to_string(),
                 architecture: arch.to_string(),
                 provides,
+                depends,
+                conflicts,
+                source: source_name(p.get("Source"), name),
             });
         }
         Ok(b)
+    }
+
+    /// Every installed package.
+    pub fn packages(&self) -> &[Installed] {
+        &self.packages
     }
 
     /// How many installed packages.
@@ -122,6 +148,15 @@ impl Baseline {
                 arch_ok(p) && provide_satisfies(prov, rel)
             })
     }
+}
+
+/// The source package name of a `Source` field (`systemd (252.38-1)` → `systemd`), else
+/// the binary package's own name.
+pub fn source_name(field: Option<&str>, package: &str) -> String {
+    field
+        .and_then(|f| f.split_whitespace().next())
+        .unwrap_or(package)
+        .to_string()
 }
 
 /// Does the provide `prov` (of a package whose name is `prov.name`'s provider) satisfy
