@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks against physical baselines measured on the same machine in the same run.
-# Usage: scripts/bench.sh [SECTION...]   sections: pack import sync scan serve models (default: pack import)
+# Usage: scripts/bench.sh [SECTION...]   sections: pack import sync scan serve models debs (default: pack import)
 # Env: BENCH_DIR (default target/bench), BENCH_GIB (data set size, default 2), RUNS (default 3).
 # Prints one line per measurement and a summary of ratios (airlock time / baseline time; lower
 # is better) and peak memory. The best of RUNS runs is kept for each command.
@@ -345,6 +345,96 @@ bench_models() {
     PRE="rm -rf hfstore" best_of airlock_sync_hf "HF_ENDPOINT=$url $AIRLOCK sync hfsync.yaml --store hfstore"
     kill "$pid"; wait "$pid" 2>/dev/null || true
     echo "models: airlock sync $airlock_sync_hf_s s vs snapshot_download(max_workers=8) $snapshot_download_s s = $(ratio "$airlock_sync_hf_s" "$snapshot_download_s")x (target <= 0.7x), peak $((airlock_sync_hf_rss / 1024)) MiB"
+}
+
+bench_debs() {
+    # 1. Resolve nvidia-driver, nvidia-smi and firmware-nvidia-gsp against bookworm main,
+    #    contrib, non-free and non-free-firmware of the archive this machine's apt sources name
+    #    (indexes cached in the store after the first run; each run re-fetches and verifies
+    #    InRelease), against `apt-get -s install` on the same indexes (isolated, empty status).
+    # 2. Resolve + download a closure of 200 generated packages (256 KiB each) from a signed
+    #    loopback repository: `airlock sync` against `apt-get update` + `apt-get install
+    #    --download-only` (isolated, empty status), fresh destination each run.
+    local uri
+    uri=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '/^URIs:/{print $2; exit}')
+    local aptcfg
+    aptcfg() { # aptcfg DIR SOURCES-LINE: isolated apt configuration; prints the apt-get prefix
+        mkdir -p "$1/state/lists/partial" "$1/cache/archives/partial" && : > "$1/status"
+        echo "$2" > "$1/sources.list"
+        echo "apt-get -qq -o Dir::Etc::sourcelist=$1/sources.list -o Dir::Etc::sourceparts=- -o Dir::State=$1/state -o Dir::State::status=$1/status -o Dir::Cache=$1/cache -o Debug::NoLocking=1 -o APT::Architecture=amd64 -o APT::Install-Recommends=false"
+    }
+    if [ -n "$uri" ] && curl -sfI --max-time 15 "$uri/dists/bookworm/InRelease" >/dev/null; then
+        cat > debs-real.yaml <<YAML
+apiVersion: airlock/v1
+kind: Bundle
+metadata: {name: debsbench, version: "1"}
+spec:
+  debs:
+    - name: nvidia
+      arch: amd64
+      sources:
+        - {uri: $uri, suite: bookworm, components: [main, contrib, non-free, non-free-firmware], keyring: /usr/share/keyrings/debian-archive-keyring.gpg}
+      packages: [nvidia-driver, nvidia-smi, firmware-nvidia-gsp]
+YAML
+        "$AIRLOCK" debs resolve debs-real.yaml --store debs-real-store >/dev/null
+        local apt_real
+        apt_real=$(aptcfg "$PWD/apt-real" "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri bookworm main contrib non-free non-free-firmware")
+        $apt_real update
+        echo "== debs: resolve against bookworm ($("$AIRLOCK" --json debs resolve debs-real.yaml --store debs-real-store | python3 -c 'import json,sys; print(len(json.load(sys.stdin)[0]["packages"]))') packages chosen)" >&2
+        best_of apt_simulate "$apt_real -s install nvidia-driver nvidia-smi firmware-nvidia-gsp"
+        best_of airlock_resolve "$AIRLOCK debs resolve debs-real.yaml --store debs-real-store"
+        echo "debs resolve: airlock $airlock_resolve_s s (peak $((airlock_resolve_rss / 1024)) MiB; target < 1 s, < 200 MiB) vs apt-get -s install $apt_simulate_s s = $(ratio "$airlock_resolve_s" "$apt_simulate_s")x"
+    else
+        echo "debs resolve: SKIPPED (no reachable Debian archive in this machine's apt sources)"
+    fi
+    if [ ! -f debrepo/.done ]; then
+        rm -rf debrepo && mkdir -p debrepo/build debrepo/repo/pool
+        for i in $(seq 1 200); do
+            local d="debrepo/build/p$i" deps=""
+            mkdir -p "$d/DEBIAN" "$d/usr/share/bench-$i"
+            head -c 262144 /dev/urandom > "$d/usr/share/bench-$i/data"
+            [ "$i" -lt 200 ] && deps="Depends: bench-pkg-$((i + 1))"
+            { echo "Package: bench-pkg-$i"; echo "Version: 1.0-1"; echo "Architecture: amd64"
+              echo "Maintainer: bench <b@example.org>"; [ -z "$deps" ] || echo "$deps"
+              echo "Description: bench package"; } > "$d/DEBIAN/control"
+            dpkg-deb -Znone --root-owner-group --build "$d" "debrepo/repo/pool/bench-pkg-${i}_1.0-1_amd64.deb" >/dev/null
+        done
+        (cd debrepo/repo && mkdir -p dists/bench/main/binary-amd64 \
+            && apt-ftparchive packages pool > dists/bench/main/binary-amd64/Packages \
+            && gzip -k dists/bench/main/binary-amd64/Packages \
+            && apt-ftparchive -o APT::FTPArchive::Release::Suite=bench -o APT::FTPArchive::Release::Architectures=amd64 -o APT::FTPArchive::Release::Components=main release dists/bench > Release.tmp \
+            && mv Release.tmp dists/bench/Release)
+        export GNUPGHOME="$PWD/debrepo/gnupg"; mkdir -m 700 -p "$GNUPGHOME"
+        gpg --batch --quiet --passphrase '' --quick-gen-key 'bench <bench@example.org>' ed25519 sign 1y
+        gpg --batch --quiet --export bench@example.org > debrepo/bench.gpg
+        gpg --batch --quiet --yes --clearsign -o debrepo/repo/dists/bench/InRelease debrepo/repo/dists/bench/Release
+        unset GNUPGHOME
+        rm -rf debrepo/build && touch debrepo/.done
+    fi
+    python3 "$REPO/tests/support/static_server.py" debrepo/repo > debrepo.port 2>/dev/null &
+    local pid=$!
+    for _ in $(seq 50); do [ -s debrepo.port ] && break; sleep 0.1; done
+    local url="http://127.0.0.1:$(head -1 debrepo.port)"
+    cat > debs-loop.yaml <<YAML
+apiVersion: airlock/v1
+kind: Bundle
+metadata: {name: debsloop, version: "1"}
+spec:
+  debs:
+    - name: bench
+      arch: amd64
+      sources:
+        - {uri: $url, suite: bench, components: [main], keyring: $PWD/debrepo/bench.gpg}
+      packages: [bench-pkg-1]
+YAML
+    local apt_loop
+    apt_loop=$(aptcfg "$PWD/apt-loop" "deb [signed-by=$PWD/debrepo/bench.gpg] $url bench main")
+    echo "== debs: 200-package closure (50 MiB) from $url" >&2
+    PRE="rm -rf $PWD/apt-loop/state/lists/* $PWD/apt-loop/cache/archives/*.deb; mkdir -p $PWD/apt-loop/state/lists/partial" \
+        best_of apt_download "$apt_loop update && $apt_loop install --download-only -y bench-pkg-1"
+    PRE="rm -rf debs-loop-store" best_of airlock_debs_sync "$AIRLOCK sync debs-loop.yaml --store debs-loop-store --no-scan"
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    echo "debs download: airlock sync $airlock_debs_sync_s s vs apt-get install --download-only $apt_download_s s = $(ratio "$airlock_debs_sync_s" "$apt_download_s")x (target <= 0.5x), peak $((airlock_debs_sync_rss / 1024)) MiB"
 }
 
 for s in $SECTIONS; do "bench_$s"; done
