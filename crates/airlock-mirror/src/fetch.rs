@@ -9,7 +9,6 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use airlock_bundle::Progress;
 use airlock_core::Digest;
@@ -38,29 +37,8 @@ pub struct Fetcher {
 
 impl Fetcher {
     pub fn new(opts: &FetchOptions) -> Result<Fetcher, MirrorError> {
-        let mut tls = ureq::tls::TlsConfig::builder();
-        if let Some(ca) = &opts.ca_file {
-            let pem = airlock_core::bounded::read_file_at_most(ca, 4 << 20)
-                .map_err(MirrorError::io(ca, "read CA file"))?;
-            let certs: Vec<_> = ureq::tls::parse_pem(&pem)
-                .filter_map(|i| match i {
-                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-                    _ => None,
-                })
-                .collect();
-            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
-        }
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .tls_config(tls.build())
-            .timeout_connect(Some(Duration::from_secs(30)))
-            .timeout_recv_response(Some(Duration::from_secs(120)))
-            .max_idle_connections_per_host(32)
-            .user_agent(format!("airlock/{}", env!("CARGO_PKG_VERSION")))
-            .build()
-            .new_agent();
         Ok(Fetcher {
-            agent,
+            agent: crate::http_agent(opts.ca_file.as_deref())?,
             retries: opts.retries,
         })
     }
@@ -69,21 +47,9 @@ impl Fetcher {
     pub fn retry<T>(
         &self,
         what: &str,
-        mut f: impl FnMut() -> Result<T, MirrorError>,
+        f: impl FnMut() -> Result<T, MirrorError>,
     ) -> Result<T, MirrorError> {
-        let mut attempt = 0;
-        loop {
-            match f() {
-                Ok(v) => return Ok(v),
-                Err(e) if e.is_transient() && attempt < self.retries => {
-                    let wait = Duration::from_millis(200u64 << attempt.min(6));
-                    tracing::warn!("{what}: {e}; retrying in {wait:?}");
-                    std::thread::sleep(wait);
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        crate::with_retries(self.retries, what, f)
     }
 
     fn get(

@@ -261,26 +261,7 @@ impl Hub {
             .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string())
             .trim_end_matches('/')
             .to_string();
-        let mut tls = ureq::tls::TlsConfig::builder();
-        if let Some(ca) = &opts.ca_file {
-            let pem = fs::read(ca).map_err(MirrorError::io(ca, "read CA file"))?;
-            let certs: Vec<_> = ureq::tls::parse_pem(&pem)
-                .filter_map(|i| match i {
-                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-                    _ => None,
-                })
-                .collect();
-            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
-        }
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .tls_config(tls.build())
-            .timeout_connect(Some(Duration::from_secs(30)))
-            .timeout_recv_response(Some(Duration::from_secs(120)))
-            .max_idle_connections_per_host(32)
-            .user_agent(format!("airlock/{}", env!("CARGO_PKG_VERSION")))
-            .build()
-            .new_agent();
+        let agent = crate::http_agent(opts.ca_file.as_deref())?;
         Ok(Hub {
             agent,
             endpoint,

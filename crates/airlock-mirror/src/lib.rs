@@ -66,3 +66,52 @@ pub(crate) fn store_blob(
         })?;
     Ok(BlobData::Bytes(bytes.into()))
 }
+
+/// Runs `f`, and again after a transient failure (with exponential backoff from 200 ms), at
+/// most `retries` more times. Shared by the registry client, the Hub client and the fetcher.
+pub(crate) fn with_retries<T>(
+    retries: u32,
+    what: &str,
+    mut f: impl FnMut() -> Result<T, MirrorError>,
+) -> Result<T, MirrorError> {
+    let mut attempt = 0;
+    loop {
+        match f() {
+            Ok(v) => return Ok(v),
+            Err(e) if e.is_transient() && attempt < retries => {
+                let wait = std::time::Duration::from_millis(200u64 << attempt.min(6));
+                tracing::warn!("{what}: {e}; retrying in {wait:?}");
+                std::thread::sleep(wait);
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// An HTTP(S) agent for static files and APIs: statuses returned (not errors), 30 s to
+/// connect, 120 s for a response to start, the built-in roots or the CA certificates of
+/// `ca_file` (PEM).
+pub(crate) fn http_agent(ca_file: Option<&std::path::Path>) -> Result<ureq::Agent, MirrorError> {
+    let mut tls = ureq::tls::TlsConfig::builder();
+    if let Some(ca) = ca_file {
+        let pem = airlock_core::bounded::read_file_at_most(ca, 4 << 20)
+            .map_err(MirrorError::io(ca, "read CA file"))?;
+        let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+            .filter_map(|i| match i {
+                Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                _ => None,
+            })
+            .collect();
+        tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
+    }
+    Ok(ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .tls_config(tls.build())
+        .timeout_connect(Some(std::time::Duration::from_secs(30)))
+        .timeout_recv_response(Some(std::time::Duration::from_secs(120)))
+        .max_idle_connections_per_host(32)
+        .user_agent(format!("airlock/{}", env!("CARGO_PKG_VERSION")))
+        .build()
+        .new_agent())
+}

@@ -336,21 +336,9 @@ impl Client {
     pub fn retry<T>(
         &self,
         what: &str,
-        mut f: impl FnMut() -> Result<T, MirrorError>,
+        f: impl FnMut() -> Result<T, MirrorError>,
     ) -> Result<T, MirrorError> {
-        let mut attempt = 0;
-        loop {
-            match f() {
-                Ok(v) => return Ok(v),
-                Err(e) if e.is_transient() && attempt < self.opts.retries => {
-                    let wait = Duration::from_millis(200u64 << attempt.min(6));
-                    tracing::warn!("{what}: {e}; retrying in {wait:?}");
-                    std::thread::sleep(wait);
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        crate::with_retries(self.opts.retries, what, f)
     }
 
     /// `GET /v2/`: is the registry there and do we get in?
