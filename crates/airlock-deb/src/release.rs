@@ -104,6 +104,24 @@ impl Keyring {
         self.keys.iter().map(|k| k.fingerprint.clone()).collect()
     }
 
+    /// The signer of the first of `sigs` that [`Keyring::check`] accepts, else why the last
+    /// one was refused.
+    fn first_accepted<'s>(
+        &self,
+        sigs: impl Iterator<Item = &'s Signature>,
+        data: &[u8],
+        now: i64,
+    ) -> Result<String, String> {
+        let mut why = String::from("no signature");
+        for sig in sigs {
+            match self.check(sig, data, now) {
+                Ok(signer) => return Ok(signer),
+                Err(e) => why = e,
+            }
+        }
+        Err(why)
+    }
+
     /// The primary key fingerprint of the first key (or subkey) that made `sig` over `data`
     /// and was valid at `now`.
     fn check(&self, sig: &Signature, data: &[u8], now: i64) -> Result<String, String> {
@@ -264,22 +282,21 @@ pub fn verify_inrelease(
         return Err(bad("InRelease carries no signature (or more than 16)"));
     }
     let signed = msg.signed_text();
-    let mut why = String::new();
-    for sig in msg.signatures() {
-        match keyring.check(sig, signed.as_bytes(), now) {
-            Ok(signer) => {
-                let text = signed.replace("\r\n", "\n");
-                let release = Release::parse(&text)?;
-                return Ok(VerifiedRelease {
-                    text,
-                    signer,
-                    release,
-                });
-            }
-            Err(e) => why = e,
-        }
+    let signer = keyring
+        .first_accepted(msg.signatures().iter(), signed.as_bytes(), now)
+        .map_err(|why| bad(format!("InRelease: signature not accepted: {why}")))?;
+    VerifiedRelease::new(signed.replace("\r\n", "\n"), signer)
+}
+
+impl VerifiedRelease {
+    fn new(text: String, signer: String) -> Result<VerifiedRelease, DebError> {
+        let release = Release::parse(&text)?;
+        Ok(VerifiedRelease {
+            text,
+            signer,
+            release,
+        })
     }
-    Err(bad(format!("InRelease: signature not accepted: {why}")))
 }
 
 /// Verifies `Release` against its detached `Release.gpg` (armored or binary) and parses it.
@@ -310,24 +327,11 @@ pub fn verify_detached(
     if sigs.is_empty() {
         return Err(bad("Release.gpg carries no signature"));
     }
-    let mut why = String::new();
-    for s in &sigs {
-        match keyring.check(&s.signature, release, now) {
-            Ok(signer) => {
-                let text = std::str::from_utf8(release)
-                    .map_err(|_| bad("Release is not UTF-8"))?
-                    .to_string();
-                let release = Release::parse(&text)?;
-                return Ok(VerifiedRelease {
-                    text,
-                    signer,
-                    release,
-                });
-            }
-            Err(e) => why = e,
-        }
-    }
-    Err(bad(format!("Release.gpg: signature not accepted: {why}")))
+    let signer = keyring
+        .first_accepted(sigs.iter().map(|s| &s.signature), release, now)
+        .map_err(|why| bad(format!("Release.gpg: signature not accepted: {why}")))?;
+    let text = std::str::from_utf8(release).map_err(|_| bad("Release is not UTF-8"))?;
+    VerifiedRelease::new(text.to_string(), signer)
 }
 
 /// One index file a `Release` lists.

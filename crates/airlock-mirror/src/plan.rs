@@ -168,6 +168,21 @@ pub fn plan_with_store(
                 .collect::<Result<Vec<_>, MirrorError>>()
         },
     );
+    // Models, files and closures: one manifest each, named in index.json.
+    let mut add_built =
+        |kind: ArtifactKind, name: &str, built: model::BuiltArtifact, provenance: Provenance| {
+            artifacts.push(Artifact {
+                kind,
+                name: name.to_string(),
+                digest: built.root.digest,
+                media_type: built.root.media_type.clone(),
+                size: built.root.size,
+                provenance,
+                platforms_omitted: vec![],
+            });
+            index_entries.push(index_entry(&built.root, kind, name));
+            add_blobs(built.blobs, &mut blobs);
+        };
     for (spec, (built, license, upstream)) in m.spec.models.iter().zip(models?) {
         tracing::info!(model = %spec.name, digest = %built.root.digest, files = built.blobs.len() - 2, "resolved model");
         let mut p = prov(&spec.source);
@@ -184,30 +199,15 @@ pub fn plan_with_store(
                 p.retrieved = Some(r);
             }
         }
-        artifacts.push(Artifact {
-            kind: ArtifactKind::Model,
-            name: spec.name.clone(),
-            digest: built.root.digest,
-            media_type: built.root.media_type.clone(),
-            size: built.root.size,
-            provenance: p,
-            platforms_omitted: vec![],
-        });
-        index_entries.push(index_entry(&built.root, ArtifactKind::Model, &spec.name));
-        add_blobs(built.blobs, &mut blobs);
+        add_built(ArtifactKind::Model, &spec.name, built, p);
     }
     for (f, built) in m.spec.files.iter().zip(files?) {
-        artifacts.push(Artifact {
-            kind: ArtifactKind::File,
-            name: f.name.clone(),
-            digest: built.root.digest,
-            media_type: built.root.media_type.clone(),
-            size: built.root.size,
-            provenance: prov(f.url.as_deref().unwrap_or(&f.path)),
-            platforms_omitted: vec![],
-        });
-        index_entries.push(index_entry(&built.root, ArtifactKind::File, &f.name));
-        add_blobs(built.blobs, &mut blobs);
+        add_built(
+            ArtifactKind::File,
+            &f.name,
+            built,
+            prov(f.url.as_deref().unwrap_or(&f.path)),
+        );
     }
 
     for (i, spec) in m.spec.debs.iter().enumerate() {
@@ -234,17 +234,7 @@ pub fn plan_with_store(
         tracing::info!(debs = %spec.name, packages = rec.packages.len(), digest = %built.root.digest, "resolved closure");
         let mut p = prov(&format!("debs:{}", spec.name));
         p.retrieved = Some(rec.resolved.clone());
-        artifacts.push(Artifact {
-            kind: ArtifactKind::Debs,
-            name: spec.name.clone(),
-            digest: built.root.digest,
-            media_type: built.root.media_type.clone(),
-            size: built.root.size,
-            provenance: p,
-            platforms_omitted: vec![],
-        });
-        index_entries.push(index_entry(&built.root, ArtifactKind::Debs, &spec.name));
-        add_blobs(built.blobs, &mut blobs);
+        add_built(ArtifactKind::Debs, &spec.name, built, p);
     }
 
     let index = Index {
