@@ -481,16 +481,32 @@ pub fn load_record(store: &Path, name: &str) -> Result<Option<ClosureRecord>, Mi
         .map_err(|e| MirrorError::Invalid(format!("{}: {e}", path.display())))
 }
 
-/// Does the record still answer `spec` (same request, sources, options, baseline)? A changed
-/// manifest needs a new resolution.
-pub fn record_matches(rec: &ClosureRecord, spec: &DebsSpec) -> bool {
+/// Does the record still answer `spec` (same request, options, sources and keyrings, and a
+/// baseline file with the same digest)? A changed manifest, keyring or baseline needs a new
+/// resolution. Relative paths resolve against `base`.
+pub fn record_matches(rec: &ClosureRecord, spec: &DebsSpec, base: &Path) -> bool {
+    let keyring_fps = |k: &str| {
+        airlock_core::bounded::read_file_at_most(&base.join(k), release::MAX_KEYRING)
+            .ok()
+            .and_then(|b| Keyring::parse(&b).ok())
+            .map(|k| k.fingerprints())
+    };
+    let baseline = spec.baseline.as_ref().map(|p| {
+        airlock_core::bounded::read_file_at_most(&base.join(p), MAX_STATUS)
+            .map(|b| Sha256::digest(&b).hex())
+            .unwrap_or_default()
+    });
     rec.arch == spec.arch
         && rec.recommends == spec.recommends
         && rec.requested == spec.packages
         && rec.sources.len() == spec.sources.len()
-        && rec.baseline.is_some() == spec.baseline.is_some()
+        && rec.baseline == baseline
         && rec.sources.iter().zip(&spec.sources).all(|(r, s)| {
-            r.uri == s.uri && r.suite == s.suite && r.components == s.components && r.flat == s.flat
+            r.uri == s.uri
+                && r.suite == s.suite
+                && r.components == s.components
+                && r.flat == s.flat
+                && keyring_fps(&s.keyring).as_ref() == Some(&r.keyring)
         })
 }
 

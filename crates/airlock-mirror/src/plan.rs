@@ -218,7 +218,7 @@ pub fn plan_with_store(
             ))
         })?;
         let rec = crate::debs::load_record(store_dir, &spec.name)?
-            .filter(|r| crate::debs::record_matches(r, spec))
+            .filter(|r| crate::debs::record_matches(r, spec, base))
             .ok_or_else(|| {
                 MirrorError::Invalid(format!(
                     "{what}: not resolved in the store {} for this manifest; run `airlock sync`",

@@ -194,7 +194,7 @@ pub fn mirror_debs(
     for spec in &m.spec.debs {
         if only_missing {
             let have = airlock_mirror::debs::load_record(store, &spec.name)?.filter(|r| {
-                airlock_mirror::debs::record_matches(r, spec)
+                airlock_mirror::debs::record_matches(r, spec, base)
                     && airlock_mirror::model::debs_artifact(r, &bs).is_ok()
             });
             if have.is_some() {
