@@ -42,7 +42,6 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -230,7 +229,7 @@ impl Server {
                 _ = &mut shutdown => break,
             };
             let Ok(slot) = slots.clone().try_acquire_owned() else {
-                state.metrics.busy.fetch_add(1, Ordering::Relaxed);
+                state.metrics.busy.inc();
                 tokio::spawn(refuse_busy(tcp, tls.is_none()));
                 continue;
             };
@@ -377,7 +376,7 @@ async fn authorized(
     let Ok(_slot) = state.auth_slots.acquire().await else {
         return false;
     };
-    state.metrics.auth_checks.fetch_add(1, Ordering::Relaxed);
+    state.metrics.auth_checks.inc();
     let st = state.clone();
     let v = value.clone();
     let ok = tokio::task::spawn_blocking(move || {
@@ -488,7 +487,7 @@ async fn reload_loop(
         .await;
         match r {
             Ok(Ok(true)) => {
-                state.metrics.reloads.fetch_add(1, Ordering::Relaxed);
+                state.metrics.reloads.inc();
                 tracing::info!("catalog changed: serving the new snapshot");
             }
             Ok(Ok(false)) => {}
@@ -518,7 +517,7 @@ fn group_of(path: &str) -> &'static str {
 /// and the access log.
 fn handle<B>(state: &State, req: &Request<B>, peer: SocketAddr, allowed: bool) -> Response<Body> {
     let start = Instant::now();
-    state.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+    state.metrics.in_flight.inc();
     let path = req.uri().path().to_string();
     let group = group_of(&path);
     let resp = route(state, req, &path, group, allowed);
@@ -538,7 +537,7 @@ fn handle<B>(state: &State, req: &Request<B>, peer: SocketAddr, allowed: bool) -
     state
         .metrics
         .record(group, req.method(), status, bytes, elapsed);
-    state.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+    state.metrics.in_flight.dec();
     tracing::info!(
         target: "airlock::access",
         %peer,
@@ -604,7 +603,7 @@ fn route<B>(
             .metrics
             .render(snap.apt.as_ref().map_or(0, |a| a.refused.len()));
         return Response::builder()
-            .header("Content-Type", "text/plain; version=0.0.4")
+            .header("Content-Type", metrics::CONTENT_TYPE)
             .header("Content-Length", body.len())
             .body(Body::bytes(body))
             .unwrap_or_else(bad_request);
