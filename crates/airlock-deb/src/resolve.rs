@@ -247,7 +247,7 @@ fn broken_installed(
         let unmet = || {
             i.depends.iter().any(|group| {
                 group.iter().any(|r| chosen_names.contains(&*r.name))
-                    && !group.iter().any(|r| satisfied_after(r))
+                    && !group.iter().any(&satisfied_after)
             })
         };
         if !(same_source || clashes || unmet()) {
