@@ -175,7 +175,7 @@ fn closure_is_resolved_like_apt_carried_and_installed_from_the_appliance() {
     let vols = f.pack_manifest("debs.yaml", "out", &["--store", "store"]);
     f.airlock(&["inspect", &vols[0]])
         .ok()
-        .says(&["gpu-stack", "debs"]);
+        .says(&["debs   gpu-stack", "packages 11"]);
     airlockd(&f, &["init", "--data", "data", "--trust", "root.json"]).ok();
     airlockd(&f, &["import", "--data", "data", &vols[0]]).ok();
     let list = airlockd(&f, &["--json", "list", "--data", "data"])

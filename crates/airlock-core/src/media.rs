@@ -35,6 +35,9 @@ pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
 pub const ANNOTATION_CONTAINERD_NAME: &str = "io.containerd.image.name";
 pub const ANNOTATION_AIRLOCK_KIND: &str = "dev.airlock.kind";
 pub const ANNOTATION_AIRLOCK_NAME: &str = "dev.airlock.name";
+/// On a Debian closure's `index.json` entry: how many packages it holds (for `airlock inspect`,
+/// which reads no blob).
+pub const ANNOTATION_AIRLOCK_DEBS_PACKAGES: &str = "dev.airlock.debs.packages";
 
 /// Is this the media type of an index (OCI index or Docker manifest list)?
 pub fn is_index(media_type: &str) -> bool {

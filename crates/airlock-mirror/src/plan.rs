@@ -169,20 +169,27 @@ pub fn plan_with_store(
         },
     );
     // Models, files and closures: one manifest each, named in index.json.
-    let mut add_built =
-        |kind: ArtifactKind, name: &str, built: model::BuiltArtifact, provenance: Provenance| {
-            artifacts.push(Artifact {
-                kind,
-                name: name.to_string(),
-                digest: built.root.digest,
-                media_type: built.root.media_type.clone(),
-                size: built.root.size,
-                provenance,
-                platforms_omitted: vec![],
-            });
-            index_entries.push(index_entry(&built.root, kind, name));
-            add_blobs(built.blobs, &mut blobs);
-        };
+    let mut add_built = |kind: ArtifactKind,
+                         name: &str,
+                         built: model::BuiltArtifact,
+                         provenance: Provenance,
+                         extra: Option<(&str, String)>| {
+        artifacts.push(Artifact {
+            kind,
+            name: name.to_string(),
+            digest: built.root.digest,
+            media_type: built.root.media_type.clone(),
+            size: built.root.size,
+            provenance,
+            platforms_omitted: vec![],
+        });
+        let mut entry = index_entry(&built.root, kind, name);
+        if let Some((k, v)) = extra {
+            entry.annotations.insert(k.to_string(), v);
+        }
+        index_entries.push(entry);
+        add_blobs(built.blobs, &mut blobs);
+    };
     for (spec, (built, license, upstream)) in m.spec.models.iter().zip(models?) {
         tracing::info!(model = %spec.name, digest = %built.root.digest, files = built.blobs.len() - 2, "resolved model");
         let mut p = prov(&spec.source);
@@ -199,7 +206,7 @@ pub fn plan_with_store(
                 p.retrieved = Some(r);
             }
         }
-        add_built(ArtifactKind::Model, &spec.name, built, p);
+        add_built(ArtifactKind::Model, &spec.name, built, p, None);
     }
     for (f, built) in m.spec.files.iter().zip(files?) {
         add_built(
@@ -207,6 +214,7 @@ pub fn plan_with_store(
             &f.name,
             built,
             prov(f.url.as_deref().unwrap_or(&f.path)),
+            None,
         );
     }
 
@@ -234,7 +242,16 @@ pub fn plan_with_store(
         tracing::info!(debs = %spec.name, packages = rec.packages.len(), digest = %built.root.digest, "resolved closure");
         let mut p = prov(&format!("debs:{}", spec.name));
         p.retrieved = Some(rec.resolved.clone());
-        add_built(ArtifactKind::Debs, &spec.name, built, p);
+        add_built(
+            ArtifactKind::Debs,
+            &spec.name,
+            built,
+            p,
+            Some((
+                media::ANNOTATION_AIRLOCK_DEBS_PACKAGES,
+                rec.packages.len().to_string(),
+            )),
+        );
     }
 
     let index = Index {

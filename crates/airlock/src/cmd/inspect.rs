@@ -62,8 +62,21 @@ pub fn run(cli: &Cli, a: &InspectArgs) -> Result<u8> {
         }
     );
     say!("artifacts");
+    // Package counts of Debian closures, from the volume's index.json (no blob is read).
+    let index: Option<airlock_core::oci::Index> = serde_json::from_slice(&vol.index_json).ok();
+    let packages = |d: &airlock_core::Digest| {
+        index.as_ref().and_then(|i| {
+            i.manifests.iter().find(|e| e.digest == *d).and_then(|e| {
+                e.annotations
+                    .get(airlock_core::media::ANNOTATION_AIRLOCK_DEBS_PACKAGES)
+            })
+        })
+    };
     for a in &m.artifacts {
         say!("  {:<6} {}  {}", a.kind.to_string(), a.name, a.digest);
+        if let Some(n) = packages(&a.digest) {
+            say!("         packages {n}");
+        }
         say!("         source {}", a.provenance.source);
         if let Some(l) = &a.provenance.license {
             say!("         license {l}");
