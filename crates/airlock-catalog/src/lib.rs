@@ -76,6 +76,35 @@ pub struct ImportRow {
     pub at: String,
 }
 
+/// A visible artifact as the report of what is served sees it: the artifact, the bundle that
+/// carried it, and whether it is the one its name currently resolves to.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServedRow {
+    pub kind: String,
+    pub name: String,
+    pub digest: String,
+    pub size: u64,
+    pub media_type: String,
+    pub provenance: serde_json::Value,
+    pub bundle: String,
+    pub bundle_name: String,
+    pub bundle_version: String,
+    pub channel: String,
+    pub sequence: u64,
+    /// The `names` table points at this artifact (the newest visible one under its name);
+    /// older visible versions stay reachable by digest.
+    pub current: bool,
+}
+
+/// One pinned trust root version.
+#[derive(Debug, Clone)]
+pub struct TrustRootRow {
+    pub version: u64,
+    pub applied_at: String,
+    pub document: Vec<u8>,
+}
+
 /// Everything one accepted volume adds, committed atomically.
 pub struct VolumeCommit<'a> {
     pub bundle_id: &'a Digest,
@@ -453,6 +482,57 @@ impl Catalog {
             params![volume_path, bundle, outcome, reason, now],
         )?;
         Ok(())
+    }
+
+    /// Every visible artifact with its bundle, ordered by kind, name, channel sequence and
+    /// bundle id; `current` marks the one its name resolves to.
+    pub fn served(&self) -> Result<Vec<ServedRow>, CatalogError> {
+        let mut st = self.conn.prepare(
+            "SELECT a.kind, a.name, a.digest, a.size, a.media_type, a.provenance, a.bundle,
+                    b.name, b.version, b.channel, b.sequence, n.digest IS NOT NULL
+             FROM artifacts a
+             JOIN bundles b ON b.id = a.bundle
+             LEFT JOIN names n ON n.kind = a.kind AND n.name = a.name AND n.bundle = a.bundle
+             WHERE a.visible = 1
+             ORDER BY a.kind, a.name, b.sequence, a.bundle",
+        )?;
+        let v = st
+            .query_map([], |r| {
+                let prov: String = r.get(5)?;
+                Ok(ServedRow {
+                    kind: r.get(0)?,
+                    name: r.get(1)?,
+                    digest: r.get(2)?,
+                    size: r.get::<_, i64>(3)? as u64,
+                    media_type: r.get(4)?,
+                    provenance: serde_json::from_str(&prov).unwrap_or(serde_json::Value::Null),
+                    bundle: r.get(6)?,
+                    bundle_name: r.get(7)?,
+                    bundle_version: r.get(8)?,
+                    channel: r.get(9)?,
+                    sequence: r.get::<_, i64>(10)? as u64,
+                    current: r.get::<_, i64>(11)? != 0,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(v)
+    }
+
+    /// Every trust root version pinned, oldest first.
+    pub fn trust_roots(&self) -> Result<Vec<TrustRootRow>, CatalogError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT version, applied_at, document FROM trust_roots ORDER BY version")?;
+        let v = st
+            .query_map([], |r| {
+                Ok(TrustRootRow {
+                    version: r.get::<_, i64>(0)? as u64,
+                    applied_at: r.get(1)?,
+                    document: r.get(2)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(v)
     }
 
     /// Recent import attempts, newest first.
