@@ -26,6 +26,8 @@
 //!   differential base, policy, then blobs streamed and verified into the store, then one
 //!   catalog transaction per volume; rejected volumes go to quarantine.
 //! * [`check`] — fsck, inventories and audit verification.
+//! * [`report`] — compliance reports: the transfer register, the inventory of what is served
+//!   and the integrity of the record, signed by the appliance key.
 //! * [`watch`] — the inbox watcher.
 //! * [`tls`] — the appliance CA and server certificate (`DATA/tls/`) for `airlockd serve`.
 
@@ -37,6 +39,7 @@ pub mod lineage;
 pub mod lock;
 pub mod modes;
 pub mod parts;
+pub mod report;
 pub mod tls;
 pub mod watch;
 

@@ -1,0 +1,981 @@
+//! Compliance reports (`airlockd report`): the transfer register, the inventory of what is
+//! served, and the integrity of the record, built from the catalog and the audit log.
+//!
+//! * [`Appliance::report`] reads (never writes) the catalog and the audit log and returns a
+//!   typed [`Report`]; [`Report::render`] turns it into JSON, CSV (RFC 4180) or one
+//!   self-contained HTML page; [`Appliance::sign_report`] signs a small [`Statement`] about the
+//!   rendered bytes (their SHA-256, the kind, the period and the audit range covered) as a DSSE
+//!   envelope with the appliance key.
+//! * Deterministic: the report holds no clock reading except the period's end (`--to`, which
+//!   defaults to the time of the request), and every list is sorted, so the same data directory
+//!   and period render to the same bytes. What the report covers of the audit log is the entries
+//!   whose time lies in the period; the head hash named is the hash of the last of them, which
+//!   commits to every entry before it through the chain.
+//! * The transfer register is read from the audit log, the tamper-evident record of every
+//!   import attempt (`import-started`, then `import-accepted`, `import-duplicate`,
+//!   `import-rejected` or `import-failed`, and `volume-quarantined` after a rejection), with
+//!   bundle details from the catalog where the log names only the bundle id.
+
+use std::collections::BTreeMap;
+
+use airlock_catalog::audit::Entry;
+use airlock_catalog::ServedRow;
+use airlock_core::time::{format_rfc3339, parse_rfc3339, UnixTime};
+use airlock_core::Sha256;
+use airlock_trust::{Envelope, Signer, TrustRoot};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::{Appliance, ApplianceError};
+
+/// DSSE payload type of the signed statement beside a report.
+pub const PAYLOAD_TYPE: &str = "application/vnd.airlock.report.v1+json";
+/// `_type` of the report document (JSON format).
+pub const REPORT_TYPE: &str = "airlock-report/v1";
+/// `_type` of the signed statement.
+pub const STATEMENT_TYPE: &str = "airlock-report-statement/v1";
+
+/// What a report answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// One row per import attempt in the period.
+    Transfers,
+    /// Everything served now.
+    Inventory,
+    /// Both, plus the integrity of the record.
+    Full,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Transfers => "transfers",
+            Kind::Inventory => "inventory",
+            Kind::Full => "full",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Kind::Transfers => "Transfer register",
+            Kind::Inventory => "Inventory of served artifacts",
+            Kind::Full => "Transfers, inventory and integrity",
+        }
+    }
+}
+
+/// How a report is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Html,
+    Json,
+    Csv,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Html => "html",
+            Format::Json => "json",
+            Format::Csv => "csv",
+        }
+    }
+}
+
+/// The period a report covers, both ends inclusive (RFC 3339, UTC, seconds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Period {
+    /// `None`: from the first entry of the log.
+    pub from: Option<String>,
+    pub to: String,
+}
+
+impl Period {
+    /// Checks both bounds (the exact form `YYYY-MM-DDTHH:MM:SSZ`) and their order; `to`
+    /// defaults to `now`.
+    pub fn new(
+        from: Option<&str>,
+        to: Option<&str>,
+        now: UnixTime,
+    ) -> Result<Self, ApplianceError> {
+        let parse = |what: &str, s: &str| {
+            parse_rfc3339(s).map_err(|e| ApplianceError::Usage(format!("--{what}: {e}")))
+        };
+        let from_t = from.map(|s| parse("from", s)).transpose()?;
+        let to_t = match to {
+            Some(s) => parse("to", s)?,
+            None => now,
+        };
+        if let Some(f) = from_t {
+            if f > to_t {
+                return Err(ApplianceError::Usage(format!(
+                    "--from {} is after --to {}",
+                    format_rfc3339(f),
+                    format_rfc3339(to_t)
+                )));
+            }
+        }
+        Ok(Period {
+            from: from_t.map(format_rfc3339),
+            to: format_rfc3339(to_t),
+        })
+    }
+
+    fn bounds(&self) -> (UnixTime, UnixTime) {
+        let f = self
+            .from
+            .as_deref()
+            .and_then(|s| parse_rfc3339(s).ok())
+            .unwrap_or(UnixTime::MIN);
+        let t = parse_rfc3339(&self.to).unwrap_or(UnixTime::MAX);
+        (f, t)
+    }
+}
+
+/// The audit entries a report covers: those whose time lies in the period.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditRange {
+    pub first_seq: Option<u64>,
+    pub last_seq: Option<u64>,
+    /// The hash of entry `last_seq`: through the chain it commits to every entry up to it.
+    pub head_hash: Option<String>,
+}
+
+/// One import attempt.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Transfer {
+    /// When the outcome was recorded (for an interrupted attempt: when it started).
+    pub time: String,
+    /// The audit entry recording the outcome (for an interrupted attempt: its start).
+    pub audit_seq: u64,
+    /// `accepted`, `duplicate`, `rejected`, `failed`, or `interrupted` (the log records the
+    /// start but no outcome).
+    pub outcome: String,
+    /// The volume file as named to the importer.
+    pub volume: String,
+    pub bundle_id: Option<String>,
+    pub bundle_name: Option<String>,
+    pub bundle_version: Option<String>,
+    pub channel: Option<String>,
+    pub sequence: Option<u64>,
+    /// Which volume of the bundle (accepted volumes).
+    pub volume_number: Option<u64>,
+    /// Key ids of the trusted keys whose signatures verified (accepted volumes).
+    pub signers: Vec<String>,
+    /// The bundle role's signature threshold of the trust root in force (accepted volumes).
+    pub threshold: Option<u32>,
+    /// The trust root version in force when the volume was accepted.
+    pub trust_root_version: Option<u64>,
+    /// The check that refused the volume (`trust`, `integrity`, `rollback`, `policy`, …).
+    pub rejection_kind: Option<String>,
+    /// Why it was refused, failed or was a duplicate; empty when accepted.
+    pub reason: String,
+    /// Where the rejected volume was copied.
+    pub quarantined_as: Option<String>,
+}
+
+/// One visible artifact (see [`airlock_catalog::ServedRow`]).
+pub type Served = ServedRow;
+
+/// One pinned trust root version.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrustRootInfo {
+    pub version: u64,
+    pub applied_at: String,
+    pub bundle_key_ids: Vec<String>,
+    pub bundle_threshold: Option<u32>,
+}
+
+/// Whether the record itself is intact.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Integrity {
+    /// `audit verify` over the whole log and the signed head, run for the report.
+    pub audit_intact: bool,
+    /// What it found wrong, naming the first bad entry (empty when intact).
+    pub audit_problems: Vec<String>,
+    pub pinned_trust_root_version: u64,
+    /// Every trust root version pinned, oldest first.
+    pub trust_roots: Vec<TrustRootInfo>,
+}
+
+/// Counts of import attempts by outcome.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counts {
+    pub attempts: usize,
+    pub accepted: usize,
+    pub duplicate: usize,
+    pub rejected: usize,
+    pub failed: usize,
+    pub interrupted: usize,
+}
+
+/// A report, as the JSON format writes it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    #[serde(rename = "_type")]
+    pub type_: String,
+    pub kind: Kind,
+    /// Key id of the appliance key (which signs the report's statement).
+    pub appliance: String,
+    pub period: Period,
+    pub audit: AuditRange,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counts: Option<Counts>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfers: Option<Vec<Transfer>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<Vec<Served>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub integrity: Option<Integrity>,
+}
+
+/// What the DSSE envelope beside a report signs.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Statement {
+    #[serde(rename = "_type")]
+    pub type_: String,
+    /// SHA-256 (hex) of the report file's bytes.
+    pub sha256: String,
+    pub size: u64,
+    pub kind: Kind,
+    pub format: Format,
+    pub period: Period,
+    pub audit: AuditRange,
+    pub appliance: String,
+}
+
+impl Appliance {
+    /// Builds a report of `kind` over `period`. Reads only.
+    pub fn report(&self, kind: Kind, period: Period) -> Result<Report, ApplianceError> {
+        let (from, to) = period.bounds();
+        let in_period = |time: &str| {
+            parse_rfc3339(time)
+                .map(|t| from <= t && t <= to)
+                .unwrap_or(false)
+        };
+        let entries = self.catalog.audit_entries(None)?;
+        let covered: Vec<&Entry> = entries.iter().filter(|e| in_period(&e.time)).collect();
+        let audit = AuditRange {
+            first_seq: covered.first().map(|e| e.seq),
+            last_seq: covered.last().map(|e| e.seq),
+            head_hash: covered.last().map(|e| e.hash.clone()),
+        };
+        let roots = self.trust_root_infos()?;
+        let (transfers, counts) = if kind == Kind::Inventory {
+            (None, None)
+        } else {
+            let bundles: BTreeMap<String, airlock_catalog::BundleRow> = self
+                .catalog
+                .bundles()?
+                .into_iter()
+                .map(|b| (b.id.clone(), b))
+                .collect();
+            let rows: Vec<Transfer> = transfers(&entries, &bundles, &roots)
+                .into_iter()
+                .filter(|t| in_period(&t.time))
+                .collect();
+            let counts = count(&rows);
+            (Some(rows), Some(counts))
+        };
+        let inventory = match kind {
+            Kind::Transfers => None,
+            _ => Some(self.catalog.served()?),
+        };
+        let integrity = if kind == Kind::Full {
+            let v = self.verify_audit()?;
+            Some(Integrity {
+                audit_intact: v.problems.is_empty(),
+                audit_problems: v.problems,
+                pinned_trust_root_version: self.trust.meta.version,
+                trust_roots: roots,
+            })
+        } else {
+            None
+        };
+        Ok(Report {
+            type_: REPORT_TYPE.into(),
+            kind,
+            appliance: self.public_key().keyid(),
+            period,
+            audit,
+            counts,
+            transfers,
+            inventory,
+            integrity,
+        })
+    }
+
+    /// The DSSE envelope (JSON) signed by the appliance key over the [`Statement`] about
+    /// `bytes`, the rendered report.
+    pub fn sign_report(
+        &self,
+        report: &Report,
+        format: Format,
+        bytes: &[u8],
+    ) -> Result<(Statement, Vec<u8>), ApplianceError> {
+        let statement = Statement {
+            type_: STATEMENT_TYPE.into(),
+            sha256: Sha256::digest(bytes).hex(),
+            size: bytes.len() as u64,
+            kind: report.kind,
+            format,
+            period: report.period.clone(),
+            audit: report.audit.clone(),
+            appliance: report.appliance.clone(),
+        };
+        let payload = serde_json::to_vec(&statement).expect("statement serializes");
+        let key: &dyn Signer = self.signer()?;
+        let env = Envelope::sign(PAYLOAD_TYPE, &payload, &[key])?.to_json();
+        Ok((statement, env))
+    }
+
+    fn trust_root_infos(&self) -> Result<Vec<TrustRootInfo>, ApplianceError> {
+        self.catalog
+            .trust_roots()?
+            .into_iter()
+            .map(|r| {
+                // Pinned roots were verified when pinned; here only their content is read.
+                let (keys, threshold) = match TrustRoot::load_initial(&r.document, 0) {
+                    Ok(t) => match t.meta.roles.get("bundle") {
+                        Some(role) => (role.keyids.clone(), Some(role.threshold)),
+                        None => (Vec::new(), None),
+                    },
+                    Err(_) => (Vec::new(), None),
+                };
+                Ok(TrustRootInfo {
+                    version: r.version,
+                    applied_at: r.applied_at,
+                    bundle_key_ids: keys,
+                    bundle_threshold: threshold,
+                })
+            })
+            .collect()
+    }
+}
+
+fn str_of(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+/// The import attempts the log records, in log order.
+fn transfers(
+    entries: &[Entry],
+    bundles: &BTreeMap<String, airlock_catalog::BundleRow>,
+    roots: &[TrustRootInfo],
+) -> Vec<Transfer> {
+    let threshold_of = |v: u64| {
+        roots
+            .iter()
+            .find(|r| r.version == v)
+            .and_then(|r| r.bundle_threshold)
+    };
+    let mut rows: Vec<Transfer> = Vec::new();
+    // The trust root in force, followed through the log.
+    let mut root: Option<u64> = None;
+    // The attempt started and not yet finished: (seq, time, volume).
+    let mut open: Option<(u64, String, String)> = None;
+    // Rows of rejected volumes waiting for their quarantine entry, by volume.
+    let mut awaiting_quarantine: BTreeMap<String, usize> = BTreeMap::new();
+    let interrupted = |(seq, time, volume): (u64, String, String)| Transfer {
+        time,
+        audit_seq: seq,
+        outcome: "interrupted".into(),
+        volume,
+        bundle_id: None,
+        bundle_name: None,
+        bundle_version: None,
+        channel: None,
+        sequence: None,
+        volume_number: None,
+        signers: Vec::new(),
+        threshold: None,
+        trust_root_version: None,
+        rejection_kind: None,
+        reason: "the log records the start of this import but no outcome".into(),
+        quarantined_as: None,
+    };
+    for e in entries {
+        let d = &e.data;
+        match e.kind.as_str() {
+            "initialized" => root = d.get("trustRootVersion").and_then(Value::as_u64),
+            "trust-root-updated" => {
+                root = d.get("version").and_then(Value::as_u64).or(root);
+            }
+            "import-started" => {
+                if let Some(o) = open.take() {
+                    rows.push(interrupted(o));
+                }
+                awaiting_quarantine.clear();
+                open = Some((
+                    e.seq,
+                    e.time.clone(),
+                    str_of(d, "volume").unwrap_or_default(),
+                ));
+            }
+            "import-accepted" | "import-duplicate" | "import-rejected" | "import-failed" => {
+                let volume = str_of(d, "volume").unwrap_or_default();
+                if open.as_ref().is_some_and(|o| o.2 == volume) {
+                    open = None;
+                }
+                let outcome = e.kind.trim_start_matches("import-").to_string();
+                let bundle_id = str_of(d, "bundle");
+                let known = bundle_id.as_ref().and_then(|b| bundles.get(b));
+                let accepted = e.kind == "import-accepted";
+                let signers: Vec<String> = d
+                    .get("signers")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let reason = match e.kind.as_str() {
+                    "import-accepted" => String::new(),
+                    "import-duplicate" => "this volume of the bundle was already imported".into(),
+                    _ => str_of(d, "reason").unwrap_or_default(),
+                };
+                let row = Transfer {
+                    time: e.time.clone(),
+                    audit_seq: e.seq,
+                    outcome,
+                    volume: volume.clone(),
+                    bundle_name: str_of(d, "name").or_else(|| known.map(|b| b.name.clone())),
+                    bundle_version: str_of(d, "version")
+                        .or_else(|| known.map(|b| b.version.clone())),
+                    channel: str_of(d, "channel").or_else(|| known.map(|b| b.channel.clone())),
+                    sequence: d
+                        .get("sequence")
+                        .and_then(Value::as_u64)
+                        .or_else(|| known.map(|b| b.sequence)),
+                    volume_number: d.get("volumeNumber").and_then(Value::as_u64),
+                    bundle_id,
+                    signers,
+                    threshold: if accepted {
+                        root.and_then(threshold_of)
+                    } else {
+                        None
+                    },
+                    trust_root_version: if accepted { root } else { None },
+                    rejection_kind: str_of(d, "kind"),
+                    reason,
+                    quarantined_as: None,
+                };
+                if e.kind == "import-rejected" {
+                    awaiting_quarantine.insert(volume, rows.len());
+                }
+                rows.push(row);
+            }
+            "volume-quarantined" => {
+                let volume = str_of(d, "volume").unwrap_or_default();
+                if let Some(i) = awaiting_quarantine.remove(&volume) {
+                    rows[i].quarantined_as = str_of(d, "quarantinedAs");
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(o) = open.take() {
+        rows.push(interrupted(o));
+    }
+    rows.sort_by_key(|r| r.audit_seq);
+    rows
+}
+
+fn count(rows: &[Transfer]) -> Counts {
+    let mut c = Counts {
+        attempts: rows.len(),
+        ..Counts::default()
+    };
+    for r in rows {
+        match r.outcome.as_str() {
+            "accepted" => c.accepted += 1,
+            "duplicate" => c.duplicate += 1,
+            "rejected" => c.rejected += 1,
+            "failed" => c.failed += 1,
+            _ => c.interrupted += 1,
+        }
+    }
+    c
+}
+
+impl Report {
+    /// The report's bytes in `format`. For `full`, CSV holds the transfer register (a CSV
+    /// file has one table); `inventory` writes the inventory.
+    pub fn render(&self, format: Format) -> Vec<u8> {
+        match format {
+            Format::Json => {
+                let mut v = serde_json::to_vec_pretty(self).expect("report serializes");
+                v.push(b'\n');
+                v
+            }
+            Format::Csv => match (&self.transfers, &self.inventory) {
+                (Some(t), _) => transfers_csv(t),
+                (None, Some(i)) => inventory_csv(i),
+                (None, None) => Vec::new(),
+            },
+            Format::Html => html_page(self).into_string().into_bytes(),
+        }
+    }
+}
+
+/// One CSV field, RFC 4180: quoted when it holds a comma, a double quote, CR or LF, with
+/// double quotes doubled inside.
+pub fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// Rows as RFC 4180 CSV: fields separated by commas, records ended by CRLF.
+pub fn csv<S: AsRef<str>>(rows: &[Vec<S>]) -> Vec<u8> {
+    let mut out = String::new();
+    for row in rows {
+        let fields: Vec<String> = row.iter().map(|f| csv_field(f.as_ref())).collect();
+        out.push_str(&fields.join(","));
+        out.push_str("\r\n");
+    }
+    out.into_bytes()
+}
+
+fn opt<T: ToString>(v: &Option<T>) -> String {
+    v.as_ref().map(T::to_string).unwrap_or_default()
+}
+
+/// Header of the transfer register CSV.
+pub const TRANSFER_COLUMNS: &[&str] = &[
+    "time",
+    "auditSeq",
+    "outcome",
+    "volume",
+    "bundleId",
+    "bundleName",
+    "bundleVersion",
+    "channel",
+    "sequence",
+    "volumeNumber",
+    "signers",
+    "threshold",
+    "trustRootVersion",
+    "rejectionKind",
+    "reason",
+    "quarantinedAs",
+];
+
+fn transfers_csv(rows: &[Transfer]) -> Vec<u8> {
+    let mut out: Vec<Vec<String>> = vec![TRANSFER_COLUMNS.iter().map(|s| s.to_string()).collect()];
+    for t in rows {
+        out.push(vec![
+            t.time.clone(),
+            t.audit_seq.to_string(),
+            t.outcome.clone(),
+            t.volume.clone(),
+            opt(&t.bundle_id),
+            opt(&t.bundle_name),
+            opt(&t.bundle_version),
+            opt(&t.channel),
+            opt(&t.sequence),
+            opt(&t.volume_number),
+            t.signers.join(" "),
+            opt(&t.threshold),
+            opt(&t.trust_root_version),
+            opt(&t.rejection_kind),
+            t.reason.clone(),
+            opt(&t.quarantined_as),
+        ]);
+    }
+    csv(&out)
+}
+
+/// Header of the inventory CSV.
+pub const INVENTORY_COLUMNS: &[&str] = &[
+    "kind",
+    "name",
+    "digest",
+    "size",
+    "mediaType",
+    "current",
+    "bundleId",
+    "bundleName",
+    "bundleVersion",
+    "channel",
+    "sequence",
+    "source",
+    "license",
+];
+
+fn prov(s: &Served, key: &str) -> String {
+    str_of(&s.provenance, key).unwrap_or_default()
+}
+
+fn inventory_csv(rows: &[Served]) -> Vec<u8> {
+    let mut out: Vec<Vec<String>> = vec![INVENTORY_COLUMNS.iter().map(|s| s.to_string()).collect()];
+    for s in rows {
+        out.push(vec![
+            s.kind.clone(),
+            s.name.clone(),
+            s.digest.clone(),
+            s.size.to_string(),
+            s.media_type.clone(),
+            s.current.to_string(),
+            s.bundle.clone(),
+            s.bundle_name.clone(),
+            s.bundle_version.clone(),
+            s.channel.clone(),
+            s.sequence.to_string(),
+            prov(s, "source"),
+            prov(s, "license"),
+        ]);
+    }
+    csv(&out)
+}
+
+/// Inline style sheet: readable on screen, A4 in print, table headers repeated on every page,
+/// each section on a new page. No fonts, images or URLs.
+const CSS: &str = "\
+@page { size: A4; margin: 14mm 12mm; }
+body { font-family: sans-serif; font-size: 10pt; color: #111; margin: 1.5em; }
+h1 { font-size: 16pt; margin: 0 0 .4em; }
+h2 { font-size: 13pt; margin: 1.2em 0 .4em; border-bottom: 1px solid #999; }
+table { border-collapse: collapse; width: 100%; margin: .4em 0 1em; }
+th, td { border: 1px solid #bbb; padding: 2px 4px; text-align: left; vertical-align: top; }
+th { background: #eee; }
+table.rows { font-size: 7.5pt; }
+thead { display: table-header-group; }
+tr { break-inside: avoid; page-break-inside: avoid; }
+.mono { font-family: monospace; overflow-wrap: anywhere; word-break: break-all; }
+.accepted { color: #145a14; }
+.rejected, .failed, .interrupted { color: #9b1010; font-weight: bold; }
+.bad { color: #9b1010; font-weight: bold; }
+.good { color: #145a14; font-weight: bold; }
+section.page { break-before: page; page-break-before: always; }
+@media print { body { margin: 0; } }
+";
+
+const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'";
+
+fn dash(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("—")
+}
+
+fn html_page(r: &Report) -> Markup {
+    let mut first = true;
+    let mut page = move || {
+        let c = if first { "" } else { "page" };
+        first = false;
+        c
+    };
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta http-equiv="Content-Security-Policy" content=(CSP);
+                meta name="referrer" content="no-referrer";
+                title { "airlock report: " (r.kind.as_str()) }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                header {
+                    h1 { "airlock appliance report — " (r.kind.title()) }
+                    table {
+                        tbody {
+                            tr { th { "Period" } td { (r.period.from.as_deref().unwrap_or("start of the log")) " — " (r.period.to) } }
+                            tr { th { "Appliance key" } td.mono { (r.appliance) } }
+                            tr { th { "Audit entries covered" } td {
+                                @match (r.audit.first_seq, r.audit.last_seq) {
+                                    (Some(a), Some(b)) => { (a) " – " (b) }
+                                    _ => { "none in the period" }
+                                }
+                            } }
+                            tr { th { "Audit head hash (last entry covered)" } td.mono { (dash(&r.audit.head_hash)) } }
+                        }
+                    }
+                    p { "The SHA-256 of this file is signed by the appliance key in the DSSE envelope beside it (FILE.dsse.json)." }
+                }
+                @if let Some(t) = &r.transfers {
+                    section class=(page()) { (transfers_html(t, r.counts.as_ref())) }
+                }
+                @if let Some(i) = &r.inventory {
+                    section class=(page()) { (inventory_html(i)) }
+                }
+                @if let Some(g) = &r.integrity {
+                    section class=(page()) { (integrity_html(g)) }
+                }
+            }
+        }
+    }
+}
+
+fn transfers_html(rows: &[Transfer], counts: Option<&Counts>) -> Markup {
+    html! {
+        h2 { "Transfer register" }
+        @if let Some(c) = counts {
+            p { (c.attempts) " import attempts: " (c.accepted) " accepted, " (c.duplicate) " duplicate, "
+                (c.rejected) " rejected, " (c.failed) " failed, " (c.interrupted) " interrupted." }
+        }
+        table.rows {
+            thead { tr {
+                th { "Time" } th { "Seq" } th { "Outcome" } th { "Volume" } th { "Bundle" }
+                th { "Channel / seq." } th { "Signers (key ids) / threshold" } th { "Reason" } th { "Quarantined as" }
+            } }
+            tbody {
+                @for t in rows {
+                    tr {
+                        td { (t.time) }
+                        td { (t.audit_seq) }
+                        td class=(t.outcome) { (t.outcome) @if let Some(k) = &t.rejection_kind { " (" (k) ")" } }
+                        td.mono { (t.volume) @if let Some(n) = t.volume_number { " [vol " (n) "]" } }
+                        td {
+                            @if let Some(n) = &t.bundle_name { (n) " " (dash(&t.bundle_version)) br; }
+                            @if let Some(id) = &t.bundle_id { span.mono { (id) } }
+                        }
+                        td { (dash(&t.channel)) @if let Some(s) = t.sequence { " #" (s) } }
+                        td {
+                            @for s in &t.signers { span.mono { (s) } br; }
+                            @if let Some(th) = t.threshold { (t.signers.len()) " of threshold " (th)
+                                @if let Some(v) = t.trust_root_version { " (trust root v" (v) ")" } }
+                        }
+                        td { (t.reason) }
+                        td.mono { (dash(&t.quarantined_as)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn inventory_html(rows: &[Served]) -> Markup {
+    html! {
+        h2 { "Inventory of served artifacts" }
+        p { (rows.len()) " visible artifacts; “current” marks the one each name resolves to (older visible versions stay reachable by digest)." }
+        table.rows {
+            thead { tr {
+                th { "Kind" } th { "Name" } th { "Digest" } th { "Size (bytes)" } th { "Current" }
+                th { "Bundle" } th { "Channel / seq." } th { "Source" } th { "Licence" }
+            } }
+            tbody {
+                @for s in rows {
+                    tr {
+                        td { (s.kind) }
+                        td.mono { (s.name) }
+                        td.mono { (s.digest) }
+                        td { (s.size) }
+                        td { @if s.current { "yes" } @else { "no" } }
+                        td { (s.bundle_name) " " (s.bundle_version) br; span.mono { (s.bundle) } }
+                        td { (s.channel) " #" (s.sequence) }
+                        td.mono { (prov(s, "source")) }
+                        td { (prov(s, "license")) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn integrity_html(g: &Integrity) -> Markup {
+    html! {
+        h2 { "Integrity of the record" }
+        table {
+            tbody {
+                tr { th { "Audit log (chain, hashes, signatures, signed head)" } td {
+                    @if g.audit_intact { span.good { "intact" } } @else { span.bad { "NOT INTACT" } }
+                } }
+                tr { th { "Pinned trust root version" } td { (g.pinned_trust_root_version) } }
+            }
+        }
+        @if !g.audit_problems.is_empty() {
+            ul { @for p in &g.audit_problems { li.bad { (p) } } }
+        }
+        h2 { "Trust root history" }
+        table.rows {
+            thead { tr { th { "Version" } th { "Applied at" } th { "Bundle signing keys" } th { "Threshold" } } }
+            tbody {
+                @for t in &g.trust_roots {
+                    tr {
+                        td { (t.version) }
+                        td { (t.applied_at) }
+                        td { @for k in &t.bundle_key_ids { span.mono { (k) } br; } }
+                        td { (opt(&t.bundle_threshold)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn csv_quotes_only_what_rfc_4180_requires() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field(""), "");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+        assert_eq!(csv_field("cr\rhere"), "\"cr\rhere\"");
+        assert_eq!(csv_field("semi;colon 'q'"), "semi;colon 'q'");
+        let out = csv(&[vec!["h1", "h2"], vec!["x,y", "\""]]);
+        assert_eq!(out, b"h1,h2\r\n\"x,y\",\"\"\"\"\r\n");
+    }
+
+    fn entry(seq: u64, time: &str, kind: &str, data: Value) -> Entry {
+        Entry {
+            seq,
+            time: time.into(),
+            kind: kind.into(),
+            data,
+            prev: String::new(),
+            hash: format!("h{seq}"),
+            sig: String::new(),
+        }
+    }
+
+    fn log() -> Vec<Entry> {
+        vec![
+            entry(
+                1,
+                "2026-01-01T00:00:00Z",
+                "initialized",
+                json!({"trustRootVersion": 1}),
+            ),
+            entry(
+                2,
+                "2026-01-02T00:00:00Z",
+                "import-started",
+                json!({"volume": "a.tar.zst"}),
+            ),
+            entry(
+                3,
+                "2026-01-02T00:00:01Z",
+                "import-accepted",
+                json!({"volume": "a.tar.zst", "bundle": "sha256:b1",
+                "name": "demo", "version": "1.0", "channel": "stable", "sequence": 3, "volumeNumber": 1, "signers": ["k1"]}),
+            ),
+            entry(
+                4,
+                "2026-01-03T00:00:00Z",
+                "import-started",
+                json!({"volume": "b,\"x\".tar.zst"}),
+            ),
+            entry(
+                5,
+                "2026-01-03T00:00:01Z",
+                "import-rejected",
+                json!({"volume": "b,\"x\".tar.zst", "bundle": null,
+                "kind": "integrity", "reason": "frame 2: digest mismatch"}),
+            ),
+            entry(
+                6,
+                "2026-01-03T00:00:01Z",
+                "volume-quarantined",
+                json!({"volume": "b,\"x\".tar.zst", "quarantinedAs": "q/b"}),
+            ),
+            entry(
+                7,
+                "2026-01-04T00:00:00Z",
+                "import-started",
+                json!({"volume": "c.tar.zst"}),
+            ),
+        ]
+    }
+
+    fn roots() -> Vec<TrustRootInfo> {
+        vec![TrustRootInfo {
+            version: 1,
+            applied_at: "2026-01-01T00:00:00Z".into(),
+            bundle_key_ids: vec!["k1".into()],
+            bundle_threshold: Some(1),
+        }]
+    }
+
+    #[test]
+    fn the_register_pairs_outcomes_with_quarantine_and_notes_interrupted_imports() {
+        let rows = transfers(&log(), &BTreeMap::new(), &roots());
+        let got: Vec<(&str, u64)> = rows
+            .iter()
+            .map(|r| (r.outcome.as_str(), r.audit_seq))
+            .collect();
+        assert_eq!(got, [("accepted", 3), ("rejected", 5), ("interrupted", 7)]);
+        assert_eq!(rows[0].threshold, Some(1));
+        assert_eq!(rows[0].trust_root_version, Some(1));
+        assert_eq!(rows[0].bundle_name.as_deref(), Some("demo"));
+        assert_eq!(rows[1].quarantined_as.as_deref(), Some("q/b"));
+        assert_eq!(rows[1].rejection_kind.as_deref(), Some("integrity"));
+        assert_eq!(rows[1].threshold, None);
+    }
+
+    fn report(period: Period) -> Report {
+        let rows: Vec<Transfer> = transfers(&log(), &BTreeMap::new(), &roots());
+        Report {
+            type_: REPORT_TYPE.into(),
+            kind: Kind::Transfers,
+            appliance: "k".into(),
+            period,
+            audit: AuditRange::default(),
+            counts: Some(count(&rows)),
+            transfers: Some(rows),
+            inventory: None,
+            integrity: None,
+        }
+    }
+
+    #[test]
+    fn rendering_is_deterministic_and_csv_has_one_header_row() {
+        let p = Period::new(None, Some("2026-02-01T00:00:00Z"), 0).unwrap();
+        for f in [Format::Json, Format::Csv, Format::Html] {
+            assert_eq!(
+                report(p.clone()).render(f),
+                report(p.clone()).render(f),
+                "{f:?}"
+            );
+        }
+        let csv = String::from_utf8(report(p).render(Format::Csv)).unwrap();
+        assert!(csv.starts_with("time,auditSeq,outcome,"), "{csv}");
+        assert_eq!(csv.matches("time,auditSeq").count(), 1);
+        assert!(csv.contains("\"b,\"\"x\"\".tar.zst\""), "{csv}");
+        assert!(csv.ends_with("\r\n"));
+    }
+
+    #[test]
+    fn html_escapes_bundle_values_and_references_nothing_outside() {
+        let mut r = report(Period::new(None, Some("2026-02-01T00:00:00Z"), 0).unwrap());
+        r.transfers.as_mut().unwrap()[0].bundle_name = Some("<script>alert(1)</script>".into());
+        let page = String::from_utf8(r.render(Format::Html)).unwrap();
+        assert!(!page.contains("<script"), "{page}");
+        assert!(page.contains("&lt;script&gt;"));
+        assert!(page.contains("default-src 'none'"));
+        for bad in ["http:", "https:", "src=", "href=", "url("] {
+            assert!(!page.contains(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn periods_are_checked() {
+        assert!(Period::new(
+            Some("2026-02-01T00:00:00Z"),
+            Some("2026-01-01T00:00:00Z"),
+            0
+        )
+        .is_err());
+        assert!(Period::new(Some("yesterday"), None, 0).is_err());
+        let p = Period::new(None, None, 86_400).unwrap();
+        assert_eq!(p.to, "1970-01-02T00:00:00Z");
+        assert_eq!(p.from, None);
+    }
+}
