@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const AFTER_HELP: &str = "\
 Typical flow on the disconnected side:
@@ -12,9 +12,10 @@ Typical flow on the disconnected side:
   airlockd audit verify --data /var/lib/airlock
 
 Readers (list, status, audit, lineage, fsck without --repair) open the data directory
-read-only and never wait; writers (init, import, fsck --repair, the watcher while it imports)
-take DATA/lock, waiting up to --wait for another writer. Volumes named on the command line are
-never modified: a rejected one is copied to DATA/quarantine and left where it is.
+read-only and never wait; writers (init, import, fsck --repair, the watcher while it imports,
+inventory export and report for their audit entry) take DATA/lock, waiting up to --wait for
+another writer. Volumes named on the command line are never modified: a rejected one is copied
+to DATA/quarantine and left where it is.
 
 Exit codes: 0 success; 1 failure (a volume rejected or failed, fsck or audit problems, bad
 input, the data directory busy past --wait); 2 usage error. Logs go to stderr (-v, -vv, or
@@ -66,6 +67,9 @@ pub enum Command {
     Inventory(InventoryCmd),
     /// Model lineage: which imported models were trained on a dataset, or a model's ancestry.
     Lineage(LineageArgs),
+    /// Compliance reports: the transfer register, what is served, the integrity of the record;
+    /// signed by the appliance key (FILE.dsse.json beside the report).
+    Report(ReportArgs),
     /// Watch an inbox directory and import volumes that appear in it; with --listen, also serve
     /// the store over HTTP (OCI registry, Hugging Face-compatible models, metrics).
     Serve(ServeArgs),
@@ -117,6 +121,42 @@ pub struct ImportArgs {
     /// `fsck` found damaged; slower).
     #[arg(long)]
     pub verify_present: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// transfers: one row per import attempt in the period; inventory: everything served now;
+    /// full: both, plus the audit log's verification and the trust root history.
+    #[arg(value_enum)]
+    pub kind: ReportKind,
+    /// Start of the period (inclusive), YYYY-MM-DDTHH:MM:SSZ. Default: the first audit entry.
+    #[arg(long, value_name = "RFC3339")]
+    pub from: Option<String>,
+    /// End of the period (inclusive), YYYY-MM-DDTHH:MM:SSZ. Default: now. Give it for a
+    /// report that reproduces byte for byte.
+    #[arg(long, value_name = "RFC3339")]
+    pub to: Option<String>,
+    /// html: one self-contained printable page; json: the report's typed document; csv: the
+    /// transfer register (for `inventory`, the inventory), RFC 4180.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
+    pub format: ReportFormat,
+    /// Where to write the report; its signed statement goes to FILE.dsse.json.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum ReportKind {
+    Transfers,
+    Inventory,
+    Full,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum ReportFormat {
+    Html,
+    Json,
+    Csv,
 }
 
 #[derive(Args, Debug)]

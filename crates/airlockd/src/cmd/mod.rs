@@ -17,6 +17,7 @@ mod init;
 mod inventory;
 mod lineage;
 mod list;
+mod report;
 mod serve;
 
 use std::io::Write;
@@ -40,6 +41,7 @@ pub fn run(cli: &Cli) -> Result<u8> {
         Command::Audit(AuditCmd::Verify) => audit::verify(cli),
         Command::Inventory(InventoryCmd::Export { out }) => inventory::export(cli, out),
         Command::Lineage(a) => lineage::run(cli, a),
+        Command::Report(a) => report::run(cli, a),
         Command::Serve(a) => serve::run(cli, a),
     }
 }
