@@ -9,6 +9,7 @@ mod import;
 mod import_bad;
 mod models;
 mod operations;
+mod report;
 mod scan;
 mod scan_import;
 mod scan_yara;
