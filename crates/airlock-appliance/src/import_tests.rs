@@ -231,3 +231,40 @@ fn imports_into_the_memory_store() {
     assert!(data.path().join("damaged").join(b.big.hex()).is_file());
     assert_eq!(a.store.size(&b.big), None);
 }
+
+#[test]
+fn a_report_of_the_imports_is_the_same_bytes_each_time_and_read_only() {
+    use crate::report::{Format, Kind, Period};
+    let b = bundle();
+    let data = tempfile::tempdir().unwrap();
+    let a = import_into(data.path(), &b, None);
+    let to = a.catalog.audit_head().unwrap().unwrap();
+    let last_time = a.catalog.audit_entries(Some(1)).unwrap()[0].time.clone();
+    let period = Period::new(None, Some(&last_time), now()).unwrap();
+    let r = a.report(Kind::Full, period.clone()).unwrap();
+    let n = b.volumes.len();
+    let c = r.counts.as_ref().unwrap();
+    assert_eq!((c.attempts, c.accepted, c.duplicate), (2 * n, n, n));
+    let t = r.transfers.as_ref().unwrap();
+    assert!(t[..n]
+        .iter()
+        .all(|t| t.bundle_name.as_deref() == Some("memory")
+            && t.threshold == Some(1)
+            && t.signers.len() == 1));
+    assert!(t[n..]
+        .iter()
+        .all(|t| t.outcome == "duplicate" && t.bundle_name.is_some()));
+    assert_eq!(r.audit.last_seq, Some(to.0));
+    assert_eq!(r.audit.head_hash.as_deref(), Some(to.1.as_str()));
+    assert!(r.integrity.as_ref().unwrap().audit_intact);
+    let inv = r.inventory.as_ref().unwrap();
+    assert!(inv.iter().any(|s| s.name == "big.bin" && s.current));
+    // A read-only view of the same directory renders the same bytes, in every format.
+    drop(a);
+    let ro = Appliance::open_read_only(data.path()).unwrap();
+    for f in [Format::Json, Format::Csv, Format::Html] {
+        let again = ro.report(Kind::Full, period.clone()).unwrap().render(f);
+        assert_eq!(r.render(f), again, "{f:?}");
+    }
+    assert_eq!(ro.catalog.audit_head().unwrap(), Some(to));
+}

@@ -671,9 +671,10 @@ fn dash(v: &Option<String>) -> &str {
 }
 
 fn html_page(r: &Report) -> Markup {
+    // Every section after the first starts a new printed page.
     let mut first = true;
     let mut page = move || {
-        let c = if first { "" } else { "page" };
+        let c = (!first).then_some("page");
         first = false;
         c
     };
@@ -706,13 +707,13 @@ fn html_page(r: &Report) -> Markup {
                     p { "The SHA-256 of this file is signed by the appliance key in the DSSE envelope beside it (FILE.dsse.json)." }
                 }
                 @if let Some(t) = &r.transfers {
-                    section class=(page()) { (transfers_html(t, r.counts.as_ref())) }
+                    section class=[page()] { (transfers_html(t, r.counts.as_ref())) }
                 }
                 @if let Some(i) = &r.inventory {
-                    section class=(page()) { (inventory_html(i)) }
+                    section class=[page()] { (inventory_html(i)) }
                 }
                 @if let Some(g) = &r.integrity {
-                    section class=(page()) { (integrity_html(g)) }
+                    section class=[page()] { (integrity_html(g)) }
                 }
             }
         }
