@@ -1,7 +1,7 @@
 //! The data directory's writer lock (`DATA/lock`).
 //!
 //! Only commands that change the data directory take it: `import`, the inbox watcher while it
-//! imports, `fsck --repair`, the audit entry of `inventory export`. Readers (`list`, `status`,
+//! imports, `fsck --repair`, the audit entries of `inventory export` and `report`. Readers (`list`, `status`,
 //! `audit`, `lineage`, `fsck`, the HTTP server) never take it: they read the catalog through
 //! SQLite's read-only WAL connections, which never wait for a writer.
 //!

@@ -1,9 +1,9 @@
 //! airlock-catalog: what the appliance knows, in one SQLite database (`DATA/catalog.db`).
 //!
 //! * [`Catalog`] — opens the database (WAL, `synchronous=FULL`), applies [`schema`] migrations,
-//!   and offers the queries the importer, the lister and fsck need. Writes happen in one
-//!   transaction per imported volume ([`Catalog::commit_volume`]), so a crash leaves either the
-//!   whole volume recorded or none of it.
+//!   and offers the queries the importer, the lister, fsck and the reports need. Writes happen
+//!   in one transaction per imported volume ([`Catalog::commit_volume`]), so a crash leaves
+//!   either the whole volume recorded or none of it.
 //! * [`audit`] — the append-only audit log: every entry carries the hash of the previous one and
 //!   an ed25519 signature by the appliance key; [`Catalog::verify_audit`] names the first entry
 //!   that was edited, deleted, inserted or moved.
