@@ -25,7 +25,7 @@ AIRLOCKD="$REPO/target/release/airlockd"
 WORK=${1:-$(mktemp -d /tmp/airlock-demo.XXXXXX)}
 mkdir -p "$WORK" && cd "$WORK"
 echo "==> sample content in $WORK" >&2
-rm -rf layouts models bin keys bundles layout src appliance root.json registry store pulled hub.yaml hubstore debrepo apt rootfs
+rm -rf layouts models bin keys bundles layout src appliance root.json registry store pulled hub.yaml hubstore debrepo apt rootfs report.html report.html.dsse.json
 mkdir -p src/hello models/tiny bin
 echo "hello from the connected side" > src/hello/hello.txt
 umoci init --layout layouts/hello
@@ -157,5 +157,9 @@ APT=(apt-get -q -o "Dir::Etc::sourcelist=$WORK/apt/sources.list" -o Dir::Etc::so
 "${APT[@]}" update >/dev/null
 "${APT[@]}" install -y demo-nvidia-driver "demo-container-toolkit=1:1.17.8-1" >/dev/null
 dpkg --root="$WORK/rootfs" -l | grep '^ii'
+
+echo "==> a signed report for the compliance officer" >&2
+"$AIRLOCKD" report full --data appliance --format html --out report.html
+echo "report: $WORK/report.html (signature: $WORK/report.html.dsse.json)" >&2
 
 echo "demo finished: everything is in $WORK" >&2
