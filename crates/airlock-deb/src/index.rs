@@ -5,7 +5,9 @@
 //! `Multi-Arch`, a relative `Filename` without `..`, `Size`, a SHA-256 of 64 hex digits, and
 //! every relationship field) and names the package or paragraph at fault. Stanzas of other
 //! architectures are skipped; the first source to offer a (name, version, architecture)
-//! wins. Each [`Package`] keeps its stanza verbatim so that it can be published again.
+//! wins. The index keeps each `Packages` text it was given and every [`Package`] the place of
+//! its stanza in it ([`Index::stanza`]), so that the stanza can be published again verbatim
+//! without a second copy of a 50 MB index in memory.
 //! Lookups by name and by provided name go through two hash maps of package ids; versions of
 //! one name are kept newest first.
 
@@ -48,8 +50,8 @@ pub struct Package {
     pub conflicts: Vec<Vec<Relation>>,
     pub breaks: Vec<Vec<Relation>>,
     pub provides: Vec<Relation>,
-    /// The paragraph as it appeared in the index.
-    pub stanza: String,
+    /// Where the paragraph stands in the index's texts: (text, start, end) byte offsets.
+    stanza: (u32, usize, usize),
 }
 
 /// Binary packages of one native architecture (and `all`).
@@ -60,6 +62,8 @@ pub struct Index {
     by_name: HashMap<String, Vec<PkgId>>,
     providers: HashMap<String, Vec<PkgId>>,
     strings: Interner,
+    /// The `Packages` texts given to [`Index::add_packages`], which stanzas point into.
+    texts: Vec<String>,
 }
 
 impl Index {
@@ -80,10 +84,15 @@ impl Index {
     /// Packages of other architectures are skipped (only native and `all` are kept). The
     /// same (name, version, architecture) seen again is ignored (first source wins). Returns
     /// how many packages were added. On error nothing of this file is kept.
-    pub fn add_packages(&mut self, source: u32, text: &str) -> Result<usize, DebError> {
+    pub fn add_packages(
+        &mut self,
+        source: u32,
+        text: impl Into<String>,
+    ) -> Result<usize, DebError> {
+        let text: String = text.into();
         let before = self.packages.len();
         let mut touched = Vec::new();
-        if let Err(e) = self.add_all(source, text, &mut touched) {
+        if let Err(e) = self.add_all(source, &text, &mut touched) {
             // Forget this file's packages: ids from `before` on.
             self.packages.truncate(before);
             let keep = |id: &PkgId| (id.0 as usize) < before;
@@ -111,7 +120,17 @@ impl Index {
                 self.by_name.insert(name, ids);
             }
         }
+        self.texts.push(text);
         Ok(self.packages.len() - before)
+    }
+
+    /// The paragraph of package `id` as it appeared in its `Packages` file.
+    pub fn stanza(&self, id: PkgId) -> &str {
+        let (t, start, end) = self.get(id).stanza;
+        self.texts
+            .get(t as usize)
+            .and_then(|text| text.get(start..end))
+            .unwrap_or_default()
     }
 
     /// Adds the packages of `text` one by one (straight into the index, so that a large file
@@ -134,7 +153,10 @@ impl Index {
             if arch != self.native && arch != "all" {
                 continue;
             }
-            let pkg = package_of(&p, source, &mut self.strings)?;
+            let mut pkg = package_of(&p, source, &mut self.strings)?;
+            // The paragraph borrows from `text`: its offsets there.
+            let start = (p.text.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
+            pkg.stanza = (self.texts.len() as u32, start, start + p.text.len());
             let dup = self.by_name.get(&pkg.name).is_some_and(|ids| {
                 ids.iter().any(|id| {
                     let q = self.get(*id);
@@ -298,7 +320,7 @@ fn package_of(p: &Paragraph<'_>, source: u32, strings: &mut Interner) -> Result<
         conflicts,
         breaks,
         provides,
-        stanza: p.text.to_string(),
+        stanza: (0, 0, 0),
     })
 }
 
@@ -338,8 +360,9 @@ mod tests {
         assert_eq!(ix.versions_of("b").count(), 0);
         let c = ix.get(ix.versions_of("c").next().unwrap());
         assert_eq!(c.depends[0].len(), 2);
+        let c_id = ix.versions_of("c").next().unwrap();
         assert_eq!(
-            c.stanza,
+            ix.stanza(c_id),
             stanza("c", "1", "Depends: a (>= 1) | b\nProvides: v (= 3)\n")
                 .replace("amd64", "all")
                 .trim_end_matches('\n')

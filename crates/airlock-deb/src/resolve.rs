@@ -213,15 +213,17 @@ fn broken_installed(
             })
     };
     // Sources of installed packages the closure upgrades.
-    let upgraded_sources: HashSet<String> = chosen
+    let upgraded_sources: HashSet<String> = res
+        .packages
         .iter()
-        .filter(|p| {
+        .map(|c| (c.id, index.get(c.id)))
+        .filter(|(_, p)| {
             baseline
                 .installed(&p.name)
                 .any(|i| version::compare(&p.version, &i.version).is_gt())
         })
-        .map(|p| {
-            let field = crate::control::paragraphs(&p.stanza)
+        .map(|(id, p)| {
+            let field = crate::control::paragraphs(index.stanza(id))
                 .next()
                 .and_then(Result::ok)
                 .and_then(|para| para.get("Source"));

@@ -99,7 +99,7 @@ pub fn load(
                 },
             )?;
             let n = index
-                .add_packages(i as u32, &text)
+                .add_packages(i as u32, text)
                 .map_err(|e| invalid(&spec.name, format!("{what}: {path}: {e}")))?;
             tracing::debug!(source = %src.uri, index = %path, packages = n, "read index");
             indexes.push(IndexRecord {
@@ -178,7 +178,7 @@ pub fn resolve(
                 size: p.size,
                 sha256: p.sha256.clone(),
                 chain: c.chain.clone(),
-                stanza: p.stanza.clone(),
+                stanza: universe.index.stanza(c.id).to_string(),
             }
         })
         .collect();
@@ -275,6 +275,26 @@ fn fetch_index(
             entry.size
         )));
     }
+    // The Release usually lists the uncompressed index too: then the decompressed text is
+    // checked against it and kept, so the next run neither downloads nor decompresses.
+    let plain_path = path
+        .strip_suffix(".xz")
+        .or_else(|| path.strip_suffix(".gz"))
+        .unwrap_or(path);
+    let plain = v
+        .release
+        .sha256
+        .get(plain_path)
+        .filter(|e| e.size <= MAX_INDEX_TEXT)
+        .and_then(|e| Digest::from_hex(&e.sha256).ok().map(|d| (d, e.size)));
+    if let Some((d, size)) = plain {
+        if let Ok(b) = airlock_core::bounded::read_file_at_most(&cache.join(d.hex()), size) {
+            if b.len() as u64 == size && Sha256::digest(&b) == d {
+                return String::from_utf8(b)
+                    .map_err(|_| MirrorError::Invalid(format!("{plain_path}: not UTF-8")));
+            }
+        }
+    }
     let want = Digest::from_hex(&entry.sha256)
         .map_err(|e| MirrorError::Invalid(format!("{path}: {e}")))?;
     let cached = cache.join(want.hex());
@@ -306,15 +326,32 @@ fn fetch_index(
                     entry.sha256
                 )));
             }
-            airlock_store::write_atomic(&cached, &b).map_err(|source| MirrorError::Store {
-                what: format!("cache index {path}"),
-                source,
-            })?;
+            if plain.is_none() {
+                cache_index(&cached, &b, path)?;
+            }
             b
         }
     };
     let text = decompress(path, &bytes)?;
+    drop(bytes);
+    if let Some((d, size)) = plain {
+        let found = Sha256::digest(&text);
+        if text.len() as u64 != size || found != d {
+            return Err(MirrorError::Invalid(format!(
+                "{path}: decompresses to {} bytes hashing to {found}, but the signed Release lists {size} bytes with {d} for {plain_path}",
+                text.len()
+            )));
+        }
+        cache_index(&cache.join(d.hex()), &text, plain_path)?;
+    }
     String::from_utf8(text).map_err(|_| MirrorError::Invalid(format!("{path}: not UTF-8")))
+}
+
+fn cache_index(file: &Path, bytes: &[u8], path: &str) -> Result<(), MirrorError> {
+    airlock_store::write_atomic(file, bytes).map_err(|source| MirrorError::Store {
+        what: format!("cache index {path}"),
+        source,
+    })
 }
 
 /// Decompresses an index by its extension, at most [`MAX_INDEX_TEXT`] bytes.
@@ -338,41 +375,16 @@ fn decompress(path: &str, bytes: &[u8]) -> Result<Vec<u8>, MirrorError> {
             }
         })
     } else if path.ends_with(".xz") {
-        let mut out = Bounded {
-            buf: Vec::new(),
-            max: MAX_INDEX_TEXT,
-        };
-        let mut input = std::io::BufReader::new(bytes);
-        lzma_rs::xz_decompress(&mut input, &mut out).map_err(|e| {
-            if out.buf.len() as u64 >= MAX_INDEX_TEXT {
-                too_big()
-            } else {
-                broken(e.to_string())
-            }
-        })?;
-        Ok(out.buf)
+        airlock_core::bounded::read_at_most(lzma_rust2::XzReader::new(bytes, true), MAX_INDEX_TEXT)
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::FileTooLarge {
+                    too_big()
+                } else {
+                    broken(e.to_string())
+                }
+            })
     } else {
         Ok(bytes.to_vec())
-    }
-}
-
-/// A `Write` that refuses to grow past `max`.
-struct Bounded {
-    buf: Vec<u8>,
-    max: u64,
-}
-
-impl std::io::Write for Bounded {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        if self.buf.len() as u64 + b.len() as u64 > self.max {
-            self.buf.truncate(self.max as usize);
-            return Err(std::io::ErrorKind::FileTooLarge.into());
-        }
-        self.buf.extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 
