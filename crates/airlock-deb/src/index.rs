@@ -344,8 +344,8 @@ mod tests {
             &stanza("c", "1", "Depends: a (>= 1) | b\nProvides: v (= 3)\n").replace("amd64", "all");
         let mut ix = Index::new("amd64");
         assert_eq!(ix.add_packages(0, &text).unwrap(), 3);
-        assert_eq!(ix.add_packages(1, &stanza("a", "1", "")).unwrap(), 0);
-        assert_eq!(ix.add_packages(1, &stanza("a", "0.5", "")).unwrap(), 1);
+        assert_eq!(ix.add_packages(1, stanza("a", "1", "")).unwrap(), 0);
+        assert_eq!(ix.add_packages(1, stanza("a", "0.5", "")).unwrap(), 1);
         let vs: Vec<_> = ix
             .versions_of("a")
             .map(|id| ix.get(id).version.as_str())
@@ -394,7 +394,7 @@ mod tests {
         let err = e(format!("{good}Version: 1\nArchitecture: all\n"));
         assert!(err.contains("paragraph 2: no Package"), "{err}");
         let upper = Index::new("amd64")
-            .add_packages(0, &good.replace(&"ab".repeat(32), &"AB".repeat(32)))
+            .add_packages(0, good.replace(&"ab".repeat(32), &"AB".repeat(32)))
             .map(|_| ());
         assert_eq!(upper, Ok(()));
     }

@@ -900,7 +900,7 @@ mod tests {
 
     fn index(stanzas: &[String]) -> Index {
         let mut ix = Index::new("amd64");
-        ix.add_packages(0, &stanzas.concat()).unwrap();
+        ix.add_packages(0, stanzas.concat()).unwrap();
         ix
     }
 
