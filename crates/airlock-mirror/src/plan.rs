@@ -63,6 +63,17 @@ pub fn plan_with_store(
             }
         }
     };
+    // The store, opened once for every source that reads from it.
+    let opened: Option<(&Path, airlock_store::BlobStore)> = store
+        .map(|dir| {
+            airlock_store::BlobStore::open(dir)
+                .map(|bs| (dir, bs))
+                .map_err(|source| MirrorError::Store {
+                    what: format!("store {}", dir.display()),
+                    source,
+                })
+        })
+        .transpose()?;
     let prov = |source: &str| Provenance {
         source: source.to_string(),
         retrieved: Some(retrieved.to_string()),
@@ -141,7 +152,7 @@ pub fn plan_with_store(
                     let src = spec
                         .source(base)
                         .map_err(|e| MirrorError::Invalid(format!("{what}: {e}")))?;
-                    resolve_model(spec, src, store, progress)
+                    resolve_model(spec, src, opened.as_ref(), progress)
                         .map_err(|e| MirrorError::Invalid(format!("{what}: {e}")))
                 })
                 .collect::<Result<Vec<_>, MirrorError>>()
@@ -158,9 +169,11 @@ pub fn plan_with_store(
                         .transpose()
                         .map_err(|e| MirrorError::Invalid(format!("file {:?}: {e}", f.name)))?;
                     let path = match (&f.url, expected) {
-                        (Some(url), Some(d)) => url_file_path(store, &d).map_err(|e| {
-                            MirrorError::Invalid(format!("file {:?} ({url}): {e}", f.name))
-                        })?,
+                        (Some(url), Some(d)) => {
+                            url_file_path(opened.as_ref(), &d).map_err(|e| {
+                                MirrorError::Invalid(format!("file {:?} ({url}): {e}", f.name))
+                            })?
+                        }
                         _ => base.join(&f.path),
                     };
                     model::file_artifact(&f.name, &path, expected.as_ref(), progress)
@@ -220,7 +233,7 @@ pub fn plan_with_store(
 
     for (i, spec) in m.spec.debs.iter().enumerate() {
         let what = format!("spec.debs[{i}] ({})", spec.name);
-        let store_dir = store.ok_or_else(|| {
+        let (store_dir, bs) = opened.as_ref().ok_or_else(|| {
             MirrorError::Invalid(format!(
                 "{what}: Debian closures need a store (--store or AIRLOCK_STORE)"
             ))
@@ -233,12 +246,7 @@ pub fn plan_with_store(
                     store_dir.display()
                 ))
             })?;
-        let bs =
-            airlock_store::BlobStore::open(store_dir).map_err(|source| MirrorError::Store {
-                what: "store".into(),
-                source,
-            })?;
-        let built = model::debs_artifact(&rec, &bs)?;
+        let built = model::debs_artifact(&rec, bs)?;
         tracing::info!(debs = %spec.name, packages = rec.packages.len(), digest = %built.root.digest, "resolved closure");
         let mut p = prov(&format!("debs:{}", spec.name));
         p.retrieved = Some(rec.resolved.clone());
@@ -269,9 +277,11 @@ pub fn plan_with_store(
 }
 
 /// Where the store keeps the `url:` file with digest `d` (downloaded by `airlock sync`).
-fn url_file_path(store: Option<&Path>, d: &Digest) -> Result<std::path::PathBuf, String> {
-    let store = store.ok_or("url: files need a store (--store or AIRLOCK_STORE)")?;
-    let bs = airlock_store::BlobStore::open(store).map_err(|e| e.to_string())?;
+fn url_file_path(
+    store: Option<&(&Path, airlock_store::BlobStore)>,
+    d: &Digest,
+) -> Result<std::path::PathBuf, String> {
+    let (store, bs) = store.ok_or("url: files need a store (--store or AIRLOCK_STORE)")?;
     bs.local_path(d).filter(|p| p.is_file()).ok_or_else(|| {
         format!(
             "{d} is not in the store {}; run `airlock sync`",
@@ -298,7 +308,7 @@ type ResolvedModel = (
 fn resolve_model(
     spec: &airlock_core::manifest::ModelSpec,
     src: ModelSource,
-    store: Option<&Path>,
+    store: Option<&(&Path, airlock_store::BlobStore)>,
     progress: &dyn Progress,
 ) -> Result<ResolvedModel, MirrorError> {
     let filter = crate::glob::Filter::new(&spec.include, &spec.exclude);
@@ -347,21 +357,16 @@ fn resolve_model(
             ))
         }
         ModelSource::Hf { repo, revision } => {
-            let store_dir = store.ok_or_else(|| {
+            let (store_dir, bs) = store.ok_or_else(|| {
                 MirrorError::Invalid("hf: models need a store (--store or AIRLOCK_STORE)".into())
             })?;
-            let bs =
-                airlock_store::BlobStore::open(store_dir).map_err(|source| MirrorError::Store {
-                    what: "store".into(),
-                    source,
-                })?;
             let rec = crate::hf::load_record(store_dir, &repo, &revision)?.ok_or_else(|| {
                 MirrorError::Invalid(format!(
                     "{repo}@{revision} is not in the store {}; run `airlock sync`",
                     store_dir.display()
                 ))
             })?;
-            let files = crate::hf::record_files(&bs, &rec, &filter)?;
+            let files = crate::hf::record_files(bs, &rec, &filter)?;
             let license = spec.license.clone().or_else(|| {
                 files
                     .iter()
