@@ -22,8 +22,8 @@ use airlock_catalog::audit::Entry;
 use airlock_catalog::ServedRow;
 use airlock_core::time::{format_rfc3339, parse_rfc3339, UnixTime};
 use airlock_core::Sha256;
+use airlock_report::{csv, dash, html, opt, page, Markup};
 use airlock_trust::{Envelope, Signer, TrustRoot};
-use maud::{html, Markup, PreEscaped, DOCTYPE};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -529,31 +529,6 @@ impl Report {
     }
 }
 
-/// One CSV field, RFC 4180: quoted when it holds a comma, a double quote, CR or LF, with
-/// double quotes doubled inside.
-pub fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\r', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
-/// Rows as RFC 4180 CSV: fields separated by commas, records ended by CRLF.
-pub fn csv<S: AsRef<str>>(rows: &[Vec<S>]) -> Vec<u8> {
-    let mut out = String::new();
-    for row in rows {
-        let fields: Vec<String> = row.iter().map(|f| csv_field(f.as_ref())).collect();
-        out.push_str(&fields.join(","));
-        out.push_str("\r\n");
-    }
-    out.into_bytes()
-}
-
-fn opt<T: ToString>(v: &Option<T>) -> String {
-    v.as_ref().map(T::to_string).unwrap_or_default()
-}
-
 /// Header of the transfer register CSV.
 pub const TRANSFER_COLUMNS: &[&str] = &[
     "time",
@@ -642,82 +617,39 @@ fn inventory_csv(rows: &[Served]) -> Vec<u8> {
     csv(&out)
 }
 
-/// Inline style sheet: readable on screen, A4 in print, table headers repeated on every page,
-/// each section on a new page. No fonts, images or URLs.
-const CSS: &str = "\
-@page { size: A4; margin: 14mm 12mm; }
-body { font-family: sans-serif; font-size: 10pt; color: #111; margin: 1.5em; }
-h1 { font-size: 16pt; margin: 0 0 .4em; }
-h2 { font-size: 13pt; margin: 1.2em 0 .4em; border-bottom: 1px solid #999; }
-table { border-collapse: collapse; width: 100%; margin: .4em 0 1em; }
-th, td { border: 1px solid #bbb; padding: 2px 4px; text-align: left; vertical-align: top; }
-th { background: #eee; }
-table.rows { font-size: 7.5pt; }
-thead { display: table-header-group; }
-tr { break-inside: avoid; page-break-inside: avoid; }
-.mono { font-family: monospace; overflow-wrap: anywhere; word-break: break-all; }
-.accepted { color: #145a14; }
-.rejected, .failed, .interrupted { color: #9b1010; font-weight: bold; }
-.bad { color: #9b1010; font-weight: bold; }
-.good { color: #145a14; font-weight: bold; }
-section.page { break-before: page; page-break-before: always; }
-@media print { body { margin: 0; } }
-";
-
-const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'";
-
-fn dash(v: &Option<String>) -> &str {
-    v.as_deref().unwrap_or("—")
-}
-
 fn html_page(r: &Report) -> Markup {
-    // Every section after the first starts a new printed page.
-    let mut first = true;
-    let mut page = move || {
-        let c = (!first).then_some("page");
-        first = false;
-        c
-    };
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta http-equiv="Content-Security-Policy" content=(CSP);
-                meta name="referrer" content="no-referrer";
-                title { "airlock report: " (r.kind.as_str()) }
-                style { (PreEscaped(CSS)) }
-            }
-            body {
-                header {
-                    h1 { "airlock appliance report — " (r.kind.title()) }
-                    table {
-                        tbody {
-                            tr { th { "Period" } td { (r.period.from.as_deref().unwrap_or("start of the log")) " — " (r.period.to) } }
-                            tr { th { "Appliance key" } td.mono { (r.appliance) } }
-                            tr { th { "Audit entries covered" } td {
-                                @match (r.audit.first_seq, r.audit.last_seq) {
-                                    (Some(a), Some(b)) => { (a) " – " (b) }
-                                    _ => { "none in the period" }
-                                }
-                            } }
-                            tr { th { "Audit head hash (last entry covered)" } td.mono { (dash(&r.audit.head_hash)) } }
-                        }
+    let header = html! {
+        table {
+            tbody {
+                tr { th { "Period" } td { (r.period.from.as_deref().unwrap_or("start of the log")) " — " (r.period.to) } }
+                tr { th { "Appliance key" } td.mono { (r.appliance) } }
+                tr { th { "Audit entries covered" } td {
+                    @match (r.audit.first_seq, r.audit.last_seq) {
+                        (Some(a), Some(b)) => { (a) " – " (b) }
+                        _ => { "none in the period" }
                     }
-                    p { "The SHA-256 of this file is signed by the appliance key in the DSSE envelope beside it (FILE.dsse.json)." }
-                }
-                @if let Some(t) = &r.transfers {
-                    section class=[page()] { (transfers_html(t, r.counts.as_ref())) }
-                }
-                @if let Some(i) = &r.inventory {
-                    section class=[page()] { (inventory_html(i)) }
-                }
-                @if let Some(g) = &r.integrity {
-                    section class=[page()] { (integrity_html(g)) }
-                }
+                } }
+                tr { th { "Audit head hash (last entry covered)" } td.mono { (dash(&r.audit.head_hash)) } }
             }
         }
+        p { "The SHA-256 of this file is signed by the appliance key in the DSSE envelope beside it (FILE.dsse.json)." }
+    };
+    let mut sections = Vec::new();
+    if let Some(t) = &r.transfers {
+        sections.push(transfers_html(t, r.counts.as_ref()));
     }
+    if let Some(i) = &r.inventory {
+        sections.push(inventory_html(i));
+    }
+    if let Some(g) = &r.integrity {
+        sections.push(integrity_html(g));
+    }
+    page(
+        &format!("airlock report: {}", r.kind.as_str()),
+        &format!("airlock appliance report — {}", r.kind.title()),
+        header,
+        sections,
+    )
 }
 
 fn transfers_html(rows: &[Transfer], counts: Option<&Counts>) -> Markup {
@@ -821,19 +753,6 @@ fn integrity_html(g: &Integrity) -> Markup {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn csv_quotes_only_what_rfc_4180_requires() {
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(csv_field(""), "");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
-        assert_eq!(csv_field("cr\rhere"), "\"cr\rhere\"");
-        assert_eq!(csv_field("semi;colon 'q'"), "semi;colon 'q'");
-        let out = csv(&[vec!["h1", "h2"], vec!["x,y", "\""]]);
-        assert_eq!(out, b"h1,h2\r\n\"x,y\",\"\"\"\"\r\n");
-    }
 
     fn entry(seq: u64, time: &str, kind: &str, data: Value) -> Entry {
         Entry {
