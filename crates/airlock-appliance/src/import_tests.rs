@@ -63,6 +63,7 @@ fn bundle() -> Bundle {
         bundle_keys: vec![signer.public_key()],
         bundle_threshold: 1,
         revoked: vec![],
+        labels: Default::default(),
         signers: vec![&root_key as &dyn Signer],
     }
     .sign()

@@ -41,6 +41,12 @@ pub struct KeyMeta {
     pub keytype: String,
     pub scheme: String,
     pub keyval: KeyVal,
+    /// Who holds the key (a person or service), for reports; not part of the key id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The holder's role (for example "release manager"), for reports; not part of the key id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +73,8 @@ impl PublicKey {
             keyval: KeyVal {
                 public: self.to_hex(),
             },
+            name: None,
+            role: None,
         }
     }
 

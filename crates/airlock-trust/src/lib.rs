@@ -21,4 +21,4 @@ pub mod threshold;
 pub use dsse::Envelope;
 pub use error::TrustError;
 pub use keys::{KeyPair, PublicKey, Signer};
-pub use root::{Role, RootMeta, TrustRoot};
+pub use root::{KeyLabel, Role, RootMeta, TrustRoot};

@@ -4,7 +4,8 @@
 //! {"signed": {"_type": "airlock-root", "specVersion": 1, "version": 1,
 //!             "expires": "2027-11-27T00:00:00Z",
 //!             "keys": {"<keyid>": {"keytype": "ed25519", "scheme": "ed25519",
-//!                                  "keyval": {"public": "<hex>"}}},
+//!                                  "keyval": {"public": "<hex>"},
+//!                                  "name": "Alice Example", "role": "release manager"}},
 //!             "roles": {"root":   {"keyids": ["<keyid>"], "threshold": 1},
 //!                       "bundle": {"keyids": ["<keyid>", "<keyid>"], "threshold": 2}},
 //!             "revoked": []},
@@ -14,6 +15,11 @@
 //! The shape follows TUF's root metadata so that rotation works the TUF way: version `n+1` is
 //! accepted only when signed by a threshold of version `n`'s root keys *and* a threshold of its
 //! own root keys. Revoked key ids never count towards any threshold.
+//!
+//! A key may carry an optional `name` and `role` of its holder (at most [`MAX_LABEL`] bytes,
+//! no control characters), so that reports say who signed and not only a key id. They are
+//! signed with the rest of the root but are not part of the key id, which stays
+//! securesystemslib's hash of the key alone.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -32,6 +38,15 @@ pub const ROLE_ROOT: &str = "root";
 pub const ROLE_BUNDLE: &str = "bundle";
 /// A trust root is a few KiB; refuse anything absurdly large before parsing.
 pub const MAX_ROOT_BYTES: usize = 1 << 20;
+/// Longest `name` or `role` of a key holder, in bytes.
+pub const MAX_LABEL: usize = 200;
+
+/// Who holds a key: an optional name and role, shown in reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyLabel {
+    pub name: Option<String>,
+    pub role: Option<String>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -78,6 +93,8 @@ pub struct RootSpec<'a> {
     pub bundle_keys: Vec<PublicKey>,
     pub bundle_threshold: u32,
     pub revoked: Vec<String>,
+    /// Names and roles of key holders, by key id (keys of either role).
+    pub labels: BTreeMap<String, KeyLabel>,
     /// Keys that sign the document: the new root keys, plus the previous root's for rotation.
     pub signers: Vec<&'a dyn Signer>,
 }
@@ -90,7 +107,12 @@ impl RootSpec<'_> {
             let mut ids: Vec<String> = ks
                 .iter()
                 .map(|k| {
-                    keys.insert(k.keyid(), k.meta());
+                    let mut meta = k.meta();
+                    if let Some(l) = self.labels.get(&k.keyid()) {
+                        meta.name = l.name.clone();
+                        meta.role = l.role.clone();
+                    }
+                    keys.insert(k.keyid(), meta);
                     k.keyid()
                 })
                 .collect();
@@ -120,6 +142,11 @@ impl RootSpec<'_> {
             roles,
             revoked: self.revoked.clone(),
         };
+        if let Some(id) = self.labels.keys().find(|id| !meta.keys.contains_key(*id)) {
+            return Err(TrustError::RootFormat(format!(
+                "a name or role is given for key {id}, which is neither a root nor a bundle key"
+            )));
+        }
         validate(&meta)?;
         let canon = crate::canonical::to_vec(&meta).expect("root serializes");
         let mut seen = BTreeSet::new();
@@ -162,6 +189,15 @@ fn validate(m: &RootMeta) -> Result<(), TrustError> {
                 "key id {id} does not match its key (expected {})",
                 k.keyid()
             ));
+        }
+        for (what, v) in [("name", &meta.name), ("role", &meta.role)] {
+            if let Some(v) = v {
+                if v.is_empty() || v.len() > MAX_LABEL || v.chars().any(char::is_control) {
+                    return bad(format!(
+                        "key {id}: {what} must be 1 to {MAX_LABEL} bytes without control characters"
+                    ));
+                }
+            }
         }
     }
     for name in [ROLE_ROOT, ROLE_BUNDLE] {
@@ -300,6 +336,18 @@ impl TrustRoot {
     }
 
     /// The exact bytes this root was loaded from (to pin or re-export it).
+    /// The name and role the root gives the holder of key `keyid`, if any.
+    pub fn label(&self, keyid: &str) -> KeyLabel {
+        self.meta
+            .keys
+            .get(keyid)
+            .map(|m| KeyLabel {
+                name: m.name.clone(),
+                role: m.role.clone(),
+            })
+            .unwrap_or_default()
+    }
+
     pub fn raw(&self) -> &[u8] {
         &self.raw
     }
@@ -330,6 +378,7 @@ mod tests {
             bundle_keys: vec![signer.public_key()],
             bundle_threshold: 1,
             revoked: vec![],
+            labels: Default::default(),
             signers,
         }
     }
@@ -351,6 +400,49 @@ mod tests {
         // signed by a key that is not its root key
         let bytes = spec(1, &r, &s, vec![&s]).sign().unwrap();
         assert!(TrustRoot::load_initial(&bytes, NOW).is_err());
+    }
+
+    #[test]
+    fn key_holders_are_named_without_changing_key_ids() {
+        let (r, s) = (KeyPair::generate(), KeyPair::generate());
+        let mut sp = spec(1, &r, &s, vec![&r]);
+        sp.labels.insert(
+            s.public_key().keyid(),
+            KeyLabel {
+                name: Some("Alice <alice@example.org>".into()),
+                role: Some("release manager".into()),
+            },
+        );
+        let root = TrustRoot::load_initial(&sp.sign().unwrap(), NOW).unwrap();
+        let id = s.public_key().keyid();
+        assert_eq!(
+            root.label(&id).name.as_deref(),
+            Some("Alice <alice@example.org>")
+        );
+        assert_eq!(root.label(&id).role.as_deref(), Some("release manager"));
+        assert_eq!(root.label(&r.public_key().keyid()), KeyLabel::default());
+        assert!(root.role_keys(ROLE_BUNDLE).contains_key(&id));
+
+        sp.labels.insert(
+            id.clone(),
+            KeyLabel {
+                name: Some("line\nbreak".into()),
+                role: None,
+            },
+        );
+        let err = sp.sign().unwrap_err().to_string();
+        assert!(err.contains("without control characters"), "{err}");
+
+        sp.labels.clear();
+        sp.labels.insert(
+            KeyPair::generate().public_key().keyid(),
+            KeyLabel {
+                name: Some("nobody".into()),
+                role: None,
+            },
+        );
+        let err = sp.sign().unwrap_err().to_string();
+        assert!(err.contains("neither a root nor a bundle key"), "{err}");
     }
 
     #[test]

@@ -132,6 +132,13 @@ pub struct TrustRotateArgs {
     /// How many distinct signers a bundle needs under the new root.
     #[arg(long, default_value_t = 1)]
     pub threshold: u32,
+    /// Name of the holder of a key, shown in reports: KEY=NAME, KEY being a key id or a public
+    /// key file given with --signer; repeat for several keys.
+    #[arg(long = "signer-name", value_name = "KEY=NAME")]
+    pub signer_names: Vec<String>,
+    /// Role of the holder of a key (e.g. "release manager"): KEY=ROLE; repeat for several.
+    #[arg(long = "signer-role", value_name = "KEY=ROLE")]
+    pub signer_roles: Vec<String>,
     /// Key id to revoke (never counts towards a threshold again); repeat for several.
     #[arg(long = "revoke", value_name = "KEYID")]
     pub revoke: Vec<String>,
@@ -157,6 +164,13 @@ pub struct TrustInitArgs {
     /// How many distinct signers a bundle needs.
     #[arg(long, default_value_t = 1)]
     pub threshold: u32,
+    /// Name of the holder of a key, shown in reports: KEY=NAME, KEY being a key id or a public
+    /// key file given with --signer; repeat for several keys.
+    #[arg(long = "signer-name", value_name = "KEY=NAME")]
+    pub signer_names: Vec<String>,
+    /// Role of the holder of a key (e.g. "release manager"): KEY=ROLE; repeat for several.
+    #[arg(long = "signer-role", value_name = "KEY=ROLE")]
+    pub signer_roles: Vec<String>,
     /// How long the root stays valid (e.g. 365d).
     #[arg(long, default_value = "365d", value_parser = airlock_ui::parse_duration)]
     pub expires: i64,

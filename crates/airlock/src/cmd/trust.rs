@@ -1,9 +1,10 @@
 //! `airlock trust init` and `airlock trust rotate`.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use airlock_core::time::{format_rfc3339, now_checked};
-use airlock_trust::root::RootSpec;
+use airlock_trust::root::{KeyLabel, RootSpec};
 use airlock_trust::{PublicKey, TrustRoot};
 use anyhow::{Context, Result};
 use serde_json::json;
@@ -15,6 +16,45 @@ fn load_pubs(paths: &[std::path::PathBuf]) -> Result<Vec<PublicKey>> {
         .iter()
         .map(|p| PublicKey::load(p))
         .collect::<Result<_, _>>()?)
+}
+
+/// Names and roles of key holders from `--signer-name KEY=NAME` / `--signer-role KEY=ROLE`,
+/// KEY being a key id or a public key file, on top of `inherited` (a rotated root keeps the
+/// labels of the keys it keeps).
+fn labels(
+    names: &[String],
+    roles: &[String],
+    inherited: BTreeMap<String, KeyLabel>,
+) -> Result<BTreeMap<String, KeyLabel>> {
+    let mut out = inherited;
+    for (flag, list, is_name) in [
+        ("--signer-name", names, true),
+        ("--signer-role", roles, false),
+    ] {
+        for item in list {
+            let (key, value) = item.split_once('=').with_context(|| {
+                format!("{flag} {item:?}: expected KEY=VALUE (KEY: a key id or a public key file)")
+            })?;
+            let id = if Path::new(key).is_file() {
+                PublicKey::load(Path::new(key))
+                    .with_context(|| format!("{flag}: reading public key {key}"))?
+                    .keyid()
+            } else {
+                anyhow::ensure!(
+                    key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()),
+                    "{flag} {item:?}: {key:?} is neither a key id (64 hex digits) nor a public key file"
+                );
+                key.to_ascii_lowercase()
+            };
+            let l = out.entry(id).or_default();
+            if is_name {
+                l.name = Some(value.to_string());
+            } else {
+                l.role = Some(value.to_string());
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn write_new(out: &Path, bytes: &[u8]) -> Result<()> {
@@ -38,6 +78,7 @@ fn report(cli: &Cli, out: &Path, root: &TrustRoot) -> Result<u8> {
         "bundleKeys": root.meta.roles["bundle"].keyids,
         "bundleThreshold": root.meta.roles["bundle"].threshold,
         "revoked": root.meta.revoked,
+        "names": root.meta.keys.iter().filter_map(|(id, k)| k.name.as_ref().map(|n| (id.clone(), json!({"name": n, "role": k.role})))).collect::<BTreeMap<_, _>>(),
     });
     if cli.json {
         super::print_json(&summary)?;
@@ -71,6 +112,7 @@ pub fn init(cli: &Cli, a: &TrustInitArgs) -> Result<u8> {
         bundle_keys: load_pubs(&a.signers)?,
         bundle_threshold: a.threshold,
         revoked: vec![],
+        labels: labels(&a.signer_names, &a.signer_roles, BTreeMap::new())?,
         signers: super::signer_refs(&root_pairs),
     };
     let bytes = spec.sign().context("building the trust root")?;
@@ -102,6 +144,21 @@ pub fn rotate(cli: &Cli, a: &TrustRotateArgs) -> Result<u8> {
         bundle_keys: load_pubs(&a.signers)?,
         bundle_threshold: a.threshold,
         revoked: a.revoke.clone(),
+        labels: {
+            // Holders of keys the new root keeps keep their names; explicit flags win.
+            let bundle_keys = load_pubs(&a.signers)?;
+            let ids: std::collections::BTreeSet<String> = new_pairs
+                .iter()
+                .map(|k| k.public_key().keyid())
+                .chain(bundle_keys.iter().map(PublicKey::keyid))
+                .collect();
+            let kept = ids
+                .iter()
+                .map(|id| (id.clone(), old.label(id)))
+                .filter(|(_, l)| l.name.is_some() || l.role.is_some())
+                .collect();
+            labels(&a.signer_names, &a.signer_roles, kept)?
+        },
         signers,
     };
     let bytes = spec.sign().context("building the new trust root")?;
