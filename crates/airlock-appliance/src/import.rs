@@ -123,6 +123,14 @@ pub struct Outcome {
     /// volume that could not be removed); the outcome and the audit log stand regardless.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// SHA-256 (hex) of the volume file as read, for the chain of custody (compare with the
+    /// bill of lading written when it was packed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume_sha256: Option<String>,
+    /// Facts learnt while importing (trust root version, signer names, policy, scan summary,
+    /// changes) that every audit entry of the outcome carries.
+    #[serde(skip)]
+    facts: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Outcome {
@@ -140,6 +148,8 @@ impl Outcome {
             kind: None,
             quarantined: None,
             note: None,
+            volume_sha256: None,
+            facts: serde_json::Map::new(),
         }
     }
 
@@ -315,14 +325,23 @@ impl Appliance {
     fn import_one(&mut self, path: &Path, origin: Origin, progress: &dyn Progress) -> Outcome {
         let shown = path.display().to_string();
         let mut outcome = Outcome::new(path);
-        if let Err(e) = self.audit("import-started", json!({"volume": shown})) {
+        let operator = self.operator.clone();
+        outcome.facts.insert("operator".into(), json!(operator));
+        if let Err(e) = self.audit(
+            "import-started",
+            json!({"volume": shown, "operator": operator}),
+        ) {
             outcome.status = Status::Failed;
             outcome.reason = bound(&anyhow_like(&e));
             return outcome;
         }
         let (file, result) = match open_volume_file(path) {
             Ok(f) => {
-                let r = self.try_import(path, &f, &mut outcome, progress);
+                // The file's digest is computed beside the import, from the same open file,
+                // and joined before the first outcome entry is written.
+                let mut hashing = VolumeHash::start(&f);
+                let r = self.try_import(path, &f, &mut outcome, &mut hashing, progress);
+                hashing.settle(&mut outcome);
                 (Some(f), r)
             }
             Err(r) => (None, Err(r)),
@@ -341,7 +360,10 @@ impl Appliance {
                     bundle.as_deref(),
                     Status::Rejected,
                     "import-rejected",
-                    json!({"volume": shown, "bundle": bundle, "kind": kind, "reason": reason}),
+                    with_facts(
+                        json!({"volume": shown, "bundle": bundle, "kind": kind, "reason": reason}),
+                        &outcome.facts,
+                    ),
                     &reason,
                 );
                 if let Some(f) = &file {
@@ -358,7 +380,10 @@ impl Appliance {
                     bundle.as_deref(),
                     Status::Failed,
                     "import-failed",
-                    json!({"volume": shown, "bundle": bundle, "reason": reason}),
+                    with_facts(
+                        json!({"volume": shown, "bundle": bundle, "reason": reason}),
+                        &outcome.facts,
+                    ),
                     &reason,
                 );
                 let _ = self.store.clean_temp();
@@ -457,6 +482,7 @@ impl Appliance {
         path: &Path,
         file: &fs::File,
         outcome: &mut Outcome,
+        hashing: &mut VolumeHash,
         progress: &dyn Progress,
     ) -> Result<(), Refusal> {
         let t = airlock_core::time::now_checked().map_err(|e| {
@@ -500,6 +526,7 @@ impl Appliance {
         let id = auth.bundle_id;
         outcome.bundle = Some(id.to_string());
         outcome.name = Some(format!("{} {}", m.name, m.version));
+        record_bundle_facts(&mut outcome.facts, &root, &auth.signers, &m);
 
         // Duplicates and rollback.
         let known = self
@@ -532,6 +559,8 @@ impl Appliance {
                     .key
                     .as_ref()
                     .ok_or_else(|| Refusal::Fail(crate::read_only()))?;
+                hashing.settle(outcome);
+                let data = with_facts(json!({"volume": shown, "bundle": id}), &outcome.facts);
                 self.catalog
                     .write(|tx| {
                         Catalog::record_import(
@@ -542,13 +571,7 @@ impl Appliance {
                             &reason,
                             &now_s,
                         )?;
-                        audit::append(
-                            tx,
-                            key,
-                            "import-duplicate",
-                            json!({"volume": shown, "bundle": id}),
-                            &now_s,
-                        )?;
+                        audit::append(tx, key, "import-duplicate", data, &now_s)?;
                         Ok(())
                     })
                     .map_err(|e| Refusal::Fail(e.into()))?;
@@ -616,10 +639,17 @@ impl Appliance {
             .policy
             .evaluate(&input)
             .map_err(|e| Refusal::Fail(e.into()))?;
+        outcome
+            .facts
+            .insert("policy".into(), json!(decision.policy));
+        outcome
+            .facts
+            .insert("policySha256".into(), json!(decision.policy_sha256));
         if known.is_none() {
             self.audit(
                 "policy-decision",
-                json!({"bundle": id, "policy": decision.policy, "allow": decision.allow, "reasons": decision.reasons}),
+                json!({"bundle": id, "policy": decision.policy, "policySha256": decision.policy_sha256,
+                       "allow": decision.allow, "reasons": decision.reasons}),
             )
             .map_err(Refusal::Fail)?;
         }
@@ -699,13 +729,15 @@ impl Appliance {
             .ok_or_else(|| Refusal::Fail(crate::read_only()))?;
         let visible_names = outcome.visible.clone();
         let root_versions: Vec<u64> = new_roots.iter().map(|r| r.0).collect();
+        hashing.settle(outcome);
+        let facts = outcome.facts.clone();
         self.catalog
             .write(|tx| {
                 for (v, bytes) in &new_roots {
                     Catalog::pin_root(tx, *v, bytes, &now_s)?;
                     audit::append(tx, key, "trust-root-updated", json!({"version": v, "bundle": id}), &now_s)?;
                 }
-                Catalog::commit_volume(
+                let changes = Catalog::commit_volume(
                     tx,
                     &VolumeCommit {
                         bundle_id: &id,
@@ -723,9 +755,13 @@ impl Appliance {
                     tx,
                     key,
                     "import-accepted",
-                    json!({"volume": shown, "bundle": id, "name": m.name, "version": m.version, "channel": m.channel,
-                           "sequence": m.sequence, "volumeNumber": vol.label.volume, "signers": auth.signers,
-                           "blobsWritten": report.verified.len(), "blobsPresent": report.skipped.len(), "visible": visible_names}),
+                    with_facts(
+                        json!({"volume": shown, "bundle": id, "name": m.name, "version": m.version, "channel": m.channel,
+                               "sequence": m.sequence, "volumeNumber": vol.label.volume, "signers": auth.signers,
+                               "blobsWritten": report.verified.len(), "blobsPresent": report.skipped.len(), "visible": visible_names,
+                               "changes": changes}),
+                        &facts,
+                    ),
                     &now_s,
                 )?;
                 Ok(())
@@ -782,6 +818,120 @@ impl Appliance {
         )?;
         Ok(dest)
     }
+}
+
+/// The SHA-256 and size of a volume file, computed on a thread beside the import.
+struct VolumeHash(Option<std::thread::JoinHandle<Result<(String, u64), String>>>);
+
+impl VolumeHash {
+    fn start(f: &fs::File) -> Self {
+        match f.try_clone() {
+            Ok(c) => VolumeHash(Some(std::thread::spawn(move || {
+                hash_file(&c).map_err(|e| e.to_string())
+            }))),
+            Err(e) => {
+                tracing::warn!("cannot compute the volume's SHA-256: {e}");
+                VolumeHash(None)
+            }
+        }
+    }
+
+    /// Waits for the digest (once) and records it in the outcome.
+    fn settle(&mut self, outcome: &mut Outcome) {
+        let Some(h) = self.0.take() else { return };
+        match h
+            .join()
+            .unwrap_or_else(|_| Err("the hashing thread panicked".into()))
+        {
+            Ok((digest, size)) => {
+                outcome.facts.insert("volumeSha256".into(), json!(digest));
+                outcome.facts.insert("volumeSize".into(), json!(size));
+                outcome.volume_sha256 = Some(digest);
+            }
+            Err(e) => tracing::warn!(
+                volume = %outcome.volume.display(),
+                "cannot compute the volume's SHA-256: {e}"
+            ),
+        }
+    }
+}
+
+/// SHA-256 (hex) and length of a whole file, read from offset 0 whatever the handle's position.
+fn hash_file(f: &fs::File) -> std::io::Result<(String, u64)> {
+    use std::os::unix::fs::FileExt;
+    let mut h = airlock_core::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut off = 0u64;
+    loop {
+        let n = match f.read_at(&mut buf, off) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        h.update(&buf[..n]);
+        off += n as u64;
+    }
+    Ok((h.finish().hex(), off))
+}
+
+/// What an authenticated manifest tells the audit record: the trust root version in force, the
+/// names the root gives the signers' keys, the scanner and rule set with a findings summary
+/// per artifact, and the waivers carried.
+fn record_bundle_facts(
+    facts: &mut serde_json::Map<String, serde_json::Value>,
+    root: &TrustRoot,
+    signers: &[String],
+    m: &airlock_core::bundle::BundleManifest,
+) {
+    facts.insert("trustRootVersion".into(), json!(root.meta.version));
+    if let Some(role) = root.meta.roles.get(airlock_trust::root::ROLE_BUNDLE) {
+        facts.insert("threshold".into(), json!(role.threshold));
+    }
+    let names: serde_json::Map<String, serde_json::Value> = signers
+        .iter()
+        .filter_map(|id| {
+            let l = root.label(id);
+            (l.name.is_some() || l.role.is_some())
+                .then(|| (id.clone(), json!({"name": l.name, "role": l.role})))
+        })
+        .collect();
+    facts.insert("signerNames".into(), serde_json::Value::Object(names));
+    let scan: Vec<serde_json::Value> = m
+        .scan
+        .iter()
+        .map(|r| {
+            let mut by: std::collections::BTreeMap<String, u64> = Default::default();
+            for f in &r.findings {
+                let sev = f
+                    .get("severity")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("unknown");
+                *by.entry(sev.to_string()).or_default() += 1;
+            }
+            json!({"artifact": r.artifact, "scanner": r.scanner, "files": r.files, "findings": by})
+        })
+        .collect();
+    facts.insert("scan".into(), json!(scan));
+    let waivers: Vec<serde_json::Value> = m
+        .waivers
+        .iter()
+        .map(|w| json!({"artifact": w.artifact, "finding": w.finding, "file": w.file, "reason": w.reason}))
+        .collect();
+    facts.insert("waivers".into(), json!(waivers));
+}
+
+/// `data` (an object) with every fact of the outcome added.
+fn with_facts(
+    mut data: serde_json::Value,
+    facts: &serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Value {
+    if let Some(o) = data.as_object_mut() {
+        for (k, v) in facts {
+            o.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    data
 }
 
 /// Opens a volume without following a symbolic link and without blocking on a FIFO or a

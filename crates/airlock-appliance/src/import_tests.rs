@@ -242,7 +242,9 @@ fn a_report_of_the_imports_is_the_same_bytes_each_time_and_read_only() {
     let to = a.catalog.audit_head().unwrap().unwrap();
     let last_time = a.catalog.audit_entries(Some(1)).unwrap()[0].time.clone();
     let period = Period::new(None, Some(&last_time), now()).unwrap();
-    let r = a.report(Kind::Full, period.clone()).unwrap();
+    let r = a
+        .report(Kind::Full, period.clone(), Default::default())
+        .unwrap();
     let n = b.volumes.len();
     let c = r.counts.as_ref().unwrap();
     assert_eq!((c.attempts, c.accepted, c.duplicate), (2 * n, n, n));
@@ -255,6 +257,38 @@ fn a_report_of_the_imports_is_the_same_bytes_each_time_and_read_only() {
     assert!(t[n..]
         .iter()
         .all(|t| t.outcome == "duplicate" && t.bundle_name.is_some()));
+    // Chain of custody: who imported, and the digest of each volume file as read.
+    for (row, vol) in t[..n].iter().zip(&b.volumes) {
+        let bytes = std::fs::read(vol).unwrap();
+        assert_eq!(
+            row.volume_sha256.as_deref(),
+            Some(airlock_core::Sha256::digest(&bytes).hex().as_str())
+        );
+        assert_eq!(row.volume_size, Some(bytes.len() as u64));
+        assert_eq!(
+            row.operator.as_deref(),
+            Some(crate::default_operator().as_str())
+        );
+        assert_eq!(row.policy.as_deref(), Some("built-in"));
+        assert_eq!(row.policy_sha256.as_ref().map(String::len), Some(64));
+    }
+    // The first import served every name for the first time.
+    let changes = r.changes.as_ref().unwrap();
+    assert!(!changes.is_empty());
+    assert!(changes
+        .iter()
+        .all(|c| c.previous.is_none() && c.new.starts_with("sha256:")));
+    assert!(changes.iter().any(|c| c.name == "big.bin"));
+    let g = r.integrity.as_ref().unwrap();
+    // fsck ran; the only findings here are modes (the test process does not set airlockd's
+    // umask), never content.
+    assert!(g.fsck_clean.is_some());
+    assert!(
+        g.fsck_problems.iter().all(|p| p.contains("mode")),
+        "{:?}",
+        g.fsck_problems
+    );
+    assert!(g.fsck_blobs.unwrap() > 0);
     assert_eq!(r.audit.last_seq, Some(to.0));
     assert_eq!(r.audit.head_hash.as_deref(), Some(to.1.as_str()));
     assert!(r.integrity.as_ref().unwrap().audit_intact);
@@ -264,7 +298,10 @@ fn a_report_of_the_imports_is_the_same_bytes_each_time_and_read_only() {
     drop(a);
     let ro = Appliance::open_read_only(data.path()).unwrap();
     for f in [Format::Json, Format::Csv, Format::Html] {
-        let again = ro.report(Kind::Full, period.clone()).unwrap().render(f);
+        let again = ro
+            .report(Kind::Full, period.clone(), Default::default())
+            .unwrap()
+            .render(f);
         assert_eq!(r.render(f), again, "{f:?}");
     }
     assert_eq!(ro.catalog.audit_head().unwrap(), Some(to));

@@ -85,8 +85,48 @@ pub struct Appliance {
     /// Imports re-verify blobs the store already holds instead of skipping them
     /// (`airlockd import --verify-present`).
     pub verify_present: bool,
+    /// Who runs imports, for the audit record (`airlockd import --operator`); defaults to
+    /// [`default_operator`].
+    pub operator: String,
     /// The writer lock; `None` when opened read-only.
     _lock: Option<lock::DataLock>,
+}
+
+/// The operator recorded when none is named: the user who ran `sudo` (`SUDO_USER`), else the
+/// name of the process's effective user from `/etc/passwd`, else `uid N`.
+pub fn default_operator() -> String {
+    if let Ok(u) = std::env::var("SUDO_USER") {
+        if !u.is_empty() && u.len() <= 64 && !u.chars().any(char::is_control) {
+            return u;
+        }
+    }
+    let uid = fs::read_to_string("/proc/self/status").ok().and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+    });
+    let Some(uid) = uid else {
+        return "unknown".into();
+    };
+    fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|p| {
+            p.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() > 2 && f[2] == uid && !f[0].is_empty()).then(|| f[0].to_string())
+            })
+        })
+        .unwrap_or_else(|| format!("uid {uid}"))
+}
+
+/// Checks an operator name given on the command line: 1 to 128 bytes, no control characters.
+pub fn check_operator(name: &str) -> Result<String, ApplianceError> {
+    if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
+        return Err(ApplianceError::Usage(format!(
+            "--operator {name:?}: expected 1 to 128 bytes without control characters"
+        )));
+    }
+    Ok(name.to_string())
 }
 
 pub const DEFAULT_SKEW: i64 = 300;
@@ -219,6 +259,7 @@ impl Appliance {
             policy,
             clock_skew: config.clock_skew_seconds.unwrap_or(DEFAULT_SKEW),
             verify_present: false,
+            operator: default_operator(),
             _lock: lock,
         })
     }

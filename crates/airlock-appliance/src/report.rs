@@ -22,7 +22,7 @@ use airlock_catalog::audit::Entry;
 use airlock_catalog::ServedRow;
 use airlock_core::time::{format_rfc3339, parse_rfc3339, UnixTime};
 use airlock_core::Sha256;
-use airlock_report::{csv, dash, html, opt, page, Markup};
+use airlock_report::{bar_chart, csv, dash, html, opt, page, Markup};
 use airlock_trust::{Envelope, Signer, TrustRoot};
 use serde::Serialize;
 use serde_json::Value;
@@ -44,7 +44,9 @@ pub enum Kind {
     Transfers,
     /// Everything served now.
     Inventory,
-    /// Both, plus the integrity of the record.
+    /// Served names whose digest changed in the period: previous → new.
+    Changes,
+    /// All of them, plus exceptions and the integrity of the record.
     Full,
 }
 
@@ -53,6 +55,7 @@ impl Kind {
         match self {
             Kind::Transfers => "transfers",
             Kind::Inventory => "inventory",
+            Kind::Changes => "changes",
             Kind::Full => "full",
         }
     }
@@ -61,7 +64,8 @@ impl Kind {
         match self {
             Kind::Transfers => "Transfer register",
             Kind::Inventory => "Inventory of served artifacts",
-            Kind::Full => "Transfers, inventory and integrity",
+            Kind::Changes => "Changes to what is served",
+            Kind::Full => "Transfers, changes, inventory, exceptions and integrity",
         }
     }
 }
@@ -158,6 +162,11 @@ pub struct Transfer {
     pub outcome: String,
     /// The volume file as named to the importer.
     pub volume: String,
+    /// Who carried out the import (`airlockd import --operator`, else the OS user).
+    pub operator: Option<String>,
+    /// SHA-256 (hex) of the volume file as read, to compare with the bill of lading.
+    pub volume_sha256: Option<String>,
+    pub volume_size: Option<u64>,
     pub bundle_id: Option<String>,
     pub bundle_name: Option<String>,
     pub bundle_version: Option<String>,
@@ -167,6 +176,8 @@ pub struct Transfer {
     pub volume_number: Option<u64>,
     /// Key ids of the trusted keys whose signatures verified (accepted volumes).
     pub signers: Vec<String>,
+    /// The names (and roles) the trust root gives those keys, by key id.
+    pub signer_names: BTreeMap<String, String>,
     /// The bundle role's signature threshold of the trust root in force (accepted volumes).
     pub threshold: Option<u32>,
     /// The trust root version in force when the volume was accepted.
@@ -177,6 +188,63 @@ pub struct Transfer {
     pub reason: String,
     /// Where the rejected volume was copied.
     pub quarantined_as: Option<String>,
+    /// The policy that decided (`built-in` or its file) and the SHA-256 of its text.
+    pub policy: Option<String>,
+    pub policy_sha256: Option<String>,
+    /// Scanner findings per artifact as the signed manifest records them, one line each.
+    pub scan: Vec<String>,
+    /// Signed waivers the bundle carries (`artifact: finding`).
+    pub waivers: Vec<String>,
+}
+
+/// A served name that changed digest with an accepted volume.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Change {
+    pub time: String,
+    pub audit_seq: u64,
+    pub operator: Option<String>,
+    pub bundle_id: Option<String>,
+    pub bundle_name: Option<String>,
+    pub bundle_version: Option<String>,
+    pub kind: String,
+    pub name: String,
+    /// `None`: the name was served for the first time.
+    pub previous: Option<String>,
+    pub new: String,
+}
+
+/// Deviations an assessor asks about: waivers in force and volumes held in quarantine.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Exceptions {
+    /// Waivers carried by the bundles whose artifacts are served now.
+    pub waivers: Vec<WaiverInForce>,
+    /// Rejected volumes whose quarantine copy is still on the appliance.
+    pub quarantined: Vec<Quarantined>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaiverInForce {
+    pub bundle_id: String,
+    pub bundle_name: String,
+    pub bundle_version: String,
+    pub artifact: String,
+    pub finding: String,
+    pub file: Option<String>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Quarantined {
+    pub time: String,
+    pub audit_seq: u64,
+    pub volume: String,
+    pub quarantined_as: String,
+    pub rejection_kind: Option<String>,
+    pub reason: String,
 }
 
 /// One visible artifact (see [`airlock_catalog::ServedRow`]).
@@ -203,6 +271,12 @@ pub struct Integrity {
     pub pinned_trust_root_version: u64,
     /// Every trust root version pinned, oldest first.
     pub trust_roots: Vec<TrustRootInfo>,
+    /// `fsck` (every blob re-hashed, every catalog reference checked), run for the report;
+    /// `None` when skipped (`--skip-fsck`).
+    pub fsck_clean: Option<bool>,
+    pub fsck_problems: Vec<String>,
+    /// Blobs re-hashed by that fsck.
+    pub fsck_blobs: Option<usize>,
 }
 
 /// Counts of import attempts by outcome.
@@ -232,9 +306,21 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transfers: Option<Vec<Transfer>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Vec<Change>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub inventory: Option<Vec<Served>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub exceptions: Option<Exceptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub integrity: Option<Integrity>,
+}
+
+/// What a report run does besides reading.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Leave fsck out of a `full` report (it re-hashes every blob, which takes long on a big
+    /// store); the report then says it was not run.
+    pub skip_fsck: bool,
 }
 
 /// What the DSSE envelope beside a report signs.
@@ -255,7 +341,12 @@ pub struct Statement {
 
 impl Appliance {
     /// Builds a report of `kind` over `period`. Reads only.
-    pub fn report(&self, kind: Kind, period: Period) -> Result<Report, ApplianceError> {
+    pub fn report(
+        &self,
+        kind: Kind,
+        period: Period,
+        options: Options,
+    ) -> Result<Report, ApplianceError> {
         let (from, to) = period.bounds();
         let in_period = |time: &str| {
             parse_rfc3339(time)
@@ -270,33 +361,63 @@ impl Appliance {
             head_hash: covered.last().map(|e| e.hash.clone()),
         };
         let roots = self.trust_root_infos()?;
-        let (transfers, counts) = if kind == Kind::Inventory {
-            (None, None)
+        let full = kind == Kind::Full;
+        let bundles: BTreeMap<String, airlock_catalog::BundleRow> = self
+            .catalog
+            .bundles()?
+            .into_iter()
+            .map(|b| (b.id.clone(), b))
+            .collect();
+        let all_rows = if matches!(kind, Kind::Transfers | Kind::Full) {
+            transfers(&entries, &bundles, &roots)
         } else {
-            let bundles: BTreeMap<String, airlock_catalog::BundleRow> = self
-                .catalog
-                .bundles()?
-                .into_iter()
-                .map(|b| (b.id.clone(), b))
-                .collect();
-            let rows: Vec<Transfer> = transfers(&entries, &bundles, &roots)
-                .into_iter()
+            Vec::new()
+        };
+        let (transfers, counts) = if matches!(kind, Kind::Transfers | Kind::Full) {
+            let rows: Vec<Transfer> = all_rows
+                .iter()
                 .filter(|t| in_period(&t.time))
+                .cloned()
                 .collect();
             let counts = count(&rows);
             (Some(rows), Some(counts))
+        } else {
+            (None, None)
         };
+        let changes = matches!(kind, Kind::Changes | Kind::Full).then(|| {
+            changes(&entries, &bundles)
+                .into_iter()
+                .filter(|c| in_period(&c.time))
+                .collect()
+        });
         let inventory = match kind {
-            Kind::Transfers => None,
-            _ => Some(self.catalog.served()?),
+            Kind::Inventory | Kind::Full => Some(self.catalog.served()?),
+            _ => None,
         };
-        let integrity = if kind == Kind::Full {
+        let exceptions = match &inventory {
+            Some(served) if full => Some(self.exceptions(served, &all_rows)?),
+            _ => None,
+        };
+        let integrity = if full {
             let v = self.verify_audit()?;
+            let (fsck_clean, fsck_problems, fsck_blobs) = if options.skip_fsck {
+                (None, Vec::new(), None)
+            } else {
+                let problems = self.fsck()?;
+                (
+                    Some(problems.is_empty()),
+                    problems,
+                    Some(self.store.list()?.len()),
+                )
+            };
             Some(Integrity {
                 audit_intact: v.problems.is_empty(),
                 audit_problems: v.problems,
                 pinned_trust_root_version: self.trust.meta.version,
                 trust_roots: roots,
+                fsck_clean,
+                fsck_problems,
+                fsck_blobs,
             })
         } else {
             None
@@ -309,8 +430,69 @@ impl Appliance {
             audit,
             counts,
             transfers,
+            changes,
             inventory,
+            exceptions,
             integrity,
+        })
+    }
+
+    /// Waivers carried by the bundles of served artifacts, and quarantine copies still present.
+    fn exceptions(
+        &self,
+        served: &[Served],
+        rows: &[Transfer],
+    ) -> Result<Exceptions, ApplianceError> {
+        let serving: std::collections::BTreeSet<&str> =
+            served.iter().map(|s| s.bundle.as_str()).collect();
+        let mut waivers = Vec::new();
+        for (id, statement) in self.catalog.statements()? {
+            if !serving.contains(id.as_str()) {
+                continue;
+            }
+            // Statements were verified at import; only their content is read here.
+            let Ok(st) = serde_json::from_slice::<airlock_core::bundle::Statement>(&statement)
+            else {
+                continue;
+            };
+            let m = st.predicate;
+            for w in m.waivers {
+                waivers.push(WaiverInForce {
+                    bundle_id: id.clone(),
+                    bundle_name: m.name.clone(),
+                    bundle_version: m.version.clone(),
+                    artifact: w.artifact,
+                    finding: w.finding,
+                    file: w.file,
+                    reason: w.reason,
+                });
+            }
+        }
+        waivers.sort_by(|a, b| {
+            (&a.bundle_name, &a.bundle_version, &a.artifact, &a.finding).cmp(&(
+                &b.bundle_name,
+                &b.bundle_version,
+                &b.artifact,
+                &b.finding,
+            ))
+        });
+        let quarantined = rows
+            .iter()
+            .filter_map(|t| {
+                let q = t.quarantined_as.as_ref()?;
+                std::path::Path::new(q).exists().then(|| Quarantined {
+                    time: t.time.clone(),
+                    audit_seq: t.audit_seq,
+                    volume: t.volume.clone(),
+                    quarantined_as: q.clone(),
+                    rejection_kind: t.rejection_kind.clone(),
+                    reason: t.reason.clone(),
+                })
+            })
+            .collect();
+        Ok(Exceptions {
+            waivers,
+            quarantined,
         })
     }
 
@@ -381,28 +563,37 @@ fn transfers(
     let mut rows: Vec<Transfer> = Vec::new();
     // The trust root in force, followed through the log.
     let mut root: Option<u64> = None;
-    // The attempt started and not yet finished: (seq, time, volume).
-    let mut open: Option<(u64, String, String)> = None;
+    // The attempt started and not yet finished: (seq, time, volume, operator).
+    let mut open: Option<(u64, String, String, Option<String>)> = None;
     // Rows of rejected volumes waiting for their quarantine entry, by volume.
     let mut awaiting_quarantine: BTreeMap<String, usize> = BTreeMap::new();
-    let interrupted = |(seq, time, volume): (u64, String, String)| Transfer {
-        time,
-        audit_seq: seq,
-        outcome: "interrupted".into(),
-        volume,
-        bundle_id: None,
-        bundle_name: None,
-        bundle_version: None,
-        channel: None,
-        sequence: None,
-        volume_number: None,
-        signers: Vec::new(),
-        threshold: None,
-        trust_root_version: None,
-        rejection_kind: None,
-        reason: "the log records the start of this import but no outcome".into(),
-        quarantined_as: None,
-    };
+    let interrupted =
+        |(seq, time, volume, operator): (u64, String, String, Option<String>)| Transfer {
+            time,
+            audit_seq: seq,
+            outcome: "interrupted".into(),
+            volume,
+            operator,
+            volume_sha256: None,
+            volume_size: None,
+            signer_names: BTreeMap::new(),
+            policy: None,
+            policy_sha256: None,
+            scan: Vec::new(),
+            waivers: Vec::new(),
+            bundle_id: None,
+            bundle_name: None,
+            bundle_version: None,
+            channel: None,
+            sequence: None,
+            volume_number: None,
+            signers: Vec::new(),
+            threshold: None,
+            trust_root_version: None,
+            rejection_kind: None,
+            reason: "the log records the start of this import but no outcome".into(),
+            quarantined_as: None,
+        };
     for e in entries {
         let d = &e.data;
         match e.kind.as_str() {
@@ -419,6 +610,7 @@ fn transfers(
                     e.seq,
                     e.time.clone(),
                     str_of(d, "volume").unwrap_or_default(),
+                    str_of(d, "operator"),
                 ));
             }
             "import-accepted" | "import-duplicate" | "import-rejected" | "import-failed" => {
@@ -445,11 +637,56 @@ fn transfers(
                     "import-duplicate" => "this volume of the bundle was already imported".into(),
                     _ => str_of(d, "reason").unwrap_or_default(),
                 };
+                let root_here = d.get("trustRootVersion").and_then(Value::as_u64).or(root);
+                let signer_names: BTreeMap<String, String> = d
+                    .get("signerNames")
+                    .and_then(Value::as_object)
+                    .map(|o| {
+                        o.iter()
+                            .map(|(id, v)| {
+                                let name = str_of(v, "name").unwrap_or_else(|| id.clone());
+                                let shown = match str_of(v, "role") {
+                                    Some(r) => format!("{name} ({r})"),
+                                    None => name,
+                                };
+                                (id.clone(), shown)
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let scan = d
+                    .get("scan")
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().map(scan_line).collect())
+                    .unwrap_or_default();
+                let waivers = d
+                    .get("waivers")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .map(|w| {
+                                format!(
+                                    "{}: {}",
+                                    str_of(w, "artifact").unwrap_or_default(),
+                                    str_of(w, "finding").unwrap_or_default()
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 let row = Transfer {
                     time: e.time.clone(),
                     audit_seq: e.seq,
                     outcome,
                     volume: volume.clone(),
+                    operator: str_of(d, "operator"),
+                    volume_sha256: str_of(d, "volumeSha256"),
+                    volume_size: d.get("volumeSize").and_then(Value::as_u64),
+                    signer_names,
+                    policy: str_of(d, "policy"),
+                    policy_sha256: str_of(d, "policySha256"),
+                    scan,
+                    waivers,
                     bundle_name: str_of(d, "name").or_else(|| known.map(|b| b.name.clone())),
                     bundle_version: str_of(d, "version")
                         .or_else(|| known.map(|b| b.version.clone())),
@@ -462,11 +699,14 @@ fn transfers(
                     bundle_id,
                     signers,
                     threshold: if accepted {
-                        root.and_then(threshold_of)
+                        d.get("threshold")
+                            .and_then(Value::as_u64)
+                            .map(|t| t as u32)
+                            .or_else(|| root_here.and_then(threshold_of))
                     } else {
                         None
                     },
-                    trust_root_version: if accepted { root } else { None },
+                    trust_root_version: if accepted { root_here } else { None },
                     rejection_kind: str_of(d, "kind"),
                     reason,
                     quarantined_as: None,
@@ -490,6 +730,59 @@ fn transfers(
     }
     rows.sort_by_key(|r| r.audit_seq);
     rows
+}
+
+/// One line of a scan summary: `artifact: N files, clean` or with findings by severity.
+fn scan_line(v: &Value) -> String {
+    let artifact = str_of(v, "artifact").unwrap_or_default();
+    let files = v.get("files").and_then(Value::as_u64).unwrap_or(0);
+    let findings: Vec<String> = v
+        .get("findings")
+        .and_then(Value::as_object)
+        .map(|o| o.iter().map(|(sev, n)| format!("{n} {sev}")).collect())
+        .unwrap_or_default();
+    let scanner = str_of(v, "scanner").unwrap_or_default();
+    if findings.is_empty() {
+        format!("{artifact}: {files} files, clean ({scanner})")
+    } else {
+        format!(
+            "{artifact}: {files} files, {} ({scanner})",
+            findings.join(", ")
+        )
+    }
+}
+
+/// The name changes recorded by accepted imports, in log order.
+fn changes(
+    entries: &[Entry],
+    bundles: &BTreeMap<String, airlock_catalog::BundleRow>,
+) -> Vec<Change> {
+    let mut out = Vec::new();
+    for e in entries.iter().filter(|e| e.kind == "import-accepted") {
+        let d = &e.data;
+        let bundle_id = str_of(d, "bundle");
+        let known = bundle_id.as_ref().and_then(|b| bundles.get(b));
+        for c in d
+            .get("changes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            out.push(Change {
+                time: e.time.clone(),
+                audit_seq: e.seq,
+                operator: str_of(d, "operator"),
+                bundle_id: bundle_id.clone(),
+                bundle_name: str_of(d, "name").or_else(|| known.map(|b| b.name.clone())),
+                bundle_version: str_of(d, "version").or_else(|| known.map(|b| b.version.clone())),
+                kind: str_of(c, "kind").unwrap_or_default(),
+                name: str_of(c, "name").unwrap_or_default(),
+                previous: str_of(c, "previous"),
+                new: str_of(c, "new").unwrap_or_default(),
+            });
+        }
+    }
+    out
 }
 
 fn count(rows: &[Transfer]) -> Counts {
@@ -519,10 +812,11 @@ impl Report {
                 v.push(b'\n');
                 v
             }
-            Format::Csv => match (&self.transfers, &self.inventory) {
-                (Some(t), _) => transfers_csv(t),
-                (None, Some(i)) => inventory_csv(i),
-                (None, None) => Vec::new(),
+            Format::Csv => match (&self.transfers, &self.changes, &self.inventory) {
+                (Some(t), _, _) => transfers_csv(t),
+                (None, Some(c), _) => changes_csv(c),
+                (None, None, Some(i)) => inventory_csv(i),
+                (None, None, None) => Vec::new(),
             },
             Format::Html => html_page(self).into_string().into_bytes(),
         }
@@ -535,6 +829,9 @@ pub const TRANSFER_COLUMNS: &[&str] = &[
     "auditSeq",
     "outcome",
     "volume",
+    "operator",
+    "volumeSha256",
+    "volumeSize",
     "bundleId",
     "bundleName",
     "bundleVersion",
@@ -542,11 +839,16 @@ pub const TRANSFER_COLUMNS: &[&str] = &[
     "sequence",
     "volumeNumber",
     "signers",
+    "signerNames",
     "threshold",
     "trustRootVersion",
     "rejectionKind",
     "reason",
     "quarantinedAs",
+    "policy",
+    "policySha256",
+    "scan",
+    "waivers",
 ];
 
 fn transfers_csv(rows: &[Transfer]) -> Vec<u8> {
@@ -557,6 +859,9 @@ fn transfers_csv(rows: &[Transfer]) -> Vec<u8> {
             t.audit_seq.to_string(),
             t.outcome.clone(),
             t.volume.clone(),
+            opt(&t.operator),
+            opt(&t.volume_sha256),
+            opt(&t.volume_size),
             opt(&t.bundle_id),
             opt(&t.bundle_name),
             opt(&t.bundle_version),
@@ -564,11 +869,53 @@ fn transfers_csv(rows: &[Transfer]) -> Vec<u8> {
             opt(&t.sequence),
             opt(&t.volume_number),
             t.signers.join(" "),
+            t.signers
+                .iter()
+                .map(|k| t.signer_names.get(k).cloned().unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join("; "),
             opt(&t.threshold),
             opt(&t.trust_root_version),
             opt(&t.rejection_kind),
             t.reason.clone(),
             opt(&t.quarantined_as),
+            opt(&t.policy),
+            opt(&t.policy_sha256),
+            t.scan.join("; "),
+            t.waivers.join("; "),
+        ]);
+    }
+    csv(&out)
+}
+
+/// Header of the changes CSV.
+pub const CHANGE_COLUMNS: &[&str] = &[
+    "time",
+    "auditSeq",
+    "operator",
+    "bundleId",
+    "bundleName",
+    "bundleVersion",
+    "kind",
+    "name",
+    "previous",
+    "new",
+];
+
+fn changes_csv(rows: &[Change]) -> Vec<u8> {
+    let mut out: Vec<Vec<String>> = vec![CHANGE_COLUMNS.iter().map(|s| s.to_string()).collect()];
+    for c in rows {
+        out.push(vec![
+            c.time.clone(),
+            c.audit_seq.to_string(),
+            opt(&c.operator),
+            opt(&c.bundle_id),
+            opt(&c.bundle_name),
+            opt(&c.bundle_version),
+            c.kind.clone(),
+            c.name.clone(),
+            opt(&c.previous),
+            c.new.clone(),
         ]);
     }
     csv(&out)
@@ -638,8 +985,14 @@ fn html_page(r: &Report) -> Markup {
     if let Some(t) = &r.transfers {
         sections.push(transfers_html(t, r.counts.as_ref()));
     }
+    if let Some(c) = &r.changes {
+        sections.push(changes_html(c));
+    }
     if let Some(i) = &r.inventory {
         sections.push(inventory_html(i));
+    }
+    if let Some(x) = &r.exceptions {
+        sections.push(exceptions_html(x));
     }
     if let Some(g) = &r.integrity {
         sections.push(integrity_html(g));
@@ -658,31 +1011,116 @@ fn transfers_html(rows: &[Transfer], counts: Option<&Counts>) -> Markup {
         @if let Some(c) = counts {
             p { (c.attempts) " import attempts: " (c.accepted) " accepted, " (c.duplicate) " duplicate, "
                 (c.rejected) " rejected, " (c.failed) " failed, " (c.interrupted) " interrupted." }
+            (bar_chart(&[
+                ("accepted", c.accepted as u64, "#145a14"),
+                ("duplicate", c.duplicate as u64, "#777777"),
+                ("rejected", c.rejected as u64, "#9b1010"),
+                ("failed", c.failed as u64, "#c06000"),
+                ("interrupted", c.interrupted as u64, "#c06000"),
+            ]))
         }
         table.rows {
             thead { tr {
-                th { "Time" } th { "Seq" } th { "Outcome" } th { "Volume" } th { "Bundle" }
-                th { "Channel / seq." } th { "Signers (key ids) / threshold" } th { "Reason" } th { "Quarantined as" }
+                th style="width:9%" { "Time / seq / operator" } th style="width:8%" { "Outcome" }
+                th style="width:18%" { "Volume file / SHA-256 / size" } th style="width:16%" { "Bundle" }
+                th style="width:7%" { "Channel / seq." } th style="width:16%" { "Signers / threshold" }
+                th style="width:14%" { "Policy / scan / waivers" } th style="width:12%" { "Reason / quarantine" }
             } }
             tbody {
                 @for t in rows {
                     tr {
-                        td { (t.time) }
-                        td { (t.audit_seq) }
+                        td { (t.time) br; "#" (t.audit_seq) br; (dash(&t.operator)) }
                         td class=(t.outcome) { (t.outcome) @if let Some(k) = &t.rejection_kind { " (" (k) ")" } }
-                        td.mono { (t.volume) @if let Some(n) = t.volume_number { " [vol " (n) "]" } }
+                        td {
+                            span.mono { (t.volume) } @if let Some(n) = t.volume_number { " [vol " (n) "]" }
+                            @if let Some(h) = &t.volume_sha256 { br; span.mono { "sha256:" (h) } }
+                            @if let Some(z) = t.volume_size { br; (z) " bytes" }
+                        }
                         td {
                             @if let Some(n) = &t.bundle_name { (n) " " (dash(&t.bundle_version)) br; }
                             @if let Some(id) = &t.bundle_id { span.mono { (id) } }
                         }
                         td { (dash(&t.channel)) @if let Some(s) = t.sequence { " #" (s) } }
                         td {
-                            @for s in &t.signers { span.mono { (s) } br; }
+                            @for s in &t.signers {
+                                @if let Some(n) = t.signer_names.get(s) { (n) ": " }
+                                span.mono { (s) } br;
+                            }
                             @if let Some(th) = t.threshold { (t.signers.len()) " of threshold " (th)
                                 @if let Some(v) = t.trust_root_version { " (trust root v" (v) ")" } }
                         }
-                        td { (t.reason) }
-                        td.mono { (dash(&t.quarantined_as)) }
+                        td {
+                            @if let Some(p) = &t.policy { "policy " (p) @if let Some(h) = &t.policy_sha256 { " " span.mono { "sha256:" (h) } } br; }
+                            @for l in &t.scan { (l) br; }
+                            @for w in &t.waivers { "waiver " (w) br; }
+                        }
+                        td { (t.reason) @if let Some(q) = &t.quarantined_as { br; "quarantined as " span.mono { (q) } } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn changes_html(rows: &[Change]) -> Markup {
+    html! {
+        h2 { "Changes to what is served" }
+        p { (rows.len()) " served names changed digest in the period (a new name shows no previous digest)." }
+        table.rows {
+            thead { tr {
+                th style="width:11%" { "Time / seq / operator" } th style="width:15%" { "Bundle" } th style="width:6%" { "Kind" }
+                th style="width:16%" { "Name" } th style="width:26%" { "Previous digest" } th style="width:26%" { "New digest" }
+            } }
+            tbody {
+                @for c in rows {
+                    tr {
+                        td { (c.time) br; "#" (c.audit_seq) br; (dash(&c.operator)) }
+                        td { @if let Some(n) = &c.bundle_name { (n) " " (dash(&c.bundle_version)) } }
+                        td { (c.kind) }
+                        td.mono { (c.name) }
+                        td.mono { (dash(&c.previous)) }
+                        td.mono { (c.new) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn exceptions_html(x: &Exceptions) -> Markup {
+    html! {
+        h2 { "Exceptions" }
+        h3 { "Waivers in force" }
+        p { (x.waivers.len()) " signed waivers admit findings in bundles whose artifacts are served now." }
+        @if !x.waivers.is_empty() {
+            table.rows {
+                thead { tr { th { "Bundle" } th { "Artifact" } th { "Finding" } th { "File" } th { "Reason given" } } }
+                tbody {
+                    @for w in &x.waivers {
+                        tr {
+                            td { (w.bundle_name) " " (w.bundle_version) }
+                            td.mono { (w.artifact) }
+                            td.mono { (w.finding) }
+                            td.mono { (dash(&w.file)) }
+                            td { (w.reason) }
+                        }
+                    }
+                }
+            }
+        }
+        h3 { "Volumes in quarantine" }
+        p { (x.quarantined.len()) " rejected volumes are held in quarantine." }
+        @if !x.quarantined.is_empty() {
+            table.rows {
+                thead { tr { th { "Time / seq" } th { "Volume" } th { "Quarantined as" } th { "Why" } } }
+                tbody {
+                    @for q in &x.quarantined {
+                        tr {
+                            td { (q.time) br; "#" (q.audit_seq) }
+                            td.mono { (q.volume) }
+                            td.mono { (q.quarantined_as) }
+                            td { @if let Some(k) = &q.rejection_kind { (k) ": " } (q.reason) }
+                        }
                     }
                 }
             }
@@ -726,11 +1164,21 @@ fn integrity_html(g: &Integrity) -> Markup {
                 tr { th { "Audit log (chain, hashes, signatures, signed head)" } td {
                     @if g.audit_intact { span.good { "intact" } } @else { span.bad { "NOT INTACT" } }
                 } }
+                tr { th { "Store and catalog (fsck: every blob re-hashed, every reference checked)" } td {
+                    @match g.fsck_clean {
+                        Some(true) => { span.good { "clean" } " (" (opt(&g.fsck_blobs)) " blobs re-hashed)" }
+                        Some(false) => { span.bad { "PROBLEMS FOUND" } }
+                        None => { "not run for this report" }
+                    }
+                } }
                 tr { th { "Pinned trust root version" } td { (g.pinned_trust_root_version) } }
             }
         }
         @if !g.audit_problems.is_empty() {
             ul { @for p in &g.audit_problems { li.bad { (p) } } }
+        }
+        @if !g.fsck_problems.is_empty() {
+            ul { @for p in &g.fsck_problems { li.bad { (p) } } }
         }
         h2 { "Trust root history" }
         table.rows {
@@ -850,7 +1298,9 @@ mod tests {
             audit: AuditRange::default(),
             counts: Some(count(&rows)),
             transfers: Some(rows),
+            changes: None,
             inventory: None,
+            exceptions: None,
             integrity: None,
         }
     }

@@ -105,6 +105,16 @@ pub struct TrustRootRow {
     pub document: Vec<u8>,
 }
 
+/// A served name that now resolves to another digest (or was served for the first time).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NameChange {
+    pub kind: String,
+    pub name: String,
+    /// `None`: the name was not served before.
+    pub previous: Option<String>,
+    pub new: String,
+}
+
 /// Everything one accepted volume adds, committed atomically.
 pub struct VolumeCommit<'a> {
     pub bundle_id: &'a Digest,
@@ -368,8 +378,12 @@ impl Catalog {
     }
 
     /// Records an accepted volume: bundle (first time), volume, blobs, channel sequence,
-    /// artifacts and the names of those now visible. Call inside [`Catalog::write`].
-    pub fn commit_volume(tx: &Transaction<'_>, c: &VolumeCommit<'_>) -> Result<(), CatalogError> {
+    /// artifacts and the names of those now visible. Call inside [`Catalog::write`]. Returns
+    /// the served names whose digest this changed (the change record).
+    pub fn commit_volume(
+        tx: &Transaction<'_>,
+        c: &VolumeCommit<'_>,
+    ) -> Result<Vec<NameChange>, CatalogError> {
         let id = c.bundle_id.to_string();
         let m = c.manifest;
         tx.execute(
@@ -410,7 +424,18 @@ impl Catalog {
                 params![id, a.kind.to_string(), a.name, a.digest.to_string(), a.media_type, a.size as i64, serde_json::to_string(&a.provenance)?],
             )?;
         }
+        let mut changes = Vec::new();
         for a in c.visible {
+            let name_digest = |tx: &Transaction<'_>| -> Result<Option<String>, CatalogError> {
+                Ok(tx
+                    .query_row(
+                        "SELECT digest FROM names WHERE kind = ?1 AND name = ?2",
+                        params![a.kind.to_string(), a.name],
+                        |r| r.get(0),
+                    )
+                    .optional()?)
+            };
+            let previous = name_digest(tx)?;
             tx.execute(
                 "UPDATE artifacts SET visible = 1 WHERE bundle = ?1 AND kind = ?2 AND name = ?3",
                 params![id, a.kind.to_string(), a.name],
@@ -421,6 +446,15 @@ impl Catalog {
                  WHERE excluded.sequence >= names.sequence",
                 params![a.kind.to_string(), a.name, a.digest.to_string(), id, m.sequence as i64],
             )?;
+            let new = name_digest(tx)?;
+            if new != previous {
+                changes.push(NameChange {
+                    kind: a.kind.to_string(),
+                    name: a.name.clone(),
+                    previous,
+                    new: new.unwrap_or_default(),
+                });
+            }
         }
         let all_visible: i64 = tx.query_row(
             "SELECT COUNT(*) FROM artifacts WHERE bundle = ?1 AND visible = 0",
@@ -435,7 +469,7 @@ impl Catalog {
         if all_visible == 0 && volumes as u32 == m.volumes {
             tx.execute("UPDATE bundles SET complete = 1 WHERE id = ?1", [&id])?;
         }
-        Ok(())
+        Ok(changes)
     }
 
     /// Marks an artifact as no longer visible (a blob of its closure was found damaged and set

@@ -35,12 +35,15 @@ pub struct Decision {
     pub reasons: Vec<String>,
     /// Where the policy came from (`built-in` or a file path).
     pub policy: String,
+    /// SHA-256 (hex) of the policy's Rego text: which exact policy decided.
+    pub policy_sha256: String,
 }
 
 #[derive(Clone)]
 pub struct Policy {
     engine: regorus::Engine,
     name: String,
+    sha256: String,
 }
 
 impl Policy {
@@ -68,6 +71,7 @@ impl Policy {
         let p = Policy {
             engine,
             name: name.into(),
+            sha256: hex_sha256(rego.as_bytes()),
         };
         // Fail at load time, not at the first import, when the module lacks the rule.
         p.evaluate(&serde_json::json!({"bundle": {"artifacts": []}, "signers": [], "findings": [], "waivers": []}))?;
@@ -76,6 +80,11 @@ impl Policy {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// SHA-256 (hex) of the Rego text.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
     }
 
     /// Evaluates `deny` over `input`.
@@ -111,8 +120,17 @@ impl Policy {
             allow: reasons.is_empty(),
             reasons,
             policy: self.name.clone(),
+            policy_sha256: self.sha256.clone(),
         })
     }
+}
+
+fn hex_sha256(b: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
 }
 
 #[cfg(test)]

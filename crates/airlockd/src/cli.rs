@@ -121,12 +121,18 @@ pub struct ImportArgs {
     /// `fsck` found damaged; slower).
     #[arg(long)]
     pub verify_present: bool,
+    /// Who carries out this import, as the audit log and the transfer register record it
+    /// (default: the user who ran sudo, else the current user).
+    #[arg(long, value_name = "NAME")]
+    pub operator: Option<String>,
 }
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
-    /// transfers: one row per import attempt in the period; inventory: everything served now;
-    /// full: both, plus the audit log's verification and the trust root history.
+    /// transfers: one row per import attempt in the period (operator, volume digest, signers,
+    /// policy, scan, outcome); inventory: everything served now; changes: served names whose
+    /// digest changed (previous → new); full: all of them, plus exceptions (waivers in force,
+    /// quarantined volumes) and integrity (audit verify, fsck, trust root history).
     #[arg(value_enum)]
     pub kind: ReportKind,
     /// Start of the period (inclusive), YYYY-MM-DDTHH:MM:SSZ. Default: the first audit entry.
@@ -137,18 +143,23 @@ pub struct ReportArgs {
     #[arg(long, value_name = "RFC3339")]
     pub to: Option<String>,
     /// html: one self-contained printable page; json: the report's typed document; csv: the
-    /// transfer register (for `inventory`, the inventory), RFC 4180.
+    /// transfer register (for `inventory` and `changes`, theirs), RFC 4180.
     #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
     pub format: ReportFormat,
     /// Where to write the report; its signed statement goes to FILE.dsse.json.
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
+    /// Leave out the fsck of a `full` report (it re-hashes every blob; slow on a large store).
+    /// The report then says fsck was not run.
+    #[arg(long)]
+    pub skip_fsck: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum ReportKind {
     Transfers,
     Inventory,
+    Changes,
     Full,
 }
 

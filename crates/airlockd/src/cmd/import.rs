@@ -13,6 +13,9 @@ use crate::cli::{Cli, ImportArgs};
 pub fn run(cli: &Cli, args: &ImportArgs) -> Result<u8> {
     let mut a = open_writer(cli, "import")?;
     a.verify_present = args.verify_present;
+    if let Some(op) = &args.operator {
+        a.operator = airlock_appliance::check_operator(op)?;
+    }
     if let Some(p) = &args.policy {
         a.policy = airlock_policy::Policy::from_file(p)?;
     }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use airlock_appliance::report::{Format, Kind, Period};
+use airlock_appliance::report::{Format, Kind, Options, Period};
 use airlock_ui::exit;
 use anyhow::{Context, Result};
 use serde_json::json;
@@ -15,6 +15,7 @@ pub fn run(cli: &Cli, args: &ReportArgs) -> Result<u8> {
     let kind = match args.kind {
         ReportKind::Transfers => Kind::Transfers,
         ReportKind::Inventory => Kind::Inventory,
+        ReportKind::Changes => Kind::Changes,
         ReportKind::Full => Kind::Full,
     };
     let format = match args.format {
@@ -31,7 +32,13 @@ pub fn run(cli: &Cli, args: &ReportArgs) -> Result<u8> {
     // Signing needs the private key and the `report-generated` entry the writer lock; holding
     // it while the report is built also keeps imports from changing the record half-way.
     let mut a = open_writer(cli, "report")?;
-    let report = a.report(kind, period)?;
+    let report = a.report(
+        kind,
+        period,
+        Options {
+            skip_fsck: args.skip_fsck,
+        },
+    )?;
     let bytes = report.render(format);
     let (statement, envelope) = a.sign_report(&report, format, &bytes)?;
     std::fs::write(&args.out, &bytes).with_context(|| format!("writing {}", args.out.display()))?;
