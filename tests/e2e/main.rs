@@ -10,6 +10,7 @@ mod import_bad;
 mod models;
 mod operations;
 mod report;
+mod report_records;
 mod scan;
 mod scan_import;
 mod scan_yara;

@@ -191,6 +191,8 @@ pub struct Transfer {
     /// The policy that decided (`built-in` or its file) and the SHA-256 of its text.
     pub policy: Option<String>,
     pub policy_sha256: Option<String>,
+    /// The scanner, its yara-x version and rule-set digest that produced the signed results.
+    pub scanner: Option<String>,
     /// Scanner findings per artifact as the signed manifest records them, one line each.
     pub scan: Vec<String>,
     /// Signed waivers the bundle carries (`artifact: finding`).
@@ -579,6 +581,7 @@ fn transfers(
             signer_names: BTreeMap::new(),
             policy: None,
             policy_sha256: None,
+            scanner: None,
             scan: Vec::new(),
             waivers: Vec::new(),
             bundle_id: None,
@@ -654,11 +657,17 @@ fn transfers(
                             .collect()
                     })
                     .unwrap_or_default();
-                let scan = d
-                    .get("scan")
-                    .and_then(Value::as_array)
+                let scan_records = d.get("scan").and_then(Value::as_array);
+                let scan = scan_records
                     .map(|a| a.iter().map(scan_line).collect())
                     .unwrap_or_default();
+                let scanners: std::collections::BTreeSet<String> = scan_records
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| str_of(r, "scanner"))
+                    .collect();
+                let scanner = (!scanners.is_empty())
+                    .then(|| scanners.into_iter().collect::<Vec<_>>().join(" | "));
                 let waivers = d
                     .get("waivers")
                     .and_then(Value::as_array)
@@ -685,6 +694,7 @@ fn transfers(
                     signer_names,
                     policy: str_of(d, "policy"),
                     policy_sha256: str_of(d, "policySha256"),
+                    scanner,
                     scan,
                     waivers,
                     bundle_name: str_of(d, "name").or_else(|| known.map(|b| b.name.clone())),
@@ -732,7 +742,7 @@ fn transfers(
     rows
 }
 
-/// One line of a scan summary: `artifact: N files, clean` or with findings by severity.
+/// One line of a scan summary: `artifact: N files, clean`, or its findings by severity.
 fn scan_line(v: &Value) -> String {
     let artifact = str_of(v, "artifact").unwrap_or_default();
     let files = v.get("files").and_then(Value::as_u64).unwrap_or(0);
@@ -741,14 +751,10 @@ fn scan_line(v: &Value) -> String {
         .and_then(Value::as_object)
         .map(|o| o.iter().map(|(sev, n)| format!("{n} {sev}")).collect())
         .unwrap_or_default();
-    let scanner = str_of(v, "scanner").unwrap_or_default();
     if findings.is_empty() {
-        format!("{artifact}: {files} files, clean ({scanner})")
+        format!("{artifact}: {files} files, clean")
     } else {
-        format!(
-            "{artifact}: {files} files, {} ({scanner})",
-            findings.join(", ")
-        )
+        format!("{artifact}: {files} files, {}", findings.join(", "))
     }
 }
 
@@ -847,6 +853,7 @@ pub const TRANSFER_COLUMNS: &[&str] = &[
     "quarantinedAs",
     "policy",
     "policySha256",
+    "scanner",
     "scan",
     "waivers",
 ];
@@ -881,6 +888,7 @@ fn transfers_csv(rows: &[Transfer]) -> Vec<u8> {
             opt(&t.quarantined_as),
             opt(&t.policy),
             opt(&t.policy_sha256),
+            opt(&t.scanner),
             t.scan.join("; "),
             t.waivers.join("; "),
         ]);
@@ -1022,9 +1030,9 @@ fn transfers_html(rows: &[Transfer], counts: Option<&Counts>) -> Markup {
         table.rows {
             thead { tr {
                 th style="width:9%" { "Time / seq / operator" } th style="width:8%" { "Outcome" }
-                th style="width:18%" { "Volume file / SHA-256 / size" } th style="width:16%" { "Bundle" }
-                th style="width:7%" { "Channel / seq." } th style="width:16%" { "Signers / threshold" }
-                th style="width:14%" { "Policy / scan / waivers" } th style="width:12%" { "Reason / quarantine" }
+                th style="width:17%" { "Volume file / SHA-256 / size" } th style="width:14%" { "Bundle" }
+                th style="width:8%" { "Channel / seq." } th style="width:15%" { "Signers / threshold" }
+                th style="width:16%" { "Policy / scan / waivers" } th style="width:13%" { "Reason / quarantine" }
             } }
             tbody {
                 @for t in rows {
@@ -1051,6 +1059,7 @@ fn transfers_html(rows: &[Transfer], counts: Option<&Counts>) -> Markup {
                         }
                         td {
                             @if let Some(p) = &t.policy { "policy " (p) @if let Some(h) = &t.policy_sha256 { " " span.mono { "sha256:" (h) } } br; }
+                            @if let Some(sc) = &t.scanner { "scanned by " (sc) br; }
                             @for l in &t.scan { (l) br; }
                             @for w in &t.waivers { "waiver " (w) br; }
                         }

@@ -30,7 +30,8 @@ th { background: #eee; }
 table.rows { font-size: 7.5pt; table-layout: fixed; }
 thead { display: table-header-group; }
 tr { break-inside: avoid; page-break-inside: avoid; }
-td, th { overflow-wrap: anywhere; }
+td { overflow-wrap: anywhere; }
+th { overflow-wrap: normal; hyphens: auto; }
 .mono { font-family: monospace; overflow-wrap: anywhere; word-break: break-all; }
 .accepted { color: #145a14; }
 .rejected, .failed, .interrupted { color: #9b1010; font-weight: bold; }
