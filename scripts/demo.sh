@@ -2,10 +2,11 @@
 # The main job on built-in sample content, end to end:
 #   build a tiny OCI image (umoci) and a tiny model in a temp dir, push a copy of the image to a
 #   local Distribution registry and mirror it back with `airlock sync`, generate throwaway keys
-#   and a trust root, pack a signed bundle, verify it, inspect it, unpack it and read it with
-#   skopeo; then, on the disconnected side, import it on an appliance, list, fsck, verify the
-#   audit log, serve it, and pull the image (skopeo) and the model (huggingface_hub when it is
-#   installed, else airlock's own Hub client) back from the appliance. A small driver-like Debian
+#   and a trust root, pack a signed bundle, write its bill of lading, verify it, inspect it,
+#   unpack it and read it with skopeo; then, on the disconnected side, import it on an
+#   appliance, list, fsck, verify the audit log, serve it, and pull the image (skopeo) and the
+#   model (huggingface_hub when it is installed, else airlock's own Hub client) back from the
+#   appliance. A small driver-like Debian
 #   package closure (two signed repositories built with dpkg-deb, apt-ftparchive and gpg) and a
 #   pinned url: file come along; apt-get installs the closure from the appliance's suite into a
 #   throwaway root.
@@ -25,7 +26,7 @@ AIRLOCKD="$REPO/target/release/airlockd"
 WORK=${1:-$(mktemp -d /tmp/airlock-demo.XXXXXX)}
 mkdir -p "$WORK" && cd "$WORK"
 echo "==> sample content in $WORK" >&2
-rm -rf layouts models bin keys bundles layout src appliance root.json registry store pulled hub.yaml hubstore debrepo apt rootfs report.html report.html.dsse.json
+rm -rf layouts models bin keys bundles layout src appliance root.json registry store pulled hub.yaml hubstore debrepo apt rootfs report.html report.html.dsse.json lading.html
 mkdir -p src/hello models/tiny bin
 echo "hello from the connected side" > src/hello/hello.txt
 umoci init --layout layouts/hello
@@ -103,6 +104,10 @@ echo "==> sync and pack" >&2
 "$AIRLOCK" sync demo.yaml --store store --insecure-registry "127.0.0.1:$PORT"
 "$AIRLOCK" pack demo.yaml --key keys/signer.key --out bundles --store store --insecure-registry "127.0.0.1:$PORT"
 VOL=$(ls bundles/*.tar.zst)
+
+echo "==> the bill of lading for the media handed over" >&2
+"$AIRLOCK" report --trust root.json $VOL --out lading.html
+echo "bill of lading: $WORK/lading.html" >&2
 
 echo "==> verify" >&2
 "$AIRLOCK" verify --trust root.json $VOL

@@ -7,6 +7,7 @@ mod foundation;
 mod hsm;
 mod import;
 mod import_bad;
+mod lading;
 mod models;
 mod operations;
 mod report;

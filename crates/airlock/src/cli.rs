@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const AFTER_HELP: &str = "\
 Typical flow on the connected side:
@@ -11,6 +11,7 @@ Typical flow on the connected side:
   airlock sync manifests/demo.yaml --store store/
   airlock pack manifests/demo.yaml --key keys/signer.key --out bundles/
   airlock verify --trust root.json bundles/demo-1.0.0.vol1of1.tar.zst
+  airlock report --trust root.json bundles/demo-1.0.0.vol1of1.tar.zst --out lading.html
 
 Exit codes: 0 success; 1 failure (bad input, verification failed, I/O error); 2 usage error.
 Logs go to stderr (-v, -vv, or AIRLOCK_LOG=debug); data goes to stdout (--json for machines).";
@@ -46,6 +47,9 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Verify volumes and extract them into an OCI image layout.
     Unpack(UnpackArgs),
+    /// Write the bill of lading for volumes handed over: bundle, volume files with their
+    /// SHA-256, artifacts, signers, scan results, and a sign-off block for both parties.
+    Report(ReportArgs),
     /// Scan model files and archives for code that runs on load (pickle globals, Keras Lambda
     /// layers, chat-template injection), malformed formats, and YARA rules (built-in plus
     /// --rules). Exit 0 clean, 1 findings, 2 error.
@@ -324,6 +328,33 @@ pub struct UnpackArgs {
     /// Tolerated clock difference for expiry checks (e.g. 5m).
     #[arg(long, default_value = "5m", value_parser = airlock_ui::parse_duration)]
     pub clock_skew: i64,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// Volumes of one bundle (any subset, any order); the document says which are missing.
+    #[arg(required = true)]
+    pub volumes: Vec<PathBuf>,
+    /// Trust root to check the signatures against (the envelope names its signers by key id
+    /// only, so there is nothing to check them against without it).
+    #[arg(long, value_name = "ROOT")]
+    pub trust: PathBuf,
+    /// html: one self-contained printable page with a sign-off block; json: the typed
+    /// document (`_type: airlock-bill-of-lading/v1`).
+    #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
+    pub format: ReportFormat,
+    /// Where to write the document (replaced if it exists; nothing is written on failure).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Tolerated clock difference for expiry checks (e.g. 5m).
+    #[arg(long, default_value = "5m", value_parser = airlock_ui::parse_duration)]
+    pub clock_skew: i64,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportFormat {
+    Html,
+    Json,
 }
 
 #[derive(Args, Debug)]

@@ -4,6 +4,7 @@
 mod cli;
 #[macro_use]
 mod cmd;
+mod lading;
 mod scanning;
 
 use std::process::ExitCode;

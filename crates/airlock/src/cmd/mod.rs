@@ -13,6 +13,7 @@ mod debs;
 mod inspect;
 mod keys;
 mod pack;
+mod report;
 mod scan;
 mod sync;
 mod trust;
@@ -39,6 +40,7 @@ pub fn run(cli: &Cli) -> Result<u8> {
         Command::Verify(a) => verify::run(cli, a),
         Command::Inspect(a) => inspect::run(cli, a),
         Command::Unpack(a) => unpack::run(cli, a),
+        Command::Report(a) => report::run(cli, a),
         Command::Scan(a) => scan::run(cli, a),
         Command::Debs(DebsCmd::Resolve(a)) => debs::resolve(cli, a),
     }
