@@ -166,6 +166,11 @@ pub struct Signing {
 #[serde(rename_all = "camelCase")]
 pub struct SignatureCheck {
     pub key_id: String,
+    /// The holder's name and role as the trust root gives them, if it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
     pub status: SignatureStatus,
 }
 
@@ -448,8 +453,11 @@ pub fn signing(envelope: &Envelope, root: &TrustRoot, verified: &[String]) -> Si
             } else {
                 SignatureStatus::Verified
             };
+            let label = root.label(id);
             SignatureCheck {
                 key_id: s.keyid.clone(),
+                name: label.name,
+                role: label.role,
                 status,
             }
         })
@@ -593,14 +601,14 @@ impl Lading {
             h2 { "Signatures on the manifest" }
             p {
                 (s.verified) " distinct signature(s) verified against the bundle role of trust root version "
-                (s.trust_root_version) " (expires " (s.trust_root_expires) "); the role needs " (s.threshold) ". "
-                "The trust root names keys by key id only."
+                (s.trust_root_version) " (expires " (s.trust_root_expires) "); the role needs " (s.threshold) "."
             }
             table.rows {
-                thead { tr { th style="width: 60%" { "Key id" } th { "Against the trust root" } } }
+                thead { tr { th style="width: 25%" { "Holder (from the trust root)" } th style="width: 50%" { "Key id" } th { "Against the trust root" } } }
                 tbody {
                     @for c in &s.signatures {
                         tr {
+                            td { (dash(&c.name)) @if let Some(r) = &c.role { br; (r) } }
                             td.mono { (c.key_id) }
                             td class=(if c.status == SignatureStatus::Verified { "good" } else { "bad" }) { (c.status.text()) }
                         }
@@ -863,6 +871,8 @@ mod tests {
             verified: 1,
             signatures: vec![SignatureCheck {
                 key_id: "ab".repeat(32),
+                name: Some("Alice <script>".into()),
+                role: None,
                 status: SignatureStatus::Verified,
             }],
         }
