@@ -73,6 +73,8 @@ pub enum Format {
     Html,
     Json,
     Csv,
+    /// OSCAL assessment results (see [`crate::oscal`]).
+    Oscal,
 }
 
 impl Format {
@@ -81,6 +83,7 @@ impl Format {
             Format::Html => "html",
             Format::Json => "json",
             Format::Csv => "csv",
+            Format::Oscal => "oscal",
         }
     }
 }
@@ -235,6 +238,9 @@ pub struct Report {
     pub inventory: Option<Vec<Served>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub integrity: Option<Integrity>,
+    /// `full`: the control mapping with the audit entries that evidence each control.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub controls: Option<crate::controls::Appendix>,
 }
 
 /// What the DSSE envelope beside a report signs.
@@ -311,6 +317,7 @@ impl Appliance {
             transfers,
             inventory,
             integrity,
+            controls: (kind == Kind::Full).then(|| crate::controls::appendix(&covered)),
         })
     }
 
@@ -525,6 +532,7 @@ impl Report {
                 (None, None) => Vec::new(),
             },
             Format::Html => html_page(self).into_string().into_bytes(),
+            Format::Oscal => crate::oscal::assessment_results(self),
         }
     }
 }
@@ -643,6 +651,9 @@ fn html_page(r: &Report) -> Markup {
     }
     if let Some(g) = &r.integrity {
         sections.push(integrity_html(g));
+    }
+    if let Some(c) = &r.controls {
+        sections.push(crate::controls::appendix_html(c));
     }
     page(
         &format!("airlock report: {}", r.kind.as_str()),
@@ -852,6 +863,7 @@ mod tests {
             transfers: Some(rows),
             inventory: None,
             integrity: None,
+            controls: None,
         }
     }
 
