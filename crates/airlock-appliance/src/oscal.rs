@@ -240,7 +240,7 @@ pub fn assessment_results(r: &Report) -> Vec<u8> {
         "uuid": uuid5(&format!("{key}/result/{from}/{to}")),
         "title": line(&format!("Transfers into the appliance, {start} to {to}")),
         "description": format!(
-            "Import attempts and the record of appliance {key} in the period {} to {to}: audit {range}, head hash {head}. Produced by `airlockd report full --format oscal` from the appliance's catalog and hash-chained audit log.",
+            "Import attempts and the record of appliance {key} from {} to {to}: audit {range}, head hash {head}. Produced by `airlockd report full --format oscal` from the appliance's catalog and hash-chained audit log.",
             r.period.from.as_deref().unwrap_or("the start of the log"),
         ),
         "start": start,
