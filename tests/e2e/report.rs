@@ -1,7 +1,7 @@
 //! `airlockd report`: the transfer register, inventory and integrity of an appliance that
 //! imported one good volume and refused one cut short, read back with real tools: Python's
 //! `csv` module, securesystemslib for the DSSE statement, `airlockd audit verify` for the chain,
-//! and SQLite for the catalog being left as it was.
+//! SQLite for the catalog being left as it was, and compliance-trestle for the OSCAL documents.
 
 use std::time::Duration;
 
@@ -336,4 +336,276 @@ print(json.dumps({"header": rows[0], "names": sorted(r[1] for r in rows[1:])}))
     .refused()
     .says(&["--from"]);
     assert!(!f.p("x.html").exists());
+}
+
+/// Validates `file` as an OSCAL `model` (`assessment-results`, `component-definition`) with
+/// compliance-trestle, inside a `trestle init`-ed workspace `ws` of the fixture, where trestle
+/// expects each model at `MODEL_DIR/NAME/MODEL.json`.
+fn trestle_validate(f: &Fixture, model: &str, dir: &str, file: &std::path::Path) {
+    let trestle = python().parent().unwrap().join("trestle");
+    let ws = f.p("ws");
+    if !ws.join(".trestle").exists() {
+        std::fs::create_dir_all(&ws).unwrap();
+        run_in(&ws, &trestle, &["init"]).ok();
+    }
+    let target = ws.join(dir).join("airlock");
+    std::fs::create_dir_all(&target).unwrap();
+    let dest = target.join(format!("{model}.json"));
+    std::fs::copy(file, &dest).unwrap();
+    let rel = format!("{dir}/airlock/{model}.json");
+    run_in(&ws, &trestle, &["validate", "-f", &rel])
+        .ok()
+        .says(&["VALID: Model", "passed the Validator"]);
+}
+
+#[test]
+fn an_oscal_report_validates_with_trestle_and_holds_one_observation_per_attempt() {
+    let (f, _) = appliance();
+    // A third attempt: the good volume again, a duplicate.
+    airlockd(&f, &["import", "--data", "data", "media/good.tar.zst"]);
+    let log = audit(&f);
+    let to = log.last().unwrap()["time"].as_str().unwrap().to_string();
+    std::thread::sleep(Duration::from_millis(1100));
+    let attempts = log.iter().filter(|e| e["kind"] == "import-started").count();
+    assert_eq!(attempts, 3);
+    assert!(
+        log.iter().any(|e| e["kind"] == "import-duplicate"),
+        "{log:?}"
+    );
+
+    let out = report(
+        &f,
+        &[
+            "full",
+            "--to",
+            &to,
+            "--format",
+            "oscal",
+            "--out",
+            "r.oscal.json",
+        ],
+    );
+    assert_eq!(out["format"], "oscal");
+    assert_eq!(out["envelope"], "r.oscal.json.dsse.json");
+    let key = out["applianceKey"].as_str().unwrap().to_string();
+
+    // Deterministic: the same period gives the same bytes and the same signed statement.
+    report(
+        &f,
+        &[
+            "full",
+            "--to",
+            &to,
+            "--format",
+            "oscal",
+            "--out",
+            "r2.oscal.json",
+        ],
+    );
+    let bytes = std::fs::read(f.p("r.oscal.json")).unwrap();
+    assert_eq!(bytes, std::fs::read(f.p("r2.oscal.json")).unwrap());
+    assert_eq!(
+        std::fs::read(f.p("r.oscal.json.dsse.json")).unwrap(),
+        std::fs::read(f.p("r2.oscal.json.dsse.json")).unwrap()
+    );
+
+    // compliance-trestle accepts the document and the shipped component definition.
+    trestle_validate(
+        &f,
+        "assessment-results",
+        "assessment-results",
+        &f.p("r.oscal.json"),
+    );
+    let component = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../docs/compliance/component-definition.json");
+    trestle_validate(
+        &f,
+        "component-definition",
+        "component-definitions",
+        &component,
+    );
+
+    // One observation per import attempt, each citing the audit entry of its outcome by
+    // sequence number and hash, under the UUID Python's uuid5 derives from the key and seq.
+    let doc: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let ar = &doc["assessment-results"];
+    assert_eq!(ar["metadata"]["last-modified"], to.as_str());
+    let results = ar["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0]["end"], to.as_str());
+    let obs = results[0]["observations"].as_array().unwrap();
+    assert_eq!(obs.len(), attempts, "{obs:#?}");
+    let outcomes: Vec<&serde_json::Value> = log
+        .iter()
+        .filter(|e| {
+            ["import-accepted", "import-rejected", "import-duplicate"]
+                .contains(&e["kind"].as_str().unwrap())
+        })
+        .collect();
+    let mut want_uuids = Vec::new();
+    for (o, e) in obs.iter().zip(&outcomes) {
+        assert_eq!(o["methods"], serde_json::json!(["EXAMINE"]));
+        assert_eq!(o["collected"], e["time"]);
+        let evidence = o["relevant-evidence"][0]["description"].as_str().unwrap();
+        assert!(
+            evidence.contains(&format!("Audit entry {} ", e["seq"])),
+            "{evidence}"
+        );
+        assert!(evidence.contains(e["hash"].as_str().unwrap()), "{evidence}");
+        want_uuids.push(format!("{key}/observation/{}", e["seq"]));
+    }
+    let titles: Vec<&str> = obs.iter().map(|o| o["title"].as_str().unwrap()).collect();
+    assert!(titles[0].ends_with(": accepted"), "{titles:?}");
+    assert!(titles[1].ends_with(": rejected"), "{titles:?}");
+    assert!(titles[2].ends_with(": duplicate"), "{titles:?}");
+    let rejected = obs[1]["description"].as_str().unwrap();
+    assert!(rejected.contains("Quarantined as"), "{rejected}");
+    let python_uuids = run_in(
+        f.path(),
+        python(),
+        &[
+            "-c",
+            "import json, sys, uuid\nns = uuid.uuid5(uuid.NAMESPACE_URL, 'urn:airlock:oscal')\nprint(json.dumps([str(uuid.uuid5(ns, n)) for n in sys.argv[1:]]))",
+        ]
+        .into_iter()
+        .chain(want_uuids.iter().map(String::as_str))
+        .collect::<Vec<_>>(),
+    )
+    .ok()
+    .json();
+    let got_uuids: Vec<&serde_json::Value> = obs.iter().map(|o| &o["uuid"]).collect();
+    assert_eq!(
+        serde_json::json!(got_uuids),
+        python_uuids,
+        "observation UUIDs"
+    );
+
+    // One finding per control; the signature controls are satisfied by an intact log, and
+    // CM-14 links the accepted and the rejected attempts.
+    let findings = results[0]["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 22);
+    let finding = |id: &str| {
+        findings
+            .iter()
+            .find(|x| x["target"]["target-id"] == id)
+            .unwrap_or_else(|| panic!("no finding for {id}"))
+    };
+    for id in ["au-9", "au-10", "cm-14", "hipaa-164.312.b", "gdpr-art30"] {
+        assert_eq!(
+            finding(id)["target"]["status"]["state"],
+            "satisfied",
+            "{id}"
+        );
+    }
+    let linked: Vec<&serde_json::Value> = finding("cm-14")["related-observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["observation-uuid"])
+        .collect();
+    assert_eq!(linked, [&obs[0]["uuid"], &obs[1]["uuid"]]);
+    assert_eq!(
+        finding("gdpr-art30")["related-observations"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    // The full JSON report carries the same mapping, and the HTML its appendix.
+    report(
+        &f,
+        &["full", "--to", &to, "--format", "json", "--out", "r.json"],
+    );
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(f.p("r.json")).unwrap()).unwrap();
+    let controls = r["controls"].as_array().unwrap();
+    assert_eq!(controls.len(), 22);
+    let au2 = &controls[0];
+    assert_eq!(au2["control"], "AU-2");
+    let all: Vec<u64> = log.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(au2["auditSeqs"], serde_json::json!(all));
+    report(
+        &f,
+        &["full", "--to", &to, "--format", "html", "--out", "r.html"],
+    );
+    let page = std::fs::read_to_string(f.p("r.html")).unwrap();
+    assert!(
+        page.contains("<h2>Control mapping</h2>"),
+        "appendix missing"
+    );
+    assert!(
+        page.contains(&format!("1–{}", all.last().unwrap())),
+        "the appendix compresses AU-2's entries into one range"
+    );
+
+    // Only `full` has findings to give: other kinds are refused, nothing written.
+    airlockd(
+        &f,
+        &[
+            "report",
+            "--data",
+            "data",
+            "transfers",
+            "--to",
+            &to,
+            "--format",
+            "oscal",
+            "--out",
+            "t.oscal.json",
+        ],
+    )
+    .refused()
+    .says(&["--format oscal needs the full report"]);
+    assert!(!f.p("t.oscal.json").exists());
+
+    // An edited audit entry: the report still comes out (exit 1), valid OSCAL, with the
+    // controls that rest on the log not satisfied and the others unchanged.
+    f.sh(r#"python3 -c "import sqlite3; c = sqlite3.connect('data/catalog.db'); c.execute(\"UPDATE audit SET data = replace(data, 'demo', 'evil') WHERE kind = 'import-accepted'\"); c.commit()""#).ok();
+    airlockd(
+        &f,
+        &[
+            "report",
+            "--data",
+            "data",
+            "full",
+            "--to",
+            &to,
+            "--format",
+            "oscal",
+            "--out",
+            "bad.oscal.json",
+        ],
+    )
+    .refused();
+    let bad: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(f.p("bad.oscal.json")).unwrap()).unwrap();
+    let bad_findings = bad["assessment-results"]["results"][0]["findings"]
+        .as_array()
+        .unwrap();
+    let state = |id: &str| {
+        bad_findings
+            .iter()
+            .find(|x| x["target"]["target-id"] == id)
+            .unwrap()["target"]["status"]
+            .clone()
+    };
+    for id in ["au-9", "au-10", "hipaa-164.312.b"] {
+        assert_eq!(state(id)["state"], "not-satisfied", "{id}");
+        assert!(
+            state(id)["remarks"]
+                .as_str()
+                .unwrap()
+                .contains("was edited"),
+            "{id}: {}",
+            state(id)
+        );
+    }
+    assert_eq!(state("cm-14")["state"], "satisfied");
+    trestle_validate(
+        &f,
+        "assessment-results",
+        "assessment-results",
+        &f.p("bad.oscal.json"),
+    );
 }

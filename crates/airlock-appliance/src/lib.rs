@@ -28,16 +28,22 @@
 //! * [`check`] — fsck, inventories and audit verification.
 //! * [`report`] — compliance reports: the transfer register, the inventory of what is served
 //!   and the integrity of the record, signed by the appliance key.
+//! * [`controls`] — the control mapping (NIST SP 800-53, HIPAA, SOC 2, ISO 27001, GDPR) and the
+//!   audit entries that evidence each control in a report's period.
+//! * [`oscal`] — the `full` report as OSCAL assessment results, and airlock's OSCAL component
+//!   definition.
 //! * [`watch`] — the inbox watcher.
 //! * [`tls`] — the appliance CA and server certificate (`DATA/tls/`) for `airlockd serve`.
 
 pub mod check;
+pub mod controls;
 pub mod error;
 pub mod head;
 pub mod import;
 pub mod lineage;
 pub mod lock;
 pub mod modes;
+pub mod oscal;
 pub mod parts;
 pub mod report;
 pub mod tls;

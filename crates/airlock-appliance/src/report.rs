@@ -77,6 +77,8 @@ pub enum Format {
     Html,
     Json,
     Csv,
+    /// OSCAL assessment results (see [`crate::oscal`]).
+    Oscal,
 }
 
 impl Format {
@@ -85,6 +87,7 @@ impl Format {
             Format::Html => "html",
             Format::Json => "json",
             Format::Csv => "csv",
+            Format::Oscal => "oscal",
         }
     }
 }
@@ -315,6 +318,9 @@ pub struct Report {
     pub exceptions: Option<Exceptions>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub integrity: Option<Integrity>,
+    /// `full`: the control mapping with the audit entries that evidence each control.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub controls: Option<crate::controls::Appendix>,
 }
 
 /// What a report run does besides reading.
@@ -436,6 +442,7 @@ impl Appliance {
             inventory,
             exceptions,
             integrity,
+            controls: (kind == Kind::Full).then(|| crate::controls::appendix(&covered)),
         })
     }
 
@@ -825,6 +832,7 @@ impl Report {
                 (None, None, None) => Vec::new(),
             },
             Format::Html => html_page(self).into_string().into_bytes(),
+            Format::Oscal => crate::oscal::assessment_results(self),
         }
     }
 }
@@ -1004,6 +1012,9 @@ fn html_page(r: &Report) -> Markup {
     }
     if let Some(g) = &r.integrity {
         sections.push(integrity_html(g));
+    }
+    if let Some(c) = &r.controls {
+        sections.push(crate::controls::appendix_html(c));
     }
     page(
         &format!("airlock report: {}", r.kind.as_str()),
@@ -1311,6 +1322,7 @@ mod tests {
             inventory: None,
             exceptions: None,
             integrity: None,
+            controls: None,
         }
     }
 

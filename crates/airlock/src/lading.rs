@@ -997,6 +997,14 @@ mod tests {
             bundle_keys: vec![signer.public_key()],
             bundle_threshold: 1,
             revoked: vec![],
+            labels: [(
+                signer.public_key().keyid(),
+                airlock_trust::KeyLabel {
+                    name: Some("Alice Example".into()),
+                    role: Some("release manager".into()),
+                },
+            )]
+            .into(),
             signers: vec![&root_key],
         }
         .sign()
@@ -1016,6 +1024,10 @@ mod tests {
         );
         assert_eq!((s.verified, s.threshold, s.trust_root_version), (1, 1, 1));
         assert_eq!(s.signatures[1].key_id, other.public_key().keyid());
+        // The holder's name and role come from the trust root; an unknown key has none.
+        assert_eq!(s.signatures[0].name.as_deref(), Some("Alice Example"));
+        assert_eq!(s.signatures[0].role.as_deref(), Some("release manager"));
+        assert_eq!(s.signatures[1].name, None);
         // A bad copy of a trusted key's signature is not shown as verified.
         let mut env2 = env.clone();
         env2.signatures[2].sig = env2.signatures[1].sig.clone();

@@ -143,7 +143,9 @@ pub struct ReportArgs {
     #[arg(long, value_name = "RFC3339")]
     pub to: Option<String>,
     /// html: one self-contained printable page; json: the report's typed document; csv: the
-    /// transfer register (for `inventory` and `changes`, theirs), RFC 4180.
+    /// transfer register (for `inventory` and `changes`, theirs), RFC 4180; oscal (`full`
+    /// only): OSCAL assessment results, one observation per import attempt and one finding per
+    /// control.
     #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
     pub format: ReportFormat,
     /// Where to write the report; its signed statement goes to FILE.dsse.json.
@@ -168,6 +170,7 @@ pub enum ReportFormat {
     Html,
     Json,
     Csv,
+    Oscal,
 }
 
 #[derive(Args, Debug)]

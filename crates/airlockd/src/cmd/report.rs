@@ -1,5 +1,6 @@
 //! `airlockd report KIND`: a compliance report (transfer register, inventory, integrity) and,
-//! beside it, its DSSE statement signed by the appliance key.
+//! beside it, its DSSE statement signed by the appliance key. `full` can also be written as
+//! OSCAL assessment results.
 
 use std::path::{Path, PathBuf};
 
@@ -22,7 +23,13 @@ pub fn run(cli: &Cli, args: &ReportArgs) -> Result<u8> {
         ReportFormat::Html => Format::Html,
         ReportFormat::Json => Format::Json,
         ReportFormat::Csv => Format::Csv,
+        ReportFormat::Oscal => Format::Oscal,
     };
+    if format == Format::Oscal && kind != Kind::Full {
+        anyhow::bail!(
+            "--format oscal needs the full report: its findings rest on the audit log's verification and the control mapping"
+        );
+    }
     let period = Period::new(
         args.from.as_deref(),
         args.to.as_deref(),
