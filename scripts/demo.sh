@@ -26,7 +26,7 @@ AIRLOCKD="$REPO/target/release/airlockd"
 WORK=${1:-$(mktemp -d /tmp/airlock-demo.XXXXXX)}
 mkdir -p "$WORK" && cd "$WORK"
 echo "==> sample content in $WORK" >&2
-rm -rf layouts models bin keys bundles layout src appliance root.json registry store pulled hub.yaml hubstore debrepo apt rootfs report.html report.html.dsse.json lading.html
+rm -rf layouts models bin keys bundles layout src appliance root.json registry store pulled hub.yaml hubstore debrepo apt rootfs report.html report.html.dsse.json report.oscal.json report.oscal.json.dsse.json lading.html
 mkdir -p src/hello models/tiny bin
 echo "hello from the connected side" > src/hello/hello.txt
 umoci init --layout layouts/hello
@@ -94,7 +94,9 @@ YAML
 echo "==> keys and trust root" >&2
 "$AIRLOCK" keys generate --name root --out keys
 "$AIRLOCK" keys generate --name signer --out keys
-"$AIRLOCK" trust init --root-key keys/root.key --signer keys/signer.pub --out root.json
+"$AIRLOCK" trust init --root-key keys/root.key --signer keys/signer.pub \
+    --signer-name "keys/signer.pub=Demo Release Signer" --signer-role "keys/signer.pub=release manager" \
+    --out root.json
 
 echo "==> the Debian closure, resolved before anything is downloaded" >&2
 "$AIRLOCK" debs resolve demo.yaml --store store
@@ -121,7 +123,7 @@ skopeo inspect oci:layout:registry.example/acme/hello:v1 | head -4
 
 echo "==> disconnected side: initialize an appliance, import, list, audit" >&2
 "$AIRLOCKD" init --data appliance --trust root.json
-"$AIRLOCKD" import --data appliance $VOL
+"$AIRLOCKD" import --data appliance --operator "demo operator" $VOL
 "$AIRLOCKD" list --data appliance
 "$AIRLOCKD" fsck --data appliance
 "$AIRLOCKD" audit verify --data appliance
@@ -165,6 +167,8 @@ dpkg --root="$WORK/rootfs" -l | grep '^ii'
 
 echo "==> a signed report for the compliance officer" >&2
 "$AIRLOCKD" report full --data appliance --format html --out report.html
-echo "report: $WORK/report.html (signature: $WORK/report.html.dsse.json)" >&2
+"$AIRLOCKD" report full --data appliance --format oscal --out report.oscal.json >/dev/null
+echo "report: $WORK/report.html (signature: $WORK/report.html.dsse.json; OSCAL: $WORK/report.oscal.json)" >&2
+echo "bill of lading of the demo bundle: $WORK/lading.html" >&2
 
 echo "demo finished: everything is in $WORK" >&2
