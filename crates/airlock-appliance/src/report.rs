@@ -361,13 +361,6 @@ impl Appliance {
                 .map(|t| from <= t && t <= to)
                 .unwrap_or(false)
         };
-        let entries = self.catalog.audit_entries(None)?;
-        let covered: Vec<&Entry> = entries.iter().filter(|e| in_period(&e.time)).collect();
-        let audit = AuditRange {
-            first_seq: covered.first().map(|e| e.seq),
-            last_seq: covered.last().map(|e| e.seq),
-            head_hash: covered.last().map(|e| e.hash.clone()),
-        };
         let roots = self.trust_root_infos()?;
         let full = kind == Kind::Full;
         let bundles: BTreeMap<String, airlock_catalog::BundleRow> = self
@@ -376,36 +369,62 @@ impl Appliance {
             .into_iter()
             .map(|b| (b.id.clone(), b))
             .collect();
-        let all_rows = if matches!(kind, Kind::Transfers | Kind::Full) {
-            transfers(&entries, &bundles, &roots)
+        let want_transfers = matches!(kind, Kind::Transfers | Kind::Full);
+        let want_changes = matches!(kind, Kind::Changes | Kind::Full);
+        // One pass over the log, entry by entry: the covered range, the register and the
+        // change record are built as it goes; the covered entries are kept without their data.
+        let mut covered: Vec<Entry> = Vec::new();
+        let mut register = Register::new(&bundles, &roots);
+        let mut change_rows: Vec<Change> = Vec::new();
+        self.catalog.audit_for_each(|e| {
+            if want_transfers {
+                register.push(&e);
+            }
+            let inside = in_period(&e.time);
+            if want_changes && inside {
+                changes_of(&e, &bundles, &mut change_rows);
+            }
+            if inside {
+                covered.push(Entry {
+                    data: Value::Null,
+                    sig: String::new(),
+                    prev: String::new(),
+                    ..e
+                });
+            }
+            Ok(())
+        })?;
+        let covered: Vec<&Entry> = covered.iter().collect();
+        let audit = AuditRange {
+            first_seq: covered.first().map(|e| e.seq),
+            last_seq: covered.last().map(|e| e.seq),
+            head_hash: covered.last().map(|e| e.hash.clone()),
+        };
+        let all_rows = if want_transfers {
+            register.finish()
         } else {
             Vec::new()
         };
-        let (transfers, counts) = if matches!(kind, Kind::Transfers | Kind::Full) {
+        let inventory = match kind {
+            Kind::Inventory | Kind::Full => Some(self.catalog.served()?),
+            _ => None,
+        };
+        // Quarantine copies still present are exceptions whenever they were made.
+        let exceptions = match &inventory {
+            Some(served) if full => Some(self.exceptions(served, &all_rows)?),
+            _ => None,
+        };
+        let (transfers, counts) = if want_transfers {
             let rows: Vec<Transfer> = all_rows
-                .iter()
+                .into_iter()
                 .filter(|t| in_period(&t.time))
-                .cloned()
                 .collect();
             let counts = count(&rows);
             (Some(rows), Some(counts))
         } else {
             (None, None)
         };
-        let changes = matches!(kind, Kind::Changes | Kind::Full).then(|| {
-            changes(&entries, &bundles)
-                .into_iter()
-                .filter(|c| in_period(&c.time))
-                .collect()
-        });
-        let inventory = match kind {
-            Kind::Inventory | Kind::Full => Some(self.catalog.served()?),
-            _ => None,
-        };
-        let exceptions = match &inventory {
-            Some(served) if full => Some(self.exceptions(served, &all_rows)?),
-            _ => None,
-        };
+        let changes = want_changes.then_some(change_rows);
         let integrity = if full {
             let v = self.verify_audit()?;
             let (fsck_clean, fsck_problems, fsck_blobs) = if options.skip_fsck {
@@ -558,65 +577,98 @@ fn str_of(v: &Value, key: &str) -> Option<String> {
 }
 
 /// The import attempts the log records, in log order.
+#[cfg(test)]
 fn transfers(
     entries: &[Entry],
     bundles: &BTreeMap<String, airlock_catalog::BundleRow>,
     roots: &[TrustRootInfo],
 ) -> Vec<Transfer> {
-    let threshold_of = |v: u64| {
-        roots
+    let mut r = Register::new(bundles, roots);
+    for e in entries {
+        r.push(e);
+    }
+    r.finish()
+}
+
+/// Builds the transfer register from audit entries fed in log order, so that the log never has
+/// to be held in memory.
+struct Register<'a> {
+    bundles: &'a BTreeMap<String, airlock_catalog::BundleRow>,
+    roots: &'a [TrustRootInfo],
+    rows: Vec<Transfer>,
+    /// The trust root in force, followed through the log.
+    root: Option<u64>,
+    /// The attempt started and not yet finished: (seq, time, volume, operator).
+    open: Option<(u64, String, String, Option<String>)>,
+    /// Rows of rejected volumes waiting for their quarantine entry, by volume.
+    awaiting_quarantine: BTreeMap<String, usize>,
+}
+
+fn interrupted((seq, time, volume, operator): (u64, String, String, Option<String>)) -> Transfer {
+    Transfer {
+        time,
+        audit_seq: seq,
+        outcome: "interrupted".into(),
+        volume,
+        operator,
+        volume_sha256: None,
+        volume_size: None,
+        signer_names: BTreeMap::new(),
+        policy: None,
+        policy_sha256: None,
+        scanner: None,
+        scan: Vec::new(),
+        waivers: Vec::new(),
+        bundle_id: None,
+        bundle_name: None,
+        bundle_version: None,
+        channel: None,
+        sequence: None,
+        volume_number: None,
+        signers: Vec::new(),
+        threshold: None,
+        trust_root_version: None,
+        rejection_kind: None,
+        reason: "the log records the start of this import but no outcome".into(),
+        quarantined_as: None,
+    }
+}
+
+impl<'a> Register<'a> {
+    fn new(
+        bundles: &'a BTreeMap<String, airlock_catalog::BundleRow>,
+        roots: &'a [TrustRootInfo],
+    ) -> Self {
+        Register {
+            bundles,
+            roots,
+            rows: Vec::new(),
+            root: None,
+            open: None,
+            awaiting_quarantine: BTreeMap::new(),
+        }
+    }
+
+    fn threshold_of(&self, v: u64) -> Option<u32> {
+        self.roots
             .iter()
             .find(|r| r.version == v)
             .and_then(|r| r.bundle_threshold)
-    };
-    let mut rows: Vec<Transfer> = Vec::new();
-    // The trust root in force, followed through the log.
-    let mut root: Option<u64> = None;
-    // The attempt started and not yet finished: (seq, time, volume, operator).
-    let mut open: Option<(u64, String, String, Option<String>)> = None;
-    // Rows of rejected volumes waiting for their quarantine entry, by volume.
-    let mut awaiting_quarantine: BTreeMap<String, usize> = BTreeMap::new();
-    let interrupted =
-        |(seq, time, volume, operator): (u64, String, String, Option<String>)| Transfer {
-            time,
-            audit_seq: seq,
-            outcome: "interrupted".into(),
-            volume,
-            operator,
-            volume_sha256: None,
-            volume_size: None,
-            signer_names: BTreeMap::new(),
-            policy: None,
-            policy_sha256: None,
-            scanner: None,
-            scan: Vec::new(),
-            waivers: Vec::new(),
-            bundle_id: None,
-            bundle_name: None,
-            bundle_version: None,
-            channel: None,
-            sequence: None,
-            volume_number: None,
-            signers: Vec::new(),
-            threshold: None,
-            trust_root_version: None,
-            rejection_kind: None,
-            reason: "the log records the start of this import but no outcome".into(),
-            quarantined_as: None,
-        };
-    for e in entries {
+    }
+
+    fn push(&mut self, e: &Entry) {
         let d = &e.data;
         match e.kind.as_str() {
-            "initialized" => root = d.get("trustRootVersion").and_then(Value::as_u64),
+            "initialized" => self.root = d.get("trustRootVersion").and_then(Value::as_u64),
             "trust-root-updated" => {
-                root = d.get("version").and_then(Value::as_u64).or(root);
+                self.root = d.get("version").and_then(Value::as_u64).or(self.root);
             }
             "import-started" => {
-                if let Some(o) = open.take() {
-                    rows.push(interrupted(o));
+                if let Some(o) = self.open.take() {
+                    self.rows.push(interrupted(o));
                 }
-                awaiting_quarantine.clear();
-                open = Some((
+                self.awaiting_quarantine.clear();
+                self.open = Some((
                     e.seq,
                     e.time.clone(),
                     str_of(d, "volume").unwrap_or_default(),
@@ -625,12 +677,12 @@ fn transfers(
             }
             "import-accepted" | "import-duplicate" | "import-rejected" | "import-failed" => {
                 let volume = str_of(d, "volume").unwrap_or_default();
-                if open.as_ref().is_some_and(|o| o.2 == volume) {
-                    open = None;
+                if self.open.as_ref().is_some_and(|o| o.2 == volume) {
+                    self.open = None;
                 }
                 let outcome = e.kind.trim_start_matches("import-").to_string();
                 let bundle_id = str_of(d, "bundle");
-                let known = bundle_id.as_ref().and_then(|b| bundles.get(b));
+                let known = bundle_id.as_ref().and_then(|b| self.bundles.get(b));
                 let accepted = e.kind == "import-accepted";
                 let signers: Vec<String> = d
                     .get("signers")
@@ -647,7 +699,10 @@ fn transfers(
                     "import-duplicate" => "this volume of the bundle was already imported".into(),
                     _ => str_of(d, "reason").unwrap_or_default(),
                 };
-                let root_here = d.get("trustRootVersion").and_then(Value::as_u64).or(root);
+                let root_here = d
+                    .get("trustRootVersion")
+                    .and_then(Value::as_u64)
+                    .or(self.root);
                 let signer_names: BTreeMap<String, String> = d
                     .get("signerNames")
                     .and_then(Value::as_object)
@@ -719,7 +774,7 @@ fn transfers(
                         d.get("threshold")
                             .and_then(Value::as_u64)
                             .map(|t| t as u32)
-                            .or_else(|| root_here.and_then(threshold_of))
+                            .or_else(|| root_here.and_then(|v| self.threshold_of(v)))
                     } else {
                         None
                     },
@@ -729,24 +784,27 @@ fn transfers(
                     quarantined_as: None,
                 };
                 if e.kind == "import-rejected" {
-                    awaiting_quarantine.insert(volume, rows.len());
+                    self.awaiting_quarantine.insert(volume, self.rows.len());
                 }
-                rows.push(row);
+                self.rows.push(row);
             }
             "volume-quarantined" => {
                 let volume = str_of(d, "volume").unwrap_or_default();
-                if let Some(i) = awaiting_quarantine.remove(&volume) {
-                    rows[i].quarantined_as = str_of(d, "quarantinedAs");
+                if let Some(i) = self.awaiting_quarantine.remove(&volume) {
+                    self.rows[i].quarantined_as = str_of(d, "quarantinedAs");
                 }
             }
             _ => {}
         }
     }
-    if let Some(o) = open.take() {
-        rows.push(interrupted(o));
+
+    fn finish(mut self) -> Vec<Transfer> {
+        if let Some(o) = self.open.take() {
+            self.rows.push(interrupted(o));
+        }
+        self.rows.sort_by_key(|r| r.audit_seq);
+        self.rows
     }
-    rows.sort_by_key(|r| r.audit_seq);
-    rows
 }
 
 /// One line of a scan summary: `artifact: N files, clean`, or its findings by severity.
@@ -766,12 +824,28 @@ fn scan_line(v: &Value) -> String {
 }
 
 /// The name changes recorded by accepted imports, in log order.
+#[cfg(test)]
 fn changes(
     entries: &[Entry],
     bundles: &BTreeMap<String, airlock_catalog::BundleRow>,
 ) -> Vec<Change> {
     let mut out = Vec::new();
-    for e in entries.iter().filter(|e| e.kind == "import-accepted") {
+    for e in entries {
+        changes_of(e, bundles, &mut out);
+    }
+    out
+}
+
+/// The name changes one entry records (only `import-accepted` entries record any).
+fn changes_of(
+    e: &Entry,
+    bundles: &BTreeMap<String, airlock_catalog::BundleRow>,
+    out: &mut Vec<Change>,
+) {
+    if e.kind != "import-accepted" {
+        return;
+    }
+    {
         let d = &e.data;
         let bundle_id = str_of(d, "bundle");
         let known = bundle_id.as_ref().and_then(|b| bundles.get(b));
@@ -795,7 +869,6 @@ fn changes(
             });
         }
     }
-    out
 }
 
 fn count(rows: &[Transfer]) -> Counts {

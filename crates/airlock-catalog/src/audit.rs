@@ -127,70 +127,126 @@ pub(crate) fn hash_of(conn: &Connection, seq: u64) -> Result<Option<String>, Cat
         .optional()?)
 }
 
+/// One stored entry as read for verification (text, not yet parsed).
+struct Stored {
+    seq: u64,
+    time: String,
+    kind: String,
+    data: String,
+    prev: String,
+    hash: String,
+    sig: String,
+}
+
+/// What re-computing one entry found: data not JSON, hash mismatch, signature failure.
+fn check_content(e: &Stored, key: &PublicKey) -> (bool, bool, bool) {
+    let (value, json_ok) = match serde_json::from_str::<Value>(&e.data) {
+        Ok(v) => (v, true),
+        Err(_) => (Value::String(e.data.clone()), false),
+    };
+    let bytes = canonical(e.seq, &e.time, &e.kind, &value, &e.prev);
+    let hash_ok = Sha256::digest(&bytes).hex() == e.hash;
+    let sig_ok = B64
+        .decode(&e.sig)
+        .map(|s| key.verify(&bytes, &s))
+        .unwrap_or(false);
+    (json_ok, hash_ok, sig_ok)
+}
+
+/// Entries verified per batch: the hashes and signatures of a batch are checked on all cores
+/// while memory stays bounded by the batch, whatever the length of the log.
+const VERIFY_BATCH: usize = 4096;
+
 /// Checks numbering, chain, hashes and signatures of the whole log.
 pub(crate) fn verify(conn: &Connection, key: &PublicKey) -> Result<Report, CatalogError> {
+    use rayon::prelude::*;
     let mut st =
         conn.prepare("SELECT seq, time, kind, data, prev, hash, sig FROM audit ORDER BY seq")?;
     let mut rows = st.query([])?;
     let mut problems = Vec::new();
     let (mut expect_seq, mut expect_prev) = (1u64, GENESIS.to_string());
     let mut n = 0;
-    while let Some(r) = rows.next()? {
-        n += 1;
-        let seq = r.get::<_, i64>(0)? as u64;
-        let (time, kind, data, prev, hash, sig): (String, String, String, String, String, String) = (
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-            r.get(6)?,
-        );
-        if seq != expect_seq {
-            if seq > expect_seq {
+    loop {
+        let mut batch = Vec::with_capacity(VERIFY_BATCH);
+        while batch.len() < VERIFY_BATCH {
+            let Some(r) = rows.next()? else { break };
+            batch.push(Stored {
+                seq: r.get::<_, i64>(0)? as u64,
+                time: r.get(1)?,
+                kind: r.get(2)?,
+                data: r.get(3)?,
+                prev: r.get(4)?,
+                hash: r.get(5)?,
+                sig: r.get(6)?,
+            });
+        }
+        if batch.is_empty() {
+            break;
+        }
+        let checked: Vec<(bool, bool, bool)> =
+            batch.par_iter().map(|e| check_content(e, key)).collect();
+        for (e, (json_ok, hash_ok, sig_ok)) in batch.into_iter().zip(checked) {
+            n += 1;
+            let seq = e.seq;
+            if seq != expect_seq {
+                if seq > expect_seq {
+                    problems.push(format!(
+                        "entries {expect_seq}..{} are missing (deleted)",
+                        seq - 1
+                    ));
+                } else {
+                    problems.push(format!("entry {seq} is out of order"));
+                }
+            }
+            if e.prev != expect_prev {
                 problems.push(format!(
-                    "entries {expect_seq}..{} are missing (deleted)",
-                    seq - 1
+                    "entry {seq} does not follow the entry before it (an entry was inserted, deleted or moved here)"
                 ));
-            } else {
-                problems.push(format!("entry {seq} is out of order"));
             }
-        }
-        if prev != expect_prev {
-            problems.push(format!(
-                "entry {seq} does not follow the entry before it (an entry was inserted, deleted or moved here)"
-            ));
-        }
-        let value: Value = match serde_json::from_str(&data) {
-            Ok(v) => v,
-            Err(_) => {
+            if !json_ok {
                 problems.push(format!("entry {seq} data is not JSON (edited)"));
-                Value::String(data.clone())
             }
-        };
-        let bytes = canonical(seq, &time, &kind, &value, &prev);
-        let found = Sha256::digest(&bytes).hex();
-        if found != hash {
-            problems.push(format!(
-                "entry {seq} was edited: its content does not match its hash"
-            ));
+            if !hash_ok {
+                problems.push(format!(
+                    "entry {seq} was edited: its content does not match its hash"
+                ));
+            }
+            if !sig_ok {
+                problems.push(format!(
+                    "entry {seq} signature does not verify with the appliance key"
+                ));
+            }
+            expect_seq = seq + 1;
+            expect_prev = e.hash;
         }
-        let sig_ok = B64
-            .decode(&sig)
-            .map(|s| key.verify(&bytes, &s))
-            .unwrap_or(false);
-        if !sig_ok {
-            problems.push(format!(
-                "entry {seq} signature does not verify with the appliance key"
-            ));
-        }
-        expect_seq = seq + 1;
-        expect_prev = hash;
     }
     Ok(Report {
         entries: n,
         problems,
     })
+}
+
+/// Calls `f` with every entry in order, one at a time (memory stays flat however long the log).
+pub(crate) fn for_each(
+    conn: &Connection,
+    mut f: impl FnMut(Entry) -> Result<(), CatalogError>,
+) -> Result<(), CatalogError> {
+    let mut st =
+        conn.prepare("SELECT seq, time, kind, data, prev, hash, sig FROM audit ORDER BY seq")?;
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        let data: String = r.get(3)?;
+        f(Entry {
+            seq: r.get::<_, i64>(0)? as u64,
+            time: r.get(1)?,
+            kind: r.get(2)?,
+            data: serde_json::from_str(&data).unwrap_or(Value::String(data)),
+            prev: r.get(4)?,
+            hash: r.get(5)?,
+            sig: r.get(6)?,
+        })?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

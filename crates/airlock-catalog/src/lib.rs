@@ -209,6 +209,14 @@ impl Catalog {
     }
 
     /// The newest audit entry's (seq, hash), if any.
+    /// Calls `f` with every audit entry in order without holding the log in memory.
+    pub fn audit_for_each(
+        &self,
+        f: impl FnMut(audit::Entry) -> Result<(), CatalogError>,
+    ) -> Result<(), CatalogError> {
+        audit::for_each(&self.conn, f)
+    }
+
     pub fn audit_head(&self) -> Result<Option<(u64, String)>, CatalogError> {
         audit::head(&self.conn)
     }
