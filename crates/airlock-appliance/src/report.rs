@@ -824,18 +824,6 @@ fn scan_line(v: &Value) -> String {
 }
 
 /// The name changes recorded by accepted imports, in log order.
-#[cfg(test)]
-fn changes(
-    entries: &[Entry],
-    bundles: &BTreeMap<String, airlock_catalog::BundleRow>,
-) -> Vec<Change> {
-    let mut out = Vec::new();
-    for e in entries {
-        changes_of(e, bundles, &mut out);
-    }
-    out
-}
-
 /// The name changes one entry records (only `import-accepted` entries record any).
 fn changes_of(
     e: &Entry,
