@@ -7,6 +7,13 @@
 //! appended its frame, so at most `threads × 4 + 4` frames are in flight (being filled, queued,
 //! compressed or waiting in the writer's reorder map) and memory is `O(threads × FRAME_DATA)`
 //! whatever the size of the bundle and however unevenly the workers progress.
+//!
+//! With [`Compression::Auto`] the producer probes each blob (and each part of a split blob)
+//! before its first frame leaves: it compresses the first [`PROBE_BYTES`] of the data at zstd
+//! level 1, and when that does not save at least 1/[`PROBE_MIN_SAVING`] (2 %) of the sample the
+//! entry's frames are stored as raw zstd blocks ([`write_stored_frame`]) instead of compressed.
+//! Random-looking data (model weights, already compressed layers) then costs a copy rather than
+//! a compressor pass that would only end in raw blocks anyway.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -22,7 +29,7 @@ use airlock_trust::{Envelope, Signer};
 use crossbeam_channel::bounded;
 
 use crate::format::*;
-use crate::frames::{FrameIndex, FrameRecord};
+use crate::frames::{write_stored_frame, FrameIndex, FrameRecord};
 use crate::split::{self, Placement};
 use crate::{tarfmt, BundleError, Progress};
 
@@ -78,11 +85,41 @@ pub struct PackInput {
     pub blobs: Vec<PlannedBlob>,
 }
 
+/// Whether the writer may store incompressible data without compressing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// Probe each blob; store as raw zstd blocks the ones a probe finds incompressible.
+    #[default]
+    Auto,
+    /// Compress every frame at the configured level.
+    Always,
+}
+
+/// Bytes of a blob's data the probe compresses.
+pub const PROBE_BYTES: usize = 64 << 10;
+/// zstd level of the probe.
+pub const PROBE_LEVEL: i32 = 1;
+/// A probe must save at least `1 / PROBE_MIN_SAVING` of its sample (2 %) for the blob to be
+/// compressed.
+pub const PROBE_MIN_SAVING: usize = 50;
+
+/// Whether a blob whose data starts with `sample` should be compressed: the probe at
+/// [`PROBE_LEVEL`] saves at least 1/[`PROBE_MIN_SAVING`] of the sample.
+fn worth_compressing(probe: &mut zstd::bulk::Compressor<'_>, sample: &[u8]) -> bool {
+    let sample = &sample[..sample.len().min(PROBE_BYTES)];
+    // A probe that fails (it cannot for a buffer of the bound's size) just means: compress.
+    match probe.compress(sample) {
+        Ok(c) => c.len() + sample.len() / PROBE_MIN_SAVING <= sample.len(),
+        Err(_) => true,
+    }
+}
+
 pub struct PackOptions<'a> {
     pub out_dir: PathBuf,
     /// Upper bound on each volume file's size; `None` writes one volume.
     pub volume_size: Option<u64>,
     pub zstd_level: i32,
+    pub compression: Compression,
     pub threads: usize,
     pub signers: Vec<&'a dyn Signer>,
     pub progress: &'a dyn Progress,
@@ -110,7 +147,7 @@ fn entry_bound(size: u64) -> u64 {
     let tar = tarfmt::entry_len(size);
     let frames = tar.div_ceil(FRAME_DATA as u64).max(1);
     let per_frame = zstd::zstd_safe::compress_bound(FRAME_DATA) as u64 - FRAME_DATA as u64;
-    tar + frames * (per_frame + 32 + crate::frames::RECORD as u64)
+    tar + frames * (per_frame + 32 + crate::frames::RECORD_V2 as u64)
 }
 
 /// Most JSON bytes one part record adds to the statement (three u64/u32 numbers, a digest).
@@ -395,12 +432,15 @@ impl<'a> Entry<'a> {
 struct Job {
     seq: u64,
     entry: u32,
+    /// Store as raw blocks instead of compressing.
+    store: bool,
     buf: Vec<u8>,
 }
 
 struct Done {
     seq: u64,
     entry: u32,
+    store: bool,
     /// The input buffer, returned to the pool by the writer once the frame is written.
     buf: Vec<u8>,
     /// The compressed frame, or why compression failed.
@@ -441,18 +481,23 @@ fn write_volume(
                         .try_recv()
                         .unwrap_or_else(|_| Vec::with_capacity(bound));
                     out.clear();
-                    out.reserve(bound);
                     // A failure travels to the writer in sequence, which stops the pipeline; a
                     // worker that just returned would leave the writer waiting for this frame
                     // while holding every later buffer.
-                    let out = c
-                        .compress_to_buffer(&job.buf[..], &mut out)
-                        .map(|_| out)
-                        .map_err(|e| e.to_string());
+                    let out = if job.store {
+                        write_stored_frame(&job.buf, &mut out);
+                        Ok(out)
+                    } else {
+                        out.reserve(bound);
+                        c.compress_to_buffer(&job.buf[..], &mut out)
+                            .map(|_| out)
+                            .map_err(|e| e.to_string())
+                    };
                     if done_tx
                         .send(Done {
                             seq: job.seq,
                             entry: job.entry,
+                            store: job.store,
                             buf: job.buf,
                             out,
                         })
@@ -492,6 +537,7 @@ fn write_volume(
                             uoff,
                             usize,
                             entry: d.entry,
+                            stored: d.store,
                         });
                         coff += out.len() as u64;
                         uoff += usize as u64;
@@ -509,15 +555,25 @@ fn write_volume(
         // Producer: cut each entry's tar bytes into frames.
         let mut seq = 0u64;
         let mut produce = || -> Result<(), BundleError> {
+            let probe = match opts.compression {
+                Compression::Auto => Some(
+                    zstd::bulk::Compressor::new(PROBE_LEVEL)
+                        .map_err(|e| BundleError::io(path, "compress")(e))?,
+                ),
+                Compression::Always => None,
+            };
             let mut frames = FrameCutter {
                 seq: &mut seq,
                 entry: 0,
+                probe,
+                store: None,
                 job_tx: &job_tx,
                 pool_rx: &pool_rx,
                 buf: None,
             };
             for (ei, entry) in entries.iter().enumerate() {
                 frames.entry = ei as u32;
+                frames.store = None;
                 match entry {
                     Entry::Bytes { name, data } => {
                         frames.push(&tarfmt::header(name, data.len() as u64))?;
@@ -529,7 +585,7 @@ fn write_volume(
                     Entry::Blob(b) => {
                         frames.push(&tarfmt::header(&b.digest.layout_path(), b.size))?;
                         match &b.data {
-                            BlobData::Bytes(data) => frames.push(data)?,
+                            BlobData::Bytes(data) => frames.push_data(data)?,
                             BlobData::File {
                                 path,
                                 offset,
@@ -541,7 +597,7 @@ fn write_volume(
                     Entry::Part { blob, name, part } => {
                         frames.push(&tarfmt::header(name, part.size))?;
                         match &blob.data {
-                            BlobData::Bytes(data) => frames.push(
+                            BlobData::Bytes(data) => frames.push_data(
                                 &data[part.offset as usize..(part.offset + part.size) as usize],
                             )?,
                             BlobData::File {
@@ -564,6 +620,7 @@ fn write_volume(
             }
             // End-of-archive marker: two zero blocks, its own entry.
             frames.entry = entries.len() as u32;
+            frames.store = None;
             frames.push(&[0u8; 2 * tarfmt::BLOCK])?;
             frames.flush()
         };
@@ -598,6 +655,12 @@ fn write_volume(
 struct FrameCutter<'a> {
     seq: &'a mut u64,
     entry: u32,
+    /// Level-1 compressor for probing blobs; `None` with [`Compression::Always`].
+    probe: Option<zstd::bulk::Compressor<'static>>,
+    /// Whether the current entry's frames are stored raw, once its data was probed; frames
+    /// sent before (there are none: the first frame holds the first data) or without a probe
+    /// are compressed.
+    store: Option<bool>,
     job_tx: &'a crossbeam_channel::Sender<Job>,
     pool_rx: &'a crossbeam_channel::Receiver<Vec<u8>>,
     buf: Option<Vec<u8>>,
@@ -626,6 +689,22 @@ impl FrameCutter<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Decides, from the first bytes of the current entry's data, whether its frames are
+    /// stored raw. Only the first call per entry probes.
+    fn decide(&mut self, data: &[u8]) {
+        if self.store.is_none() && !data.is_empty() {
+            if let Some(p) = self.probe.as_mut() {
+                self.store = Some(!worth_compressing(p, data));
+            }
+        }
+    }
+
+    /// [`FrameCutter::push`] for a blob's data: probes it first.
+    fn push_data(&mut self, data: &[u8]) -> Result<(), BundleError> {
+        self.decide(data);
+        self.push(data)
     }
 
     fn push_file(
@@ -660,6 +739,13 @@ impl FrameCutter<'_> {
                 h.update(&buf[start..]);
             }
             left -= n as u64;
+            if self.store.is_none() && self.probe.is_some() {
+                // The first read of the entry's data: probe it before its frame can leave.
+                let buf = self.buf.take().expect("filled above");
+                self.decide(&buf[start..]);
+                self.buf = Some(buf);
+            }
+            let buf = self.buf.as_mut().expect("filled above");
             if buf.len() == FRAME_DATA {
                 self.send()?;
             }
@@ -695,6 +781,7 @@ impl FrameCutter<'_> {
                 .send(Job {
                     seq: *self.seq,
                     entry: self.entry,
+                    store: self.store.unwrap_or(false),
                     buf,
                 })
                 .map_err(|_| Self::stopped())?;
