@@ -8,8 +8,9 @@
 //! compressed or waiting in the writer's reorder map) and memory is `O(threads × FRAME_DATA)`
 //! whatever the size of the bundle and however unevenly the workers progress.
 //!
-//! With [`Compression::Auto`] the producer probes each blob (and each part of a split blob)
-//! before its first frame leaves: it compresses the first [`PROBE_BYTES`] of the data at zstd
+//! With [`Compression::Auto`] the producer probes each blob (and each part of a split blob) of
+//! at least [`PROBE_BYTES`] before its first frame leaves: it compresses the first
+//! [`PROBE_BYTES`] of the data at zstd
 //! level 1, and when that does not save at least 1/[`PROBE_MIN_SAVING`] (2 %) of the sample the
 //! entry's frames are stored as raw zstd blocks ([`write_stored_frame`]) instead of compressed.
 //! Random-looking data (model weights, already compressed layers) then costs a copy rather than
@@ -103,10 +104,15 @@ pub const PROBE_LEVEL: i32 = 1;
 /// compressed.
 pub const PROBE_MIN_SAVING: usize = 50;
 
-/// Whether a blob whose data starts with `sample` should be compressed: the probe at
-/// [`PROBE_LEVEL`] saves at least 1/[`PROBE_MIN_SAVING`] of the sample.
+/// Whether a blob whose data starts with `sample` should be compressed: it is shorter than
+/// [`PROBE_BYTES`] (compressing it is quick, and its frame's tar header and padding compress
+/// whatever its data), or the probe at [`PROBE_LEVEL`] saves at least 1/[`PROBE_MIN_SAVING`]
+/// of the sample.
 fn worth_compressing(probe: &mut zstd::bulk::Compressor<'_>, sample: &[u8]) -> bool {
-    let sample = &sample[..sample.len().min(PROBE_BYTES)];
+    if sample.len() < PROBE_BYTES {
+        return true;
+    }
+    let sample = &sample[..PROBE_BYTES];
     // A probe that fails (it cannot for a buffer of the bound's size) just means: compress.
     match probe.compress(sample) {
         Ok(c) => c.len() + sample.len() / PROBE_MIN_SAVING <= sample.len(),
