@@ -6,8 +6,8 @@
 //! in version 2 `flags u32`), then a footer `count u32` + `"AIRLKIX1"` (28-byte records) or
 //! `"AIRLKIX2"` (32-byte records).
 //!
-//! Version 2 exists for one flag: [`FLAG_STORED`], set on the frames of an entry the writer
-//! stored as raw zstd blocks because a probe found its data incompressible. A writer emits
+//! Version 2 exists for one flag: [`FLAG_STORED`], set on each frame the writer stored as raw
+//! zstd blocks because a probe found its data incompressible. A writer emits
 //! version 2 only when some frame carries the flag, so a volume whose frames are all compressed
 //! keeps the version 1 index that every airlock reader reads. Stored frames are ordinary zstd
 //! frames ([`write_stored_frame`]): `zstd -d` and every reader decode them like the others.

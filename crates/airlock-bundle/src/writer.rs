@@ -8,13 +8,14 @@
 //! compressed or waiting in the writer's reorder map) and memory is `O(threads × FRAME_DATA)`
 //! whatever the size of the bundle and however unevenly the workers progress.
 //!
-//! With [`Compression::Auto`] the producer probes each blob (and each part of a split blob) of
-//! at least [`PROBE_BYTES`] before its first frame leaves: it compresses the first
-//! [`PROBE_BYTES`] of the data at zstd
-//! level 1, and when that does not save at least 1/[`PROBE_MIN_SAVING`] (2 %) of the sample the
-//! entry's frames are stored as raw zstd blocks ([`write_stored_frame`]) instead of compressed.
-//! Random-looking data (model weights, already compressed layers) then costs a copy rather than
-//! a compressor pass that would only end in raw blocks anyway.
+//! With [`Compression::Auto`] a worker first probes each frame of at least [`PROBE_BYTES`]: it
+//! compresses [`PROBE_BYTES`] sampled from four places of the frame at zstd level 1, and when
+//! that does not save at least 1/[`PROBE_MIN_SAVING`] (2 %) of the sample the frame is stored
+//! as raw zstd blocks ([`write_stored_frame`]) instead of compressed. Random-looking data (model
+//! weights, already compressed layers) then costs a copy rather than a compressor pass that
+//! would only end in raw blocks anyway. The probe is per frame, not per blob, so that a blob
+//! whose start happens to be incompressible (a layer whose first file is an archive) is still
+//! compressed where it can be.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -89,34 +90,62 @@ pub struct PackInput {
 /// Whether the writer may store incompressible data without compressing it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Compression {
-    /// Probe each blob; store as raw zstd blocks the ones a probe finds incompressible.
+    /// Probe each frame; store as raw zstd blocks the ones a probe finds incompressible.
     #[default]
     Auto,
     /// Compress every frame at the configured level.
     Always,
 }
 
-/// Bytes of a blob's data the probe compresses.
+/// Bytes of a frame the probe compresses; shorter frames are always compressed (that is quick,
+/// and a short blob's frame is largely tar header and padding, which compress).
 pub const PROBE_BYTES: usize = 64 << 10;
 /// zstd level of the probe.
 pub const PROBE_LEVEL: i32 = 1;
-/// A probe must save at least `1 / PROBE_MIN_SAVING` of its sample (2 %) for the blob to be
+/// A probe must save at least `1 / PROBE_MIN_SAVING` of its sample (2 %) for the frame to be
 /// compressed.
 pub const PROBE_MIN_SAVING: usize = 50;
+/// The probe's sample: this many slices of `PROBE_BYTES / PROBE_SLICES` bytes, at the start
+/// and at 1/4, 1/2 and 3/4 of the frame.
+const PROBE_SLICES: usize = 4;
 
-/// Whether a blob whose data starts with `sample` should be compressed: it is shorter than
-/// [`PROBE_BYTES`] (compressing it is quick, and its frame's tar header and padding compress
-/// whatever its data), or the probe at [`PROBE_LEVEL`] saves at least 1/[`PROBE_MIN_SAVING`]
-/// of the sample.
-fn worth_compressing(probe: &mut zstd::bulk::Compressor<'_>, sample: &[u8]) -> bool {
-    if sample.len() < PROBE_BYTES {
-        return true;
+/// Probes frames: a level-1 compressor and a buffer for the sample.
+struct Probe {
+    zstd: zstd::bulk::Compressor<'static>,
+    sample: Vec<u8>,
+    out: Vec<u8>,
+}
+
+impl Probe {
+    fn new() -> std::io::Result<Self> {
+        Ok(Probe {
+            zstd: zstd::bulk::Compressor::new(PROBE_LEVEL)?,
+            sample: Vec::with_capacity(PROBE_BYTES),
+            out: Vec::with_capacity(zstd::zstd_safe::compress_bound(PROBE_BYTES)),
+        })
     }
-    let sample = &sample[..PROBE_BYTES];
-    // A probe that fails (it cannot for a buffer of the bound's size) just means: compress.
-    match probe.compress(sample) {
-        Ok(c) => c.len() + sample.len() / PROBE_MIN_SAVING <= sample.len(),
-        Err(_) => true,
+
+    /// Whether `frame` should be compressed: it is shorter than [`PROBE_BYTES`], or the
+    /// sample compressed at [`PROBE_LEVEL`] saves at least 1/[`PROBE_MIN_SAVING`] of it.
+    fn worth_compressing(&mut self, frame: &[u8]) -> bool {
+        if frame.len() < PROBE_BYTES {
+            return true;
+        }
+        let slice = PROBE_BYTES / PROBE_SLICES;
+        self.sample.clear();
+        for i in 0..PROBE_SLICES {
+            let start = (frame.len() / PROBE_SLICES * i).min(frame.len() - slice);
+            self.sample.extend_from_slice(&frame[start..start + slice]);
+        }
+        self.out.clear();
+        // A probe that fails (it cannot into a buffer of the bound's size) means: compress.
+        match self
+            .zstd
+            .compress_to_buffer(&self.sample[..], &mut self.out)
+        {
+            Ok(n) => n + PROBE_BYTES / PROBE_MIN_SAVING <= PROBE_BYTES,
+            Err(_) => true,
+        }
     }
 }
 
@@ -438,14 +467,13 @@ impl<'a> Entry<'a> {
 struct Job {
     seq: u64,
     entry: u32,
-    /// Store as raw blocks instead of compressing.
-    store: bool,
     buf: Vec<u8>,
 }
 
 struct Done {
     seq: u64,
     entry: u32,
+    /// The frame was stored as raw blocks.
     store: bool,
     /// The input buffer, returned to the pool by the writer once the frame is written.
     buf: Vec<u8>,
@@ -461,6 +489,7 @@ fn write_volume(
 ) -> Result<(u64, u64), BundleError> {
     let threads = opts.threads.max(1);
     let level = opts.zstd_level;
+    let compression = opts.compression;
     let file = File::create(path).map_err(BundleError::io(path, "create volume"))?;
     // Input buffers: the only ones the producer can fill. Each travels producer -> worker ->
     // writer -> pool, so this also bounds the writer's reorder map and the output buffers.
@@ -481,6 +510,10 @@ fn write_volume(
                 (job_rx.clone(), done_tx.clone(), outpool_rx.clone());
             workers.push(s.spawn(move || -> Result<(), String> {
                 let mut c = zstd::bulk::Compressor::new(level).map_err(|e| e.to_string())?;
+                let mut probe = match compression {
+                    Compression::Auto => Some(Probe::new().map_err(|e| e.to_string())?),
+                    Compression::Always => None,
+                };
                 let bound = zstd::zstd_safe::compress_bound(FRAME_DATA);
                 for job in job_rx {
                     let mut out = outpool_rx
@@ -490,7 +523,10 @@ fn write_volume(
                     // A failure travels to the writer in sequence, which stops the pipeline; a
                     // worker that just returned would leave the writer waiting for this frame
                     // while holding every later buffer.
-                    let out = if job.store {
+                    let store = probe
+                        .as_mut()
+                        .is_some_and(|p| !p.worth_compressing(&job.buf));
+                    let out = if store {
                         write_stored_frame(&job.buf, &mut out);
                         Ok(out)
                     } else {
@@ -503,7 +539,7 @@ fn write_volume(
                         .send(Done {
                             seq: job.seq,
                             entry: job.entry,
-                            store: job.store,
+                            store,
                             buf: job.buf,
                             out,
                         })
@@ -561,25 +597,15 @@ fn write_volume(
         // Producer: cut each entry's tar bytes into frames.
         let mut seq = 0u64;
         let mut produce = || -> Result<(), BundleError> {
-            let probe = match opts.compression {
-                Compression::Auto => Some(
-                    zstd::bulk::Compressor::new(PROBE_LEVEL)
-                        .map_err(|e| BundleError::io(path, "compress")(e))?,
-                ),
-                Compression::Always => None,
-            };
             let mut frames = FrameCutter {
                 seq: &mut seq,
                 entry: 0,
-                probe,
-                store: None,
                 job_tx: &job_tx,
                 pool_rx: &pool_rx,
                 buf: None,
             };
             for (ei, entry) in entries.iter().enumerate() {
                 frames.entry = ei as u32;
-                frames.store = None;
                 match entry {
                     Entry::Bytes { name, data } => {
                         frames.push(&tarfmt::header(name, data.len() as u64))?;
@@ -591,7 +617,7 @@ fn write_volume(
                     Entry::Blob(b) => {
                         frames.push(&tarfmt::header(&b.digest.layout_path(), b.size))?;
                         match &b.data {
-                            BlobData::Bytes(data) => frames.push_data(data)?,
+                            BlobData::Bytes(data) => frames.push(data)?,
                             BlobData::File {
                                 path,
                                 offset,
@@ -603,7 +629,7 @@ fn write_volume(
                     Entry::Part { blob, name, part } => {
                         frames.push(&tarfmt::header(name, part.size))?;
                         match &blob.data {
-                            BlobData::Bytes(data) => frames.push_data(
+                            BlobData::Bytes(data) => frames.push(
                                 &data[part.offset as usize..(part.offset + part.size) as usize],
                             )?,
                             BlobData::File {
@@ -626,7 +652,6 @@ fn write_volume(
             }
             // End-of-archive marker: two zero blocks, its own entry.
             frames.entry = entries.len() as u32;
-            frames.store = None;
             frames.push(&[0u8; 2 * tarfmt::BLOCK])?;
             frames.flush()
         };
@@ -661,12 +686,6 @@ fn write_volume(
 struct FrameCutter<'a> {
     seq: &'a mut u64,
     entry: u32,
-    /// Level-1 compressor for probing blobs; `None` with [`Compression::Always`].
-    probe: Option<zstd::bulk::Compressor<'static>>,
-    /// Whether the current entry's frames are stored raw, once its data was probed; frames
-    /// sent before (there are none: the first frame holds the first data) or without a probe
-    /// are compressed.
-    store: Option<bool>,
     job_tx: &'a crossbeam_channel::Sender<Job>,
     pool_rx: &'a crossbeam_channel::Receiver<Vec<u8>>,
     buf: Option<Vec<u8>>,
@@ -695,22 +714,6 @@ impl FrameCutter<'_> {
             }
         }
         Ok(())
-    }
-
-    /// Decides, from the first bytes of the current entry's data, whether its frames are
-    /// stored raw. Only the first call per entry probes.
-    fn decide(&mut self, data: &[u8]) {
-        if self.store.is_none() && !data.is_empty() {
-            if let Some(p) = self.probe.as_mut() {
-                self.store = Some(!worth_compressing(p, data));
-            }
-        }
-    }
-
-    /// [`FrameCutter::push`] for a blob's data: probes it first.
-    fn push_data(&mut self, data: &[u8]) -> Result<(), BundleError> {
-        self.decide(data);
-        self.push(data)
     }
 
     fn push_file(
@@ -745,13 +748,6 @@ impl FrameCutter<'_> {
                 h.update(&buf[start..]);
             }
             left -= n as u64;
-            if self.store.is_none() && self.probe.is_some() {
-                // The first read of the entry's data: probe it before its frame can leave.
-                let buf = self.buf.take().expect("filled above");
-                self.decide(&buf[start..]);
-                self.buf = Some(buf);
-            }
-            let buf = self.buf.as_mut().expect("filled above");
             if buf.len() == FRAME_DATA {
                 self.send()?;
             }
@@ -787,7 +783,6 @@ impl FrameCutter<'_> {
                 .send(Job {
                     seq: *self.seq,
                     entry: self.entry,
-                    store: self.store.unwrap_or(false),
                     buf,
                 })
                 .map_err(|_| Self::stopped())?;

@@ -1,7 +1,8 @@
-//! Compression choice per blob: with `Compression::Auto` a random blob is stored as raw zstd
-//! blocks (its frames take the data size plus a few header bytes) and a text blob is
-//! compressed; both verify through airlock's reader and extract with the `zstd` CLI and
-//! `tar --zstd`. With `Compression::Always` nothing is stored and the index stays version 1.
+//! Compression choice per frame: with `Compression::Auto` a random blob is stored as raw zstd
+//! blocks (its frames take the data size plus a few header bytes), a text blob is compressed,
+//! and so is a blob that starts with 1 MiB of random bytes followed by text; all verify
+//! through airlock's reader and extract with the `zstd` CLI and `tar --zstd`. With
+//! `Compression::Always` nothing is stored and the index stays version 1.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -23,12 +24,14 @@ use airlock_trust::{KeyPair, Signer, TrustRoot};
 /// Two frames of random data plus a short third.
 const RANDOM: usize = 9 << 20;
 const TEXT_LINES: usize = 40_000;
+/// The mixed blob: this much random data, then text, in a 5 MiB blob.
+const MIXED_HEAD: usize = 1 << 20;
 
 struct Packed {
     dir: tempfile::TempDir,
     root: TrustRoot,
     volume: PathBuf,
-    /// (digest hex, content) of the small root blob, the random blob and the text blob.
+    /// (digest hex, content) of the small root blob, the random, the text and the mixed blob.
     blobs: Vec<(String, Vec<u8>)>,
 }
 
@@ -106,6 +109,14 @@ fn packed(compression: Compression) -> Packed {
         x ^= x << 17;
         *b = x as u8;
     }
+    let mixed: Vec<u8> = random[..MIXED_HEAD]
+        .iter()
+        .copied()
+        .chain(
+            (0..).flat_map(|i: u32| format!("line {i} of the text after the head\n").into_bytes()),
+        )
+        .take(5 << 20)
+        .collect();
     let text: Vec<u8> = (0..TEXT_LINES)
         .flat_map(|i| {
             format!("{i:08} key=value{} path=/usr/lib/x{}\n", i % 97, i % 13).into_bytes()
@@ -119,15 +130,17 @@ fn packed(compression: Compression) -> Packed {
     };
     let random_blob = file_blob(dir.path(), "random.bin", &random);
     let text_blob = file_blob(dir.path(), "text.txt", &text);
+    let mixed_blob = file_blob(dir.path(), "mixed.bin", &mixed);
     let blobs = vec![
         (root_blob.digest.hex().to_string(), small.to_vec()),
         (random_blob.digest.hex().to_string(), random),
         (text_blob.digest.hex().to_string(), text),
+        (mixed_blob.digest.hex().to_string(), mixed),
     ];
     let input = PackInput {
         manifest: manifest(&root_blob),
         index_json: b"{}".to_vec(),
-        blobs: vec![root_blob, random_blob, text_blob],
+        blobs: vec![root_blob, random_blob, text_blob, mixed_blob],
     };
     let packed = pack(
         input,
@@ -206,7 +219,7 @@ fn random_blobs_are_stored_and_text_blobs_compressed() {
     let p = packed(Compression::Auto);
     let ix = index_of(&p);
     ix.check(airlock_bundle::format::MAX_FRAME).unwrap();
-    // Entries 4, 5, 6: the root blob, the random blob, the text blob.
+    // Entries 4, 5, 6, 7: the root blob, the random blob, the text blob, the mixed blob.
     let random = entry_frames(&ix, 5);
     assert_eq!(random.len(), 3, "{random:?}");
     assert!(random.iter().all(|f| f.stored), "{random:?}");
@@ -230,15 +243,26 @@ fn random_blobs_are_stored_and_text_blobs_compressed() {
         "text compressed to {csize} of {usize} bytes"
     );
 
+    // A random first megabyte does not make the rest of the blob stored: its first frame
+    // (1 MiB random, 3 MiB text) and its second (text) are compressed.
+    let mixed = entry_frames(&ix, 7);
+    assert_eq!(mixed.len(), 2, "{mixed:?}");
+    assert!(mixed.iter().all(|f| !f.stored), "{mixed:?}");
+    let csize: u64 = mixed.iter().map(|f| f.csize as u64).sum();
+    assert!(
+        csize < (MIXED_HEAD as u64) * 3 / 2,
+        "mixed blob took {csize} bytes"
+    );
+
     // The metadata entries, the end-of-archive marker and the 14-byte root blob (too short to
     // shrink, but its frame's tar header and padding do) are compressed.
-    for entry in [0, 1, 2, 3, 4, 7] {
+    for entry in [0, 1, 2, 3, 4, 8] {
         assert!(entry_frames(&ix, entry).iter().all(|f| !f.stored));
     }
     let bytes = std::fs::read(&p.volume).unwrap();
     assert_eq!(&bytes[bytes.len() - 8..], frames::FOOTER_MAGIC_V2);
 
-    assert_eq!(verify(&p), 3);
+    assert_eq!(verify(&p), 4);
     extract_with_tar(&p);
 }
 
@@ -252,6 +276,6 @@ fn always_compresses_every_frame_and_keeps_the_version_1_index() {
     // libzstd falls back to raw blocks for the random data, after trying to compress it.
     let random: u64 = entry_frames(&ix, 5).iter().map(|f| f.csize as u64).sum();
     assert!(random >= RANDOM as u64);
-    assert_eq!(verify(&p), 3);
+    assert_eq!(verify(&p), 4);
     extract_with_tar(&p);
 }
