@@ -1,50 +1,156 @@
 #!/usr/bin/env bash
 # Benchmarks against physical baselines measured on the same machine in the same run.
-# Usage: scripts/bench.sh [SECTION...]   sections: pack import sync scan serve models debs (default: pack import)
-# Env: BENCH_DIR (default target/bench), BENCH_GIB (data set size, default 2), RUNS (default 3).
-# Prints one line per measurement and a summary of ratios (airlock time / baseline time; lower
-# is better) and peak memory. The best of RUNS runs is kept for each command.
+# Usage: scripts/bench.sh [SECTION...]
+#   sections: pack import sync scan serve models debs, or all (default: pack import)
+# Env:
+#   BENCH_DIR      data sets and outputs (default target/bench; target/bench-smoke when smoke)
+#   BENCH_MIB      size of the pack/import data set and the models section's model, in MiB
+#                  (default 2048; BENCH_GIB=N, fractions allowed, sets it as N * 1024)
+#   RUNS           runs of each command (default 3)
+#   BENCH_PROFILE  release (default: cargo build --release, then target/release) or debug
+#                  (target/debug as already built, e.g. by scripts/test.sh; nothing is built)
+#   BENCH_SMOKE=1  small data everywhere and RUNS=1: scripts/test.sh runs every section this
+#                  way so that a broken benchmark fails the tests. Only that every command
+#                  succeeds counts; the ratios are printed but mean nothing at that size.
+#   BENCH_JSON=FILE  also write the results as JSON: {date (start, UTC), runs, data_mib,
+#                  profile, smoke, cores, sections, results: [{section, name, data_mib, unit,
+#                  target, lower_is_better, ratio, airlock: {...}, baseline: {...} | null}]},
+#                  where for unit "s" each side has name, best_s, median_s and peak_kib, for
+#                  unit "req/s" name, rps, p50 and p99; ratio = airlock / baseline (best times
+#                  or rates).
+# Prints one line per command (best and median of RUNS runs, peak RSS of the best run) and a
+# summary line per measurement: ratio airlock / baseline (lower is better) unless it says
+# otherwise, and peak memory.
 set -euo pipefail
+CALLER_PWD=$PWD
+BENCH_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO=$PWD
 # shellcheck source=scripts/peers.sh
 source scripts/peers.sh
 airlock_install_apt_peers
-cargo build --release --bins -q
-AIRLOCK="$REPO/target/release/airlock"
-AIRLOCKD="$REPO/target/release/airlockd"
-BENCH_DIR=${BENCH_DIR:-$REPO/target/bench}
-BENCH_GIB=${BENCH_GIB:-2}
-RUNS=${RUNS:-3}
+BENCH_SMOKE=${BENCH_SMOKE:-0}
+BENCH_PROFILE=${BENCH_PROFILE:-release}
+case "$BENCH_PROFILE" in
+    release) cargo build --release --bins -q ;;
+    debug) ;;
+    *) echo "BENCH_PROFILE must be release or debug, not $BENCH_PROFILE" >&2; exit 2 ;;
+esac
+AIRLOCK="$REPO/target/$BENCH_PROFILE/airlock"
+AIRLOCKD="$REPO/target/$BENCH_PROFILE/airlockd"
+for b in "$AIRLOCK" "$AIRLOCKD"; do
+    [ -x "$b" ] || { echo "$b is missing: build it first (cargo build --workspace --bins)" >&2; exit 1; }
+done
+if [ "$BENCH_SMOKE" = 1 ]; then
+    BENCH_DIR=${BENCH_DIR:-$REPO/target/bench-smoke}
+    BENCH_MIB=${BENCH_MIB:-24}
+    RUNS=${RUNS:-1}
+else
+    BENCH_DIR=${BENCH_DIR:-$REPO/target/bench}
+    BENCH_MIB=${BENCH_MIB:-$(awk "BEGIN{printf \"%d\", ${BENCH_GIB:-2} * 1024}")}
+    RUNS=${RUNS:-3}
+fi
+[ "$BENCH_MIB" -ge 8 ] || { echo "BENCH_MIB must be at least 8" >&2; exit 2; }
+if [ -n "${BENCH_JSON:-}" ]; then
+    case "$BENCH_JSON" in /*) ;; *) BENCH_JSON="$CALLER_PWD/$BENCH_JSON" ;; esac
+fi
+ALL_SECTIONS="pack import sync scan serve models debs"
 SECTIONS=${*:-pack import}
+[ "$SECTIONS" = all ] && SECTIONS=$ALL_SECTIONS
+for s in $SECTIONS; do
+    case " $ALL_SECTIONS " in *" $s "*) ;; *) echo "unknown section $s (sections: $ALL_SECTIONS)" >&2; exit 2 ;; esac
+done
 mkdir -p "$BENCH_DIR"
 cd "$BENCH_DIR"
+RESULTS=$BENCH_DIR/results.tsv
+: > "$RESULTS"
+# Servers the sections start in the background: stopped however the script ends.
+trap 'for j in $(jobs -p); do kill "$j" 2>/dev/null || true; done' EXIT
 
-# best_of NAME CMD...: runs CMD RUNS times under /usr/bin/time; records best wall seconds and
-# the peak RSS (KiB) of that run in $NAME_s / $NAME_rss.
-best_of() {
+# measure NAME CMD...: runs CMD RUNS times under /usr/bin/time (PRE, if set, runs before each
+# run, untimed); records the best and the median wall seconds and the peak RSS (KiB) of the
+# best run in $NAME_s, $NAME_med and $NAME_rss. A failing run stops the benchmark.
+measure() {
     local name=$1; shift
-    local best="" rss=""
+    local best="" rss="" times=() t m
     for _ in $(seq "$RUNS"); do
         bash -c "${PRE:-true}"; sync
-        /usr/bin/time -f '%e %M' -o time.out bash -c "$*" >/dev/null 2>bench.err || { cat bench.err >&2; return 1; }
+        /usr/bin/time -f '%e %M' -o time.out bash -c "$*" >/dev/null 2>bench.err || {
+            cat bench.err >&2; echo "benchmark command failed: $*" >&2; return 1; }
         read -r t m < time.out
+        times+=("$t")
         if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; rss=$m; fi
     done
+    local med
+    med=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}')
     printf -v "${name}_s" '%s' "$best"
+    printf -v "${name}_med" '%s' "$med"
     printf -v "${name}_rss" '%s' "$rss"
-    printf '%-28s %8.2f s  peak %7d KiB\n' "$name" "$best" "$rss" >&2
+    printf '%-28s %8.2f s  median %8.2f s  peak %7d KiB\n' "$name" "$best" "$med" "$rss" >&2
 }
 
-ratio() { awk "BEGIN{printf \"%.2f\", $1 / $2}"; }
+# ratio A B: A / B with two decimals ("n/a" when B is 0, as a smoke run's times can be).
+ratio() { awk "BEGIN{if ($2 == 0) print \"n/a\"; else printf \"%.2f\", $1 / $2}"; }
+
+# record SECTION NAME DATA_MIB TARGET AIRLOCK [BASELINE]: one result for BENCH_JSON, from the
+# measure names of airlock's command and the baseline's (none when omitted).
+record() {
+    local section=$1 name=$2 mib=$3 target=$4 a=$5 b=${6:-}
+    local as=${a}_s am=${a}_med ar=${a}_rss bs="" bm="" br=""
+    if [ -n "$b" ]; then bs=${b}_s bm=${b}_med br=${b}_rss; bs=${!bs} bm=${!bm} br=${!br}; fi
+    printf 's\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$section" "$name" "$mib" "$target" \
+        "$a" "${!as}" "${!am}" "${!ar}" "$b" "$bs" "$bm" "$br" >> "$RESULTS"
+}
+
+# record_rate SECTION NAME DATA_MIB TARGET: manifest GETs/s of airlockd and the registry, from
+# the variables bench_serve sets.
+record_rate() {
+    printf 'req/s\t%s\t%s\t%s\t%s\tairlockd_manifest\t%s\t%s\t%s\tregistry_manifest\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" \
+        "$airlockd_rps" "$airlockd_p50" "$airlockd_p99" "$registry_rps" "$registry_p50" "$registry_p99" >> "$RESULTS"
+}
+
+write_json() {
+    python3 - "$RESULTS" "$BENCH_JSON" "$BENCH_DATE" "$RUNS" "$BENCH_MIB" "$BENCH_PROFILE" "$BENCH_SMOKE" "$(nproc)" "$SECTIONS" <<'PY'
+import json, sys
+results_tsv, out, date, runs, mib, profile, smoke, cores, sections = sys.argv[1:]
+def num(x):
+    return float(x) if x not in ("", None) else None
+results = []
+for line in open(results_tsv):
+    f = line.rstrip("\n").split("\t")
+    unit, section, name, data_mib, target = f[0], f[1], f[2], float(f[3]), f[4]
+    if unit == "s":
+        a = {"name": f[5], "best_s": num(f[6]), "median_s": num(f[7]), "peak_kib": int(f[8])}
+        b = {"name": f[9], "best_s": num(f[10]), "median_s": num(f[11]), "peak_kib": int(f[12])} if f[9] else None
+        ratio = a["best_s"] / b["best_s"] if b and b["best_s"] else None
+        lower = True
+    else:
+        a = {"name": f[5], "rps": num(f[6]), "p50": f[7], "p99": f[8]}
+        b = {"name": f[9], "rps": num(f[10]), "p50": f[11], "p99": f[12]}
+        ratio = a["rps"] / b["rps"] if a["rps"] is not None and b["rps"] else None
+        lower = False
+    results.append({"section": section, "name": name, "data_mib": data_mib, "unit": unit,
+                    "target": target, "lower_is_better": lower,
+                    "ratio": round(ratio, 3) if ratio is not None else None,
+                    "airlock": a, "baseline": b})
+doc = {"date": date,
+       "runs": int(runs), "data_mib": int(mib), "profile": profile, "smoke": smoke == "1",
+       "cores": int(cores), "sections": sections.split(), "results": results}
+with open(out, "w") as f:
+    json.dump(doc, f, indent=1)
+    f.write("\n")
+PY
+}
 
 make_dataset() {
-    # Mixed data set: 60% incompressible model shards, 40% compressible layer-like files cut from
-    # the machine's own libraries and binaries (what container layers hold).
-    local total=$((BENCH_GIB * 1024)) # MiB
+    # Mixed data set of BENCH_MIB MiB: 60% incompressible model shards, 40% compressible
+    # layer-like files cut from the machine's own libraries and binaries (what container layers
+    # hold), 64 MiB each (smaller when the data set is too small for four of them).
+    local total=$BENCH_MIB
     local model=$((total * 6 / 10 / 4)) layer=64
+    [ $(((total - model * 4) / layer)) -ge 4 ] || layer=$(((total - model * 4) / 4))
     local nlayers=$(((total - model * 4) / layer))
-    if [ -f data/.done ] && [ "$(cat data/.done)" = "$BENCH_GIB" ]; then return; fi
+    if [ -f data/.done ] && [ "$(cat data/.done)" = "$BENCH_MIB" ]; then return; fi
     rm -rf data && mkdir -p data/model data/layers
     for i in 1 2 3 4; do python3 "$REPO/scripts/gen-safetensors.py" $((model << 20)) "data/model/model-0000$i-of-00004.safetensors"; done
     echo '{"architectures":["Bench"]}' > data/model/config.json
@@ -61,7 +167,7 @@ make_dataset() {
         echo '  files:'
         for f in data/layers/layer-*; do echo "    - {name: $(basename "$f"), path: ./$f}"; done
     } > bench.yaml
-    echo "$BENCH_GIB" > data/.done
+    echo "$BENCH_MIB" > data/.done
     du -sh data >&2
 }
 
@@ -77,15 +183,21 @@ bench_pack() {
     make_dataset
     keys
     echo "== pack / verify: $(du -sh --apparent-size data | cut -f1) mixed data set, $(nproc) cores" >&2
-    PRE="rm -f base.tar.zst" best_of tar_zstd "tar -cf - data | zstd -q -T0 -3 -o base.tar.zst"
-    PRE="rm -rf out" best_of airlock_pack_noscan "$AIRLOCK pack bench.yaml --key keys/signer.key --out out --no-scan"
-    PRE="rm -rf out" best_of airlock_pack "$AIRLOCK pack bench.yaml --key keys/signer.key --out out"
-    best_of zstd_openssl "zstd -dc base.tar.zst | openssl dgst -sha256"
-    best_of airlock_verify "$AIRLOCK verify --trust root.json out/*.tar.zst"
+    PRE="rm -f base.tar.zst" measure tar_zstd "tar -cf - data | zstd -q -T0 -3 -o base.tar.zst"
+    PRE="rm -rf out" measure airlock_pack_noscan "$AIRLOCK pack bench.yaml --key keys/signer.key --out out --no-scan"
+    PRE="rm -rf out" measure airlock_pack_always "$AIRLOCK pack bench.yaml --key keys/signer.key --out out --compression always"
+    PRE="rm -rf out" measure airlock_pack "$AIRLOCK pack bench.yaml --key keys/signer.key --out out"
+    measure zstd_openssl "zstd -dc base.tar.zst | openssl dgst -sha256"
+    measure airlock_verify "$AIRLOCK verify --trust root.json out/*.tar.zst"
     echo "pack:   airlock $airlock_pack_s s vs tar|zstd -T0 -3 $tar_zstd_s s = $(ratio "$airlock_pack_s" "$tar_zstd_s")x (target <= 0.9x), peak $((airlock_pack_rss / 1024)) MiB"
     echo "pack without scanning (--no-scan): $airlock_pack_noscan_s s = $(ratio "$airlock_pack_noscan_s" "$tar_zstd_s")x"
+    echo "pack compressing every blob (--compression always): $airlock_pack_always_s s = $(ratio "$airlock_pack_always_s" "$tar_zstd_s")x"
     echo "verify: airlock $airlock_verify_s s vs zstd -dc|openssl sha256 $zstd_openssl_s s = $(ratio "$airlock_verify_s" "$zstd_openssl_s")x (target <= 0.7x), peak $((airlock_verify_rss / 1024)) MiB"
     echo "sizes:  airlock $(du -b out/*.tar.zst | awk '{s+=$1} END {print s}') bytes, tar|zstd $(stat -c %s base.tar.zst) bytes"
+    record pack pack "$BENCH_MIB" "<= 0.9x" airlock_pack tar_zstd
+    record pack pack_noscan "$BENCH_MIB" "" airlock_pack_noscan tar_zstd
+    record pack pack_compress_always "$BENCH_MIB" "" airlock_pack_always tar_zstd
+    record pack verify "$BENCH_MIB" "<= 0.7x" airlock_verify zstd_openssl
 }
 
 bench_import() {
@@ -93,10 +205,11 @@ bench_import() {
     keys
     [ -n "$(ls out/*.tar.zst 2>/dev/null)" ] || "$AIRLOCK" pack bench.yaml --key keys/signer.key --out out >/dev/null
     echo "== import: $(du -sh out | cut -f1) bundle" >&2
-    PRE="rm -rf extract && mkdir extract" best_of zstd_tar_x "zstd -dc out/*.tar.zst | tar -x -C extract"
+    PRE="rm -rf extract && mkdir extract" measure zstd_tar_x "zstd -dc out/*.tar.zst | tar -x -C extract"
     PRE="rm -rf appliance && $AIRLOCKD init --data appliance --trust root.json >/dev/null" \
-        best_of airlockd_import "$AIRLOCKD import --data appliance out/*.tar.zst"
+        measure airlockd_import "$AIRLOCKD import --data appliance out/*.tar.zst"
     echo "import: airlockd $airlockd_import_s s vs zstd -dc|tar -x $zstd_tar_x_s s = $(ratio "$airlockd_import_s" "$zstd_tar_x_s")x (target <= 1.3x), peak $((airlockd_import_rss / 1024)) MiB"
+    record import import "$BENCH_MIB" "<= 1.3x" airlockd_import zstd_tar_x
 }
 
 # Mirroring: BENCH_SYNC_IMAGES images of BENCH_SYNC_LAYERS layers of BENCH_SYNC_LAYER_MIB MiB of
@@ -106,6 +219,7 @@ bench_import() {
 # several processes).
 bench_sync() {
     local n=${BENCH_SYNC_IMAGES:-4} k=${BENCH_SYNC_LAYERS:-6} mib=${BENCH_SYNC_LAYER_MIB:-24}
+    if [ "$BENCH_SMOKE" = 1 ]; then n=${BENCH_SYNC_IMAGES:-2} k=${BENCH_SYNC_LAYERS:-2} mib=${BENCH_SYNC_LAYER_MIB:-1}; fi
     local port reg=sync-registry
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     mkdir -p "$reg"
@@ -113,7 +227,7 @@ bench_sync() {
         "$PWD/$reg" "$port" > "$reg/config.yml"
     docker-registry serve "$reg/config.yml" >"$reg/log" 2>&1 &
     local pid=$!
-    trap 'kill $pid 2>/dev/null || true' RETURN
+    trap 'kill $pid 2>/dev/null || true; trap - RETURN' RETURN
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
     local h=127.0.0.1:$port
     if [ ! -f sync-src/.done ] || [ "$(cat sync-src/.done)" != "$n $k $mib" ]; then
@@ -166,11 +280,13 @@ PY
     for i in $(seq 0 $((n - 1))); do
         copies+="skopeo copy -q --src-tls-verify=false docker://$h/bench/img$i:v1 oci:skopeo-layout:img$i && "
     done
-    PRE="rm -rf skopeo-layout" best_of skopeo_copy "${copies}true"
-    PRE="rm -rf sync-store" best_of airlock_sync "$AIRLOCK sync sync.yaml --store sync-store --insecure-registry $h"
-    best_of airlock_resync "$AIRLOCK sync sync.yaml --store sync-store --insecure-registry $h"
+    PRE="rm -rf skopeo-layout" measure skopeo_copy "${copies}true"
+    PRE="rm -rf sync-store" measure airlock_sync "$AIRLOCK sync sync.yaml --store sync-store --insecure-registry $h"
+    measure airlock_resync "$AIRLOCK sync sync.yaml --store sync-store --insecure-registry $h"
     echo "sync:   airlock $airlock_sync_s s vs skopeo copy $skopeo_copy_s s = $(ratio "$airlock_sync_s" "$skopeo_copy_s")x (target <= 0.5x), peak $((airlock_sync_rss / 1024)) MiB (skopeo $((skopeo_copy_rss / 1024)) MiB)"
     echo "resync: airlock $airlock_resync_s s (nothing to download)"
+    record sync sync $((n * k * mib)) "<= 0.5x" airlock_sync skopeo_copy
+    record sync resync $((n * k * mib)) "" airlock_resync
 }
 
 # bench_scan: `airlock scan` of a >= 2 GiB safetensors model plus 200 small pickles against
@@ -183,13 +299,15 @@ bench_scan() {
         python3 -m venv "$venv"
         "$venv/bin/pip" install -q --disable-pip-version-check picklescan modelscan fickling typing_extensions numpy h5py
     fi
-    local gib=$((BENCH_GIB < 2 ? 2 : BENCH_GIB))
-    if [ ! -f scan/.done ] || [ "$(cat scan/.done)" != "$gib" ]; then
+    # Smoke: a BENCH_MIB model, 20 pickles and a tree of a few binaries.
+    local mib=$((BENCH_MIB < 2048 ? 2048 : BENCH_MIB)) pickles=200 tree=full
+    if [ "$BENCH_SMOKE" = 1 ]; then mib=$BENCH_MIB pickles=20 tree=smoke; fi
+    if [ ! -f scan/.done ] || [ "$(cat scan/.done)" != "$mib $pickles" ]; then
         rm -rf scan && mkdir -p scan/model scan/pickles
-        python3 - "$gib" <<'PY'
+        python3 - "$mib" "$pickles" <<'PY'
 import json, os, pickle, struct, sys
-gib = int(sys.argv[1])
-total = gib << 30
+mib, pickles = int(sys.argv[1]), int(sys.argv[2])
+total = mib << 20
 n = 64
 per = total // n // 4 * 4
 header, off = {"__metadata__": {"format": "pt"}}, 0
@@ -201,63 +319,88 @@ h += b" " * ((8 - len(h) % 8) % 8)
 with open("scan/model/model.safetensors", "wb") as f:
     f.write(struct.pack("<Q", len(h)) + h)
 open("scan/model/.datalen", "w").write(str(off))
-for i in range(200):
+for i in range(pickles):
     obj = {"step": i, "lr": 1e-3, "weights": [float(j) for j in range(2000)], "names": [f"w{j}" for j in range(200)]}
     with open(f"scan/pickles/state-{i:03d}.pkl", "wb") as f:
         pickle.dump(obj, f, protocol=2 + i % 4)
 PY
         head -c "$(cat scan/model/.datalen)" /dev/urandom >> scan/model/model.safetensors
         rm scan/model/.datalen
-        echo "$gib" > scan/.done
+        echo "$mib $pickles" > scan/.done
     fi
-    echo "== scan: $(du -sh --apparent-size scan | cut -f1) (safetensors $(du -h --apparent-size scan/model/model.safetensors | cut -f1) + 200 pickles), $(nproc) cores" >&2
+    echo "== scan: $(du -sh --apparent-size scan | cut -f1) (safetensors $(du -h --apparent-size scan/model/model.safetensors | cut -f1) + $pickles pickles), $(nproc) cores" >&2
     cat scan/model/model.safetensors > /dev/null
-    best_of airlock_scan "$AIRLOCK scan scan"
-    best_of picklescan "$venv/bin/picklescan -p scan"
-    best_of modelscan "$venv/bin/modelscan -p scan -r json -o modelscan.json; test \$? -le 1"
-    best_of cat_model "cat scan/model/model.safetensors > /dev/null"
-    best_of airlock_st "$AIRLOCK scan scan/model/model.safetensors"
+    measure airlock_scan "$AIRLOCK scan scan"
+    measure picklescan "$venv/bin/picklescan -p scan"
+    measure modelscan "$venv/bin/modelscan -p scan -r json -o modelscan.json; test \$? -le 1"
+    measure cat_model "cat scan/model/model.safetensors > /dev/null"
+    measure airlock_st "$AIRLOCK scan scan/model/model.safetensors"
     echo "scan:   airlock $airlock_scan_s s vs picklescan $picklescan_s s = $(ratio "$picklescan_s" "$airlock_scan_s")x faster, vs modelscan $modelscan_s s = $(ratio "$modelscan_s" "$airlock_scan_s")x faster (target >= 5x), peak $((airlock_scan_rss / 1024)) MiB"
     echo "safetensors: airlock validates $(du -h --apparent-size scan/model/model.safetensors | cut -f1) in $airlock_st_s s vs cat > /dev/null $cat_model_s s (reads only the header)"
     # YARA over a container-like tree: the machine's Python stdlib and binaries, scanned by
     # `airlock scan` (format scanners + yara-x with the built-in rules) and by libyara's CLI
     # with the same built-in rules (externals set as for a non-model file), all cores each.
-    if [ ! -f scan-tree/.done ]; then
+    if [ ! -f scan-tree/.done ] || [ "$(cat scan-tree/.done)" != "$tree" ]; then
         rm -rf scan-tree && mkdir -p scan-tree
-        cp -r /usr/lib/python3.11 scan-tree/python3.11 2>/dev/null || true
-        cp -r /usr/bin scan-tree/bin
-        touch scan-tree/.done
+        if [ "$tree" = smoke ]; then
+            mkdir -p scan-tree/bin
+            find /usr/bin -maxdepth 1 -type f -size -512k | sort | head -20 | xargs cp -t scan-tree/bin
+        else
+            cp -r /usr/lib/python3.11 scan-tree/python3.11 2>/dev/null || true
+            cp -r /usr/bin scan-tree/bin
+        fi
+        echo "$tree" > scan-tree/.done
     fi
     echo "== scan tree: $(du -sh --apparent-size scan-tree | cut -f1), $(find scan-tree -type f | wc -l) files" >&2
-    best_of airlock_tree "$AIRLOCK scan scan-tree > /dev/null; test \$? -le 1"
-    best_of yara_tree "yara -r -p $(nproc) -d airlock_model=false -d airlock_kind=other -d airlock_name=x $REPO/crates/airlock-yara/rules/builtin.yar scan-tree > /dev/null"
+    measure airlock_tree "$AIRLOCK scan scan-tree > /dev/null; test \$? -le 1"
+    measure yara_tree "yara -r -p $(nproc) -d airlock_model=false -d airlock_kind=other -d airlock_name=x $REPO/crates/airlock-yara/rules/builtin.yar scan-tree > /dev/null"
     echo "tree:   airlock scan $airlock_tree_s s (every format scanner + YARA) vs yara -p $(nproc) (YARA only, same rules) $yara_tree_s s = $(ratio "$airlock_tree_s" "$yara_tree_s")x, peak $((airlock_tree_rss / 1024)) MiB"
+    local tree_mib
+    tree_mib=$(du -sm --apparent-size scan-tree | cut -f1)
+    record scan scan_vs_picklescan "$mib" "<= 0.2x" airlock_scan picklescan
+    record scan scan_vs_modelscan "$mib" "<= 0.2x" airlock_scan modelscan
+    record scan safetensors "$mib" "" airlock_st cat_model
+    record scan tree "$tree_mib" "" airlock_tree yara_tree
 }
 
 # bench_serve: airlockd serve vs the Distribution registry (docker-registry) serving the same
-# image (one BENCH_SERVE_BLOB_MIB MiB layer, default 1024) on loopback, same run, same load
-# generators: manifest GETs/s and latency at 64 connections (wrk, BENCH_SERVE_SECS seconds,
-# default 10), and blob GET throughput with 8 parallel curl clients (best of RUNS).
+# image (one uncompressed tar layer of BENCH_SERVE_BLOB_MIB MiB of random files, default 1024)
+# on loopback, same run, same load generators: manifest GETs/s and latency at 64 connections
+# (wrk, BENCH_SERVE_SECS seconds, default 10), and blob GET throughput with 8 parallel curl
+# clients (best of RUNS).
 bench_serve() {
     local mib=${BENCH_SERVE_BLOB_MIB:-1024} secs=${BENCH_SERVE_SECS:-10}
+    if [ "$BENCH_SMOKE" = 1 ]; then mib=${BENCH_SERVE_BLOB_MIB:-4} secs=${BENCH_SERVE_SECS:-1}; fi
     command -v wrk >/dev/null || _airlock_apt_install wrk
     keys
     local free_port='import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-    if [ ! -f serve-src/.done ] || [ "$(cat serve-src/.done)" != "$mib" ]; then
+    if [ ! -f serve-src/.done ] || [ "$(cat serve-src/.done)" != "$mib tar" ]; then
         rm -rf serve-src && mkdir -p serve-src
         python3 - serve-src/layout "$mib" <<'PY'
-import hashlib, json, os, sys
+import hashlib, io, json, os, sys, tarfile
 L, mib = sys.argv[1], int(sys.argv[2])
 os.makedirs(f"{L}/blobs/sha256")
 def put(b):
     d = hashlib.sha256(b).hexdigest()
     open(f"{L}/blobs/sha256/{d}", "wb").write(b)
     return {"digest": "sha256:" + d, "size": len(b)}
-h, tmp = hashlib.sha256(), f"{L}/blobs/sha256/tmp"
-with open(tmp, "wb") as f:
-    for _ in range(mib):
-        c = os.urandom(1 << 20); h.update(c); f.write(c)
-layer = {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": "sha256:" + h.hexdigest(), "size": mib << 20}
+class Random(io.RawIOBase):
+    """n random bytes, read without holding them all."""
+    def __init__(self, n): self.n = n
+    def readable(self): return True
+    def readinto(self, b):
+        k = min(len(b), self.n); b[:k] = os.urandom(k); self.n -= k; return k
+# The layer: a real tar (the layer scanner reads it) of random files of up to 64 MiB.
+tmp = f"{L}/blobs/sha256/tmp"
+with tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT) as t:
+    left, i = mib << 20, 0
+    while left:
+        ti = tarfile.TarInfo(f"data/random-{i:03d}.bin"); ti.size = min(left, 64 << 20)
+        t.addfile(ti, Random(ti.size)); left -= ti.size; i += 1
+h = hashlib.sha256()
+with open(tmp, "rb") as f:
+    for c in iter(lambda: f.read(1 << 20), b""): h.update(c)
+layer = {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": "sha256:" + h.hexdigest(), "size": os.path.getsize(tmp)}
 os.rename(tmp, f"{L}/blobs/sha256/{h.hexdigest()}")
 cfg = put(json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]}}).encode())
 m = put(json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -267,7 +410,7 @@ json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.
            "annotations": {"org.opencontainers.image.ref.name": "v1"}}]}, open(f"{L}/index.json", "w"))
 PY
         printf 'apiVersion: airlock/v1\nkind: Bundle\nmetadata: {name: bench-serve, version: "1.0.0", channel: bench}\nspec:\n  images:\n    - {ref: "oci:./layout:v1", name: "registry.example/bench/big:v1"}\n' > serve-src/serve.yaml
-        echo "$mib" > serve-src/.done
+        echo "$mib tar" > serve-src/.done
     fi
     local manifest layer
     manifest=$(python3 -c 'import json,sys; print(json.load(open("serve-src/layout/index.json"))["manifests"][0]["digest"])')
@@ -291,7 +434,7 @@ PY
     aport=$(python3 -c "$free_port")
     "$AIRLOCKD" serve --data serve-data --listen "127.0.0.1:$aport" >serve-data/serve.log 2>&1 &
     local apid=$!
-    trap 'kill $rpid $apid 2>/dev/null || true' RETURN
+    trap 'kill $rpid $apid 2>/dev/null || true; trap - RETURN' RETURN
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$aport/v2/" >/dev/null && break; sleep 0.1; done
     echo "== serve: manifest GETs at 64 connections for ${secs}s (wrk), ${mib} MiB blob x 8 parallel curl, $(nproc) cores (load generator on the same cores)" >&2
     local accept='Accept: application/vnd.oci.image.manifest.v1+json'
@@ -304,28 +447,32 @@ PY
         printf -v "${name}_p99" '%s' "$(awk '$1=="99%" {print $2}' <<<"$out")"
         local rps=${name}_rps p99=${name}_p99
         printf '%-28s %10s req/s  p99 %s\n' "${name}_manifest" "${!rps}" "${!p99}" >&2
-        best_of "${name}_blob" "for i in 1 2 3 4 5 6 7 8; do curl -sf -o /dev/null http://127.0.0.1:$port/v2/bench/big/blobs/$layer & done; fail=0; for j in \$(jobs -p); do wait \$j || fail=1; done; exit \$fail"
+        measure "${name}_blob" "for i in 1 2 3 4 5 6 7 8; do curl -sf -o /dev/null http://127.0.0.1:$port/v2/bench/big/blobs/$layer & done; fail=0; for j in \$(jobs -p); do wait \$j || fail=1; done; exit \$fail"
     done
     local gib8 arss rrss
     gib8=$(awk "BEGIN{print 8 * $mib / 1024}")
     arss=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$apid/status")
     rrss=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$rpid/status")
     echo "serve manifests: airlockd $airlockd_rps req/s (p50 $airlockd_p50, p99 $airlockd_p99) vs registry $registry_rps req/s (p50 $registry_p50, p99 $registry_p99) = $(ratio "$airlockd_rps" "$registry_rps")x (target >= 1.5x, p99 lower)"
-    echo "serve blobs: 8 x ${mib} MiB: airlockd $airlockd_blob_s s ($(awk "BEGIN{printf \"%.2f\", $gib8 / $airlockd_blob_s}") GiB/s) vs registry $registry_blob_s s ($(awk "BEGIN{printf \"%.2f\", $gib8 / $registry_blob_s}") GiB/s) = $(ratio "$registry_blob_s" "$airlockd_blob_s")x (target >= 1.5x); server peak RSS airlockd $arss MiB, registry $rrss MiB"
+    echo "serve blobs: 8 x ${mib} MiB: airlockd $airlockd_blob_s s ($(ratio "$gib8" "$airlockd_blob_s") GiB/s) vs registry $registry_blob_s s ($(ratio "$gib8" "$registry_blob_s") GiB/s) = $(ratio "$registry_blob_s" "$airlockd_blob_s")x (target >= 1.5x); server peak RSS airlockd $arss MiB, registry $rrss MiB"
+    record_rate serve manifests "$mib" ">= 1.5x"
+    record serve blobs $((8 * mib)) "<= 0.67x" airlockd_blob registry_blob
 }
 
 bench_models() {
-    # Mirror a >= 2 GiB model (8 generated safetensors shards) from a Hugging Face-compatible
-    # endpoint on loopback — airlockd serving it — with `airlock sync` and with
+    # Mirror a BENCH_MIB model (default 2 GiB; 8 generated safetensors shards) from a Hugging
+    # Face-compatible endpoint on loopback — airlockd serving it — with `airlock sync` and with
     # huggingface_hub.snapshot_download(max_workers=8), same run, fresh destination each time.
+    # huggingface_hub comes from AIRLOCK_TEST_VENV (scripts/test.sh sets it) or $REPO/.venv.
     keys
-    local venv="$REPO/.venv/bin/python"
-    [ -x "$venv" ] || { airlock_install_venv; }
-    if [ ! -f hfmodel/.done ]; then
-        rm -rf hfmodel && mkdir -p hfmodel
-        for i in 1 2 3 4 5 6 7 8; do python3 "$REPO/scripts/gen-safetensors.py" $((BENCH_GIB * 128 << 20)) "hfmodel/model-0000$i-of-00008.safetensors"; done
+    local venv="${AIRLOCK_TEST_VENV:-$REPO/.venv}/bin/python"
+    [ -x "$venv" ] || { airlock_install_venv; venv="$REPO/.venv/bin/python"; }
+    local shard=$((BENCH_MIB / 8))
+    if [ ! -f hfmodel/.done ] || [ "$(cat hfmodel/.done)" != "$shard" ]; then
+        rm -rf hfmodel hub && mkdir -p hfmodel
+        for i in 1 2 3 4 5 6 7 8; do python3 "$REPO/scripts/gen-safetensors.py" $((shard << 20)) "hfmodel/model-0000$i-of-00008.safetensors"; done
         echo '{"architectures":["Bench"]}' > hfmodel/config.json
-        touch hfmodel/.done
+        echo "$shard" > hfmodel/.done
     fi
     printf 'apiVersion: airlock/v1\nkind: Bundle\nmetadata: {name: hfbench, version: "1"}\nspec:\n  models:\n    - {name: bench/big, source: "dir:./hfmodel"}\n' > hfsrc.yaml
     printf 'apiVersion: airlock/v1\nkind: Bundle\nmetadata: {name: hfsync, version: "1"}\nspec:\n  models:\n    - source: hf:bench/big\n' > hfsync.yaml
@@ -334,17 +481,20 @@ bench_models() {
         "$AIRLOCKD" init --data hub --trust root.json >/dev/null && "$AIRLOCKD" import --data hub hubout/*.tar.zst >/dev/null
         rm -rf hubout && touch hub/.done
     fi
+    rm -f hub.addr
     "$AIRLOCKD" --json serve --data hub --listen 127.0.0.1:0 > hub.addr 2>hub.log &
     local pid=$!
+    trap 'kill $pid 2>/dev/null || true; trap - RETURN' RETURN
     for _ in $(seq 50); do [ -s hub.addr ] && break; sleep 0.1; done
     local url
     url="http://$(python3 -c 'import json,sys; print(json.loads(open("hub.addr").readline())["listening"])')"
     echo "== models: $(du -sh --apparent-size hfmodel | cut -f1) model from $url" >&2
-    PRE="rm -rf hfcache" best_of snapshot_download \
+    PRE="rm -rf hfcache" measure snapshot_download \
         "HF_HUB_DISABLE_PROGRESS_BARS=1 $venv -c \"from huggingface_hub import snapshot_download; snapshot_download('bench/big', endpoint='$url', cache_dir='hfcache', max_workers=8)\""
-    PRE="rm -rf hfstore" best_of airlock_sync_hf "HF_ENDPOINT=$url $AIRLOCK sync hfsync.yaml --store hfstore"
+    PRE="rm -rf hfstore" measure airlock_sync_hf "HF_ENDPOINT=$url $AIRLOCK sync hfsync.yaml --store hfstore"
     kill "$pid"; wait "$pid" 2>/dev/null || true
     echo "models: airlock sync $airlock_sync_hf_s s vs snapshot_download(max_workers=8) $snapshot_download_s s = $(ratio "$airlock_sync_hf_s" "$snapshot_download_s")x (target <= 0.7x), peak $((airlock_sync_hf_rss / 1024)) MiB"
+    record models sync_hf $((shard * 8)) "<= 0.7x" airlock_sync_hf snapshot_download
 }
 
 bench_debs() {
@@ -355,8 +505,13 @@ bench_debs() {
     # 2. Resolve + download a closure of 200 generated packages (256 KiB each) from a signed
     #    loopback repository: `airlock sync` against `apt-get update` + `apt-get install
     #    --download-only` (isolated, empty status), fresh destination each run.
-    local uri
-    uri=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '/^URIs:/{print $2; exit}')
+    # Smoke: no archive (1 is skipped), 10 packages of 16 KiB.
+    local uri="" npkg=200 kib=256
+    if [ "$BENCH_SMOKE" = 1 ]; then
+        npkg=10 kib=16
+    else
+        uri=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '/^URIs:/{print $2; exit}')
+    fi
     local aptcfg
     aptcfg() { # aptcfg DIR SOURCES-LINE: isolated apt configuration; prints the apt-get prefix
         mkdir -p "$1/state/lists/partial" "$1/cache/archives/partial" && : > "$1/status"
@@ -381,19 +536,22 @@ YAML
         apt_real=$(aptcfg "$PWD/apt-real" "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri bookworm main contrib non-free non-free-firmware")
         $apt_real update
         echo "== debs: resolve against bookworm ($("$AIRLOCK" --json debs resolve debs-real.yaml --store debs-real-store | python3 -c 'import json,sys; print(len(json.load(sys.stdin)[0]["packages"]))') packages chosen)" >&2
-        best_of apt_simulate "$apt_real -s install nvidia-driver nvidia-smi firmware-nvidia-gsp"
-        best_of airlock_resolve "$AIRLOCK debs resolve debs-real.yaml --store debs-real-store"
+        measure apt_simulate "$apt_real -s install nvidia-driver nvidia-smi firmware-nvidia-gsp"
+        measure airlock_resolve "$AIRLOCK debs resolve debs-real.yaml --store debs-real-store"
         echo "debs resolve: airlock $airlock_resolve_s s (peak $((airlock_resolve_rss / 1024)) MiB; target < 1 s, < 200 MiB) vs apt-get -s install $apt_simulate_s s = $(ratio "$airlock_resolve_s" "$apt_simulate_s")x"
+        record debs resolve 0 "< 1 s" airlock_resolve apt_simulate
+    elif [ "$BENCH_SMOKE" = 1 ]; then
+        echo "debs resolve: SKIPPED (smoke run: no Debian archive)"
     else
         echo "debs resolve: SKIPPED (no reachable Debian archive in this machine's apt sources)"
     fi
-    if [ ! -f debrepo/.done ]; then
+    if [ ! -f debrepo/.done ] || [ "$(cat debrepo/.done)" != "$npkg $kib" ]; then
         rm -rf debrepo && mkdir -p debrepo/build debrepo/repo/pool
-        for i in $(seq 1 200); do
+        for i in $(seq 1 "$npkg"); do
             local d="debrepo/build/p$i" deps=""
             mkdir -p "$d/DEBIAN" "$d/usr/share/bench-$i"
-            head -c 262144 /dev/urandom > "$d/usr/share/bench-$i/data"
-            [ "$i" -lt 200 ] && deps="Depends: bench-pkg-$((i + 1))"
+            head -c $((kib * 1024)) /dev/urandom > "$d/usr/share/bench-$i/data"
+            [ "$i" -lt "$npkg" ] && deps="Depends: bench-pkg-$((i + 1))"
             { echo "Package: bench-pkg-$i"; echo "Version: 1.0-1"; echo "Architecture: amd64"
               echo "Maintainer: bench <b@example.org>"; [ -z "$deps" ] || echo "$deps"
               echo "Description: bench package"; } > "$d/DEBIAN/control"
@@ -409,10 +567,12 @@ YAML
         gpg --batch --quiet --export bench@example.org > debrepo/bench.gpg
         gpg --batch --quiet --yes --clearsign -o debrepo/repo/dists/bench/InRelease debrepo/repo/dists/bench/Release
         unset GNUPGHOME
-        rm -rf debrepo/build && touch debrepo/.done
+        rm -rf debrepo/build && echo "$npkg $kib" > debrepo/.done
     fi
+    rm -f debrepo.port
     python3 "$REPO/tests/support/static_server.py" debrepo/repo > debrepo.port 2>/dev/null &
     local pid=$!
+    trap 'kill $pid 2>/dev/null || true; trap - RETURN' RETURN
     for _ in $(seq 50); do [ -s debrepo.port ] && break; sleep 0.1; done
     local url="http://127.0.0.1:$(head -1 debrepo.port)"
     cat > debs-loop.yaml <<YAML
@@ -429,12 +589,19 @@ spec:
 YAML
     local apt_loop
     apt_loop=$(aptcfg "$PWD/apt-loop" "deb [signed-by=$PWD/debrepo/bench.gpg] $url bench main")
-    echo "== debs: 200-package closure (50 MiB) from $url" >&2
+    local debs_mib
+    debs_mib=$(awk "BEGIN{print $npkg * $kib / 1024}")
+    echo "== debs: $npkg-package closure ($debs_mib MiB) from $url" >&2
     PRE="rm -rf $PWD/apt-loop/state/lists/* $PWD/apt-loop/cache/archives/*.deb; mkdir -p $PWD/apt-loop/state/lists/partial" \
-        best_of apt_download "$apt_loop update && $apt_loop install --download-only -y bench-pkg-1"
-    PRE="rm -rf debs-loop-store" best_of airlock_debs_sync "$AIRLOCK sync debs-loop.yaml --store debs-loop-store --no-scan"
+        measure apt_download "$apt_loop update && $apt_loop install --download-only -y bench-pkg-1"
+    PRE="rm -rf debs-loop-store" measure airlock_debs_sync "$AIRLOCK sync debs-loop.yaml --store debs-loop-store --no-scan"
     kill "$pid"; wait "$pid" 2>/dev/null || true
     echo "debs download: airlock sync $airlock_debs_sync_s s vs apt-get install --download-only $apt_download_s s = $(ratio "$airlock_debs_sync_s" "$apt_download_s")x (target <= 0.5x), peak $((airlock_debs_sync_rss / 1024)) MiB"
+    record debs download "$debs_mib" "<= 0.5x" airlock_debs_sync apt_download
 }
 
 for s in $SECTIONS; do "bench_$s"; done
+if [ -n "${BENCH_JSON:-}" ]; then
+    write_json
+    echo "results: $BENCH_JSON" >&2
+fi

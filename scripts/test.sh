@@ -19,5 +19,18 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "==> cargo build --workspace --bins --features airlockd/fault-injection"
 cargo build --workspace --bins --features airlockd/fault-injection
 
+# Every benchmark section once, on small data, with the debug binaries just built: a broken
+# benchmark fails here. Only that the commands succeed and the JSON report is complete counts.
+echo "==> scripts/bench.sh all (smoke: small data, one run, debug binaries)"
+BENCH_SMOKE=1 BENCH_PROFILE=debug BENCH_JSON=target/bench-smoke.json scripts/bench.sh all
+python3 -c 'import json,sys; json.load(open(sys.argv[1]))' target/bench-smoke.json
+python3 - target/bench-smoke.json <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+missing = [s for s in doc["sections"] if not any(r["section"] == s for r in doc["results"])]
+assert doc["sections"] and not missing, f"bench sections without results: {missing}"
+print(f"bench smoke: {len(doc['results'])} results from {len(doc['sections'])} sections")
+PY
+
 echo "==> cargo test --workspace"
 cargo test --workspace

@@ -327,3 +327,45 @@ fn multi_signer_threshold_and_oci_archive_source() {
     let b = f.sh("skopeo inspect oci:layouts/hello:v1").ok().json();
     assert_eq!(a["Digest"], b["Digest"]);
 }
+
+#[test]
+fn pack_stores_random_weights_raw_unless_told_to_compress_always() {
+    let f = Fixture::with_model_bytes(3 << 20);
+    let auto = f.pack("auto", &[]).remove(0);
+    let always = f.pack("always", &["--compression", "always"]).remove(0);
+    let footer = |v: &str| {
+        let data = std::fs::read(f.p(v)).unwrap();
+        data[data.len() - 8..].to_vec()
+    };
+    // The random weights are stored raw: the index records it (version 2). Compressing every
+    // frame keeps the version 1 index.
+    assert_eq!(footer(&auto), b"AIRLKIX2");
+    assert_eq!(footer(&always), b"AIRLKIX1");
+    // Raw blocks cost a few bytes per 128 KiB more than nothing, as libzstd's own fallback does.
+    let size = |v: &str| std::fs::metadata(f.p(v)).unwrap().len();
+    assert!(
+        size(&auto) <= size(&always) + 4096,
+        "auto {} vs always {}",
+        size(&auto),
+        size(&always)
+    );
+    for v in [&auto, &always] {
+        f.airlock(&["verify", "--trust", "root.json", v]).ok();
+        f.sh(&format!(
+            "rm -rf x && mkdir x && tar --zstd -xf {v} -C x && cmp x/blobs/sha256/$(sha256sum models/tiny/model.safetensors | cut -d' ' -f1) models/tiny/model.safetensors"
+        ))
+        .ok();
+    }
+    // Anything but auto or always is a usage error.
+    let r = f.airlock(&[
+        "pack",
+        "m.yaml",
+        "--key",
+        "keys/signer.key",
+        "--out",
+        "x",
+        "--compression",
+        "never",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+}

@@ -352,16 +352,21 @@ pub fn flip_byte(path: &Path, offset: u64) {
     f.write_all_at(&b, offset).expect("write");
 }
 
-/// The frame records of a volume's index: (compressed offset, compressed size, entry).
+/// The frame records of a volume's index (version 1 or 2): (compressed offset, compressed
+/// size, entry).
 pub fn frames(path: &Path) -> Vec<(u64, u64, u32)> {
     let data = std::fs::read(path).expect("read volume");
     let n = data.len();
-    assert_eq!(&data[n - 8..], b"AIRLKIX1", "volume has no frame index");
+    let record = match &data[n - 8..] {
+        b"AIRLKIX1" => 28,
+        b"AIRLKIX2" => 32,
+        _ => panic!("volume has no frame index"),
+    };
     let count = u32::from_le_bytes(data[n - 12..n - 8].try_into().unwrap()) as usize;
-    let start = n - 12 - count * 28;
+    let start = n - 12 - count * record;
     (0..count)
         .map(|i| {
-            let r = &data[start + i * 28..start + (i + 1) * 28];
+            let r = &data[start + i * record..start + (i + 1) * record];
             (
                 u64::from_le_bytes(r[0..8].try_into().unwrap()),
                 u32::from_le_bytes(r[8..12].try_into().unwrap()) as u64,

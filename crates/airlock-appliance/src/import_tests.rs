@@ -141,6 +141,7 @@ fn bundle() -> Bundle {
             out_dir: dir.path().join("out"),
             volume_size: Some(1 << 20),
             zstd_level: 1,
+            compression: Default::default(),
             threads: 2,
             signers: vec![&signer],
             progress: &NoProgress,

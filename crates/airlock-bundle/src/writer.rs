@@ -7,6 +7,15 @@
 //! appended its frame, so at most `threads × 4 + 4` frames are in flight (being filled, queued,
 //! compressed or waiting in the writer's reorder map) and memory is `O(threads × FRAME_DATA)`
 //! whatever the size of the bundle and however unevenly the workers progress.
+//!
+//! With [`Compression::Auto`] a worker first probes each frame of at least [`PROBE_BYTES`]: it
+//! compresses [`PROBE_BYTES`] sampled from four places of the frame at zstd level 1, and when
+//! that does not save at least 1/[`PROBE_MIN_SAVING`] (2 %) of the sample the frame is stored
+//! as raw zstd blocks ([`write_stored_frame`]) instead of compressed. Random-looking data (model
+//! weights, already compressed layers) then costs a copy rather than a compressor pass that
+//! would only end in raw blocks anyway. The probe is per frame, not per blob, so that a blob
+//! whose start happens to be incompressible (a layer whose first file is an archive) is still
+//! compressed where it can be.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -22,7 +31,7 @@ use airlock_trust::{Envelope, Signer};
 use crossbeam_channel::bounded;
 
 use crate::format::*;
-use crate::frames::{FrameIndex, FrameRecord};
+use crate::frames::{write_stored_frame, FrameIndex, FrameRecord};
 use crate::split::{self, Placement};
 use crate::{tarfmt, BundleError, Progress};
 
@@ -78,11 +87,74 @@ pub struct PackInput {
     pub blobs: Vec<PlannedBlob>,
 }
 
+/// Whether the writer may store incompressible data without compressing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// Probe each frame; store as raw zstd blocks the ones a probe finds incompressible.
+    #[default]
+    Auto,
+    /// Compress every frame at the configured level.
+    Always,
+}
+
+/// Bytes of a frame the probe compresses; shorter frames are always compressed (that is quick,
+/// and a short blob's frame is largely tar header and padding, which compress).
+pub const PROBE_BYTES: usize = 64 << 10;
+/// zstd level of the probe.
+pub const PROBE_LEVEL: i32 = 1;
+/// A probe must save at least `1 / PROBE_MIN_SAVING` of its sample (2 %) for the frame to be
+/// compressed.
+pub const PROBE_MIN_SAVING: usize = 50;
+/// The probe's sample: this many slices of `PROBE_BYTES / PROBE_SLICES` bytes, at the start
+/// and at 1/4, 1/2 and 3/4 of the frame.
+const PROBE_SLICES: usize = 4;
+
+/// Probes frames: a level-1 compressor and a buffer for the sample.
+struct Probe {
+    zstd: zstd::bulk::Compressor<'static>,
+    sample: Vec<u8>,
+    out: Vec<u8>,
+}
+
+impl Probe {
+    fn new() -> std::io::Result<Self> {
+        Ok(Probe {
+            zstd: zstd::bulk::Compressor::new(PROBE_LEVEL)?,
+            sample: Vec::with_capacity(PROBE_BYTES),
+            out: Vec::with_capacity(zstd::zstd_safe::compress_bound(PROBE_BYTES)),
+        })
+    }
+
+    /// Whether `frame` should be compressed: it is shorter than [`PROBE_BYTES`], or the
+    /// sample compressed at [`PROBE_LEVEL`] saves at least 1/[`PROBE_MIN_SAVING`] of it.
+    fn worth_compressing(&mut self, frame: &[u8]) -> bool {
+        if frame.len() < PROBE_BYTES {
+            return true;
+        }
+        let slice = PROBE_BYTES / PROBE_SLICES;
+        self.sample.clear();
+        for i in 0..PROBE_SLICES {
+            let start = (frame.len() / PROBE_SLICES * i).min(frame.len() - slice);
+            self.sample.extend_from_slice(&frame[start..start + slice]);
+        }
+        self.out.clear();
+        // A probe that fails (it cannot into a buffer of the bound's size) means: compress.
+        match self
+            .zstd
+            .compress_to_buffer(&self.sample[..], &mut self.out)
+        {
+            Ok(n) => n + PROBE_BYTES / PROBE_MIN_SAVING <= PROBE_BYTES,
+            Err(_) => true,
+        }
+    }
+}
+
 pub struct PackOptions<'a> {
     pub out_dir: PathBuf,
     /// Upper bound on each volume file's size; `None` writes one volume.
     pub volume_size: Option<u64>,
     pub zstd_level: i32,
+    pub compression: Compression,
     pub threads: usize,
     pub signers: Vec<&'a dyn Signer>,
     pub progress: &'a dyn Progress,
@@ -110,7 +182,7 @@ fn entry_bound(size: u64) -> u64 {
     let tar = tarfmt::entry_len(size);
     let frames = tar.div_ceil(FRAME_DATA as u64).max(1);
     let per_frame = zstd::zstd_safe::compress_bound(FRAME_DATA) as u64 - FRAME_DATA as u64;
-    tar + frames * (per_frame + 32 + crate::frames::RECORD as u64)
+    tar + frames * (per_frame + 32 + crate::frames::RECORD_V2 as u64)
 }
 
 /// Most JSON bytes one part record adds to the statement (three u64/u32 numbers, a digest).
@@ -401,6 +473,8 @@ struct Job {
 struct Done {
     seq: u64,
     entry: u32,
+    /// The frame was stored as raw blocks.
+    store: bool,
     /// The input buffer, returned to the pool by the writer once the frame is written.
     buf: Vec<u8>,
     /// The compressed frame, or why compression failed.
@@ -415,6 +489,7 @@ fn write_volume(
 ) -> Result<(u64, u64), BundleError> {
     let threads = opts.threads.max(1);
     let level = opts.zstd_level;
+    let compression = opts.compression;
     let file = File::create(path).map_err(BundleError::io(path, "create volume"))?;
     // Input buffers: the only ones the producer can fill. Each travels producer -> worker ->
     // writer -> pool, so this also bounds the writer's reorder map and the output buffers.
@@ -435,24 +510,36 @@ fn write_volume(
                 (job_rx.clone(), done_tx.clone(), outpool_rx.clone());
             workers.push(s.spawn(move || -> Result<(), String> {
                 let mut c = zstd::bulk::Compressor::new(level).map_err(|e| e.to_string())?;
+                let mut probe = match compression {
+                    Compression::Auto => Some(Probe::new().map_err(|e| e.to_string())?),
+                    Compression::Always => None,
+                };
                 let bound = zstd::zstd_safe::compress_bound(FRAME_DATA);
                 for job in job_rx {
                     let mut out = outpool_rx
                         .try_recv()
                         .unwrap_or_else(|_| Vec::with_capacity(bound));
                     out.clear();
-                    out.reserve(bound);
                     // A failure travels to the writer in sequence, which stops the pipeline; a
                     // worker that just returned would leave the writer waiting for this frame
                     // while holding every later buffer.
-                    let out = c
-                        .compress_to_buffer(&job.buf[..], &mut out)
-                        .map(|_| out)
-                        .map_err(|e| e.to_string());
+                    let store = probe
+                        .as_mut()
+                        .is_some_and(|p| !p.worth_compressing(&job.buf));
+                    let out = if store {
+                        write_stored_frame(&job.buf, &mut out);
+                        Ok(out)
+                    } else {
+                        out.reserve(bound);
+                        c.compress_to_buffer(&job.buf[..], &mut out)
+                            .map(|_| out)
+                            .map_err(|e| e.to_string())
+                    };
                     if done_tx
                         .send(Done {
                             seq: job.seq,
                             entry: job.entry,
+                            store,
                             buf: job.buf,
                             out,
                         })
@@ -492,6 +579,7 @@ fn write_volume(
                             uoff,
                             usize,
                             entry: d.entry,
+                            stored: d.store,
                         });
                         coff += out.len() as u64;
                         uoff += usize as u64;

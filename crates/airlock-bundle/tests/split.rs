@@ -118,6 +118,7 @@ fn packed() -> Packed {
             out_dir: out,
             volume_size: Some(1 << 20),
             zstd_level: 1,
+            compression: Default::default(),
             threads: 2,
             signers: vec![&signer],
             progress: &NoProgress,

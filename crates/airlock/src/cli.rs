@@ -183,6 +183,13 @@ pub struct TrustInitArgs {
     pub out: PathBuf,
 }
 
+/// `airlock pack --compression`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PackCompression {
+    Auto,
+    Always,
+}
+
 #[derive(Args, Debug)]
 pub struct PackArgs {
     /// The input manifest (manifests/*.yaml).
@@ -200,6 +207,10 @@ pub struct PackArgs {
     /// zstd compression level (1-19).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
     pub zstd_level: i32,
+    /// auto: store each 4 MiB frame whose 64 KiB sample does not shrink by 2 % at zstd level 1
+    /// as raw zstd blocks (a copy, no compressor pass); always: compress every frame.
+    #[arg(long, value_enum, default_value_t = PackCompression::Auto)]
+    pub compression: PackCompression,
     /// Sequence number on the channel; must grow with every bundle (default: seconds since the
     /// Unix epoch, which grows by itself).
     #[arg(long)]

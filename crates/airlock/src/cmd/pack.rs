@@ -199,6 +199,10 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
         out_dir: a.out.clone(),
         volume_size: a.volume_size,
         zstd_level: a.zstd_level,
+        compression: match a.compression {
+            crate::cli::PackCompression::Auto => airlock_bundle::writer::Compression::Auto,
+            crate::cli::PackCompression::Always => airlock_bundle::writer::Compression::Always,
+        },
         threads,
         signers: super::signer_refs(&keys),
         progress: &bar,
