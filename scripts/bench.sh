@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks against physical baselines measured on the same machine in the same run.
 # Usage: scripts/bench.sh [SECTION...]
-#   sections: pack import sync scan serve models debs, or all (default: pack import)
+#   sections: pack import sync scan serve models debs report, or all (default: pack import)
 # Env:
 #   BENCH_DIR      data sets and outputs (default target/bench; target/bench-smoke when smoke)
 #   BENCH_MIB      size of the pack/import data set and the models section's model, in MiB
@@ -54,7 +54,7 @@ fi
 if [ -n "${BENCH_JSON:-}" ]; then
     case "$BENCH_JSON" in /*) ;; *) BENCH_JSON="$CALLER_PWD/$BENCH_JSON" ;; esac
 fi
-ALL_SECTIONS="pack import sync scan serve models debs"
+ALL_SECTIONS="pack import sync scan serve models debs report"
 SECTIONS=${*:-pack import}
 [ "$SECTIONS" = all ] && SECTIONS=$ALL_SECTIONS
 for s in $SECTIONS; do
@@ -598,6 +598,56 @@ YAML
     kill "$pid"; wait "$pid" 2>/dev/null || true
     echo "debs download: airlock sync $airlock_debs_sync_s s vs apt-get install --download-only $apt_download_s s = $(ratio "$airlock_debs_sync_s" "$apt_download_s")x (target <= 0.5x), peak $((airlock_debs_sync_rss / 1024)) MiB"
     record debs download "$debs_mib" "<= 0.5x" airlock_debs_sync apt_download
+}
+
+bench_report() {
+    # An appliance whose audit log records BENCH_REPORT_ATTEMPTS import attempts (default
+    # 10,000: nine in ten duplicates of one accepted volume, one in ten a cut volume that is
+    # rejected and quarantined), then `airlockd report full` over it: target under 2 s and
+    # under 100 MiB (HTML). `audit verify` alone is measured beside it: the report runs it.
+    local n=${BENCH_REPORT_ATTEMPTS:-10000}
+    if [ "$BENCH_SMOKE" = 1 ]; then n=${BENCH_REPORT_ATTEMPTS:-100}; fi
+    local d=report-$n
+    if [ ! -f "$d/.done" ]; then
+        rm -rf "$d" && mkdir -p "$d" && (
+            cd "$d"
+            "$AIRLOCK" keys generate --name root --out keys >/dev/null
+            "$AIRLOCK" keys generate --name signer --out keys >/dev/null
+            "$AIRLOCK" trust init --root-key keys/root.key --signer keys/signer.pub \
+                --signer-name "keys/signer.pub=Bench Signer" --out root.json >/dev/null
+            echo "report bench" > f.txt
+            printf 'apiVersion: airlock/v1\nkind: Bundle\nmetadata: {name: rb, version: "1", channel: bench}\nspec:\n  files:\n    - {name: f, path: ./f.txt, sha256: "%s"}\n' \
+                "$(sha256sum f.txt | cut -d' ' -f1)" > m.yaml
+            "$AIRLOCK" pack m.yaml --key keys/signer.key --out out >/dev/null 2>&1
+            local v; v=$(ls out/*.tar.zst)
+            head -c 3000 "$v" > cut.tar.zst
+            "$AIRLOCKD" init --data data --trust root.json >/dev/null
+            local dup=$((n - n / 10)) bad=$((n / 10))
+            # One invocation per thousand attempts keeps the argument list short.
+            local i k
+            for ((i = 0; i < dup; i += 1000)); do
+                k=$((dup - i < 1000 ? dup - i : 1000))
+                # shellcheck disable=SC2046
+                "$AIRLOCKD" import --data data --operator bench $(yes "$v" | head -n "$k") >/dev/null 2>&1 || true
+            done
+            for ((i = 0; i < bad; i += 1000)); do
+                k=$((bad - i < 1000 ? bad - i : 1000))
+                # shellcheck disable=SC2046
+                "$AIRLOCKD" import --data data --operator bench $(yes cut.tar.zst | head -n "$k") >/dev/null 2>&1 || true
+            done
+            touch .done
+        )
+    fi
+    local entries
+    entries=$("$AIRLOCKD" --json audit verify --data "$d/data" | python3 -c 'import json,sys; print(json.load(sys.stdin)["entries"])')
+    echo "== report: $n import attempts, $entries audit entries" >&2
+    measure audit_verify "$AIRLOCKD audit verify --data $d/data"
+    measure report_full "$AIRLOCKD report full --data $d/data --to 2100-01-01T00:00:00Z --out $d/full.html"
+    measure report_full_json "$AIRLOCKD report full --data $d/data --to 2100-01-01T00:00:00Z --format json --out $d/full.json"
+    echo "report full ($n attempts): $report_full_s s, peak $((report_full_rss / 1024)) MiB (target < 2 s, < 100 MiB); json $report_full_json_s s, peak $((report_full_json_rss / 1024)) MiB; audit verify alone $audit_verify_s s"
+    record report full_html 0 "< 2 s, < 100 MiB" report_full
+    record report full_json 0 "< 2 s, < 100 MiB" report_full_json
+    record report audit_verify 0 "" audit_verify
 }
 
 for s in $SECTIONS; do "bench_$s"; done

@@ -105,6 +105,34 @@ impl PublicKey {
         self.0.verify_strict(message, &sig).is_ok() && self.0.verify(message, &sig).is_ok()
     }
 
+    /// Verifies many `(message, signature)` pairs by this key at once with ed25519 batch
+    /// verification (nonces derived from the inputs, so no randomness is involved), about
+    /// twice as fast per signature as one by one. `true` only when every signature verifies
+    /// and none could fail [`PublicKey::verify`]'s strict checks; on `false`, check them one by
+    /// one with [`PublicKey::verify`] to find which.
+    pub fn verify_all(&self, items: &[(&[u8], &[u8])]) -> bool {
+        if self.0.is_weak() {
+            return false;
+        }
+        let mut messages = Vec::with_capacity(items.len());
+        let mut sigs = Vec::with_capacity(items.len());
+        for (m, s) in items {
+            let Ok(sig) = Signature::from_slice(s) else {
+                return false;
+            };
+            // verify_strict also refuses a small-order R; the batch equation does not.
+            let r = curve25519_dalek::edwards::CompressedEdwardsY(*sig.r_bytes());
+            match r.decompress() {
+                Some(p) if !p.is_small_order() => {}
+                _ => return false,
+            }
+            messages.push(*m);
+            sigs.push(sig);
+        }
+        let keys = vec![self.0; items.len()];
+        ed25519_dalek::verify_batch(&messages, &sigs, &keys).is_ok()
+    }
+
     pub fn to_pem(&self) -> String {
         self.0
             .to_public_key_pem(LineEnding::LF)
@@ -266,6 +294,39 @@ mod tests {
             k.to_hex()
         );
         assert_eq!(k.keyid(), Sha256::digest(json.as_bytes()).hex());
+    }
+
+    #[test]
+    fn batch_verification_agrees_with_one_by_one() {
+        let k = KeyPair::generate();
+        let pk = k.public_key();
+        let msgs: Vec<Vec<u8>> = (0..50).map(|i| format!("entry {i}").into_bytes()).collect();
+        let sigs: Vec<Vec<u8>> = msgs.iter().map(|m| k.sign(m).unwrap().to_vec()).collect();
+        let items: Vec<(&[u8], &[u8])> = msgs
+            .iter()
+            .zip(&sigs)
+            .map(|(m, s)| (m.as_slice(), s.as_slice()))
+            .collect();
+        assert!(pk.verify_all(&items));
+        assert!(pk.verify_all(&[]));
+        // One wrong message, one flipped signature byte, a signature by another key, a
+        // small-order R (the identity point) with any s: each fails the whole batch.
+        let other = KeyPair::generate().sign(&msgs[3]).unwrap().to_vec();
+        let mut flipped = sigs[5].clone();
+        flipped[40] ^= 1;
+        let mut small_r = vec![0u8; 64];
+        small_r[0] = 1;
+        for (i, bad) in [
+            (2usize, (b"edited".as_slice(), sigs[2].as_slice())),
+            (5, (msgs[5].as_slice(), flipped.as_slice())),
+            (3, (msgs[3].as_slice(), other.as_slice())),
+            (7, (msgs[7].as_slice(), small_r.as_slice())),
+        ] {
+            let mut v = items.clone();
+            v[i] = bad;
+            assert!(!pk.verify_all(&v), "case {i}");
+            assert!(!pk.verify(bad.0, bad.1));
+        }
     }
 
     #[test]
