@@ -97,6 +97,7 @@ fn packed(compression: Compression) -> Packed {
         bundle_keys: vec![signer.public_key()],
         bundle_threshold: 1,
         revoked: vec![],
+        labels: Default::default(),
         signers: vec![&root_key as &dyn Signer],
     };
     let root = TrustRoot::load_initial(&spec.sign().unwrap(), now()).unwrap();
