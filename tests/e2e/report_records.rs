@@ -200,6 +200,16 @@ print(len(rows)); print(rows[0]["operator"]); print(rows[0]["volumeSha256"]); pr
     let old_k3s = first.iter().find(|c| c["name"] == "k3s").unwrap()["new"].clone();
     assert_eq!(second[0]["previous"], old_k3s);
     assert_ne!(second[0]["new"], old_k3s);
+    // The trust root history names the key holder too.
+    let full = json_report(&f, "full", &to, "f.json");
+    let holders = &full["integrity"]["trustRoots"][0]["bundleKeyHolders"];
+    assert_eq!(
+        holders
+            .as_object()
+            .map(|o| o.values().cloned().collect::<Vec<_>>()),
+        Some(vec![serde_json::json!("Alice Example (release manager)")]),
+        "{full:#}"
+    );
     // The inventory agrees with the change record about what `k3s` is now.
     let inv = json_report(&f, "inventory", &to, "i.json");
     let k3s = inv["inventory"]

@@ -262,6 +262,8 @@ pub struct TrustRootInfo {
     pub version: u64,
     pub applied_at: String,
     pub bundle_key_ids: Vec<String>,
+    /// The names (and roles) this root version gives those keys, by key id.
+    pub bundle_key_holders: BTreeMap<String, String>,
     pub bundle_threshold: Option<u32>,
 }
 
@@ -554,17 +556,35 @@ impl Appliance {
             .into_iter()
             .map(|r| {
                 // Pinned roots were verified when pinned; here only their content is read.
-                let (keys, threshold) = match TrustRoot::load_initial(&r.document, 0) {
+                let (keys, holders, threshold) = match TrustRoot::load_initial(&r.document, 0) {
                     Ok(t) => match t.meta.roles.get("bundle") {
-                        Some(role) => (role.keyids.clone(), Some(role.threshold)),
-                        None => (Vec::new(), None),
+                        Some(role) => {
+                            let holders = role
+                                .keyids
+                                .iter()
+                                .filter_map(|id| {
+                                    let l = t.label(id);
+                                    let name = l.name?;
+                                    Some((
+                                        id.clone(),
+                                        match l.role {
+                                            Some(r) => format!("{name} ({r})"),
+                                            None => name,
+                                        },
+                                    ))
+                                })
+                                .collect();
+                            (role.keyids.clone(), holders, Some(role.threshold))
+                        }
+                        None => (Vec::new(), BTreeMap::new(), None),
                     },
-                    Err(_) => (Vec::new(), None),
+                    Err(_) => (Vec::new(), BTreeMap::new(), None),
                 };
                 Ok(TrustRootInfo {
                     version: r.version,
                     applied_at: r.applied_at,
                     bundle_key_ids: keys,
+                    bundle_key_holders: holders,
                     bundle_threshold: threshold,
                 })
             })
@@ -1269,7 +1289,10 @@ fn integrity_html(g: &Integrity) -> Markup {
                     tr {
                         td { (t.version) }
                         td { (t.applied_at) }
-                        td { @for k in &t.bundle_key_ids { span.mono { (k) } br; } }
+                        td { @for k in &t.bundle_key_ids {
+                            @if let Some(n) = t.bundle_key_holders.get(k) { (n) ": " }
+                            span.mono { (k) } br;
+                        } }
                         td { (opt(&t.bundle_threshold)) }
                     }
                 }
@@ -1349,6 +1372,7 @@ mod tests {
             version: 1,
             applied_at: "2026-01-01T00:00:00Z".into(),
             bundle_key_ids: vec!["k1".into()],
+            bundle_key_holders: BTreeMap::new(),
             bundle_threshold: Some(1),
         }]
     }
