@@ -48,6 +48,8 @@ fn generate(dir: &Path) -> Vec<serde_json::Value> {
 
 fn rank(s: &str) -> i32 {
     match s {
+        // Information only (a clean numpy object array): not a flag.
+        "info" => -1,
         "suspicious" => 0,
         "invalid" => 1,
         "malicious" => 2,
@@ -242,4 +244,180 @@ PY
         .parse()
         .unwrap();
     assert!(rss_kib < 100 * 1024, "peak RSS {rss_kib} KiB");
+}
+
+/// The data-class fixtures of airlock-scan (`make-data-classes.py`), written with the real
+/// scikit-learn, SciPy, pandas, numpy and joblib of the test venv into `dir`.
+fn data_class_files(dir: &Path) {
+    let py = python();
+    let have = |m: &str| {
+        run_in(
+            Path::new("."),
+            py.to_str().unwrap(),
+            &["-c", &format!("import {m}")],
+        )
+        .code
+            == 0
+    };
+    for (module, pkg) in [
+        ("sklearn", "scikit-learn"),
+        ("scipy", "scipy"),
+        ("pandas", "pandas"),
+    ] {
+        if !have(module) {
+            run_in(
+                Path::new("."),
+                py.to_str().unwrap(),
+                &[
+                    "-m",
+                    "pip",
+                    "install",
+                    "-q",
+                    "--disable-pip-version-check",
+                    pkg,
+                ],
+            )
+            .ok();
+        }
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/airlock-scan/tests/fixtures/make-data-classes.py");
+    run_in(dir, &py, &[script.to_str().unwrap(), dir.to_str().unwrap()]).ok();
+}
+
+/// A scikit-learn pipeline saved with joblib, a SciPy/pandas pickle and a numpy object array
+/// of builtin values scan clean (the object array as `info`, exit 0); the same pipeline with
+/// an extra step reducing to `os.system` is malicious. An operator allowlist admits a class the
+/// built-in list lacks, is recorded by digest with signed scan results, and refuses whole
+/// modules and denylisted globals.
+#[test]
+fn data_class_pickles_pass_and_injected_twins_are_malicious() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    data_class_files(p);
+
+    let r = airlock(
+        p,
+        &[
+            "--json",
+            "scan",
+            "pipeline.joblib",
+            "sparse-frame.pkl",
+            "objarr.npy",
+            "objarr.npz",
+        ],
+    );
+    assert_eq!(r.code, 0, "only info findings exit 0\n{}", r.stdout);
+    let v = r.json();
+    let findings = v["findings"].as_array().unwrap();
+    assert!(
+        findings
+            .iter()
+            .all(|f| f["severity"] == "info" && f["rule"] == "npy/object-array"),
+        "{findings:?}"
+    );
+    assert_eq!(findings.len(), 2, "{findings:?}");
+    assert_eq!(v["globals"]["builtin"], "data-classes-v1");
+
+    let r = airlock(
+        p,
+        &[
+            "--json",
+            "scan",
+            "pipeline-system.joblib",
+            "objarr-system.npy",
+        ],
+    );
+    assert_eq!(r.code, 1);
+    let v = r.json();
+    for file in ["pipeline-system.joblib", "objarr-system.npy"] {
+        assert!(
+            v["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["file"] == file
+                    && f["severity"] == "malicious"
+                    && f["global"] == "posix.system"),
+            "{file}: {v}"
+        );
+    }
+
+    // Off the built-in list: suspicious, until the operator lists it.
+    let g = "sklearn.preprocessing._function_transformer.FunctionTransformer";
+    let r = airlock(p, &["--json", "scan", "function-transformer.pkl"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(r.json()["findings"][0]["global"], g);
+    std::fs::write(p.join("allow.txt"), format!("# reviewed\n{g}\n")).unwrap();
+    let r = airlock(
+        p,
+        &[
+            "--json",
+            "scan",
+            "--allow-globals",
+            "allow.txt",
+            "function-transformer.pkl",
+            "pipeline-system.joblib",
+        ],
+    );
+    assert_eq!(r.code, 1);
+    let v = r.json();
+    let digest = sh(p, "sha256sum allow.txt | cut -d' ' -f1").ok().stdout;
+    assert_eq!(
+        v["globals"]["operator"],
+        format!("sha256:{}", digest.trim())
+    );
+    let findings = v["findings"].as_array().unwrap();
+    assert!(
+        findings
+            .iter()
+            .all(|f| f["file"] == "pipeline-system.joblib"),
+        "{findings:?}"
+    );
+    assert!(findings.iter().any(|f| f["severity"] == "malicious"));
+
+    for (line, says) in [
+        ("sklearn.*", "wildcards are refused"),
+        ("sklearn", "names no class"),
+        ("os.system", "stays malicious"),
+    ] {
+        std::fs::write(p.join("bad.txt"), format!("{line}\n")).unwrap();
+        let r = airlock(
+            p,
+            &["scan", "--allow-globals", "bad.txt", "pipeline.joblib"],
+        );
+        assert_eq!(r.code, 2, "{line}");
+        assert!(
+            r.stderr.contains(says) && r.stderr.contains("line 1"),
+            "{line}: {}",
+            r.stderr
+        );
+    }
+
+    // Packed: the operator list's digest is signed into the scan records.
+    let f = Fixture::new();
+    std::fs::copy(
+        p.join("function-transformer.pkl"),
+        f.path().join("models/tiny/ft.pkl"),
+    )
+    .unwrap();
+    std::fs::copy(
+        p.join("pipeline.joblib"),
+        f.path().join("models/tiny/pipe.joblib"),
+    )
+    .unwrap();
+    std::fs::copy(p.join("allow.txt"), f.path().join("allow.txt")).unwrap();
+    let vol = f.pack("out", &["--allow-globals", "allow.txt"]).remove(0);
+    let i = f.airlock(&["--json", "inspect", &vol]).ok().json();
+    let scan = i["manifest"]["scan"].as_array().unwrap();
+    assert!(!scan.is_empty());
+    for rec in scan {
+        let scanner = rec["scanner"].as_str().unwrap();
+        assert!(
+            scanner.contains("globals data-classes-v1; allow-globals sha256:")
+                && scanner.contains(digest.trim()),
+            "{scanner}"
+        );
+        assert!(rec["findings"].as_array().unwrap().is_empty(), "{rec}");
+    }
 }

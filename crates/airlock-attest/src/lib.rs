@@ -37,6 +37,9 @@ pub struct Scanner {
     pub rules_id: String,
     /// The rule files compiled in, built-in first.
     pub rule_files: Vec<RuleFile>,
+    /// `sha256:` of the operator's globals allowlist (`--allow-globals`), when one was given;
+    /// the built-in list is named by its version ([`airlock_scan::allow::BUILTIN_ID`]).
+    pub allow_globals: Option<String>,
 }
 
 /// One rule file of the rule set, as the result document lists it.
@@ -90,6 +93,7 @@ pub fn attest(
     let result = json!({
         "_type": RESULT_TYPE, "scanner": scanner.id,
         "rules": {"id": scanner.rules_id, "files": scanner.rule_files},
+        "globals": {"builtin": airlock_scan::allow::BUILTIN_ID, "operator": scanner.allow_globals},
         "subject": {"name": subject.name, "digest": subject.digest.to_string()},
         "files": files, "findings": findings,
     });
@@ -199,6 +203,7 @@ mod tests {
                 origin: "builtin".into(),
                 sha256: "sha256:def".into(),
             }],
+            allow_globals: Some("sha256:0123".into()),
         }
     }
 
@@ -238,6 +243,8 @@ mod tests {
         assert_eq!(result["subject"]["digest"], s.digest.to_string());
         assert_eq!(result["files"], 3);
         assert_eq!(result["rules"]["files"][0]["namespace"], "builtin");
+        assert_eq!(result["globals"]["builtin"], "data-classes-v1");
+        assert_eq!(result["globals"]["operator"], "sha256:0123");
         assert_eq!(
             result["findings"][0]["key"],
             "pickle/denylisted-global:os.system"

@@ -164,6 +164,18 @@ mod tests {
     }
 
     #[test]
+    fn info_findings_need_no_waiver() {
+        let p = Policy::builtin();
+        let input = |severity: &str| {
+            json!({"bundle": {"channel": "s", "artifacts": [{"kind": "model", "name": "m"}]},
+                "signers": ["a"], "waivers": [],
+                "findings": [{"severity": severity, "rule": "npy/object-array", "key": "npy/object-array", "artifact": "m", "file": "x.npy"}]})
+        };
+        assert!(p.evaluate(&input("info")).unwrap().allow);
+        assert!(!p.evaluate(&input("suspicious")).unwrap().allow);
+    }
+
+    #[test]
     fn a_policy_without_deny_is_refused_at_load() {
         let e = Policy::from_source("x.rego", "package other\nimport rego.v1\nallow := true\n")
             .err()

@@ -28,6 +28,8 @@ pub const ALLOW: &[(&str, &str)] = &[
     ("builtins", "bytes"),
     ("builtins", "complex"),
     ("builtins", "range"),
+    // Python 2's `__builtin__.xrange`, which the unpickler maps to `range`.
+    ("builtins", "xrange"),
     ("builtins", "list"),
     ("builtins", "dict"),
     ("builtins", "tuple"),
@@ -265,6 +267,28 @@ pub fn classify_at(module: &str, name: &str, proto: u8) -> Verdict {
     }
 }
 
+/// [`classify_at`] with the built-in data classes ([`crate::allow::AllowList::builtin`]) and
+/// an operator list `extra` also admitted. A listed global only turns `Suspicious` into
+/// `Allowed`: a denylisted or dotted (attribute-walking) one stays malicious whatever a list
+/// says.
+pub fn classify_with(
+    module: &str,
+    name: &str,
+    proto: u8,
+    extra: &crate::allow::AllowList,
+) -> Verdict {
+    match classify_at(module, name, proto) {
+        Verdict::Suspicious
+            if !name.contains('.')
+                && (crate::allow::AllowList::builtin().contains(module, name)
+                    || extra.contains(module, name)) =>
+        {
+            Verdict::Allowed
+        }
+        v => v,
+    }
+}
+
 const DOTTED: &str = "dotted name that is not exactly allowlisted";
 
 /// The verdict for `module.name`, assuming protocol 4 or later.
@@ -327,5 +351,54 @@ mod tests {
             classify_at("os", "path.join", 2),
             Verdict::Malicious(_)
         ));
+    }
+
+    #[test]
+    fn data_classes_pass_and_never_hide_the_denylist() {
+        use crate::allow::AllowList;
+        let none = AllowList::empty();
+        assert_eq!(
+            classify_with("sklearn.pipeline", "Pipeline", 4, &none),
+            Verdict::Allowed
+        );
+        assert_eq!(
+            classify_with(
+                "sklearn.linear_model._logistic",
+                "LogisticRegression",
+                2,
+                &none
+            ),
+            Verdict::Allowed
+        );
+        // Not on the built-in list: still suspicious until an operator lists it.
+        assert_eq!(
+            classify_with("corp.models", "Scorer", 4, &none),
+            Verdict::Suspicious
+        );
+        let mine = AllowList::parse("corp.models.Scorer\n").unwrap();
+        assert_eq!(
+            classify_with("corp.models", "Scorer", 4, &mine),
+            Verdict::Allowed
+        );
+        assert_eq!(
+            classify_with("corp.models", "Other", 4, &mine),
+            Verdict::Suspicious
+        );
+        // Attribute walks through a listed class are not the class.
+        assert!(matches!(
+            classify_with(
+                "sklearn.pipeline",
+                "Pipeline.__init__.__globals__",
+                4,
+                &none
+            ),
+            Verdict::Malicious(_)
+        ));
+        for (m, n) in [("os", "system"), ("posix", "system"), ("builtins", "eval")] {
+            assert!(matches!(
+                classify_with(m, n, 4, &mine),
+                Verdict::Malicious(_)
+            ));
+        }
     }
 }

@@ -9,7 +9,8 @@
 //! What is scanned (the type is sniffed from the content; extensions are only hints):
 //! - pickles ([`pickle`]): a model of the real pickle machine (protocols 0–5, stack, memo,
 //!   frames, several pickles per stream, joblib's inline arrays) with allowlist-first verdicts
-//!   on every imported global ([`globals`]);
+//!   on every imported global ([`globals`]; the data classes of scikit-learn, SciPy, pandas,
+//!   XGBoost and LightGBM and an operator's own list in [`allow`]);
 //! - containers: zip ([`zip`], central directory cross-checked with local headers), tar
 //!   ([`tar`]), 7z ([`sevenz`]), gzip, zlib, xz, bzip2, zstd and lzma streams, nested to
 //!   [`Limits::max_depth`]; PyTorch zip and legacy files, `.npz`, `.keras`; image layers
@@ -31,6 +32,7 @@
 //! # Ok::<(), airlock_scan::ScanError>(())
 //! ```
 
+pub mod allow;
 mod deb;
 pub mod error;
 pub mod gguf;
@@ -52,15 +54,20 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use allow::{AllowList, AllowListError};
 pub use error::ScanError;
 pub use layer::{scan_layer, Compression};
 pub use sniff::Kind;
 pub use source::{Slice, Source, SourceReader};
 
-/// How bad a finding is. Ordered: `Suspicious < Invalid < Malicious`.
+/// How bad a finding is. Ordered: `Info < Suspicious < Invalid < Malicious`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// Worth knowing, not a problem: e.g. a numpy object array whose pickle only rebuilds
+    /// allowlisted objects (it still needs `allow_pickle=True` to load). Import policy admits
+    /// it without a waiver.
+    Info,
     /// Not known to be safe (an unlisted global, something that could not be scanned). Import
     /// policy admits it only with a signed waiver naming it.
     Suspicious,
@@ -74,6 +81,7 @@ pub enum Severity {
 impl Severity {
     pub fn as_str(self) -> &'static str {
         match self {
+            Severity::Info => "info",
             Severity::Suspicious => "suspicious",
             Severity::Invalid => "invalid",
             Severity::Malicious => "malicious",
@@ -145,6 +153,9 @@ pub struct Limits {
     pub max_member_in_memory: u64,
     /// Image layers: most bytes one layer may unpack to.
     pub max_layer_unpacked: u64,
+    /// Globals the operator admits in pickles beyond the built-in lists (`--allow-globals`);
+    /// never able to admit a denylisted one.
+    pub allow: AllowList,
 }
 
 impl Default for Limits {
@@ -163,6 +174,7 @@ impl Default for Limits {
             max_findings_per_file: 1000,
             max_member_in_memory: 64 << 20,
             max_layer_unpacked: 64 << 30,
+            allow: AllowList::empty(),
         }
     }
 }

@@ -1,9 +1,14 @@
 //! numpy `.npy` files (and the members of `.npz` zips). A numeric array is data; an array of
-//! dtype `object` is a pickle after the header, loaded only with `allow_pickle=True`, so it is
-//! always at least suspicious and its pickle is analysed like any other.
+//! dtype `object` is a pickle after the header, loaded only with `allow_pickle=True`, and its
+//! pickle is analysed like any other. When that pickle is clean (well formed, and every global
+//! it imports is allowlisted: numpy's reconstructors, builtin containers, listed data
+//! classes) the array is reported as `info`, since an object array of strings or lists is
+//! ordinary data; otherwise the array is `suspicious` and the pickle's own findings (an
+//! `os.system` is malicious) are added.
 
 use std::io;
 
+use crate::globals::{classify_with, Verdict};
 use crate::{pickle, Ctx, Loc, Severity, Slice, Source};
 
 /// What the header says.
@@ -104,15 +109,32 @@ pub(crate) fn scan(ctx: &mut Ctx, src: &dyn Source, loc: &Loc) -> io::Result<()>
         return Ok(());
     };
     if h.object {
-        ctx.add(
-            loc,
-            Severity::Suspicious,
-            "npy/object-array",
-            None,
-            "object array: its data is a pickle and loads only with allow_pickle=True",
-        );
         let a = pickle::analyse(&data, ctx.limits);
-        let _ = pickle::report(ctx, loc, &a, true);
+        let clean = a.pickles > 0
+            && a.error.is_none()
+            && a.unresolved.is_empty()
+            && a.anomalies.is_empty()
+            && a.globals.iter().all(|g| {
+                classify_with(&g.module, &g.name, g.proto, &ctx.limits.allow) == Verdict::Allowed
+            });
+        if clean {
+            ctx.add(
+                loc,
+                Severity::Info,
+                "npy/object-array",
+                None,
+                "object array: its data is a pickle (loads only with allow_pickle=True) that rebuilds only allowlisted objects",
+            );
+        } else {
+            ctx.add(
+                loc,
+                Severity::Suspicious,
+                "npy/object-array",
+                None,
+                "object array: its data is a pickle and loads only with allow_pickle=True",
+            );
+            let _ = pickle::report(ctx, loc, &a, true);
+        }
         return Ok(());
     }
     if let Some(size) = itemsize(&h.descr) {

@@ -17,7 +17,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use crate::globals::{classify_at, normalize_module, Verdict};
+use crate::globals::{classify_at, classify_with, normalize_module, Verdict};
 use crate::{Ctx, Loc, Severity, Source};
 
 /// One global import the stream performs.
@@ -1046,7 +1046,7 @@ pub(crate) fn report(ctx: &mut Ctx, loc: &Loc, a: &Analysis, strict: bool) -> bo
     }
     for g in globals {
         let global = format!("{}.{}", g.module, g.name);
-        match classify_at(&g.module, &g.name, g.proto) {
+        match classify_with(&g.module, &g.name, g.proto, &ctx.limits.allow) {
             Verdict::Allowed => {}
             Verdict::Suspicious => ctx.add(
                 loc,

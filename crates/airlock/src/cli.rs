@@ -385,6 +385,11 @@ pub struct RulesArgs {
     /// findings waivable; rules without it are malicious.
     #[arg(long = "rules", value_name = "DIR", env = airlock_core::env::AIRLOCK_YARA_RULES, value_delimiter = ':')]
     pub dirs: Vec<PathBuf>,
+    /// A file of pickle globals to admit beyond the built-in lists: one module.Class per line,
+    /// `#` comments. Whole modules and denylisted globals (os.system, builtins.eval, ...) are
+    /// refused. Its SHA-256 is recorded with the scan results.
+    #[arg(long = "allow-globals", value_name = "FILE")]
+    pub allow_globals: Option<PathBuf>,
 }
 
 impl RulesArgs {
@@ -393,6 +398,24 @@ impl RulesArgs {
         let rules = airlock_yara::RuleSet::load(&self.dirs)?;
         tracing::info!(rules = rules.len(), files = rules.files().len(), id = %rules.id(), "YARA rules compiled");
         Ok(rules)
+    }
+
+    /// The operator's globals allowlist (`--allow-globals`), empty when none is given.
+    pub fn allow_list(&self) -> anyhow::Result<airlock_scan::AllowList> {
+        use anyhow::Context;
+        let Some(p) = &self.allow_globals else {
+            return Ok(airlock_scan::AllowList::empty());
+        };
+        let text = std::fs::read_to_string(p)
+            .with_context(|| format!("reading --allow-globals {}", p.display()))?;
+        let list = airlock_scan::AllowList::parse(&text)
+            .with_context(|| format!("--allow-globals {}", p.display()))?;
+        tracing::info!(
+            globals = list.len(),
+            sha256 = list.sha256(),
+            "globals allowlist read"
+        );
+        Ok(list)
     }
 }
 

@@ -382,6 +382,8 @@ fn summarise_scan(s: &airlock_core::bundle::ScanRecord, waivers: &[Waiver]) -> S
         match text("severity") {
             Some("malicious") => malicious += 1,
             Some("invalid") => invalid += 1,
+            // Information only (a clean numpy object array): not a problem, needs no waiver.
+            Some("info") => {}
             Some("suspicious") => {
                 suspicious += 1;
                 let covered = waivers.iter().any(|w| {
@@ -844,6 +846,7 @@ mod tests {
                 findings: vec![
                     json!({"file": "a.pkl", "rule": "pickle/unknown-global", "key": "pickle/unknown-global:x.y", "severity": "suspicious"}),
                     json!({"file": "b.pkl", "rule": "pickle/unknown-global", "key": "pickle/unknown-global:x.z", "severity": "suspicious"}),
+                    json!({"file": "c.npy", "rule": "npy/object-array", "key": "npy/object-array", "severity": "info"}),
                 ],
                 attestation: Some(d("att")),
             }],
@@ -960,7 +963,8 @@ mod tests {
         assert_eq!(l.files.len(), 1);
         assert_eq!(l.files[0].origin, "url");
         let s = &l.scan[0];
-        assert_eq!((s.findings, s.suspicious, s.waived), (2, 2, 1));
+        // The info finding counts as a finding but needs no waiver and is no unknown severity.
+        assert_eq!((s.findings, s.suspicious, s.waived, s.other), (3, 2, 1, 0));
         assert_eq!(s.verdict, "suspicious");
         assert_eq!(s.rules.as_deref(), Some("sha256:abcd"));
         // The file artifact has no scan record; the debs closure is not scanned by design.
@@ -977,6 +981,14 @@ mod tests {
         let l = build(&m, d("bundle"), b"not json", signing_fixture(), &[vol(1)]);
         assert_eq!(l.scan[0].verdict, "waived");
         assert_eq!(l.artifacts[2].packages, None);
+        // Only the info finding left: clean.
+        let mut m = manifest();
+        m.scan[0].findings.truncate(0);
+        m.scan[0]
+            .findings
+            .push(json!({"file": "c.npy", "rule": "npy/object-array", "key": "npy/object-array", "severity": "info"}));
+        let l = build(&m, d("bundle"), b"not json", signing_fixture(), &[vol(1)]);
+        assert_eq!(l.scan[0].verdict, "clean");
     }
 
     #[test]

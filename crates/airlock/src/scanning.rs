@@ -138,21 +138,32 @@ pub struct Scanned<'a> {
     pub findings: Vec<airlock_scan::Finding>,
 }
 
-/// The scanner string recorded with results: scanner version, yara-x, rule-set digest.
-pub fn scanner_id(rules: &airlock_yara::RuleSet) -> String {
+/// The scanner string recorded with results: scanner version, yara-x, rule-set digest, the
+/// built-in globals allowlist's version and the operator's allowlist digest (when given).
+pub fn scanner_id(rules: &airlock_yara::RuleSet, allow: &airlock_scan::AllowList) -> String {
+    let operator = allow
+        .sha256()
+        .map(|d| format!("; allow-globals {d}"))
+        .unwrap_or_default();
     format!(
-        "{SCANNER}; {}; rules {}",
+        "{SCANNER}; {}; rules {}; globals {}{operator}",
         airlock_yara::YARA_X_VERSION,
-        rules.id()
+        rules.id(),
+        airlock_scan::allow::BUILTIN_ID,
     )
 }
 
-/// Scans every layer of the plan's images, models and files with `rules`, in parallel.
+/// Scans every layer of the plan's images, models and files with `rules`, in parallel;
+/// globals on `allow` (the operator's `--allow-globals`) are admitted in pickles.
 pub fn scan_artifacts<'a>(
     plan: &'a Plan,
     rules: &airlock_yara::RuleSet,
+    allow: &airlock_scan::AllowList,
 ) -> Result<Vec<Scanned<'a>>> {
-    let limits = airlock_scan::Limits::default();
+    let limits = airlock_scan::Limits {
+        allow: allow.clone(),
+        ..Default::default()
+    };
     let blobs: BTreeMap<Digest, &PlannedBlob> = plan.blobs.iter().map(|b| (b.digest, b)).collect();
     let targets: Vec<&Artifact> = plan
         .artifacts
@@ -248,9 +259,11 @@ pub fn scan_plan(
     plan: &mut Plan,
     retrieved: &str,
     rules: &airlock_yara::RuleSet,
+    allow: &airlock_scan::AllowList,
 ) -> Result<Vec<ScanRecord>> {
     let scanner = airlock_attest::Scanner {
-        id: scanner_id(rules),
+        id: scanner_id(rules, allow),
+        allow_globals: allow.sha256().map(str::to_string),
         rules_id: rules.id(),
         rule_files: rules
             .files()
@@ -262,7 +275,7 @@ pub fn scan_plan(
             })
             .collect(),
     };
-    let attestations: Vec<airlock_attest::Attestation> = scan_artifacts(plan, rules)?
+    let attestations: Vec<airlock_attest::Attestation> = scan_artifacts(plan, rules, allow)?
         .into_iter()
         .map(|s| {
             if !s.findings.is_empty() {

@@ -5,6 +5,8 @@
 
 use std::time::{Duration, Instant};
 
+mod data_classes;
+
 use airlock_scan::{scan_bytes, Limits, Severity};
 
 /// A stored (uncompressed) zip written by hand, so tests need no zip crate.

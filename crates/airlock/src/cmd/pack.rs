@@ -28,11 +28,12 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
         })
         .unwrap_or(std::path::Path::new("."));
     let keys = super::load_signers(&a.keys)?;
-    // Rules first: a rule file that does not compile fails the pack before any work.
+    // Rules first: a rule file that does not compile (or a refused allowlist) fails the pack
+    // before any work.
     let rules = if a.no_scan {
         None
     } else {
-        Some(a.rules.load()?)
+        Some((a.rules.load()?, a.rules.allow_list()?))
     };
     let t = now_checked()?;
     let expires = match a.expires {
@@ -140,8 +141,8 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
     let scan = if a.no_scan {
         vec![]
     } else {
-        let rules = rules.as_ref().expect("loaded unless --no-scan");
-        crate::scanning::scan_plan(&mut plan, &format_rfc3339(t), rules)?
+        let (rules, allow) = rules.as_ref().expect("loaded unless --no-scan");
+        crate::scanning::scan_plan(&mut plan, &format_rfc3339(t), rules, allow)?
     };
     // Differential: blobs the appliance holds stay home; the manifest names them as external.
     let mut external = Vec::new();

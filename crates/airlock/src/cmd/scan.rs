@@ -1,6 +1,7 @@
 //! `airlock scan PATH...`: run the supply-chain scanner (airlock-scan, with YARA rules from
-//! airlock-yara) over files and directories. Exit 0 when nothing was found, 1 when there are findings, 2 when a path could
-//! not be scanned (findings in the other paths are still printed).
+//! airlock-yara) over files and directories. Exit 0 when nothing was found (or only `info`
+//! findings), 1 when there are findings, 2 when a path could not be scanned (findings in the
+//! other paths are still printed).
 
 use anyhow::Result;
 
@@ -12,13 +13,16 @@ const FINDINGS: u8 = 1;
 const ERROR: u8 = 2;
 
 pub fn run(cli: &Cli, a: &ScanArgs) -> Result<u8> {
-    let limits = airlock_scan::Limits::default();
-    let rules = match a.rules.load() {
+    let (rules, allow) = match a.rules.load().and_then(|r| Ok((r, a.rules.allow_list()?))) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e:#}");
             return Ok(ERROR);
         }
+    };
+    let limits = airlock_scan::Limits {
+        allow,
+        ..Default::default()
     };
     let mut findings = Vec::new();
     let mut errors = Vec::new();
@@ -46,6 +50,7 @@ pub fn run(cli: &Cli, a: &ScanArgs) -> Result<u8> {
         super::print_json(&serde_json::json!({
             "files": files,
             "rules": {"id": rules.id(), "files": rules.files()},
+            "globals": {"builtin": airlock_scan::allow::BUILTIN_ID, "operator": limits.allow.sha256()},
             "findings": findings,
             "errors": errors,
         }))?;
@@ -64,7 +69,10 @@ pub fn run(cli: &Cli, a: &ScanArgs) -> Result<u8> {
     }
     Ok(if !errors.is_empty() {
         ERROR
-    } else if !findings.is_empty() {
+    } else if findings
+        .iter()
+        .any(|f| f.severity > airlock_scan::Severity::Info)
+    {
         FINDINGS
     } else {
         CLEAN

@@ -279,7 +279,7 @@ pub fn run(cli: &Cli, a: &SyncArgs) -> Result<u8> {
     let rules = if a.no_scan {
         None
     } else {
-        Some(a.rules.load()?)
+        Some((a.rules.load()?, a.rules.allow_list()?))
     };
     let started = std::time::Instant::now();
     let report = mirror(&store, &images, &a.registry, a.require_signature)?;
@@ -288,7 +288,7 @@ pub fn run(cli: &Cli, a: &SyncArgs) -> Result<u8> {
     let urls = mirror_urls(&store, &m, &a.registry)?;
     let seconds = started.elapsed().as_secs_f64();
     let scanned = match &rules {
-        Some(rules) => scan_mirrored(&m, &store, &report, &models, rules)?,
+        Some((rules, allow)) => scan_mirrored(&m, &store, &report, &models, rules, allow)?,
         None => Vec::new(),
     };
     let failed = report.failed()
@@ -460,6 +460,7 @@ fn scan_mirrored(
     report: &SyncReport,
     models: &[ModelOutcome],
     rules: &airlock_yara::RuleSet,
+    allow: &airlock_scan::AllowList,
 ) -> Result<Vec<(String, usize, Vec<airlock_scan::Finding>)>> {
     let ok_images: std::collections::BTreeSet<String> = report
         .images
@@ -492,7 +493,7 @@ fn scan_mirrored(
         Some(store),
         &airlock_ui::Bar::bytes("planning", 0),
     )?;
-    let out: Vec<_> = crate::scanning::scan_artifacts(&plan, rules)?
+    let out: Vec<_> = crate::scanning::scan_artifacts(&plan, rules, allow)?
         .into_iter()
         .map(|s| (s.artifact.name.clone(), s.files, s.findings))
         .collect();
