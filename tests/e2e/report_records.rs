@@ -220,6 +220,19 @@ print(len(rows)); print(rows[0]["operator"]); print(rows[0]["volumeSha256"]); pr
         .unwrap()
         .clone();
     assert_eq!(k3s["digest"], second[0]["new"]);
+    // Each served artifact carries its bundle's signed scan status; attestations are not
+    // scanned themselves.
+    let rows = inv["inventory"].as_array().unwrap();
+    let model = rows
+        .iter()
+        .find(|a| a["name"] == "acme/tiny-model")
+        .unwrap();
+    assert!(
+        model["scan"].as_str().unwrap().starts_with("clean ("),
+        "{model:#}"
+    );
+    let att = rows.iter().find(|a| a["kind"] == "attestation").unwrap();
+    assert_eq!(att["scan"], "not scanned", "{att:#}");
 }
 
 #[test]

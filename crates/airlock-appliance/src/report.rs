@@ -255,6 +255,27 @@ pub struct Quarantined {
 /// One visible artifact (see [`airlock_catalog::ServedRow`]).
 pub type Served = ServedRow;
 
+/// One row of the inventory: the served artifact, what the signed scan results of its bundle
+/// say about it, and its lineage.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryRow {
+    #[serde(flatten)]
+    pub served: Served,
+    /// `clean (N files)`, the findings by severity (and how many the bundle's waivers name),
+    /// or `not scanned` when the bundle carries no scan record for it.
+    pub scan: String,
+    /// The lineage recorded at packing (datasets, parent model), compact JSON; empty if none.
+    pub lineage: String,
+}
+
+impl std::ops::Deref for InventoryRow {
+    type Target = Served;
+    fn deref(&self) -> &Served {
+        &self.served
+    }
+}
+
 /// One pinned trust root version.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -315,7 +336,7 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub changes: Option<Vec<Change>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub inventory: Option<Vec<Served>>,
+    pub inventory: Option<Vec<InventoryRow>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exceptions: Option<Exceptions>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -407,15 +428,18 @@ impl Appliance {
         } else {
             Vec::new()
         };
-        let inventory = match kind {
+        let served = match kind {
             Kind::Inventory | Kind::Full => Some(self.catalog.served()?),
             _ => None,
         };
-        // Quarantine copies still present are exceptions whenever they were made.
-        let exceptions = match &inventory {
-            Some(served) if full => Some(self.exceptions(served, &all_rows)?),
-            _ => None,
+        let manifests = match &served {
+            Some(s) => self.served_manifests(s)?,
+            None => BTreeMap::new(),
         };
+        let inventory = served.map(|rows| inventory_rows(rows, &manifests));
+        // Quarantine copies still present are exceptions whenever they were made.
+        let exceptions =
+            full.then(|| exceptions(&manifests, &all_rows, &self.root.join("quarantine")));
         let (transfers, counts) = if want_transfers {
             let rows: Vec<Transfer> = all_rows
                 .into_iter()
@@ -467,63 +491,24 @@ impl Appliance {
         })
     }
 
-    /// Waivers carried by the bundles of served artifacts, and quarantine copies still present.
-    fn exceptions(
+    /// The signed manifests of the bundles whose artifacts are served, by bundle id (read from
+    /// the statements verified at import).
+    fn served_manifests(
         &self,
         served: &[Served],
-        rows: &[Transfer],
-    ) -> Result<Exceptions, ApplianceError> {
+    ) -> Result<BTreeMap<String, airlock_core::bundle::BundleManifest>, ApplianceError> {
         let serving: std::collections::BTreeSet<&str> =
             served.iter().map(|s| s.bundle.as_str()).collect();
-        let mut waivers = Vec::new();
+        let mut out = BTreeMap::new();
         for (id, statement) in self.catalog.statements()? {
             if !serving.contains(id.as_str()) {
                 continue;
             }
-            // Statements were verified at import; only their content is read here.
-            let Ok(st) = serde_json::from_slice::<airlock_core::bundle::Statement>(&statement)
-            else {
-                continue;
-            };
-            let m = st.predicate;
-            for w in m.waivers {
-                waivers.push(WaiverInForce {
-                    bundle_id: id.clone(),
-                    bundle_name: m.name.clone(),
-                    bundle_version: m.version.clone(),
-                    artifact: w.artifact,
-                    finding: w.finding,
-                    file: w.file,
-                    reason: w.reason,
-                });
+            if let Ok(st) = serde_json::from_slice::<airlock_core::bundle::Statement>(&statement) {
+                out.insert(id, st.predicate);
             }
         }
-        waivers.sort_by(|a, b| {
-            (&a.bundle_name, &a.bundle_version, &a.artifact, &a.finding).cmp(&(
-                &b.bundle_name,
-                &b.bundle_version,
-                &b.artifact,
-                &b.finding,
-            ))
-        });
-        let quarantined = rows
-            .iter()
-            .filter_map(|t| {
-                let q = t.quarantined_as.as_ref()?;
-                std::path::Path::new(q).exists().then(|| Quarantined {
-                    time: t.time.clone(),
-                    audit_seq: t.audit_seq,
-                    volume: t.volume.clone(),
-                    quarantined_as: q.clone(),
-                    rejection_kind: t.rejection_kind.clone(),
-                    reason: t.reason.clone(),
-                })
-            })
-            .collect();
-        Ok(Exceptions {
-            waivers,
-            quarantined,
-        })
+        Ok(out)
     }
 
     /// The DSSE envelope (JSON) signed by the appliance key over the [`Statement`] about
@@ -844,6 +829,112 @@ fn scan_line(v: &Value) -> String {
 }
 
 /// The name changes recorded by accepted imports, in log order.
+/// Waivers carried by the bundles of served artifacts, and quarantine copies still present.
+fn exceptions(
+    manifests: &BTreeMap<String, airlock_core::bundle::BundleManifest>,
+    rows: &[Transfer],
+    quarantine: &std::path::Path,
+) -> Exceptions {
+    let mut waivers = Vec::new();
+    for (id, m) in manifests {
+        for w in &m.waivers {
+            waivers.push(WaiverInForce {
+                bundle_id: id.clone(),
+                bundle_name: m.name.clone(),
+                bundle_version: m.version.clone(),
+                artifact: w.artifact.clone(),
+                finding: w.finding.clone(),
+                file: w.file.clone(),
+                reason: w.reason.clone(),
+            });
+        }
+    }
+    waivers.sort_by(|a, b| {
+        (&a.bundle_name, &a.bundle_version, &a.artifact, &a.finding).cmp(&(
+            &b.bundle_name,
+            &b.bundle_version,
+            &b.artifact,
+            &b.finding,
+        ))
+    });
+    let quarantined = rows
+        .iter()
+        .filter_map(|t| {
+            let q = t.quarantined_as.as_ref()?;
+            // Looked up in this data directory's quarantine, whatever the working directory.
+            let name = std::path::Path::new(q).file_name()?;
+            quarantine.join(name).is_file().then(|| Quarantined {
+                time: t.time.clone(),
+                audit_seq: t.audit_seq,
+                volume: t.volume.clone(),
+                quarantined_as: q.clone(),
+                rejection_kind: t.rejection_kind.clone(),
+                reason: t.reason.clone(),
+            })
+        })
+        .collect();
+    Exceptions {
+        waivers,
+        quarantined,
+    }
+}
+
+/// The served rows with each artifact's scan status (from its bundle's signed scan results)
+/// and lineage.
+fn inventory_rows(
+    served: Vec<Served>,
+    manifests: &BTreeMap<String, airlock_core::bundle::BundleManifest>,
+) -> Vec<InventoryRow> {
+    served
+        .into_iter()
+        .map(|s| {
+            let m = manifests.get(&s.bundle);
+            let record = m.and_then(|m| m.scan.iter().find(|r| r.artifact == s.name));
+            let scan = match record {
+                None => "not scanned".to_string(),
+                Some(r) => {
+                    let mut by: BTreeMap<String, u64> = BTreeMap::new();
+                    for f in &r.findings {
+                        let sev = f
+                            .get("severity")
+                            .and_then(Value::as_str)
+                            .unwrap_or("unknown");
+                        *by.entry(sev.to_string()).or_default() += 1;
+                    }
+                    let waived = m
+                        .map(|m| m.waivers.iter().filter(|w| w.artifact == s.name).count())
+                        .unwrap_or(0);
+                    if by.is_empty() {
+                        format!("clean ({} files)", r.files)
+                    } else {
+                        let mut t = by
+                            .iter()
+                            .map(|(sev, n)| format!("{n} {sev}"))
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        t.push_str(&format!(" ({} files)", r.files));
+                        if waived > 0 {
+                            t.push_str(&format!("; {waived} waiver(s) for this artifact"));
+                        }
+                        t
+                    }
+                }
+            };
+            let lineage = s
+                .provenance
+                .get("lineage")
+                .filter(|l| !l.is_null())
+                .map(|l| l.to_string())
+                .unwrap_or_default();
+            InventoryRow {
+                served: s,
+                scan,
+                lineage,
+            }
+        })
+        .collect()
+}
+
 /// The name changes one entry records (only `import-accepted` entries record any).
 fn changes_of(
     e: &Entry,
@@ -1033,13 +1124,15 @@ pub const INVENTORY_COLUMNS: &[&str] = &[
     "sequence",
     "source",
     "license",
+    "scan",
+    "lineage",
 ];
 
 fn prov(s: &Served, key: &str) -> String {
     str_of(&s.provenance, key).unwrap_or_default()
 }
 
-fn inventory_csv(rows: &[Served]) -> Vec<u8> {
+fn inventory_csv(rows: &[InventoryRow]) -> Vec<u8> {
     let mut out: Vec<Vec<String>> = vec![INVENTORY_COLUMNS.iter().map(|s| s.to_string()).collect()];
     for s in rows {
         out.push(vec![
@@ -1056,6 +1149,8 @@ fn inventory_csv(rows: &[Served]) -> Vec<u8> {
             s.sequence.to_string(),
             prov(s, "source"),
             prov(s, "license"),
+            s.scan.clone(),
+            s.lineage.clone(),
         ]);
     }
     csv(&out)
@@ -1229,14 +1324,14 @@ fn exceptions_html(x: &Exceptions) -> Markup {
     }
 }
 
-fn inventory_html(rows: &[Served]) -> Markup {
+fn inventory_html(rows: &[InventoryRow]) -> Markup {
     html! {
         h2 { "Inventory of served artifacts" }
         p { (rows.len()) " visible artifacts; “current” marks the one each name resolves to (older visible versions stay reachable by digest)." }
         table.rows {
             thead { tr {
                 th { "Kind" } th { "Name" } th { "Digest" } th { "Size (bytes)" } th { "Current" }
-                th { "Bundle" } th { "Channel / seq." } th { "Source" } th { "Licence" }
+                th { "Bundle" } th { "Channel / seq." } th { "Source" } th { "Licence / scan / lineage" }
             } }
             tbody {
                 @for s in rows {
@@ -1249,7 +1344,11 @@ fn inventory_html(rows: &[Served]) -> Markup {
                         td { (s.bundle_name) " " (s.bundle_version) br; span.mono { (s.bundle) } }
                         td { (s.channel) " #" (s.sequence) }
                         td.mono { (prov(s, "source")) }
-                        td { (prov(s, "license")) }
+                        td {
+                            (prov(s, "license")) br;
+                            "scan: " (s.scan)
+                            @if !s.lineage.is_empty() { br; "lineage: " span.mono { (s.lineage) } }
+                        }
                     }
                 }
             }
