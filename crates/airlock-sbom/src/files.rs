@@ -205,7 +205,7 @@ impl Files {
             let entry = match entry {
                 Ok(e) => e,
                 Err(e) => {
-                    tracing_free_warn(&format!("skipping: {e}"));
+                    tracing::warn!("skipping: {e}");
                     continue;
                 }
             };
@@ -230,7 +230,7 @@ impl Files {
             {
                 Ok(d) => d,
                 Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                    tracing_free_warn(&format!("{}: {e}", entry.path().display()));
+                    tracing::warn!("{}: {e}", entry.path().display());
                     continue;
                 }
                 Err(source) => {
@@ -290,11 +290,6 @@ impl Files {
     }
 }
 
-/// Warnings go to stderr; this crate does not pull in a logging framework for one line.
-fn tracing_free_warn(msg: &str) {
-    eprintln!("warning: {msg}");
-}
-
 fn image_manifest(layout: &OciLayout, desc: &Descriptor) -> Result<Manifest, SbomError> {
     let read = |d: &Descriptor| {
         layout
@@ -329,8 +324,11 @@ fn image_manifest(layout: &OciLayout, desc: &Descriptor) -> Result<Manifest, Sbo
     )))
 }
 
-/// Applies one layer's tar stream to `files`: whiteouts first (they act on lower layers
-/// only), then the layer's own files.
+/// Applies one layer's tar stream to `files`.
+///
+/// Entries of the layer replace what lower layers had at their paths, and whiteouts remove
+/// lower files; all of that is applied as the entries come, and the layer's own wanted files
+/// are added at the end, so nothing in a layer removes that layer's files.
 pub fn apply_layer(
     files: &mut Files,
     stream: impl Read,
@@ -348,10 +346,10 @@ pub fn apply_layer(
         }
     };
     let mut ar = tar::Archive::new(stream);
-    let mut opaque: Vec<String> = Vec::new();
-    let mut whiteouts: Vec<String> = Vec::new();
-    let mut replaced: Vec<String> = Vec::new();
+    // Removals act on the lower layers at once (`files` holds only those until the end);
+    // this layer's own files wait in `added`, bounded like `files`.
     let mut added: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut added_bytes = 0u64;
     let mut count = 0usize;
     for entry in ar.entries().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
@@ -369,37 +367,46 @@ pub fn apply_layer(
             )));
         };
         let (dir, base) = match path.rsplit_once('/') {
-            Some((d, b)) => (d.to_string(), b),
-            None => (String::new(), path.as_str()),
+            Some((d, b)) => (d, b),
+            None => ("", path.as_str()),
         };
         if base == ".wh..wh..opq" {
-            opaque.push(dir);
+            files.remove_under(dir);
             continue;
         }
         if let Some(name) = base.strip_prefix(".wh.") {
-            whiteouts.push(if dir.is_empty() {
-                name.to_string()
+            if dir.is_empty() {
+                files.remove_tree(name);
             } else {
-                format!("{dir}/{name}")
-            });
+                files.remove_tree(&format!("{dir}/{name}"));
+            }
             continue;
         }
         let kind = entry.header().entry_type();
         if !(kind.is_file() || kind == tar::EntryType::Continuous) {
+            // A directory merges with the lower one; a link or device replaces what was there.
             if !kind.is_dir() {
-                replaced.push(path);
+                files.remove_tree(&path);
             }
             continue;
         }
+        files.remove_tree(&path);
         if !wanted(&path) {
-            replaced.push(path);
             continue;
         }
         let size = entry.size();
         if size > limits.max_file {
-            files.skipped.push((path.clone(), size));
-            replaced.push(path);
+            files.skipped.push((path, size));
             continue;
+        }
+        added_bytes += size;
+        if files.len() + added.len() >= limits.max_files
+            || files.total + added_bytes > limits.max_total
+        {
+            return Err(SbomError::Invalid(format!(
+                "layer {digest}: more than {} catalogued files or {} bytes of them (at {path})",
+                limits.max_files, limits.max_total
+            )));
         }
         let mut data = Vec::with_capacity(size as usize);
         (&mut entry)
@@ -407,15 +414,6 @@ pub fn apply_layer(
             .read_to_end(&mut data)
             .map_err(bad)?;
         added.push((path, data));
-    }
-    for d in &opaque {
-        files.remove_under(d);
-    }
-    for w in &whiteouts {
-        files.remove_tree(w);
-    }
-    for p in &replaced {
-        files.remove_tree(p);
     }
     for (path, data) in added {
         files.insert(
