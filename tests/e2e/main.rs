@@ -12,6 +12,7 @@ mod models;
 mod operations;
 mod report;
 mod report_records;
+mod sbom;
 mod scan;
 mod scan_import;
 mod scan_yara;

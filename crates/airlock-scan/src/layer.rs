@@ -93,6 +93,35 @@ impl<R: Read> Read for PadTail<R> {
     }
 }
 
+/// The tar stream of a layer blob: decompressed, refusing to unpack past `limit` bytes (the
+/// read fails with an error for which [`is_limit_error`] is true), and padded to a clean tar
+/// end (see `PadTail`). Shared with other readers of image layers (the SBOM cataloger).
+pub fn tar_stream<'a>(
+    reader: impl Read + 'a,
+    compression: Compression,
+    limit: u64,
+) -> io::Result<impl Read + 'a> {
+    let stream: Box<dyn Read + 'a> = match compression {
+        Compression::None => Box::new(reader),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(reader)?),
+    };
+    Ok(PadTail {
+        inner: Bounded {
+            inner: stream,
+            read: 0,
+            limit,
+        },
+        total: 0,
+        tail: None,
+    })
+}
+
+/// Is `e` the error of a [`tar_stream`] that reached its unpacked-size limit?
+pub fn is_limit_error(e: &io::Error) -> bool {
+    e.to_string().contains(LIMIT_HIT)
+}
+
 /// Scans one layer blob read from `reader`. `name` is what findings call the layer (the
 /// `file` field). An error is an error reading `reader` itself; bad content is a finding.
 pub fn scan_layer(
@@ -104,24 +133,11 @@ pub fn scan_layer(
 ) -> io::Result<Vec<Finding>> {
     let mut ctx = Ctx::new(limits, rules, name.to_string());
     let loc = Loc::default();
-    let stream: Box<dyn Read> = match compression {
-        Compression::None => Box::new(reader),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(reader)?),
-    };
-    let stream = PadTail {
-        inner: Bounded {
-            inner: stream,
-            read: 0,
-            limit: limits.max_layer_unpacked,
-        },
-        total: 0,
-        tail: None,
-    };
+    let stream = tar_stream(reader, compression, limits.max_layer_unpacked)?;
     match walk(&mut ctx, stream) {
         Ok(()) => {}
         Err(Failure::Local(e)) => return Err(e),
-        Err(Failure::Stream(e)) if e.to_string().contains(LIMIT_HIT) => {
+        Err(Failure::Stream(e)) if is_limit_error(&e) => {
             ctx.add(
                 &loc,
                 Severity::Suspicious,

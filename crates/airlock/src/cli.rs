@@ -54,6 +54,10 @@ pub enum Command {
     /// layers, chat-template injection), malformed formats, and YARA rules (built-in plus
     /// --rules). Exit 0 clean, 1 findings, 2 error.
     Scan(ScanArgs),
+    /// Write a software bill of materials (CycloneDX 1.6 JSON) of a root filesystem directory
+    /// or an OCI image: Debian packages (dpkg database) and Python packages (dist-info and
+    /// egg-info metadata). The same input gives the same bytes.
+    Sbom(SbomArgs),
     /// Debian package closures: resolve what `spec.debs` asks for against its signed sources.
     #[command(subcommand)]
     Debs(DebsCmd),
@@ -366,6 +370,25 @@ pub struct ReportArgs {
 pub enum ReportFormat {
     Html,
     Json,
+}
+
+#[derive(Args, Debug)]
+pub struct SbomArgs {
+    /// What to catalog: `dir:PATH` (a root filesystem directory, such as `dir:/` or an
+    /// unpacked image) or `oci:LAYOUT[:TAG]` (an image in an OCI image layout).
+    pub source: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = SbomFormat::CyclonedxJson)]
+    pub format: SbomFormat,
+    /// Write the SBOM to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SbomFormat {
+    /// CycloneDX 1.6 JSON.
+    CyclonedxJson,
 }
 
 #[derive(Args, Debug)]

