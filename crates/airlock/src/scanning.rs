@@ -11,8 +11,14 @@
 //! both, and this module adds them to the pack plan. The scanner string names the YARA rule
 //! set's digest, and the attestation lists its rule files, so an auditor can tell which rules a
 //! bundle was scanned with.
+//!
+//! Each blob is scanned at most once per scanner and rule set: with a [`ScanCache`] (the
+//! store's `scan-cache/`, see `scan_cache.rs`), a blob whose findings are stored for the same
+//! key is not read again, so `sync` and `pack` of what is already mirrored and scanned do not
+//! scan it again. Findings from the cache are the same values in the same order as a scan's.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use airlock_bundle::writer::{BlobData, PlannedBlob};
@@ -25,6 +31,8 @@ use anyhow::{Context, Result};
 use rayon::prelude::*;
 
 use airlock_attest::SCANNER;
+
+use crate::scan_cache::{self, ScanCache};
 
 /// One finding as a text line: severity, `file[!/member]`, rule, global, detail (what
 /// `airlock scan` and `airlock sync` print).
@@ -71,6 +79,26 @@ struct Job<'a> {
     title: String,
     blob: &'a PlannedBlob,
     layer: Option<airlock_scan::Compression>,
+}
+
+impl Job<'_> {
+    /// The cache key of this job's findings under `scanner` (a `scanner_id`).
+    fn key(&self, scanner: &str) -> scan_cache::Key {
+        scan_cache::Key {
+            blob: self.blob.digest,
+            size: self.blob.size,
+            name: self.title.clone(),
+            mode: match self.layer {
+                None => "file",
+                Some(airlock_scan::Compression::None) => "tar",
+                Some(airlock_scan::Compression::Gzip) => "tar+gzip",
+                Some(airlock_scan::Compression::Zstd) => "tar+zstd",
+            }
+            .into(),
+            scanner: scanner.into(),
+            build: scan_cache::BUILD.into(),
+        }
+    }
 }
 
 fn scan_blob(
@@ -147,11 +175,15 @@ pub fn scanner_id(rules: &airlock_yara::RuleSet) -> String {
     )
 }
 
-/// Scans every layer of the plan's images, models and files with `rules`, in parallel.
+/// Scans every layer of the plan's images, models and files with `rules`, in parallel; with a
+/// `cache`, a layer whose findings it holds for this scanner is not scanned again, and the
+/// findings of the layers scanned are stored in it.
 pub fn scan_artifacts<'a>(
     plan: &'a Plan,
     rules: &airlock_yara::RuleSet,
+    cache: Option<&ScanCache>,
 ) -> Result<Vec<Scanned<'a>>> {
+    let scanner = scanner_id(rules);
     let limits = airlock_scan::Limits::default();
     let blobs: BTreeMap<Digest, &PlannedBlob> = plan.blobs.iter().map(|b| (b.digest, b)).collect();
     let targets: Vec<&Artifact> = plan
@@ -221,7 +253,24 @@ pub fn scan_artifacts<'a>(
     let results: Vec<(usize, Vec<airlock_scan::Finding>)> = jobs
         .par_iter()
         .map(|job| {
-            let f = scan_blob(job, &limits, rules)?;
+            let f = match cache {
+                None => scan_blob(job, &limits, rules)?,
+                Some(c) => {
+                    let key = job.key(&scanner);
+                    match c.get(&key) {
+                        Some(f) => {
+                            c.stats.cached.fetch_add(1, Ordering::Relaxed);
+                            f
+                        }
+                        None => {
+                            let f = scan_blob(job, &limits, rules)?;
+                            c.stats.scanned.fetch_add(1, Ordering::Relaxed);
+                            c.put(&key, &f);
+                            f
+                        }
+                    }
+                }
+            };
             airlock_bundle::Progress::advance(&bar, job.blob.size);
             Ok((job.artifact, f))
         })
@@ -248,6 +297,7 @@ pub fn scan_plan(
     plan: &mut Plan,
     retrieved: &str,
     rules: &airlock_yara::RuleSet,
+    cache: Option<&ScanCache>,
 ) -> Result<Vec<ScanRecord>> {
     let scanner = airlock_attest::Scanner {
         id: scanner_id(rules),
@@ -262,7 +312,7 @@ pub fn scan_plan(
             })
             .collect(),
     };
-    let attestations: Vec<airlock_attest::Attestation> = scan_artifacts(plan, rules)?
+    let attestations: Vec<airlock_attest::Attestation> = scan_artifacts(plan, rules, cache)?
         .into_iter()
         .map(|s| {
             if !s.findings.is_empty() {

@@ -287,9 +287,12 @@ pub fn run(cli: &Cli, a: &SyncArgs) -> Result<u8> {
     let debs = mirror_debs(&store, &m, &base, &a.registry, false)?;
     let urls = mirror_urls(&store, &m, &a.registry)?;
     let seconds = started.elapsed().as_secs_f64();
-    let scanned = match &rules {
-        Some(rules) => scan_mirrored(&m, &store, &report, &models, rules)?,
-        None => Vec::new(),
+    let cache = rules
+        .is_some()
+        .then(|| crate::scan_cache::ScanCache::in_store(&store, !a.no_scan_cache));
+    let scanned = match (&rules, &cache) {
+        (Some(rules), Some(cache)) => scan_mirrored(&m, &store, &report, &models, rules, cache)?,
+        _ => Vec::new(),
     };
     let failed = report.failed()
         + models.iter().filter(|(_, r)| r.is_err()).count()
@@ -329,6 +332,7 @@ pub fn run(cli: &Cli, a: &SyncArgs) -> Result<u8> {
             "scan": scanned.iter().map(|(name, files, findings)| json!({
                 "artifact": name, "files": files, "findings": findings,
             })).collect::<Vec<_>>(),
+            "scanCache": cache.as_ref().map(|c| json!({"scanned": c.stats.scanned(), "cached": c.stats.cached()})),
         }))?;
     } else {
         for i in &report.images {
@@ -398,11 +402,14 @@ pub fn run(cli: &Cli, a: &SyncArgs) -> Result<u8> {
                 say!("{name}: {}", crate::scanning::finding_line(f));
             }
         }
+        let (fresh, cached) = cache
+            .as_ref()
+            .map_or((0, 0), |c| (c.stats.scanned(), c.stats.cached()));
         say!(
-            "scanned {} artifact(s): {n} finding(s){}",
+            "scanned {} artifact(s): {n} finding(s){}; {fresh} blob(s) scanned, {cached} from the scan cache",
             scanned.len(),
             if n > 0 {
-                " (pack scans again and signs its results; the appliance's policy decides)"
+                " (pack signs the results; the appliance's policy decides)"
             } else {
                 ""
             }
@@ -451,15 +458,16 @@ pub fn clone_err(e: &airlock_mirror::MirrorError) -> String {
 }
 
 /// Scans what this sync mirrored (the images and `hf:` models that succeeded), reading them
-/// from the store; returns `(artifact, layers scanned, findings)` per artifact. Findings are
-/// logged; they do not change the exit status (pack signs its own results, and the
-/// appliance's policy decides).
+/// from the store, with the store's scan cache; returns `(artifact, layers scanned, findings)`
+/// per artifact. Findings are logged; they do not change the exit status (pack signs the results
+/// for what it packs, and the appliance's policy decides).
 fn scan_mirrored(
     m: &InputManifest,
     store: &std::path::Path,
     report: &SyncReport,
     models: &[ModelOutcome],
     rules: &airlock_yara::RuleSet,
+    cache: &crate::scan_cache::ScanCache,
 ) -> Result<Vec<(String, usize, Vec<airlock_scan::Finding>)>> {
     let ok_images: std::collections::BTreeSet<String> = report
         .images
@@ -492,7 +500,7 @@ fn scan_mirrored(
         Some(store),
         &airlock_ui::Bar::bytes("planning", 0),
     )?;
-    let out: Vec<_> = crate::scanning::scan_artifacts(&plan, rules)?
+    let out: Vec<_> = crate::scanning::scan_artifacts(&plan, rules, Some(cache))?
         .into_iter()
         .map(|s| (s.artifact.name.clone(), s.files, s.findings))
         .collect();
