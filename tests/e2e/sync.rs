@@ -1338,4 +1338,27 @@ skopeo copy -q --dest-tls-verify=false oci:L:v1 docker://{h}/acme/tool:v1
     assert_eq!(counts(&rescanned), (1, 0), "{rescanned}");
     assert_eq!(rescanned["scan"], first["scan"]);
     assert_eq!(counts(&sync(&[])), (0, 1));
+
+    // Rules compile while the registry is contacted; one that does not compile still fails
+    // the sync, naming the file.
+    sh(
+        d,
+        "mkdir bad && printf 'rule b { condition: $y }\\n' > bad/broken.yar",
+    )
+    .ok();
+    let r = airlock(
+        d,
+        &[
+            "sync",
+            "m.yaml",
+            "--store",
+            "store",
+            "--insecure-registry",
+            &h,
+            "--rules",
+            "bad",
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("broken.yar"), "{}", r.stderr);
 }

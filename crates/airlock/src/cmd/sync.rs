@@ -276,17 +276,25 @@ pub fn run(cli: &Cli, a: &SyncArgs) -> Result<u8> {
         }
         return Ok(airlock_ui::exit::OK);
     }
-    let rules = if a.no_scan {
-        None
-    } else {
-        Some(a.rules.load()?)
-    };
+    // The YARA rules compile (tens of milliseconds, most of a sync with nothing to download
+    // and every scan result cached) while the sources are contacted; a rule file that does
+    // not compile fails the sync once mirroring is done, and what was mirrored stays.
+    let compiling = (!a.no_scan).then(|| {
+        let rules = a.rules.clone();
+        std::thread::spawn(move || rules.load())
+    });
     let started = std::time::Instant::now();
     let report = mirror(&store, &images, &a.registry, a.require_signature)?;
     let models = mirror_models(&store, &m, &a.registry, false)?;
     let debs = mirror_debs(&store, &m, &base, &a.registry, false)?;
     let urls = mirror_urls(&store, &m, &a.registry)?;
     let seconds = started.elapsed().as_secs_f64();
+    let rules = compiling
+        .map(|t| {
+            t.join()
+                .map_err(|_| anyhow::anyhow!("compiling the YARA rules failed"))?
+        })
+        .transpose()?;
     let cache = rules
         .is_some()
         .then(|| crate::scan_cache::ScanCache::in_store(&store, !a.no_scan_cache));
