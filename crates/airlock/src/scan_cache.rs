@@ -17,6 +17,9 @@
 //!
 //! All of these make up the [`Key`]; an entry is found by the SHA-256 of the key's JSON and
 //! holds the key itself, checked on read, so reusing an entry is as sound as scanning again.
+//! `scanning.rs` stores findings only for bytes it knows are the digest's (see
+//! `scanned_the_digests_bytes` there), so a source that lies about a digest cannot plant
+//! entries.
 //!
 //! Entries are untrusted input like everything on disk: one is read with a size bound, and one
 //! that cannot be read, is too large, does not parse, names another key or whose findings do
@@ -119,6 +122,11 @@ impl ScanCache {
             read,
             stats: Stats::default(),
         }
+    }
+
+    /// The store's blob directory, whose files were written only after their digest matched.
+    pub fn store_blobs(&self) -> PathBuf {
+        self.dir.parent().unwrap_or(Path::new(".")).join("blobs")
     }
 
     /// The findings stored for `key`, or `None` when there is no usable entry.
