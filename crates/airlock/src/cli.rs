@@ -240,6 +240,10 @@ pub struct PackArgs {
     /// the appliance's policy sees no findings).
     #[arg(long)]
     pub no_scan: bool,
+    /// Scan every blob again instead of reusing results stored in the store's scan cache
+    /// (the new results are stored).
+    #[arg(long, conflicts_with = "no_scan")]
+    pub no_scan_cache: bool,
     #[command(flatten)]
     pub rules: RulesArgs,
     /// Store that registry images are mirrored into and packed from (synced first when
@@ -264,10 +268,14 @@ pub struct SyncArgs {
     /// Exit 0 even when some images failed (each failure is still reported).
     #[arg(long)]
     pub keep_going: bool,
-    /// Do not scan what was mirrored. (Findings are reported early here; `pack` scans again
-    /// and signs its own results, which are what the appliance enforces.)
+    /// Do not scan what was mirrored. (Findings are reported early here; `pack` signs the
+    /// results for what it packs, which are what the appliance enforces.)
     #[arg(long)]
     pub no_scan: bool,
+    /// Scan every blob again instead of reusing results stored in the store's scan cache
+    /// (the new results are stored).
+    #[arg(long, conflicts_with = "no_scan")]
+    pub no_scan_cache: bool,
     #[command(flatten)]
     pub rules: RulesArgs,
     #[command(flatten)]

@@ -5,6 +5,7 @@ mod cli;
 #[macro_use]
 mod cmd;
 mod lading;
+mod scan_cache;
 mod scanning;
 
 use std::process::ExitCode;

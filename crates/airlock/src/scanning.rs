@@ -11,8 +11,14 @@
 //! both, and this module adds them to the pack plan. The scanner string names the YARA rule
 //! set's digest, and the attestation lists its rule files, so an auditor can tell which rules a
 //! bundle was scanned with.
+//!
+//! Each blob is scanned at most once per scanner and rule set: with a [`ScanCache`] (the
+//! store's `scan-cache/`, see `scan_cache.rs`), a blob whose findings are stored for the same
+//! key is not read again, so `sync` and `pack` of what is already mirrored and scanned do not
+//! scan it again. Findings from the cache are the same values in the same order as a scan's.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use airlock_bundle::writer::{BlobData, PlannedBlob};
@@ -25,6 +31,8 @@ use anyhow::{Context, Result};
 use rayon::prelude::*;
 
 use airlock_attest::SCANNER;
+
+use crate::scan_cache::{self, ScanCache};
 
 /// One finding as a text line: severity, `file[!/member]`, rule, global, detail (what
 /// `airlock scan` and `airlock sync` print).
@@ -71,6 +79,90 @@ struct Job<'a> {
     title: String,
     blob: &'a PlannedBlob,
     layer: Option<airlock_scan::Compression>,
+}
+
+impl Job<'_> {
+    /// The cache key of this job's findings under `scanner` (a `scanner_id`).
+    fn key(&self, scanner: &str) -> scan_cache::Key {
+        scan_cache::Key {
+            blob: self.blob.digest,
+            size: self.blob.size,
+            name: self.title.clone(),
+            mode: match self.layer {
+                None => "file",
+                Some(airlock_scan::Compression::None) => "tar",
+                Some(airlock_scan::Compression::Gzip) => "tar+gzip",
+                Some(airlock_scan::Compression::Zstd) => "tar+zstd",
+            }
+            .into(),
+            scanner: scanner.into(),
+            build: scan_cache::BUILD.into(),
+        }
+    }
+}
+
+/// The stamp of a file blob's file, taken before it is scanned.
+fn stat(b: &PlannedBlob) -> Option<airlock_bundle::writer::FileStamp> {
+    match &b.data {
+        BlobData::File { path, .. } => std::fs::metadata(path)
+            .ok()
+            .map(|m| airlock_bundle::writer::FileStamp::of(&m)),
+        BlobData::Bytes(_) => None,
+    }
+}
+
+/// Whether the bytes just scanned are the bytes the blob's digest names, so that their findings
+/// may be cached under it. Pack checks every blob against its digest only while writing the
+/// bundle; without this, a source whose file does not match its digest (a doctored `oci:`
+/// layout), or a file rewritten while it was scanned, would leave findings for other bytes
+/// in the cache under that digest, for a later pack of the real bytes. In-memory blobs are
+/// hashed; a source file hashed when the plan was made must still have the stamp it had then;
+/// another source file is hashed after the scan and must not have changed since before it.
+/// Files in the store's `blobs/` were written once, after their digest matched.
+fn scanned_the_digests_bytes(
+    b: &PlannedBlob,
+    before: Option<airlock_bundle::writer::FileStamp>,
+    store_blobs: &std::path::Path,
+) -> bool {
+    let now = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .ok()
+            .map(|m| airlock_bundle::writer::FileStamp::of(&m))
+    };
+    match &b.data {
+        BlobData::Bytes(bytes) => airlock_core::Sha256::digest(bytes) == b.digest,
+        BlobData::File { path, .. } if path.starts_with(store_blobs) => true,
+        BlobData::File {
+            path,
+            stamp: Some(stamp),
+            ..
+        } => before == Some(*stamp) && now(path) == Some(*stamp),
+        BlobData::File {
+            path,
+            offset,
+            stamp: None,
+        } => {
+            before.is_some()
+                && hash_range(path, *offset, b.size).is_ok_and(|d| d == b.digest)
+                && now(path) == before
+        }
+    }
+}
+
+/// SHA-256 of `len` bytes of `path` from `offset`.
+fn hash_range(path: &std::path::Path, offset: u64, len: u64) -> std::io::Result<Digest> {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::File::open(path)?;
+    let mut h = airlock_core::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut done = 0u64;
+    while done < len {
+        let n = (len - done).min(buf.len() as u64) as usize;
+        file.read_exact_at(&mut buf[..n], offset + done)?;
+        h.update(&buf[..n]);
+        done += n as u64;
+    }
+    Ok(h.finish())
 }
 
 fn scan_blob(
@@ -153,13 +245,17 @@ pub fn scanner_id(rules: &airlock_yara::RuleSet, allow: &airlock_scan::AllowList
     )
 }
 
-/// Scans every layer of the plan's images, models and files with `rules`, in parallel;
-/// globals on `allow` (the operator's `--allow-globals`) are admitted in pickles.
+/// Scans every layer of the plan's images, models and files with `rules`, in parallel; globals
+/// on `allow` (the operator's `--allow-globals`) are admitted in pickles. With a `cache`, a
+/// layer whose findings it holds for this scanner (rules and allowlist included) is not scanned
+/// again, and the findings of the layers scanned are stored in it.
 pub fn scan_artifacts<'a>(
     plan: &'a Plan,
     rules: &airlock_yara::RuleSet,
     allow: &airlock_scan::AllowList,
+    cache: Option<&ScanCache>,
 ) -> Result<Vec<Scanned<'a>>> {
+    let scanner = scanner_id(rules, allow);
     let limits = airlock_scan::Limits {
         allow: allow.clone(),
         ..Default::default()
@@ -232,7 +328,27 @@ pub fn scan_artifacts<'a>(
     let results: Vec<(usize, Vec<airlock_scan::Finding>)> = jobs
         .par_iter()
         .map(|job| {
-            let f = scan_blob(job, &limits, rules)?;
+            let f = match cache {
+                None => scan_blob(job, &limits, rules)?,
+                Some(c) => {
+                    let key = job.key(&scanner);
+                    match c.get(&key) {
+                        Some(f) => {
+                            c.stats.cached.fetch_add(1, Ordering::Relaxed);
+                            f
+                        }
+                        None => {
+                            let before = stat(job.blob);
+                            let f = scan_blob(job, &limits, rules)?;
+                            c.stats.scanned.fetch_add(1, Ordering::Relaxed);
+                            if scanned_the_digests_bytes(job.blob, before, &c.store_blobs()) {
+                                c.put(&key, &f);
+                            }
+                            f
+                        }
+                    }
+                }
+            };
             airlock_bundle::Progress::advance(&bar, job.blob.size);
             Ok((job.artifact, f))
         })
@@ -260,6 +376,7 @@ pub fn scan_plan(
     retrieved: &str,
     rules: &airlock_yara::RuleSet,
     allow: &airlock_scan::AllowList,
+    cache: Option<&ScanCache>,
 ) -> Result<Vec<ScanRecord>> {
     let scanner = airlock_attest::Scanner {
         id: scanner_id(rules, allow),
@@ -275,7 +392,7 @@ pub fn scan_plan(
             })
             .collect(),
     };
-    let attestations: Vec<airlock_attest::Attestation> = scan_artifacts(plan, rules, allow)?
+    let attestations: Vec<airlock_attest::Attestation> = scan_artifacts(plan, rules, allow, cache)?
         .into_iter()
         .map(|s| {
             if !s.findings.is_empty() {
@@ -303,4 +420,73 @@ pub fn scan_plan(
     }
     plan.index_json = serde_json::to_vec(&index).expect("index serializes");
     Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use airlock_bundle::writer::FileStamp;
+    use airlock_core::Sha256;
+
+    fn file_blob(path: &std::path::Path, digest: Digest, stamp: Option<FileStamp>) -> PlannedBlob {
+        PlannedBlob {
+            digest,
+            size: std::fs::metadata(path).unwrap().len(),
+            data: BlobData::File {
+                path: path.to_path_buf(),
+                offset: 0,
+                stamp,
+            },
+        }
+    }
+
+    #[test]
+    fn only_findings_for_the_digests_bytes_are_cached() {
+        let d = tempfile::tempdir().unwrap();
+        let store_blobs = d.path().join("store/blobs");
+        let p = d.path().join("layer.tar");
+        std::fs::write(&p, b"the real bytes").unwrap();
+        let real = Sha256::digest(b"the real bytes");
+        let other = Sha256::digest(b"other bytes");
+
+        // A source file not hashed yet: hashed after the scan.
+        let b = file_blob(&p, real, None);
+        assert!(scanned_the_digests_bytes(&b, stat(&b), &store_blobs));
+        // A doctored layout: the file is not what its digest says.
+        let b = file_blob(&p, other, None);
+        assert!(!scanned_the_digests_bytes(&b, stat(&b), &store_blobs));
+        // No stamp from before the scan (the file could not be read): not cached.
+        let b = file_blob(&p, real, None);
+        assert!(!scanned_the_digests_bytes(&b, None, &store_blobs));
+
+        // A file hashed when the plan was made: cached while it keeps its stamp.
+        let stamp = FileStamp::of(&std::fs::metadata(&p).unwrap());
+        let b = file_blob(&p, real, Some(stamp));
+        assert!(scanned_the_digests_bytes(&b, stat(&b), &store_blobs));
+        let before = stat(&b);
+        std::fs::write(&p, b"rewritten while scanned").unwrap();
+        assert!(!scanned_the_digests_bytes(&b, before, &store_blobs));
+        let b = file_blob(&p, real, None);
+        assert!(!scanned_the_digests_bytes(&b, before, &store_blobs));
+
+        // In-memory blobs are hashed.
+        let mem = |digest| PlannedBlob {
+            digest,
+            size: 3,
+            data: BlobData::Bytes(Arc::from(&b"abc"[..])),
+        };
+        assert!(scanned_the_digests_bytes(
+            &mem(Sha256::digest(b"abc")),
+            None,
+            &store_blobs
+        ));
+        assert!(!scanned_the_digests_bytes(&mem(other), None, &store_blobs));
+
+        // Store blobs were verified when written.
+        std::fs::create_dir_all(store_blobs.join("sha256")).unwrap();
+        let s = store_blobs.join("sha256").join(other.hex());
+        std::fs::write(&s, b"whatever").unwrap();
+        let b = file_blob(&s, other, None);
+        assert!(scanned_the_digests_bytes(&b, stat(&b), &store_blobs));
+    }
 }

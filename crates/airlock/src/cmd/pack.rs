@@ -129,6 +129,16 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
             errors.join("\n  ")
         );
     }
+    // Scan results are cached in the store when pack uses one (registry images, `hf:` models,
+    // Debian closures, `url:` files) or one is named (`--store`, `AIRLOCK_STORE`).
+    let cache = (!a.no_scan)
+        .then(|| {
+            store
+                .clone()
+                .or_else(|| a.store.clone())
+                .map(|s| crate::scan_cache::ScanCache::in_store(&s, !a.no_scan_cache))
+        })
+        .flatten();
     let hashing = airlock_ui::Bar::bytes("hashing", 0);
     let mut plan = airlock_mirror::plan::plan_with_store(
         &m,
@@ -142,8 +152,15 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
         vec![]
     } else {
         let (rules, allow) = rules.as_ref().expect("loaded unless --no-scan");
-        crate::scanning::scan_plan(&mut plan, &format_rfc3339(t), rules, allow)?
+        crate::scanning::scan_plan(&mut plan, &format_rfc3339(t), rules, allow, cache.as_ref())?
     };
+    if let Some(c) = &cache {
+        tracing::info!(
+            scanned = c.stats.scanned(),
+            cached = c.stats.cached(),
+            "blobs scanned, and blobs whose results came from the scan cache"
+        );
+    }
     // Differential: blobs the appliance holds stay home; the manifest names them as external.
     let mut external = Vec::new();
     let base_inventory = base.map(|(digest, held)| {
@@ -229,6 +246,7 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
             "blobs": m.blobs.len(),
             "external": m.external.len(),
             "baseInventory": m.base_inventory,
+            "scanCache": cache.as_ref().map(|c| json!({"scanned": c.stats.scanned(), "cached": c.stats.cached()})),
             "volumes": packed.volumes.iter().map(|v| json!({"path": v.path, "volume": v.number, "size": v.size, "blobs": v.blobs})).collect::<Vec<_>>(),
         }))?;
     } else {

@@ -276,20 +276,39 @@ pub fn run(cli: &Cli, a: &SyncArgs) -> Result<u8> {
         }
         return Ok(airlock_ui::exit::OK);
     }
-    let rules = if a.no_scan {
+    // The operator's allowlist is read first (a bad line is a usage error before anything is
+    // contacted); the YARA rules compile (tens of milliseconds, most of a sync with nothing to
+    // download and every scan result cached) while the sources are contacted; a rule file
+    // that does not compile fails the sync once mirroring is done, and what was mirrored stays.
+    let allow = if a.no_scan {
         None
     } else {
-        Some((a.rules.load()?, a.rules.allow_list()?))
+        Some(a.rules.allow_list()?)
     };
+    let compiling = (!a.no_scan).then(|| {
+        let rules = a.rules.clone();
+        std::thread::spawn(move || rules.load())
+    });
     let started = std::time::Instant::now();
     let report = mirror(&store, &images, &a.registry, a.require_signature)?;
     let models = mirror_models(&store, &m, &a.registry, false)?;
     let debs = mirror_debs(&store, &m, &base, &a.registry, false)?;
     let urls = mirror_urls(&store, &m, &a.registry)?;
     let seconds = started.elapsed().as_secs_f64();
-    let scanned = match &rules {
-        Some((rules, allow)) => scan_mirrored(&m, &store, &report, &models, rules, allow)?,
-        None => Vec::new(),
+    let rules = compiling
+        .map(|t| {
+            t.join()
+                .map_err(|_| anyhow::anyhow!("compiling the YARA rules failed"))?
+        })
+        .transpose()?;
+    let cache = rules
+        .is_some()
+        .then(|| crate::scan_cache::ScanCache::in_store(&store, !a.no_scan_cache));
+    let scanned = match (&rules, &allow, &cache) {
+        (Some(rules), Some(allow), Some(cache)) => {
+            scan_mirrored(&m, &store, &report, &models, rules, allow, cache)?
+        }
+        _ => Vec::new(),
     };
     let failed = report.failed()
         + models.iter().filter(|(_, r)| r.is_err()).count()
@@ -329,6 +348,7 @@ pub fn run(cli: &Cli, a: &SyncArgs) -> Result<u8> {
             "scan": scanned.iter().map(|(name, files, findings)| json!({
                 "artifact": name, "files": files, "findings": findings,
             })).collect::<Vec<_>>(),
+            "scanCache": cache.as_ref().map(|c| json!({"scanned": c.stats.scanned(), "cached": c.stats.cached()})),
         }))?;
     } else {
         for i in &report.images {
@@ -398,11 +418,14 @@ pub fn run(cli: &Cli, a: &SyncArgs) -> Result<u8> {
                 say!("{name}: {}", crate::scanning::finding_line(f));
             }
         }
+        let (fresh, cached) = cache
+            .as_ref()
+            .map_or((0, 0), |c| (c.stats.scanned(), c.stats.cached()));
         say!(
-            "scanned {} artifact(s): {n} finding(s){}",
+            "scanned {} artifact(s): {n} finding(s){}; {fresh} blob(s) scanned, {cached} from the scan cache",
             scanned.len(),
             if n > 0 {
-                " (pack scans again and signs its results; the appliance's policy decides)"
+                " (pack signs the results; the appliance's policy decides)"
             } else {
                 ""
             }
@@ -451,9 +474,9 @@ pub fn clone_err(e: &airlock_mirror::MirrorError) -> String {
 }
 
 /// Scans what this sync mirrored (the images and `hf:` models that succeeded), reading them
-/// from the store; returns `(artifact, layers scanned, findings)` per artifact. Findings are
-/// logged; they do not change the exit status (pack signs its own results, and the
-/// appliance's policy decides).
+/// from the store, with the store's scan cache; returns `(artifact, layers scanned, findings)`
+/// per artifact. Findings are logged; they do not change the exit status (pack signs the results
+/// for what it packs, and the appliance's policy decides).
 fn scan_mirrored(
     m: &InputManifest,
     store: &std::path::Path,
@@ -461,6 +484,7 @@ fn scan_mirrored(
     models: &[ModelOutcome],
     rules: &airlock_yara::RuleSet,
     allow: &airlock_scan::AllowList,
+    cache: &crate::scan_cache::ScanCache,
 ) -> Result<Vec<(String, usize, Vec<airlock_scan::Finding>)>> {
     let ok_images: std::collections::BTreeSet<String> = report
         .images
@@ -493,7 +517,7 @@ fn scan_mirrored(
         Some(store),
         &airlock_ui::Bar::bytes("planning", 0),
     )?;
-    let out: Vec<_> = crate::scanning::scan_artifacts(&plan, rules, allow)?
+    let out: Vec<_> = crate::scanning::scan_artifacts(&plan, rules, allow, Some(cache))?
         .into_iter()
         .map(|s| (s.artifact.name.clone(), s.files, s.findings))
         .collect();
