@@ -82,21 +82,23 @@ pub(crate) fn entries(conn: &Connection, limit: Option<u32>) -> Result<Vec<Entry
         None => "SELECT seq, time, kind, data, prev, hash, sig FROM audit ORDER BY seq".to_string(),
     };
     let mut st = conn.prepare(&sql)?;
-    let rows = st
-        .query_map([], |r| {
-            let data: String = r.get(3)?;
-            Ok(Entry {
-                seq: r.get::<_, i64>(0)? as u64,
-                time: r.get(1)?,
-                kind: r.get(2)?,
-                data: serde_json::from_str(&data).unwrap_or(Value::String(data)),
-                prev: r.get(4)?,
-                hash: r.get(5)?,
-                sig: r.get(6)?,
-            })
-        })?
-        .collect::<Result<_, _>>()?;
+    let rows = st.query_map([], entry_of)?.collect::<Result<_, _>>()?;
     Ok(rows)
+}
+
+/// One row of `SELECT seq, time, kind, data, prev, hash, sig` as an entry (data that is not
+/// JSON is kept as a string, for `verify` to report).
+fn entry_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
+    let data: String = r.get(3)?;
+    Ok(Entry {
+        seq: r.get::<_, i64>(0)? as u64,
+        time: r.get(1)?,
+        kind: r.get(2)?,
+        data: serde_json::from_str(&data).unwrap_or(Value::String(data)),
+        prev: r.get(4)?,
+        hash: r.get(5)?,
+        sig: r.get(6)?,
+    })
 }
 
 /// The newest entry's (seq, hash), if any.
@@ -255,16 +257,7 @@ pub(crate) fn for_each(
         conn.prepare("SELECT seq, time, kind, data, prev, hash, sig FROM audit ORDER BY seq")?;
     let mut rows = st.query([])?;
     while let Some(r) = rows.next()? {
-        let data: String = r.get(3)?;
-        f(Entry {
-            seq: r.get::<_, i64>(0)? as u64,
-            time: r.get(1)?,
-            kind: r.get(2)?,
-            data: serde_json::from_str(&data).unwrap_or(Value::String(data)),
-            prev: r.get(4)?,
-            hash: r.get(5)?,
-            sig: r.get(6)?,
-        })?;
+        f(entry_of(r)?)?;
     }
     Ok(())
 }
