@@ -827,7 +827,9 @@ impl VolumeHash {
     fn start(f: &fs::File) -> Self {
         match f.try_clone() {
             Ok(c) => VolumeHash(Some(std::thread::spawn(move || {
-                hash_file(&c).map_err(|e| e.to_string())
+                airlock_store::hash_open_file(&c, |_| {})
+                    .map(|(d, n)| (d.hex(), n))
+                    .map_err(|e| e.to_string())
             }))),
             Err(e) => {
                 tracing::warn!("cannot compute the volume's SHA-256: {e}");
@@ -856,25 +858,6 @@ impl VolumeHash {
     }
 }
 
-/// SHA-256 (hex) and length of a whole file, read from offset 0 whatever the handle's position.
-fn hash_file(f: &fs::File) -> std::io::Result<(String, u64)> {
-    use std::os::unix::fs::FileExt;
-    let mut h = airlock_core::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut off = 0u64;
-    loop {
-        let n = match f.read_at(&mut buf, off) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        h.update(&buf[..n]);
-        off += n as u64;
-    }
-    Ok((h.finish().hex(), off))
-}
-
 /// What an authenticated manifest tells the audit record: the trust root version in force, the
 /// names the root gives the signers' keys, the scanner and rule set with a findings summary
 /// per artifact, and the waivers carried.
@@ -901,14 +884,7 @@ fn record_bundle_facts(
         .scan
         .iter()
         .map(|r| {
-            let mut by: std::collections::BTreeMap<String, u64> = Default::default();
-            for f in &r.findings {
-                let sev = f
-                    .get("severity")
-                    .and_then(serde_json::Value::as_str)
-                    .unwrap_or("unknown");
-                *by.entry(sev.to_string()).or_default() += 1;
-            }
+            let by = r.by_severity();
             json!({"artifact": r.artifact, "scanner": r.scanner, "files": r.files, "findings": by})
         })
         .collect();

@@ -893,14 +893,7 @@ fn inventory_rows(
             let scan = match record {
                 None => "not scanned".to_string(),
                 Some(r) => {
-                    let mut by: BTreeMap<String, u64> = BTreeMap::new();
-                    for f in &r.findings {
-                        let sev = f
-                            .get("severity")
-                            .and_then(Value::as_str)
-                            .unwrap_or("unknown");
-                        *by.entry(sev.to_string()).or_default() += 1;
-                    }
+                    let by = r.by_severity();
                     let waived = m
                         .map(|m| m.waivers.iter().filter(|w| w.artifact == s.name).count())
                         .unwrap_or(0);

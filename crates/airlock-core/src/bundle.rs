@@ -257,6 +257,21 @@ pub struct ScanRecord {
     pub attestation: Option<Digest>,
 }
 
+impl ScanRecord {
+    /// How many findings of each severity (`unknown` for a finding without one), by name.
+    pub fn by_severity(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut by = std::collections::BTreeMap::new();
+        for f in &self.findings {
+            let sev = f
+                .get("severity")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("unknown");
+            *by.entry(sev.to_string()).or_default() += 1;
+        }
+        by
+    }
+}
+
 /// An explicit decision to admit a suspicious finding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

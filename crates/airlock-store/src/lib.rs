@@ -335,6 +335,28 @@ pub fn hash_file(path: &Path) -> Result<(Digest, u64), StoreError> {
     hash_reader(f).map_err(StoreError::io(path, "read"))
 }
 
+/// SHA-256 and length of an open file, read with positioned reads from offset 0: the handle's
+/// own position is neither used nor moved, so another reader may share it. `progress` is told
+/// the length of each piece read.
+pub fn hash_open_file(f: &File, mut progress: impl FnMut(u64)) -> std::io::Result<(Digest, u64)> {
+    use std::os::unix::fs::FileExt;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut off = 0u64;
+    loop {
+        let k = match f.read_at(&mut buf, off) {
+            Ok(0) => break,
+            Ok(k) => k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        h.update(&buf[..k]);
+        off += k as u64;
+        progress(k as u64);
+    }
+    Ok((h.finish(), off))
+}
+
 /// SHA-256 and length of a byte stream.
 fn hash_reader(mut r: impl Read) -> std::io::Result<(Digest, u64)> {
     let mut h = Sha256::new();

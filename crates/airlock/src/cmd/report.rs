@@ -8,7 +8,6 @@
 
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use airlock_bundle::reader::{Authenticated, Volume};
@@ -21,9 +20,6 @@ use serde_json::json;
 
 use crate::cli::{Cli, ReportArgs, ReportFormat};
 use crate::lading::{self, GivenVolume};
-
-/// Bytes read per call while hashing a volume file.
-const CHUNK: usize = 1 << 20;
 
 /// A volume that authenticated: its open file, for hashing.
 struct Opened {
@@ -165,38 +161,20 @@ pub fn run(cli: &Cli, a: &ReportArgs) -> Result<u8> {
     Ok(airlock_ui::exit::OK)
 }
 
-/// SHA-256 of the whole volume file, read in [`CHUNK`]-byte pieces from the handle that was
-/// authenticated (so a file swapped at the path meanwhile is not the one hashed). The file must
+/// SHA-256 of the whole volume file, read from the handle that was authenticated (so a file swapped at the path meanwhile is not the one hashed). The file must
 /// still have the length it had when it was opened.
 fn hash_volume(o: &Opened, bar: &airlock_ui::Bar) -> Result<String> {
     use airlock_bundle::Progress as _;
-    let what = || format!("{}: hashing the volume", o.path.display());
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; CHUNK];
-    let mut off = 0u64;
-    while off < o.len {
-        let want = CHUNK.min((o.len - off) as usize);
-        let n = o.file.read_at(&mut buf[..want], off).with_context(what)?;
-        if n == 0 {
-            bail!(
-                "{}: the file shrank to {off} bytes while it was read (it had {} when opened)",
-                o.path.display(),
-                o.len
-            );
-        }
-        h.update(&buf[..n]);
-        off += n as u64;
-        bar.advance(n as u64);
-    }
-    let now = o.file.metadata().with_context(what)?.len();
-    if now != o.len {
+    let (digest, len) = airlock_store::hash_open_file(&o.file, |n| bar.advance(n))
+        .with_context(|| format!("{}: hashing the volume", o.path.display()))?;
+    if len != o.len {
         bail!(
-            "{}: the file changed size while it was read ({} bytes, then {now})",
+            "{}: the file changed size while it was read ({} bytes when opened, {len} read)",
             o.path.display(),
             o.len
         );
     }
-    Ok(h.finish().hex())
+    Ok(digest.hex())
 }
 
 /// Device and inode of an existing file, to tell that two paths name the same file.
