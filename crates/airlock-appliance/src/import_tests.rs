@@ -129,6 +129,7 @@ fn bundle() -> Bundle {
         trust_roots: vec![],
         scan: vec![],
         waivers: vec![],
+        nodes: vec![],
     };
     let big = layer.digest;
     let packed = pack(

@@ -66,6 +66,7 @@ fn manifest(root_blob: &PlannedBlob) -> BundleManifest {
         trust_roots: vec![],
         scan: vec![],
         waivers: vec![],
+        nodes: vec![],
     }
 }
 

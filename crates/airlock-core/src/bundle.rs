@@ -231,6 +231,10 @@ pub struct BundleManifest {
     /// Signed waivers admitting named suspicious findings (from the input manifest).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub waivers: Vec<Waiver>,
+    /// Node profiles from the input manifest (`airlockd node render`), signed with the rest.
+    /// Readers that predate them refuse the unknown field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<crate::node::NodeProfile>,
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -18,6 +18,7 @@ pub mod error;
 pub mod inventory;
 pub mod manifest;
 pub mod media;
+pub mod node;
 pub mod oci;
 pub mod reference;
 pub mod text;

@@ -85,6 +85,9 @@ pub struct Spec {
     /// Signed waivers for suspicious scan findings (carried into the bundle manifest).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub waivers: Vec<crate::bundle::Waiver>,
+    /// k3s GPU serving node profiles (`airlockd node render`); see [`crate::node`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<crate::node::NodeProfile>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -456,6 +459,7 @@ impl InputManifest {
                 return Err(err(format!("spec.debs[{i}].name {:?} repeats", d.name)));
             }
         }
+        crate::node::check(&m.spec).map_err(err)?;
         Ok(m)
     }
 }

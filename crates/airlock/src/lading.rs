@@ -856,6 +856,7 @@ mod tests {
                 file: None,
                 reason: "</td><b>ok</b>".into(),
             }],
+            nodes: vec![],
         }
     }
 

@@ -206,6 +206,7 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
         trust_roots,
         scan,
         waivers: m.spec.waivers.clone(),
+        nodes: m.spec.nodes.clone(),
     };
     let bar = airlock_ui::Bar::bytes("packing", plan.total_bytes());
     let threads = a.threads.unwrap_or_else(|| {
