@@ -280,19 +280,7 @@ pub fn render(p: &NodeProfile, c: &Content<'_>, o: &Options) -> Result<Rendered,
     let mut packages = Vec::new();
     let mut suite = None;
     if let Some(g) = &p.gpu {
-        let root = served("debs", &g.debs)?;
-        let m: airlock_core::oci::Manifest = serde_json::from_slice(
-            &c.store
-                .read_verified(&root, MAX_RECORD)
-                .map_err(|e| NodeError::Invalid(format!("debs {}: {e}", g.debs)))?,
-        )
-        .map_err(|e| NodeError::Invalid(format!("debs {}: manifest: {e}", g.debs)))?;
-        let rec: airlock_core::debs::ClosureRecord = serde_json::from_slice(
-            &c.store
-                .read_verified(&m.config.digest, MAX_RECORD)
-                .map_err(|e| NodeError::Invalid(format!("debs {}: record: {e}", g.debs)))?,
-        )
-        .map_err(|e| NodeError::Invalid(format!("debs {}: record: {e}", g.debs)))?;
+        let rec = closure_record(c.store, c.names, &g.debs)?;
         packages = rec.requested.clone();
         suite = Some(g.debs.clone());
         let key = c.apt_key.as_deref().ok_or_else(|| {
@@ -341,6 +329,47 @@ pub fn render(p: &NodeProfile, c: &Content<'_>, o: &Options) -> Result<Rendered,
         packages,
         suite,
     })
+}
+
+/// The resolution record of the served Debian closure `name` (its requested packages, and every
+/// package with its version).
+pub fn closure_record(
+    store: &BlobStore,
+    names: &[(String, String, String)],
+    name: &str,
+) -> Result<airlock_core::debs::ClosureRecord, NodeError> {
+    let root: Digest = names
+        .iter()
+        .find(|(k, n, _)| k == "debs" && n == name)
+        .and_then(|(_, _, d)| d.parse().ok())
+        .ok_or_else(|| {
+            NodeError::Invalid(format!(
+                "the appliance serves no debs closure named {name:?}; import the bundle that carries it"
+            ))
+        })?;
+    let m: airlock_core::oci::Manifest = serde_json::from_slice(
+        &store
+            .read_verified(&root, MAX_RECORD)
+            .map_err(|e| NodeError::Invalid(format!("debs {name}: {e}")))?,
+    )
+    .map_err(|e| NodeError::Invalid(format!("debs {name}: manifest: {e}")))?;
+    serde_json::from_slice(
+        &store
+            .read_verified(&m.config.digest, MAX_RECORD)
+            .map_err(|e| NodeError::Invalid(format!("debs {name}: record: {e}")))?,
+    )
+    .map_err(|e| NodeError::Invalid(format!("debs {name}: record: {e}")))
+}
+
+/// Kernel versions a closure carries headers for (`linux-headers-6.1.0-28-amd64` →
+/// `6.1.0-28-amd64`); the `-common` and architecture meta packages are not kernels.
+pub fn kernel_headers(rec: &airlock_core::debs::ClosureRecord) -> Vec<String> {
+    rec.packages
+        .iter()
+        .filter_map(|p| p.name.strip_prefix("linux-headers-"))
+        .filter(|v| v.starts_with(|c: char| c.is_ascii_digit()) && !v.ends_with("-common"))
+        .map(str::to_string)
+        .collect()
 }
 
 /// `docker.io/vllm/vllm-openai:v0.9.1` → `docker.io-vllm-vllm-openai-v0.9.1`.
