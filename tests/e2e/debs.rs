@@ -13,7 +13,7 @@ use airlock_e2e::{airlockd, bin, Background, Fixture, Run};
 use crate::serve::Serving;
 
 /// Builds the two repositories into `repo/` and serves them; returns the server and its URL.
-fn repos(f: &Fixture, extra: &[&str]) -> (Background, String) {
+pub(crate) fn repos(f: &Fixture, extra: &[&str]) -> (Background, String) {
     f.sh(&format!(
         "{}/../scripts/make-deb-repo.sh repo >/dev/null",
         env!("CARGO_MANIFEST_DIR")

@@ -9,6 +9,7 @@ mod import;
 mod import_bad;
 mod lading;
 mod models;
+mod node;
 mod operations;
 mod report;
 mod report_records;

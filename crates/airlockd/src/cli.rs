@@ -73,6 +73,105 @@ pub enum Command {
     /// Watch an inbox directory and import volumes that appear in it; with --listen, also serve
     /// the store over HTTP (OCI registry, Hugging Face-compatible models, metrics).
     Serve(ServeArgs),
+    /// Turn this machine into a k3s GPU serving node from a signed node profile: check it,
+    /// render the node's files, install in the order that works.
+    #[command(subcommand, after_help = NODE_HELP)]
+    Node(NodeCmd),
+}
+
+const NODE_HELP: &str = "\
+A node profile travels in a signed bundle (`nodes:` in the input manifest) and names the k3s
+binary, installer and air-gap images, the GPU closure, the device plugin and the workloads.
+
+  airlockd node preflight --profile gpu-node       can this machine be that node?
+  airlockd node render --profile gpu-node --root /tmp/node   look at what would be written
+  airlockd node install --profile gpu-node --dry-run         the steps, in order
+  airlockd node install --profile gpu-node                   do it (resumes after a failure)
+
+Install order: preflight, packages from the appliance's apt suite only, the driver loaded
+(or reboot and run again), the container toolkit, k3s from the carried binary, the node Ready
+with nvidia.com/gpu allocatable, the workloads Ready. See docs/node.md.";
+
+#[derive(Subcommand, Debug)]
+pub enum NodeCmd {
+    /// Check the machine: NVIDIA GPUs (sysfs), the loaded driver, nouveau, kernel headers in the
+    /// closure, a default route, swap, free disk, ports 6443/10250, cgroup v2. Exit 1 on a failed
+    /// check.
+    Preflight(PreflightArgs),
+    /// Write every file the node needs under --root, as if it were /, from the store; a second
+    /// render changes no byte and says so.
+    Render(RenderArgs),
+    /// Render into / and run the install steps, stopping at the first failure with what to do;
+    /// every step goes to the audit log and a re-run resumes.
+    Install(InstallArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PreflightArgs {
+    /// The profile whose GPU closure gives the kernel headers to check against.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Read sysfs and procfs under this directory (fixture trees in tests).
+    #[arg(long, default_value = "/", value_name = "DIR")]
+    pub root: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct NodeTarget {
+    /// The node profile (from an imported bundle's `nodes:`).
+    #[arg(long, value_name = "NAME")]
+    pub profile: String,
+    /// The appliance as the node reaches it (default https://HOSTNAME:5000).
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// server: runs the k3s server, the manifests and airlockd; agent: joins --server.
+    #[arg(long, value_enum, default_value_t = NodeRole::Server)]
+    pub role: NodeRole,
+    /// The k3s server an agent joins (https://HOST:6443).
+    #[arg(long, value_name = "URL", required_if_eq("role", "agent"))]
+    pub server: Option<String>,
+    /// The file on the agent holding the cluster join token.
+    #[arg(long, value_name = "FILE", required_if_eq("role", "agent"))]
+    pub token_file: Option<String>,
+    /// The appliance data directory as the airlockd unit names it.
+    #[arg(long, default_value = "/var/lib/airlock", value_name = "DIR")]
+    pub node_data: String,
+    /// The address the airlockd unit serves on.
+    #[arg(long, default_value = "0.0.0.0:5000", value_name = "ADDR")]
+    pub listen: String,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeRole {
+    Server,
+    Agent,
+}
+
+#[derive(Args, Debug)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub target: NodeTarget,
+    /// Write under this directory as if it were /.
+    #[arg(long, value_name = "DIR")]
+    pub root: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct InstallArgs {
+    #[command(flatten)]
+    pub target: NodeTarget,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The root to install into (tests use a sandbox).
+    #[arg(long, default_value = "/", value_name = "DIR", hide = true)]
+    pub root: PathBuf,
+    /// How long to wait for the node and the workloads to become Ready.
+    #[arg(long, default_value = "15m", value_parser = airlock_ui::parse_duration_ms)]
+    pub timeout: u64,
+    /// How often to look while waiting.
+    #[arg(long, default_value = "5s", value_parser = airlock_ui::parse_duration_ms, hide = true)]
+    pub poll: u64,
 }
 
 #[derive(Subcommand, Debug)]

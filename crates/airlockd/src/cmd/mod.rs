@@ -17,6 +17,7 @@ mod init;
 mod inventory;
 mod lineage;
 mod list;
+mod node;
 mod report;
 mod serve;
 
@@ -28,7 +29,7 @@ use airlock_appliance::{Appliance, Outcome};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::cli::{AuditCmd, Cli, Command, InventoryCmd};
+use crate::cli::{AuditCmd, Cli, Command, InventoryCmd, NodeCmd};
 
 pub fn run(cli: &Cli) -> Result<u8> {
     match &cli.command {
@@ -43,6 +44,9 @@ pub fn run(cli: &Cli) -> Result<u8> {
         Command::Lineage(a) => lineage::run(cli, a),
         Command::Report(a) => report::run(cli, a),
         Command::Serve(a) => serve::run(cli, a),
+        Command::Node(NodeCmd::Preflight(a)) => node::preflight(cli, a),
+        Command::Node(NodeCmd::Render(a)) => node::render(cli, a),
+        Command::Node(NodeCmd::Install(a)) => node::install(cli, a),
     }
 }
 
