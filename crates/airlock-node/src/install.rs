@@ -609,7 +609,8 @@ fn poll(
 }
 
 const REBOOT_FIX: &str =
-    "the driver is installed but not loaded: reboot, then run `airlockd node install` again; it resumes here";
+    "the driver is installed but not loaded: reboot, then run `airlockd node install` again; \
+    it resumes here";
 
 fn step_packages(p: &Plan, exec: &dyn Exec) -> Ended {
     if p.packages.is_empty() {
@@ -617,7 +618,8 @@ fn step_packages(p: &Plan, exec: &dyn Exec) -> Ended {
     }
     let env = apt_env();
     let fix_sources = format!(
-        "check that the appliance's apt suite in {} is reachable from this node and signed by a key apt trusts, then run `airlockd node install` again",
+        "check that the appliance's apt suite in {} is reachable from this node and signed by a \
+        key apt trusts, then run `airlockd node install` again",
         p.apt_list.display()
     );
     match run(exec, &apt_update(p), &env) {
@@ -630,7 +632,9 @@ fn step_packages(p: &Plan, exec: &dyn Exec) -> Ended {
         }
         Err(e) => return Ended::failed(e, fix_sources),
     }
-    let fix_install = "a package is missing from the appliance's suite or conflicts with one installed: add it (and what it depends on) to the profile's debs closure, publish the bundle to the appliance again, then run `airlockd node install` again".to_string();
+    let fix_install = "a package is missing from the appliance's suite or conflicts with one \
+        installed: add it (and what it depends on) to the profile's debs closure, publish the \
+        bundle to the appliance again, then run `airlockd node install` again";
     match run(exec, &apt_install(p), &env) {
         Ok(out) if out.success() => Ended::done(format!(
             "installed {} package(s) from the appliance's suite",
@@ -645,41 +649,49 @@ fn step_packages(p: &Plan, exec: &dyn Exec) -> Ended {
 }
 
 fn step_driver(p: &Plan, exec: &dyn Exec) -> Ended {
-    let out =
-        match run(exec, &argv(&["nvidia-smi"]), &[]) {
-            Ok(out) => out,
-            Err(e) => return Ended::failed(
-                e,
-                "check that nvidia-smi can be run as root, then run `airlockd node install` again",
-            ),
-        };
+    let fix_run =
+        "check that nvidia-smi can be run as root, then run `airlockd node install` again";
+    let out = match run(exec, &argv(&["nvidia-smi"]), &[]) {
+        Ok(out) => out,
+        Err(e) => return Ended::failed(e, fix_run),
+    };
     if out.success() {
         return Ended::done("nvidia-smi sees the driver");
     }
     if out.status == 127 {
         return Ended::failed(
             format!("nvidia-smi is not installed, {}", describe(&out)),
-            "add the NVIDIA driver packages (the kernel driver and nvidia-utils of one driver branch) to the profile's debs closure, publish the bundle again, then run `airlockd node install` again",
+            "add the NVIDIA driver packages (the kernel driver and nvidia-utils of one driver \
+            branch) to the profile's debs closure, publish the bundle again, then run \
+            `airlockd node install` again",
         );
     }
     if !p.root.join("proc/driver/nvidia/version").exists() {
         return Ended {
             status: StepStatus::RebootRequired,
             detail: format!(
-                "the NVIDIA kernel module is not loaded (no /proc/driver/nvidia/version); nvidia-smi: {}",
+                "the NVIDIA kernel module is not loaded (no /proc/driver/nvidia/version); \
+                nvidia-smi: {}",
                 describe(&out)
             ),
             fix: Some(REBOOT_FIX.into()),
         };
     }
     Ended::failed(
-        format!("the driver is loaded but nvidia-smi fails, {}", describe(&out)),
-        "the loaded kernel module and the installed nvidia-smi probably come from different driver versions: make the profile's closure carry one driver branch, reboot, and run `airlockd node install` again; `dmesg | grep -i nvrm` shows the kernel's side",
+        format!(
+            "the driver is loaded but nvidia-smi fails, {}",
+            describe(&out)
+        ),
+        "the loaded kernel module and the installed nvidia-smi probably come from different \
+        driver versions: make the profile's closure carry one driver branch, reboot, and run \
+        `airlockd node install` again; `dmesg | grep -i nvrm` shows the kernel's side",
     )
 }
 
 fn step_toolkit(exec: &dyn Exec) -> Ended {
-    let fix = "add nvidia-container-toolkit (which provides nvidia-ctk and nvidia-container-runtime) to the profile's debs closure, publish the bundle again, then run `airlockd node install` again; it must be installed before k3s first starts";
+    let fix = "add nvidia-container-toolkit (which provides nvidia-ctk and \
+        nvidia-container-runtime) to the profile's debs closure, publish the bundle again, then \
+        run `airlockd node install` again; it must be installed before k3s first starts";
     for cmd in [
         argv(&["nvidia-ctk", "--version"]),
         argv(&["nvidia-container-runtime", "--version"]),
@@ -705,7 +717,9 @@ fn step_k3s(p: &Plan, exec: &dyn Exec) -> Ended {
         }
     }
     let fix = format!(
-        "see the installer's output above and `journalctl -u k3s`; check that /usr/local/bin/k3s is the binary the bundle carried and is executable, that {} was rendered, then run `airlockd node install` again",
+        "see the installer's output in the detail and `journalctl -u k3s`; check that \
+        /usr/local/bin/k3s is the binary the bundle carried and is executable, that {} was \
+        rendered, then run `airlockd node install` again",
         p.installer.display()
     );
     match run(exec, &k3s_installer(p), &k3s_env()) {
@@ -743,7 +757,10 @@ fn step_gpu(p: &Plan, exec: &dyn Exec) -> Ended {
         Ok(detail) => Ended::done(detail),
         Err(e) => Ended::failed(
             format!("the node does not advertise nvidia.com/gpu: {e}"),
-            "the NVIDIA device plugin must run with runtimeClassName nvidia to find the GPUs; see `k3s kubectl -n kube-system logs ds/nvidia-device-plugin-daemonset`, and check that `grep nvidia /var/lib/rancher/k3s/agent/etc/containerd/config.toml` lists the nvidia runtime (if not, restart k3s: `systemctl restart k3s`)",
+            "the NVIDIA device plugin must run with runtimeClassName nvidia to find the GPUs; see \
+            `k3s kubectl -n kube-system logs ds/nvidia-device-plugin-daemonset`, and check that \
+            `grep nvidia /var/lib/rancher/k3s/agent/etc/containerd/config.toml` lists the nvidia \
+            runtime (if not, restart k3s: `systemctl restart k3s`)",
         ),
     }
 }
@@ -879,7 +896,9 @@ mod tests {
             std::fs::create_dir_all(dir.path().join("root")).unwrap();
             for name in STUBS {
                 let body = match *name {
-                    "systemctl" => format!("if [ -e '{d}/active-k3s' ]; then exit 0; fi\necho inactive\nexit 3\n"),
+                    "systemctl" => format!(
+                        "if [ -e '{d}/active-k3s' ]; then exit 0; fi\necho inactive\nexit 3\n"
+                    ),
                     "k3s" => format!(
                         "case \"$*\" in\n\
                          *rollout*) if [ -e '{d}/fail-rollout' ]; then echo 'timed out' >&2; exit 1; fi ;;\n\
