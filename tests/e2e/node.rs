@@ -60,7 +60,7 @@ fn imported(airgap_script: &str, airgap: &str) -> Fixture {
     let f = Fixture::new();
     let (_srv, url) = crate::debs::repos(&f, &[]);
     f.sh(&format!(
-        r#"printf '#!/bin/sh\necho "installer INSTALL_K3S_SKIP_DOWNLOAD=$INSTALL_K3S_SKIP_DOWNLOAD" >> "$CALLS"\n' > bin/install.sh
+        r#"printf '#!/bin/sh\necho "installer INSTALL_K3S_SKIP_DOWNLOAD=$INSTALL_K3S_SKIP_DOWNLOAD" >> "$CALLS"\n[ -z "$INSTALL_FAIL" ] || {{ echo "installer: failed" >&2; exit 1; }}\n' > bin/install.sh
 mkdir -p airgap && echo images > airgap/README && tar -cf bin/airgap.tar -C airgap README
 {airgap_script}"#
     ))
@@ -83,13 +83,28 @@ fn tree_digest(f: &Fixture, root: &str) -> String {
 
 #[test]
 fn a_gpu_node_renders_from_the_bundle_and_every_piece_passes_its_consumer() {
-    let f = imported("zstd -q -3 bin/airgap.tar -o bin/k3s-airgap-images.tar.zst", "k3s-airgap-images.tar.zst");
+    let f = imported(
+        "zstd -q -3 bin/airgap.tar -o bin/k3s-airgap-images.tar.zst",
+        "k3s-airgap-images.tar.zst",
+    );
     let s = Serving::start(&f, &["--tls"]);
     let ep = format!("https://{}", s.addr);
     let render = |root: &str| {
         airlockd(
             &f,
-            &["--json", "node", "render", "--data", "data", "--profile", "gpu-node", "--root", root, "--endpoint", &ep],
+            &[
+                "--json",
+                "node",
+                "render",
+                "--data",
+                "data",
+                "--profile",
+                "gpu-node",
+                "--root",
+                root,
+                "--endpoint",
+                &ep,
+            ],
         )
         .ok()
         .json()
@@ -148,20 +163,38 @@ fn a_gpu_node_renders_from_the_bundle_and_every_piece_passes_its_consumer() {
     assert_eq!(tree_digest(&f, "root"), before);
     airlockd(
         &f,
-        &["node", "render", "--data", "data", "--profile", "gpu-node", "--root", "root", "--endpoint", &ep],
+        &[
+            "node",
+            "render",
+            "--data",
+            "data",
+            "--profile",
+            "gpu-node",
+            "--root",
+            "root",
+            "--endpoint",
+            &ep,
+        ],
     )
     .ok()
     .says(&["no change: already up to date"]);
 
     // Manifests: kubernetes-validate, strict, for the profile's Kubernetes version.
     let manifests = f.p("root/var/lib/rancher/k3s/server/manifests");
-    let mut args = vec!["-m".to_string(), "kubernetes_validate".into(), "--strict".into(), "-k".into(), "1.31.4".into()];
+    let mut args = vec![
+        "-m".to_string(),
+        "kubernetes_validate".into(),
+        "--strict".into(),
+        "-k".into(),
+        "1.31.4".into(),
+    ];
     for e in std::fs::read_dir(&manifests).unwrap() {
         let p = e.unwrap().path();
         let name = p.file_name().unwrap().to_string_lossy().to_string();
         let stem = name.strip_suffix(".yaml").unwrap();
         assert!(
-            stem.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-'),
+            stem.bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-'),
             "{name} is not an RFC 1123 name"
         );
         args.push(p.to_string_lossy().to_string());
@@ -169,26 +202,52 @@ fn a_gpu_node_renders_from_the_bundle_and_every_piece_passes_its_consumer() {
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let r = airlock_e2e::run_in(f.path(), python(), &argv);
     assert_eq!(r.code, 0, "kubernetes-validate: {}{}", r.stdout, r.stderr);
-    assert!(!r.stdout.contains("ERROR") && !r.stderr.contains("ERROR"), "{}{}", r.stdout, r.stderr);
+    assert!(
+        !r.stdout.contains("ERROR") && !r.stderr.contains("ERROR"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
 
     // The carried air-gap tarball's window is one k3s decodes.
     let z = f
         .sh("zstd -lv root/var/lib/rancher/k3s/agent/images/k3s-airgap-images.tar.zst 2>&1 | sed -n 's/.*Window Size: .*(\\([0-9]*\\) B).*/\\1/p'")
         .ok()
         .stdout;
-    let window: u64 = z.trim().parse().unwrap_or_else(|_| panic!("zstd -lv: {z:?}"));
+    let window: u64 = z
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("zstd -lv: {z:?}"));
     assert!(window <= 32 << 20, "{window}");
 
     // Image archives: a private containerd imports them under their upstream names.
     let c = Containerd::start();
-    for img in ["nvcr.io-nvidia-k8s-device-plugin-v0.17.1", "docker.io-vllm-vllm-openai-v0.9.1"] {
-        let path = f.p(&format!("root/var/lib/rancher/k3s/agent/images/airlock-{img}.tar"));
-        c.ctr(&["-n", "k8s.io", "images", "import", "--snapshotter", "native", "--platform", "linux/amd64", &path.to_string_lossy()])
-            .ok();
+    for img in [
+        "nvcr.io-nvidia-k8s-device-plugin-v0.17.1",
+        "docker.io-vllm-vllm-openai-v0.9.1",
+    ] {
+        let path = f.p(&format!(
+            "root/var/lib/rancher/k3s/agent/images/airlock-{img}.tar"
+        ));
+        c.ctr(&[
+            "-n",
+            "k8s.io",
+            "images",
+            "import",
+            "--snapshotter",
+            "native",
+            "--platform",
+            "linux/amd64",
+            &path.to_string_lossy(),
+        ])
+        .ok();
     }
     let listed = c.ctr(&["-n", "k8s.io", "images", "ls", "-q"]).ok().stdout;
     for name in [PLUGIN, VLLM] {
-        assert!(listed.lines().any(|l| l == name), "{name} not imported: {listed}");
+        assert!(
+            listed.lines().any(|l| l == name),
+            "{name} not imported: {listed}"
+        );
     }
 
     // registries.yaml, as k3s turns it into containerd's hosts.toml: an image that is not
@@ -196,7 +255,7 @@ fn a_gpu_node_renders_from_the_bundle_and_every_piece_passes_its_consumer() {
     f.sh(&format!(
         r#"{py} - <<'PY'
 import os, yaml
-root = "root"
+root = os.path.abspath("root")
 reg = yaml.safe_load(open(f"{{root}}/etc/rancher/k3s/registries.yaml"))
 for upstream, m in reg["mirrors"].items():
     if upstream == "*":
@@ -214,8 +273,15 @@ PY"#,
     ))
     .ok();
     c.ctr(&[
-        "-n", "k8s.io", "images", "pull", "--hosts-dir", &f.p("hosts").to_string_lossy(),
-        "--snapshotter", "native", "registry.example/acme/hello:v1",
+        "-n",
+        "k8s.io",
+        "images",
+        "pull",
+        "--hosts-dir",
+        &f.p("hosts").to_string_lossy(),
+        "--snapshotter",
+        "native",
+        "registry.example/acme/hello:v1",
     ])
     .ok();
     drop(s);
@@ -230,7 +296,12 @@ PY"#,
     let r = airlock_e2e::run_in(
         f.path(),
         "systemd-analyze",
-        &["verify", "--root", &f.p("root").to_string_lossy(), "/etc/systemd/system/airlockd.service"],
+        &[
+            "verify",
+            "--root",
+            &f.p("root").to_string_lossy(),
+            "/etc/systemd/system/airlockd.service",
+        ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stderr.trim(), "", "systemd-analyze verify");
@@ -239,60 +310,142 @@ PY"#,
     let v = airlockd(
         &f,
         &[
-            "--json", "node", "render", "--data", "data", "--profile", "gpu-node", "--root", "agent",
-            "--endpoint", &ep, "--role", "agent", "--server", "https://10.0.0.1:6443", "--token-file", "/etc/rancher/k3s/token",
+            "--json",
+            "node",
+            "render",
+            "--data",
+            "data",
+            "--profile",
+            "gpu-node",
+            "--root",
+            "agent",
+            "--endpoint",
+            &ep,
+            "--role",
+            "agent",
+            "--server",
+            "https://10.0.0.1:6443",
+            "--token-file",
+            "/etc/rancher/k3s/token",
         ],
     )
     .ok()
     .json();
     let agent_files = v["render"]["files"].to_string();
-    assert!(!agent_files.contains("server/manifests") && !agent_files.contains("airlockd.service"), "{agent_files}");
+    assert!(
+        !agent_files.contains("server/manifests") && !agent_files.contains("airlockd.service"),
+        "{agent_files}"
+    );
     assert_eq!(
         std::fs::read(f.p("agent/etc/rancher/k3s/registries.yaml")).unwrap(),
         std::fs::read(f.p("root/etc/rancher/k3s/registries.yaml")).unwrap()
     );
     let cfg = std::fs::read_to_string(f.p("agent/etc/rancher/k3s/config.yaml")).unwrap();
-    assert!(cfg.contains("server: https://10.0.0.1:6443") && cfg.contains("token-file: /etc/rancher/k3s/token"), "{cfg}");
+    assert!(
+        cfg.contains("server: https://10.0.0.1:6443")
+            && cfg.contains("token-file: /etc/rancher/k3s/token"),
+        "{cfg}"
+    );
     let cfg = std::fs::read_to_string(f.p("root/etc/rancher/k3s/config.yaml")).unwrap();
-    assert!(cfg.contains("embedded-registry: true") && cfg.contains("nvidia.com/gpu.present=true"), "{cfg}");
+    assert!(
+        cfg.contains("embedded-registry: true") && cfg.contains("nvidia.com/gpu.present=true"),
+        "{cfg}"
+    );
 }
 
 #[test]
 fn an_airgap_tarball_k3s_cannot_decode_is_refused_and_profiles_must_resolve() {
     // zstd --long=27 from a pipe declares a 128 MiB window: k3s stops with "window size
     // exceeded". Render refuses it and names the fix.
-    let f = imported("zstd -q --long=27 -c < bin/airgap.tar > bin/long.tar.zst", "long.tar.zst");
+    let f = imported(
+        "zstd -q --long=27 -c < bin/airgap.tar > bin/long.tar.zst",
+        "long.tar.zst",
+    );
     let r = airlockd(
         &f,
-        &["node", "render", "--data", "data", "--profile", "gpu-node", "--root", "root", "--endpoint", "https://127.0.0.1:5000"],
+        &[
+            "node",
+            "render",
+            "--data",
+            "data",
+            "--profile",
+            "gpu-node",
+            "--root",
+            "root",
+            "--endpoint",
+            "https://127.0.0.1:5000",
+        ],
     )
     .fails()
     .says(&["zstd window is 128 MiB", "at most 32 MiB"]);
     drop(r);
-    assert!(!f.p("root/var/lib/rancher/k3s/agent/images/long.tar.zst").exists());
-    airlockd(&f, &["node", "render", "--data", "data", "--profile", "gpu-nod", "--root", "root"])
-        .fails()
-        .says(&["no imported bundle carries node profile \"gpu-nod\"", "gpu-node"]);
+    assert!(!f
+        .p("root/var/lib/rancher/k3s/agent/images/long.tar.zst")
+        .exists());
+    airlockd(
+        &f,
+        &[
+            "node",
+            "render",
+            "--data",
+            "data",
+            "--profile",
+            "gpu-nod",
+            "--root",
+            "root",
+        ],
+    )
+    .fails()
+    .says(&[
+        "no imported bundle carries node profile \"gpu-nod\"",
+        "gpu-node",
+    ]);
 
     // A profile naming what the manifest does not carry is a pack error naming it.
-    let text = std::fs::read_to_string(f.p("node.yaml"))
-        .unwrap()
-        .replace("debs: gpu-stack, devicePlugin", "debs: gpu-stak, devicePlugin");
+    let text = std::fs::read_to_string(f.p("node.yaml")).unwrap().replace(
+        "debs: gpu-stack, devicePlugin",
+        "debs: gpu-stak, devicePlugin",
+    );
     std::fs::write(f.p("bad.yaml"), text).unwrap();
-    f.airlock(&["pack", "bad.yaml", "--key", "keys/signer.key", "--out", "bad", "--store", "store"])
-        .fails()
-        .says(&["spec.nodes[0].gpu.debs: \"gpu-stak\" is not a debs: entry of this manifest"]);
+    f.airlock(&[
+        "pack",
+        "bad.yaml",
+        "--key",
+        "keys/signer.key",
+        "--out",
+        "bad",
+        "--store",
+        "store",
+    ])
+    .fails()
+    .says(&["spec.nodes[0].gpu.debs: \"gpu-stak\" is not a debs: entry of this manifest"]);
 }
 
 fn preflight(f: &Fixture, fixture: &str) -> (Run, serde_json::Value) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/airlock-node/tests/fixtures/preflight").join(fixture);
-    let r = airlockd(f, &["--json", "node", "preflight", "--root", &root.to_string_lossy()]);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/airlock-node/tests/fixtures/preflight")
+        .join(fixture);
+    let r = airlockd(
+        f,
+        &[
+            "--json",
+            "node",
+            "preflight",
+            "--root",
+            &root.to_string_lossy(),
+        ],
+    );
     let v = r.json();
     (r, v)
 }
 
 fn check<'a>(v: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
-    v["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("no {id} check: {v}"))
+    v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no {id} check: {v}"))
 }
 
 #[test]
@@ -307,7 +460,13 @@ fn preflight_reads_gpus_drivers_and_nouveau_from_fixture_trees() {
     let (r, v) = preflight(&f, "nouveau");
     assert_eq!(r.code, 1, "{v}");
     assert_eq!(check(&v, "nouveau")["status"], "fail");
-    assert!(check(&v, "nouveau")["fix"].as_str().unwrap().contains("blacklist"), "{v}");
+    assert!(
+        check(&v, "nouveau")["fix"]
+            .as_str()
+            .unwrap()
+            .contains("blacklist"),
+        "{v}"
+    );
     let (r, v) = preflight(&f, "no-gpu");
     assert_eq!(r.code, 1, "{v}");
     assert_eq!(check(&v, "gpu")["status"], "fail");
@@ -317,8 +476,7 @@ fn preflight_reads_gpus_drivers_and_nouveau_from_fixture_trees() {
 /// Stub commands that append their name and arguments to `$CALLS`; `STUBS/fail-NAME` makes
 /// NAME exit 1.
 fn stubs(f: &Fixture) {
-    f.sh(
-        r#"mkdir -p stubs
+    f.sh(r#"mkdir -p stubs
 for n in apt-get nvidia-smi nvidia-ctk nvidia-container-runtime systemctl; do
 cat > stubs/$n <<'SH'
 #!/bin/sh
@@ -339,26 +497,48 @@ case "$*" in
 esac
 exit 0
 SH
-chmod +x stubs/k3s"#,
-    )
-    .ok();
+chmod +x stubs/k3s"#)
+        .ok();
 }
 
 #[test]
 fn install_runs_driver_toolkit_then_k3s_stops_at_a_failure_and_resumes() {
-    let f = imported("cp bin/airgap.tar bin/k3s-airgap-images.tar", "k3s-airgap-images.tar");
+    let f = imported(
+        "cp bin/airgap.tar bin/k3s-airgap-images.tar",
+        "k3s-airgap-images.tar",
+    );
     stubs(&f);
     // The sandbox root is a GPU machine as preflight sees it.
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../crates/airlock-node/tests/fixtures/preflight/h100");
-    f.sh(&format!("mkdir -p sandbox && cp -a {}/. sandbox/", fixture.display()))
-        .ok();
-    let path = format!("{}:{}", f.p("stubs").display(), std::env::var("PATH").unwrap());
+    f.sh(&format!(
+        "mkdir -p sandbox && cp -a {}/. sandbox/",
+        fixture.display()
+    ))
+    .ok();
+    let path = format!(
+        "{}:{}",
+        f.p("stubs").display(),
+        std::env::var("PATH").unwrap()
+    );
     // (exit code, stdout JSON, stderr, the stubs' calls)
     let install = |extra: &[&str], env: &[(&str, &str)]| {
         let mut args = vec![
-            "--json", "node", "install", "--data", "data", "--profile", "gpu-node", "--root",
-            "sandbox", "--endpoint", "https://127.0.0.1:5000", "--timeout", "5s", "--poll", "0s",
+            "--json",
+            "node",
+            "install",
+            "--data",
+            "data",
+            "--profile",
+            "gpu-node",
+            "--root",
+            "sandbox",
+            "--endpoint",
+            "https://127.0.0.1:5000",
+            "--timeout",
+            "5s",
+            "--poll",
+            "0s",
         ];
         args.extend_from_slice(extra);
         let out = std::process::Command::new(bin("airlockd"))
@@ -374,8 +554,8 @@ fn install_runs_driver_toolkit_then_k3s_stops_at_a_failure_and_resumes() {
         let _ = std::fs::remove_file(f.p("calls.log"));
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-        let v: serde_json::Value = serde_json::from_str(&stdout)
-            .unwrap_or_else(|e| panic!("{e}: {stdout}{stderr}"));
+        let v: serde_json::Value =
+            serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}{stderr}"));
         (out.status.code().unwrap(), v, stderr, calls)
     };
 
@@ -391,7 +571,16 @@ fn install_runs_driver_toolkit_then_k3s_stops_at_a_failure_and_resumes() {
         .collect();
     assert_eq!(
         steps,
-        ["preflight", "packages", "driver", "toolkit", "k3s", "node-ready", "gpu-allocatable", "workloads"]
+        [
+            "preflight",
+            "packages",
+            "driver",
+            "toolkit",
+            "k3s",
+            "node-ready",
+            "gpu-allocatable",
+            "workloads"
+        ]
     );
 
     // The installer fails: the run stops at k3s with a fix, after the driver and the toolkit.
@@ -399,9 +588,16 @@ fn install_runs_driver_toolkit_then_k3s_stops_at_a_failure_and_resumes() {
     assert_eq!(code, 1, "{v}{err}");
     assert_eq!(v["complete"], false);
     let last = v["steps"].as_array().unwrap().last().unwrap();
-    assert_eq!((last["id"].as_str(), last["status"].as_str()), (Some("k3s"), Some("failed")), "{v}");
+    assert_eq!(
+        (last["id"].as_str(), last["status"].as_str()),
+        (Some("k3s"), Some("failed")),
+        "{v}"
+    );
     assert!(last["fix"].as_str().is_some_and(|s| !s.is_empty()), "{v}");
-    let order: Vec<&str> = calls.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    let order: Vec<&str> = calls
+        .lines()
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
     let pos = |n: &str| {
         order
             .iter()
@@ -411,20 +607,40 @@ fn install_runs_driver_toolkit_then_k3s_stops_at_a_failure_and_resumes() {
     assert!(pos("apt-get") < pos("nvidia-smi"), "{calls}");
     assert!(pos("nvidia-smi") < pos("nvidia-ctk"), "{calls}");
     assert!(pos("nvidia-ctk") < pos("installer"), "{calls}");
-    assert!(calls.contains("installer INSTALL_K3S_SKIP_DOWNLOAD=true"), "{calls}");
-    assert!(calls.contains("sources.list.d/airlock.list"), "apt reads only the appliance suite: {calls}");
-    assert!(calls.contains("demo-nvidia-driver demo-container-toolkit"), "{calls}");
-    assert!(!calls.contains("kubectl"), "ran past the failed step: {calls}");
+    assert!(
+        calls.contains("installer INSTALL_K3S_SKIP_DOWNLOAD=true"),
+        "{calls}"
+    );
+    assert!(
+        calls.contains("sources.list.d/airlock.list"),
+        "apt reads only the appliance suite: {calls}"
+    );
+    assert!(
+        calls.contains("demo-nvidia-driver demo-container-toolkit"),
+        "{calls}"
+    );
+    assert!(
+        !calls.contains("kubectl"),
+        "ran past the failed step: {calls}"
+    );
 
     // Again, with the installer working: packages, driver and toolkit are not redone.
     let (code, v, err, calls) = install(&[], &[]);
     assert_eq!(code, 0, "{v}{err}");
     assert_eq!(v["complete"], true, "{v}");
-    assert!(!calls.contains("apt-get"), "the resumed run re-installed packages: {calls}");
-    assert!(calls.contains("installer") && calls.contains("rollout status deployment/chat"), "{calls}");
+    assert!(
+        !calls.contains("apt-get"),
+        "the resumed run re-installed packages: {calls}"
+    );
+    assert!(
+        calls.contains("installer") && calls.contains("rollout status deployment/chat"),
+        "{calls}"
+    );
 
     // Every step is in the audit log.
-    let log = airlockd(&f, &["--json", "audit", "show", "--data", "data"]).ok().stdout;
+    let log = airlockd(&f, &["--json", "audit", "show", "--data", "data"])
+        .ok()
+        .stdout;
     assert!(log.contains("node-install-step"), "{log}");
     for step in ["\"packages\"", "\"k3s\"", "\"workloads\"", "\"failed\""] {
         assert!(log.contains(step), "{step} not in the audit log");
@@ -437,6 +653,10 @@ fn install_runs_driver_toolkit_then_k3s_stops_at_a_failure_and_resumes() {
     let (code, v, err, calls) = install(&[], &[]);
     assert_eq!(code, 1, "{v}{err}");
     let last = v["steps"].as_array().unwrap().last().unwrap();
-    assert_eq!((last["id"].as_str(), last["status"].as_str()), (Some("driver"), Some("reboot-required")), "{v}");
+    assert_eq!(
+        (last["id"].as_str(), last["status"].as_str()),
+        (Some("driver"), Some("reboot-required")),
+        "{v}"
+    );
     assert!(!calls.contains("nvidia-ctk"), "{calls}");
 }

@@ -404,7 +404,6 @@ pub fn airlockd_unit(data: &str, listen: &str) -> String {
         "# Written by airlockd node render.\n\
 [Unit]\n\
 Description=airlock appliance: OCI registry, Hugging Face endpoint and apt repository\n\
-Documentation=man:airlockd(1)\n\
 Wants=network-online.target\n\
 After=network-online.target\n\
 Before=k3s.service\n\

@@ -27,7 +27,9 @@ fn find_profile(a: &Appliance, name: &str) -> Result<(NodeProfile, String)> {
     let mut best: Option<((String, u64, String), NodeProfile)> = None;
     let mut seen = std::collections::BTreeSet::new();
     for b in bundles.iter().filter(|b| b.complete) {
-        let Some(st) = statements.get(&b.id) else { continue };
+        let Some(st) = statements.get(&b.id) else {
+            continue;
+        };
         let Ok(st) = serde_json::from_slice::<airlock_core::bundle::Statement>(st) else {
             continue;
         };
@@ -38,7 +40,11 @@ fn find_profile(a: &Appliance, name: &str) -> Result<(NodeProfile, String)> {
                 b.sequence,
                 format!("{} {} ({})", b.name, b.version, b.id),
             );
-            if p.name == name && best.as_ref().is_none_or(|(o, _)| (&key.0, key.1) > (&o.0, o.1)) {
+            if p.name == name
+                && best
+                    .as_ref()
+                    .is_none_or(|(o, _)| (&key.0, key.1) > (&o.0, o.1))
+            {
                 best = Some((key, p));
             }
         }
@@ -182,7 +188,7 @@ pub fn preflight(cli: &Cli, args: &PreflightArgs) -> Result<u8> {
             );
         }
         for c in &report.checks {
-            let status = serde_json::to_value(&c.status)?;
+            let status = serde_json::to_value(c.status)?;
             say!(
                 "{:<5} {:<15} {}",
                 status.as_str().unwrap_or(""),
@@ -211,8 +217,9 @@ pub fn install(cli: &Cli, args: &InstallArgs) -> Result<u8> {
         profile: p.name.clone(),
         gpu: p.gpu.is_some(),
         packages,
-        apt_list: render::APT_LIST.into(),
-        installer: render::INSTALLER.into(),
+        // As on the node: under --root, which is / outside tests.
+        apt_list: args.root.join(render::APT_LIST.trim_start_matches('/')),
+        installer: args.root.join(render::INSTALLER.trim_start_matches('/')),
         workloads: if t.role == NodeRole::Server {
             p.workloads.iter().map(|w| w.name.clone()).collect()
         } else {
@@ -226,7 +233,11 @@ pub fn install(cli: &Cli, args: &InstallArgs) -> Result<u8> {
         if cli.json {
             print_json(&serde_json::json!({"profile": p.name, "bundle": bundle, "steps": steps}))?;
         } else {
-            say!("install profile {} from {} (dry run, nothing changed):", esc(&p.name), esc(&bundle));
+            say!(
+                "install profile {} from {} (dry run, nothing changed):",
+                esc(&p.name),
+                esc(&bundle)
+            );
             say!("  0. render the node's files into {}", args.root.display());
             for (i, s) in steps.iter().enumerate() {
                 say!("  {}. {}", i + 1, esc(&s.what));
@@ -303,10 +314,21 @@ pub fn install(cli: &Cli, args: &InstallArgs) -> Result<u8> {
         }))?;
     } else if outcome.complete {
         say!("node {} installed: every step done", esc(&p.name));
-    } else if outcome.steps.iter().any(|s| s.status == StepStatus::RebootRequired) {
-        say!("reboot required, then run `airlockd node install --profile {}` again: it resumes", esc(&p.name));
+    } else if outcome
+        .steps
+        .iter()
+        .any(|s| s.status == StepStatus::RebootRequired)
+    {
+        say!(
+            "reboot required, then run `airlockd node install --profile {}` again: it resumes",
+            esc(&p.name)
+        );
     } else {
         say!("install stopped; fix what the failed step says and run it again: it resumes");
     }
-    Ok(if outcome.complete { exit::OK } else { exit::FAILED })
+    Ok(if outcome.complete {
+        exit::OK
+    } else {
+        exit::FAILED
+    })
 }
