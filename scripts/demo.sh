@@ -26,7 +26,7 @@ AIRLOCKD="$REPO/target/release/airlockd"
 WORK=${1:-$(mktemp -d /tmp/airlock-demo.XXXXXX)}
 mkdir -p "$WORK" && cd "$WORK"
 echo "==> sample content in $WORK" >&2
-rm -rf layouts models bin keys bundles layout src appliance root.json registry store pulled hub.yaml hubstore debrepo apt rootfs report.html report.html.dsse.json report.oscal.json report.oscal.json.dsse.json lading.html
+rm -rf layouts models bin keys bundles layout src appliance root.json registry store pulled hub.yaml hubstore debrepo apt rootfs node-root airgap report.html report.html.dsse.json report.oscal.json report.oscal.json.dsse.json lading.html
 mkdir -p src/hello models/tiny bin
 echo "hello from the connected side" > src/hello/hello.txt
 umoci init --layout layouts/hello
@@ -38,6 +38,9 @@ printf -- '---\nlicense: apache-2.0\n---\n# tiny-model\nA demo model.\n' > model
 echo '{"architectures": ["TinyModel"], "hidden_size": 8}' > models/tiny/config.json
 python3 "$REPO/scripts/gen-safetensors.py" 1048576 models/tiny/model.safetensors
 printf '#!/bin/sh\necho k3s stand-in\n' > bin/k3s
+printf '#!/bin/sh\necho "k3s installer stand-in (INSTALL_K3S_SKIP_DOWNLOAD=$INSTALL_K3S_SKIP_DOWNLOAD)"\n' > bin/k3s-install.sh
+mkdir -p airgap && echo "k3s air-gap images stand-in" > airgap/README
+tar -cf - -C airgap README | zstd -q -3 > bin/k3s-airgap-images-amd64.tar.zst
 echo "==> a local registry with a copy of the image, mirrored with airlock sync" >&2
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p registry
@@ -70,6 +73,9 @@ spec:
       name: registry.example/acme/hello:v1
     - ref: 127.0.0.1:$PORT/acme/hello:v1
       name: registry.example/acme/hello-mirrored:v1
+    # Stand-ins under the names a GPU node runs (the real images are not reachable here).
+    - {ref: "oci:./layouts/hello:v1", name: "nvcr.io/nvidia/k8s-device-plugin:v0.17.1"}
+    - {ref: "oci:./layouts/hello:v1", name: "docker.io/vllm/vllm-openai:v0.9.1"}
   models:
     - name: acme/tiny-model
       source: dir:./models/tiny
@@ -77,6 +83,8 @@ spec:
     - name: k3s
       url: $REPO_URL/k3s
       sha256: "$(sha256sum bin/k3s | cut -d' ' -f1)"
+    - {name: k3s-install, path: ./bin/k3s-install.sh}
+    - {name: k3s-airgap-images, path: ./bin/k3s-airgap-images-amd64.tar.zst}
   debs:
     - name: gpu-stack
       arch: amd64
@@ -89,6 +97,12 @@ spec:
           flat: true
           keyring: ./debrepo/toolkit.gpg
       packages: [demo-nvidia-driver, "demo-container-toolkit=1:1.17.8-1"]
+  nodes:
+    - name: gpu-node
+      k3s: {binary: k3s, installer: k3s-install, airgapImages: k3s-airgap-images, version: v1.31.4+k3s1, config: {disable: [traefik]}}
+      gpu: {vendor: nvidia, debs: gpu-stack, devicePlugin: "nvcr.io/nvidia/k8s-device-plugin:v0.17.1"}
+      workloads:
+        - {name: chat, runtime: vllm, image: "docker.io/vllm/vllm-openai:v0.9.1", model: acme/tiny-model, gpus: 1, port: 8000}
 YAML
 
 echo "==> keys and trust root" >&2
@@ -164,6 +178,13 @@ APT=(apt-get -q -o "Dir::Etc::sourcelist=$WORK/apt/sources.list" -o Dir::Etc::so
 "${APT[@]}" update >/dev/null
 "${APT[@]}" install -y demo-nvidia-driver "demo-container-toolkit=1:1.17.8-1" >/dev/null
 dpkg --root="$WORK/rootfs" -l | grep '^ii'
+
+echo "==> the GPU serving node the bundle describes: preflight, render, the install plan" >&2
+"$AIRLOCKD" node preflight --data appliance --profile gpu-node || echo "(preflight fails on a machine without an NVIDIA GPU; the render below does not need one)" >&2
+"$AIRLOCKD" node render --data appliance --profile gpu-node --root node-root --endpoint "http://$ADDR" >/dev/null
+"$AIRLOCKD" node render --data appliance --profile gpu-node --root node-root --endpoint "http://$ADDR" | tail -1
+(cd node-root && find . -type f | sort | sed 's|^\.|  |')
+"$AIRLOCKD" node install --data appliance --profile gpu-node --endpoint "http://$ADDR" --dry-run
 
 echo "==> a signed report for the compliance officer" >&2
 "$AIRLOCKD" report full --data appliance --format html --out report.html
