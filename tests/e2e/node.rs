@@ -30,6 +30,7 @@ spec:
     - {{ref: "oci:./layouts/hello:v1", name: "registry.example/acme/hello:v1"}}
     - {{ref: "oci:./layouts/hello:v1", name: "{VLLM}"}}
     - {{ref: "oci:./layouts/hello:v1", name: "{PLUGIN}"}}
+    - {{ref: "oci:./layouts/hello:v1", name: "registry.example/airlock/airlockd:0.1.0"}}
   models:
     - {{name: acme/tiny-model, source: "dir:./models/tiny"}}
   files:
@@ -50,6 +51,7 @@ spec:
       workloads:
         - {{name: chat, runtime: vllm, image: "vllm/vllm-openai:v0.9.1", model: acme/tiny-model, gpus: 1, port: 8000}}
         - {{name: chat-remote, runtime: vllm, image: "vllm/vllm-openai:v0.9.1", model: acme/tiny-model, modelDelivery: endpoint, gpus: 1, port: 8001}}
+      appliance: {{replicas: 3, image: "registry.example/airlock/airlockd:0.1.0", store: "s3://airlock/rack1", s3Endpoint: "https://rgw.rack:7480"}}
 "#
     )
 }
@@ -128,6 +130,8 @@ fn a_gpu_node_renders_from_the_bundle_and_every_piece_passes_its_consumer() {
         "/var/lib/rancher/k3s/server/manifests/airlock-nvidia-device-plugin.yaml",
         "/var/lib/rancher/k3s/server/manifests/airlock-runtimeclass-nvidia.yaml",
         "/var/lib/rancher/k3s/server/manifests/airlock-workload-chat.yaml",
+        "/var/lib/rancher/k3s/server/manifests/airlock-appliance-replicas.yaml",
+        "/var/lib/rancher/k3s/agent/images/airlock-registry.example-airlock-airlockd-0.1.0.tar",
         "/etc/apt/sources.list.d/airlock.list",
         "/etc/apt/keyrings/airlock.asc",
         "/etc/systemd/system/airlockd.service",

@@ -54,6 +54,32 @@ pub struct NodeProfile {
     pub gpu: Option<GpuProfile>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub workloads: Vec<Workload>,
+    /// Serve the appliance itself from the cluster: stateless `airlockd serve --replica` pods
+    /// reading an object store (see docs/scale.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appliance: Option<ApplianceReplicas>,
+}
+
+/// The appliance as a `Deployment` of replicas behind a `Service`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ApplianceReplicas {
+    /// How many replicas (1-64).
+    pub replicas: u32,
+    /// An `images:` entry whose image runs `airlockd` (its entrypoint or on `PATH`).
+    pub image: String,
+    /// The object store the writer keeps blobs and catalog snapshots in (`s3://BUCKET/PREFIX`).
+    pub store: String,
+    pub s3_endpoint: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_region: Option<String>,
+    /// The Service and container port (default 5000).
+    #[serde(default = "default_appliance_port")]
+    pub port: u16,
+}
+
+fn default_appliance_port() -> u16 {
+    5000
 }
 
 fn default_arch() -> String {
@@ -167,14 +193,15 @@ impl NodeProfile {
             .unwrap_or_else(|| DEFAULT_KUBERNETES.to_string())
     }
 
-    /// Image references (as written) the node needs archives of: the device plugin and every
-    /// workload image, without repeats, in profile order.
+    /// Image references (as written) the node needs archives of: the device plugin, every
+    /// workload image and the appliance image, without repeats, in profile order.
     pub fn images(&self) -> Vec<&str> {
         let mut seen = BTreeSet::new();
         self.gpu
             .iter()
             .map(|g| g.device_plugin.as_str())
             .chain(self.workloads.iter().map(|w| w.image.as_str()))
+            .chain(self.appliance.iter().map(|a| a.image.as_str()))
             .filter(|i| seen.insert(*i))
             .collect()
     }
@@ -289,6 +316,37 @@ pub fn check(spec: &Spec) -> Result<(), String> {
                 ));
             }
             image("gpu.devicePlugin", &g.device_plugin)?;
+        }
+        if let Some(a) = &p.appliance {
+            image("appliance.image", &a.image)?;
+            if a.replicas == 0 || a.replicas > 64 {
+                return Err(format!("{at}.appliance.replicas must be 1-64"));
+            }
+            if !a.store.starts_with("s3://") || a.store.len() <= 5 {
+                return Err(format!(
+                    "{at}.appliance.store {:?} is not s3://BUCKET[/PREFIX]",
+                    a.store
+                ));
+            }
+            if !(a.s3_endpoint.starts_with("http://") || a.s3_endpoint.starts_with("https://")) {
+                return Err(format!(
+                    "{at}.appliance.s3Endpoint {:?} is not an http(s) URL",
+                    a.s3_endpoint
+                ));
+            }
+            for v in [&a.store, &a.s3_endpoint]
+                .into_iter()
+                .chain(a.s3_region.as_ref())
+            {
+                if v.len() > 512 || v.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                    return Err(format!(
+                        "{at}.appliance: {v:?} holds spaces or control characters"
+                    ));
+                }
+            }
+            if a.port == 0 {
+                return Err(format!("{at}.appliance.port must be 1-65535"));
+            }
         }
         if p.workloads.len() > MAX_LIST {
             return Err(format!("{at}.workloads: at most {MAX_LIST}"));

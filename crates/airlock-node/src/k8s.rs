@@ -157,9 +157,10 @@ pub fn manifests(
     p: &NodeProfile,
     ep: &Endpoint,
     revisions: &BTreeMap<String, String>,
+    appliance_pub: Option<&str>,
 ) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    if !p.workloads.is_empty() {
+    if !p.workloads.is_empty() || p.appliance.is_some() {
         out.push((
             "airlock-namespace.yaml".to_string(),
             yaml_docs(&[json!({
@@ -182,6 +183,12 @@ pub fn manifests(
         out.push((
             "airlock-nvidia-device-plugin.yaml".to_string(),
             yaml_docs(&[device_plugin(&image_name(&g.device_plugin))]),
+        ));
+    }
+    if let (Some(a), Some(key)) = (&p.appliance, appliance_pub) {
+        out.push((
+            "airlock-appliance-replicas.yaml".to_string(),
+            yaml_docs(&appliance_replicas(a, key)),
         ));
     }
     for w in &p.workloads {
@@ -238,6 +245,99 @@ fn device_plugin(image: &str) -> Value {
             },
         },
     })
+}
+
+/// The Secret (created by the operator) holding the replicas' object-store credentials as
+/// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`.
+pub const S3_SECRET: &str = "airlock-s3";
+
+/// The appliance as stateless replicas: the appliance public key (a ConfigMap), a Deployment of
+/// `airlockd serve --replica` spread over the nodes, and a Service in front.
+fn appliance_replicas(
+    a: &airlock_core::node::ApplianceReplicas,
+    appliance_pub: &str,
+) -> Vec<Value> {
+    let name = "airlock-appliance";
+    let labels = json!({"app.kubernetes.io/name": name, "app.kubernetes.io/managed-by": "airlock"});
+    let mut args = vec![
+        "serve".to_string(),
+        "--replica".into(),
+        "--store".into(),
+        a.store.clone(),
+        "--s3-endpoint".into(),
+        a.s3_endpoint.clone(),
+    ];
+    if let Some(r) = &a.s3_region {
+        args.extend(["--s3-region".to_string(), r.clone()]);
+    }
+    args.extend([
+        "--appliance-key".to_string(),
+        "/etc/airlock/appliance.pub".into(),
+        "--listen".into(),
+        format!("0.0.0.0:{}", a.port),
+        "--cache".into(),
+        "/var/cache/airlock".into(),
+    ]);
+    vec![
+        json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "airlock-appliance-key", "namespace": NAMESPACE, "labels": managed()},
+            "data": {"appliance.pub": appliance_pub},
+        }),
+        json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels},
+            "spec": {
+                "replicas": a.replicas,
+                "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "topologySpreadConstraints": [{
+                            "maxSkew": 1,
+                            "topologyKey": "kubernetes.io/hostname",
+                            "whenUnsatisfiable": "ScheduleAnyway",
+                            "labelSelector": {"matchLabels": {"app.kubernetes.io/name": name}},
+                        }],
+                        "containers": [{
+                            "name": "airlockd",
+                            "image": image_name(&a.image),
+                            "imagePullPolicy": "IfNotPresent",
+                            "command": ["airlockd"],
+                            "args": args,
+                            "envFrom": [{"secretRef": {"name": S3_SECRET}}],
+                            "ports": [{"name": "http", "containerPort": a.port}],
+                            "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 5},
+                            "securityContext": {
+                                "allowPrivilegeEscalation": false,
+                                "readOnlyRootFilesystem": true,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                            "volumeMounts": [
+                                {"name": "key", "mountPath": "/etc/airlock", "readOnly": true},
+                                {"name": "cache", "mountPath": "/var/cache/airlock"},
+                            ],
+                        }],
+                        "volumes": [
+                            {"name": "key", "configMap": {"name": "airlock-appliance-key"}},
+                            {"name": "cache", "emptyDir": {}},
+                        ],
+                    },
+                },
+            },
+        }),
+        json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name, "namespace": NAMESPACE, "labels": managed()},
+            "spec": {
+                "selector": {"app.kubernetes.io/name": name},
+                "ports": [{"name": "http", "port": a.port, "targetPort": "http", "protocol": "TCP"}],
+            },
+        }),
+    ]
 }
 
 /// Where a workload sees its model.
@@ -506,7 +606,7 @@ spec:
         let p = profile();
         let ep = Endpoint::parse("https://airlock.rack:5000").unwrap();
         let revs = BTreeMap::from([("acme/tiny-model".to_string(), "ab".repeat(20))]);
-        let m = manifests(&p, &ep, &revs);
+        let m = manifests(&p, &ep, &revs, None);
         let names: Vec<&str> = m.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
             names,

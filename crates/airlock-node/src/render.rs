@@ -53,6 +53,8 @@ pub struct Content<'a> {
     pub ca_pem: Option<Vec<u8>>,
     /// The appliance's apt signing key, armored.
     pub apt_key: Option<String>,
+    /// The appliance's public key (PEM), for a profile that runs the appliance as replicas.
+    pub appliance_pub: Option<String>,
 }
 
 /// How to render.
@@ -298,7 +300,13 @@ pub fn render(p: &NodeProfile, c: &Content<'_>, o: &Options) -> Result<Rendered,
     }
 
     if o.role == Role::Server {
-        for (name, text) in k8s::manifests(p, &o.endpoint, &revisions) {
+        if p.appliance.is_some() && c.appliance_pub.is_none() {
+            return Err(NodeError::Invalid(
+                "the profile runs appliance replicas but the appliance public key is unreadable"
+                    .into(),
+            ));
+        }
+        for (name, text) in k8s::manifests(p, &o.endpoint, &revisions, c.appliance_pub.as_deref()) {
             w.bytes(
                 &format!("/var/lib/rancher/k3s/server/manifests/{name}"),
                 0o600,

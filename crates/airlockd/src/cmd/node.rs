@@ -110,6 +110,7 @@ fn do_render(cli: &Cli, t: &NodeTarget, root: &Path) -> Result<(Rendered, NodePr
         snapshot: &snapshot,
         ca_pem,
         apt_key,
+        appliance_pub: std::fs::read_to_string(dir.join("keys/appliance.pub")).ok(),
     };
     if p.k3s.embedded_registry && t.role == NodeRole::Agent {
         tracing::info!("agents use the server's embedded registry mirror through registries.yaml");
