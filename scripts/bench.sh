@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks against physical baselines measured on the same machine in the same run.
 # Usage: scripts/bench.sh [SECTION...]
-#   sections: pack import sync scan serve models debs report sbom, or all (default: pack import)
+#   sections: pack import sync scan serve models debs report sbom scale, or all (default: pack import)
 # Env:
 #   BENCH_DIR      data sets and outputs (default target/bench; target/bench-smoke when smoke)
 #   BENCH_MIB      size of the pack/import data set and the models section's model, in MiB
@@ -32,7 +32,7 @@ airlock_install_apt_peers
 BENCH_SMOKE=${BENCH_SMOKE:-0}
 BENCH_PROFILE=${BENCH_PROFILE:-release}
 case "$BENCH_PROFILE" in
-    release) cargo build --release --bins -q ;;
+    release) cargo build --release --bins -q --features airlockd/s3 ;;
     debug) ;;
     *) echo "BENCH_PROFILE must be release or debug, not $BENCH_PROFILE" >&2; exit 2 ;;
 esac
@@ -54,7 +54,7 @@ fi
 if [ -n "${BENCH_JSON:-}" ]; then
     case "$BENCH_JSON" in /*) ;; *) BENCH_JSON="$CALLER_PWD/$BENCH_JSON" ;; esac
 fi
-ALL_SECTIONS="pack import sync scan serve models debs report sbom"
+ALL_SECTIONS="pack import sync scan serve models debs report sbom scale"
 SECTIONS=${*:-pack import}
 [ "$SECTIONS" = all ] && SECTIONS=$ALL_SECTIONS
 for s in $SECTIONS; do
@@ -102,11 +102,12 @@ record() {
         "$a" "${!as}" "${!am}" "${!ar}" "$b" "$bs" "$bm" "$br" >> "$RESULTS"
 }
 
-# record_rate SECTION NAME DATA_MIB TARGET: manifest GETs/s of airlockd and the registry, from
-# the variables bench_serve sets.
+# record_rate SECTION NAME DATA_MIB TARGET [A B]: manifest GETs/s of airlockd and the registry
+# (named A and B, default airlockd_manifest and registry_manifest), from the variables
+# airlockd_rps/_p50/_p99 and registry_rps/_p50/_p99.
 record_rate() {
-    printf 'req/s\t%s\t%s\t%s\t%s\tairlockd_manifest\t%s\t%s\t%s\tregistry_manifest\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" \
-        "$airlockd_rps" "$airlockd_p50" "$airlockd_p99" "$registry_rps" "$registry_p50" "$registry_p99" >> "$RESULTS"
+    printf 'req/s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "${5:-airlockd_manifest}" \
+        "$airlockd_rps" "$airlockd_p50" "$airlockd_p99" "${6:-registry_manifest}" "$registry_rps" "$registry_p50" "$registry_p99" >> "$RESULTS"
 }
 
 write_json() {
@@ -687,6 +688,87 @@ bench_sbom() {
     n_s=$(python3 -c 'import json,sys; print(sum(1 for c in json.load(open(sys.argv[1]))["components"] if c.get("type") == "library"))' sbom/syft.json)
     echo "sbom ($mib MiB layout): airlock $sbom_airlock_s s ($n_a components), syft $sbom_syft_s s ($n_s libraries): ratio $(ratio "$sbom_airlock_s" "$sbom_syft_s"); peak $((sbom_airlock_rss / 1024)) MiB vs $((sbom_syft_rss / 1024)) MiB"
     record sbom oci_layout "$mib" "" sbom_airlock sbom_syft
+}
+
+# scale: an appliance on S3-compatible object storage (moto's server on loopback) served by
+# stateless replicas. Blob throughput through one replica against boto3 reading the same
+# object from the same server (target within 1.2x), and manifest latency under 64 concurrent
+# connections with two replicas against one (target: p99 no worse). Needs airlockd built with
+# --features s3.
+bench_scale() {
+    local venv=${SCANNERS_VENV:-$REPO/target/scanners-venv}
+    if ! "$venv/bin/python" -c 'import moto.server, boto3' 2>/dev/null; then
+        [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+        "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]'
+    fi
+    command -v wrk >/dev/null || _airlock_apt_install wrk
+    keys
+    local mib=${BENCH_SCALE_BLOB_MIB:-256} secs=${BENCH_SERVE_SECS:-10}
+    if [ "$BENCH_SMOKE" = 1 ]; then mib=${BENCH_SCALE_BLOB_MIB:-4} secs=${BENCH_SERVE_SECS:-1}; fi
+    rm -rf scale && mkdir -p scale/src/layout/blobs/sha256
+    "$venv/bin/python" "$REPO/tests/support/moto_server.py" airlock > scale/moto.port 2> scale/moto.log &
+    local mpid=$!
+    for _ in $(seq 100); do [ -s scale/moto.port ] && break; sleep 0.1; done
+    local endpoint="http://127.0.0.1:$(head -1 scale/moto.port)"
+    export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+    # One image whose layer is a tar of random bytes.
+    python3 - scale/src/layout "$mib" <<'PY'
+import hashlib, io, json, os, sys, tarfile
+L, mib = sys.argv[1], int(sys.argv[2])
+def put(b):
+    d = hashlib.sha256(b).hexdigest(); open(f"{L}/blobs/sha256/{d}", "wb").write(b)
+    return {"digest": "sha256:" + d, "size": len(b)}
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as t:
+    ti = tarfile.TarInfo("data/random.bin"); ti.size = mib << 20
+    t.addfile(ti, io.BytesIO(os.urandom(ti.size)))
+layer = put(buf.getvalue())
+cfg = put(json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]}}).encode())
+m = put(json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **cfg},
+    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", **layer}]}).encode())
+open(f"{L}/oci-layout", "w").write('{"imageLayoutVersion":"1.0.0"}')
+json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", **m,
+    "annotations": {"org.opencontainers.image.ref.name": "v1"}}]}, open(f"{L}/index.json", "w"))
+print(layer["digest"], file=open(f"{L}/../layer", "w"))
+PY
+    local layer
+    layer=$(cat scale/src/layer)
+    printf 'apiVersion: airlock/v1\nkind: Bundle\nmetadata: {name: bench-scale, version: "1.0.0", channel: bench}\nspec:\n  images:\n    - {ref: "oci:./layout:v1", name: "registry.example/bench/big:v1"}\n' > scale/src/scale.yaml
+    "$AIRLOCK" pack scale/src/scale.yaml --no-scan --key keys/signer.key --out scale/out >/dev/null
+    "$AIRLOCKD" init --data scale/data --trust root.json --store s3://airlock/bench --s3-endpoint "$endpoint" >/dev/null
+    "$AIRLOCKD" import --data scale/data scale/out/*.tar.zst >/dev/null
+    local pids="" ports="" port r
+    for r in a b; do
+        port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+        "$AIRLOCKD" serve --replica --store s3://airlock/bench --s3-endpoint "$endpoint" \
+            --appliance-key scale/data/keys/appliance.pub --listen "127.0.0.1:$port" --cache "scale/replica-$r" \
+            > "scale/replica-$r.out" 2> "scale/replica-$r.log" &
+        pids="$pids $!"; ports="$ports $port"
+    done
+    trap 'kill $mpid $pids 2>/dev/null || true; trap - RETURN' RETURN
+    for port in $ports; do
+        for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/bench/big/manifests/v1" -H 'Accept: application/vnd.oci.image.manifest.v1+json' -o /dev/null && break; sleep 0.1; done
+    done
+    local pa pb
+    read -r pa pb <<<"$ports"
+    echo "== scale: ${mib} MiB blob through a replica vs boto3 from moto; manifests at 64 connections for ${secs}s, one replica vs two; $(nproc) cores (moto and load on the same cores)" >&2
+    measure boto3_blob "'$venv/bin/python' -c \"import boto3; boto3.client('s3', endpoint_url='$endpoint', region_name='us-east-1').download_file('airlock', 'bench/blobs/sha256/${layer#sha256:}', '/dev/null')\""
+    measure replica_blob "curl -sf -o /dev/null http://127.0.0.1:$pa/v2/bench/big/blobs/$layer"
+    local accept='Accept: application/vnd.oci.image.manifest.v1+json' out one_p99 two_p99 one_rps two_rps
+    out=$(wrk -t2 -c64 -d"${secs}s" --latency -H "$accept" "http://127.0.0.1:$pa/v2/bench/big/manifests/v1")
+    one_rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out"); one_p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+    wrk -t1 -c32 -d"${secs}s" --latency -H "$accept" "http://127.0.0.1:$pa/v2/bench/big/manifests/v1" > scale/wrk-a.out &
+    local wpid=$!
+    wrk -t1 -c32 -d"${secs}s" --latency -H "$accept" "http://127.0.0.1:$pb/v2/bench/big/manifests/v1" > scale/wrk-b.out
+    wait "$wpid"
+    two_rps=$(awk '/^Requests\/sec/ {s += $2} END {print s}' scale/wrk-a.out scale/wrk-b.out)
+    two_p99=$(awk '$1=="99%" {print $2}' scale/wrk-a.out scale/wrk-b.out | sort -h | tail -1)
+    echo "scale blobs: ${mib} MiB through a replica $replica_blob_s s vs boto3 $boto3_blob_s s = $(ratio "$replica_blob_s" "$boto3_blob_s")x (target <= 1.2x)"
+    echo "scale manifests at 64 connections: one replica $one_rps req/s p99 $one_p99; two replicas $two_rps req/s p99 $two_p99 (target: p99 no worse; on $(nproc) cores throughput cannot double)"
+    record scale blob "$mib" "<= 1.2x" replica_blob boto3_blob
+    airlockd_rps=$two_rps airlockd_p50=n/a airlockd_p99=$two_p99 registry_rps=$one_rps registry_p50=n/a registry_p99=$one_p99 \
+        record_rate scale manifests-two-vs-one "$mib" "p99 no worse" two_replicas one_replica
 }
 
 for s in $SECTIONS; do "bench_$s"; done

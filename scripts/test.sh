@@ -13,11 +13,15 @@ cargo fmt --all -- --check
 
 echo "==> cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+# The object-store code is behind airlockd's `s3` feature; lint it too.
+echo "==> cargo clippy -p airlockd -p airlock-appliance --all-targets --features airlockd/s3 -- -D warnings"
+cargo clippy -p airlockd -p airlock-appliance --all-targets --features airlockd/s3 -- -D warnings
 
 # The end-to-end tests drive airlockd's test hooks (crash and busy-lock injection); release
 # builds never enable the feature, and a unit test checks that without it the hooks are inert.
-echo "==> cargo build --workspace --bins --features airlockd/fault-injection"
-cargo build --workspace --bins --features airlockd/fault-injection
+# The object-store tests need the `s3` feature.
+echo "==> cargo build --workspace --bins --features airlockd/fault-injection,airlockd/s3"
+cargo build --workspace --bins --features airlockd/fault-injection,airlockd/s3
 
 # Every benchmark section once, on small data, with the debug binaries just built: a broken
 # benchmark fails here. Only that the commands succeed and the JSON report is complete counts.

@@ -14,6 +14,7 @@ mod operations;
 mod report;
 mod report_records;
 mod sbom;
+mod scale;
 mod scan;
 mod scan_import;
 mod scan_yara;

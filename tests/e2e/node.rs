@@ -75,6 +75,22 @@ mkdir -p airgap && echo images > airgap/README && tar -cf bin/airgap.tar -C airg
     f
 }
 
+/// `airlockd node render --data data --profile PROFILE --root ROOT EXTRA...`.
+fn render(f: &Fixture, profile: &str, root: &str, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "node",
+        "render",
+        "--data",
+        "data",
+        "--profile",
+        profile,
+        "--root",
+        root,
+    ];
+    args.extend_from_slice(extra);
+    airlockd(f, &args)
+}
+
 fn tree_digest(f: &Fixture, root: &str) -> String {
     f.sh(&format!(
         "cd {root} && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum"
@@ -91,27 +107,12 @@ fn a_gpu_node_renders_from_the_bundle_and_every_piece_passes_its_consumer() {
     );
     let s = Serving::start(&f, &["--tls"]);
     let ep = format!("https://{}", s.addr);
-    let render = |root: &str| {
-        airlockd(
-            &f,
-            &[
-                "--json",
-                "node",
-                "render",
-                "--data",
-                "data",
-                "--profile",
-                "gpu-node",
-                "--root",
-                root,
-                "--endpoint",
-                &ep,
-            ],
-        )
-        .ok()
-        .json()
+    let render_json = |root: &str| {
+        render(&f, "gpu-node", root, &["--json", "--endpoint", &ep])
+            .ok()
+            .json()
     };
-    let v = render("root");
+    let v = render_json("root");
     let files: Vec<&str> = v["render"]["files"]
         .as_array()
         .unwrap()
@@ -162,26 +163,12 @@ fn a_gpu_node_renders_from_the_bundle_and_every_piece_passes_its_consumer() {
 
     // Render again: nothing changes, and it says so.
     let before = tree_digest(&f, "root");
-    let again = render("root");
+    let again = render_json("root");
     assert_eq!(again["render"]["changed"], 0, "{again}");
     assert_eq!(tree_digest(&f, "root"), before);
-    airlockd(
-        &f,
-        &[
-            "node",
-            "render",
-            "--data",
-            "data",
-            "--profile",
-            "gpu-node",
-            "--root",
-            "root",
-            "--endpoint",
-            &ep,
-        ],
-    )
-    .ok()
-    .says(&["no change: already up to date"]);
+    render(&f, "gpu-node", "root", &["--endpoint", &ep])
+        .ok()
+        .says(&["no change: already up to date"]);
 
     // Manifests: kubernetes-validate, strict, for the profile's Kubernetes version.
     let manifests = f.p("root/var/lib/rancher/k3s/server/manifests");
@@ -311,30 +298,18 @@ PY"#,
     assert_eq!(r.stderr.trim(), "", "systemd-analyze verify");
 
     // An agent: same registries, joins the server, no manifests or appliance unit.
-    let v = airlockd(
-        &f,
-        &[
-            "--json",
-            "node",
-            "render",
-            "--data",
-            "data",
-            "--profile",
-            "gpu-node",
-            "--root",
-            "agent",
-            "--endpoint",
-            &ep,
-            "--role",
-            "agent",
-            "--server",
-            "https://10.0.0.1:6443",
-            "--token-file",
-            "/etc/rancher/k3s/token",
-        ],
-    )
-    .ok()
-    .json();
+    let agent = [
+        "--json",
+        "--endpoint",
+        &ep,
+        "--role",
+        "agent",
+        "--server",
+        "https://10.0.0.1:6443",
+        "--token-file",
+        "/etc/rancher/k3s/token",
+    ];
+    let v = render(&f, "gpu-node", "agent", &agent).ok().json();
     let agent_files = v["render"]["files"].to_string();
     assert!(
         !agent_files.contains("server/manifests") && !agent_files.contains("airlockd.service"),
@@ -365,20 +340,11 @@ fn an_airgap_tarball_k3s_cannot_decode_is_refused_and_profiles_must_resolve() {
         "zstd -q --long=27 -c < bin/airgap.tar > bin/long.tar.zst",
         "long.tar.zst",
     );
-    let r = airlockd(
+    let r = render(
         &f,
-        &[
-            "node",
-            "render",
-            "--data",
-            "data",
-            "--profile",
-            "gpu-node",
-            "--root",
-            "root",
-            "--endpoint",
-            "https://127.0.0.1:5000",
-        ],
+        "gpu-node",
+        "root",
+        &["--endpoint", "https://127.0.0.1:5000"],
     )
     .fails()
     .says(&["zstd window is 128 MiB", "at most 32 MiB"]);
@@ -386,21 +352,7 @@ fn an_airgap_tarball_k3s_cannot_decode_is_refused_and_profiles_must_resolve() {
     assert!(!f
         .p("root/var/lib/rancher/k3s/agent/images/long.tar.zst")
         .exists());
-    airlockd(
-        &f,
-        &[
-            "node",
-            "render",
-            "--data",
-            "data",
-            "--profile",
-            "gpu-nod",
-            "--root",
-            "root",
-        ],
-    )
-    .fails()
-    .says(&[
+    render(&f, "gpu-nod", "root", &[]).fails().says(&[
         "no imported bundle carries node profile \"gpu-nod\"",
         "gpu-node",
     ]);

@@ -316,10 +316,18 @@ impl Appliance {
         origin: Origin,
         progress: &dyn Progress,
     ) -> Vec<Outcome> {
-        volumes
+        let outcomes: Vec<Outcome> = volumes
             .iter()
             .map(|v| self.import_one(v, origin, progress))
-            .collect()
+            .collect();
+        // Replicas follow the writer through published catalog snapshots. A failed publish
+        // leaves them serving the previous one; the next import publishes again.
+        if outcomes.iter().any(|o| o.status == Status::Accepted) {
+            if let Err(e) = self.publish_snapshot() {
+                tracing::error!(error = %anyhow_like(&e), "publishing the catalog snapshot for replicas failed");
+            }
+        }
+        outcomes
     }
 
     fn import_one(&mut self, path: &Path, origin: Origin, progress: &dyn Progress) -> Outcome {

@@ -45,6 +45,7 @@ pub mod lock;
 pub mod modes;
 pub mod oscal;
 pub mod parts;
+pub mod remote;
 pub mod report;
 pub mod tls;
 pub mod watch;
@@ -76,6 +77,8 @@ pub struct Config {
     pub policy: Option<PathBuf>,
     /// Tolerated clock difference for expiry checks, e.g. `5m`.
     pub clock_skew_seconds: Option<i64>,
+    /// Blobs in S3-compatible object storage instead of `DATA/blobs` (see [`remote`]).
+    pub store: Option<remote::StoreConfig>,
 }
 
 pub struct Appliance {
@@ -94,6 +97,8 @@ pub struct Appliance {
     /// Who runs imports, for the audit record (`airlockd import --operator`); defaults to
     /// [`default_operator`].
     pub operator: String,
+    /// The object store, when blobs live in one (snapshots for replicas are published there).
+    pub remote: Option<remote::Remote>,
     /// The writer lock; `None` when opened read-only.
     _lock: Option<lock::DataLock>,
 }
@@ -155,6 +160,17 @@ impl Appliance {
         trust: &[u8],
         tls_names: &[String],
     ) -> Result<Self, ApplianceError> {
+        Self::init_with(root, trust, tls_names, None)
+    }
+
+    /// [`Appliance::init_with_tls_names`], keeping blobs in the object store `store` names
+    /// (written to `DATA/config.yaml`) instead of `DATA/blobs`.
+    pub fn init_with(
+        root: &Path,
+        trust: &[u8],
+        tls_names: &[String],
+        store: Option<remote::StoreConfig>,
+    ) -> Result<Self, ApplianceError> {
         if root.join("catalog.db").exists() {
             return Err(ApplianceError::Usage(format!(
                 "{} is already initialized (catalog.db exists)",
@@ -176,7 +192,16 @@ impl Appliance {
             fs::set_permissions(root, fs::Permissions::from_mode(0o750))
                 .map_err(io(root, "set data directory mode"))?;
         }
-        let store = BlobStore::open(root)?;
+        if let Some(cfg) = &store {
+            #[derive(serde::Serialize)]
+            struct StoreOnly<'a> {
+                store: &'a remote::StoreConfig,
+            }
+            let text = serde_norway::to_string(&StoreOnly { store: cfg })
+                .expect("store config serialises");
+            airlock_store::write_atomic(&root.join("config.yaml"), text.as_bytes())?;
+        }
+        let (store, _) = remote::open_store(root, store.as_ref(), false)?;
         let key = KeyPair::generate();
         key.write_files(&root.join("keys"), "appliance")?;
         airlock_store::write_atomic(&root.join("trust/root.json"), trust)?;
@@ -206,7 +231,8 @@ impl Appliance {
     pub fn open(root: &Path, purpose: &str, wait: Duration) -> Result<Self, ApplianceError> {
         require_initialized(root)?;
         let lock = lock::DataLock::acquire(root, purpose, wait)?;
-        let store = BlobStore::open(root)?;
+        let config = load_config(root)?;
+        let (store, remote) = remote::open_store(root, config.store.as_ref(), false)?;
         // Staged blobs of an import that never finished were never part of the store.
         let staging = root.join("staging");
         if staging.exists() {
@@ -219,7 +245,9 @@ impl Appliance {
         let catalog = Catalog::open(&root.join("catalog.db"))?;
         let key = KeyPair::load(&root.join("keys/appliance.key"))?;
         let public = key.public_key();
-        Self::assemble(root, store, catalog, Some(key), public, Some(lock))
+        let mut a = Self::assemble(root, store, catalog, Some(key), public, Some(lock))?;
+        a.remote = remote;
+        Ok(a)
     }
 
     /// Opens an initialized data directory for reading only: no lock (readers never wait for
@@ -227,10 +255,13 @@ impl Appliance {
     /// change the data directory or sign fail on it.
     pub fn open_read_only(root: &Path) -> Result<Self, ApplianceError> {
         require_initialized(root)?;
-        let store = BlobStore::open_existing(root)?;
+        let config = load_config(root)?;
+        let (store, remote) = remote::open_store(root, config.store.as_ref(), true)?;
         let catalog = Catalog::open_read_only(&root.join("catalog.db"))?;
         let public = PublicKey::load(&root.join("keys/appliance.pub"))?;
-        Self::assemble(root, store, catalog, None, public, None)
+        let mut a = Self::assemble(root, store, catalog, None, public, None)?;
+        a.remote = remote;
+        Ok(a)
     }
 
     fn assemble(
@@ -266,6 +297,7 @@ impl Appliance {
             clock_skew: config.clock_skew_seconds.unwrap_or(DEFAULT_SKEW),
             verify_present: false,
             operator: default_operator(),
+            remote: None,
             _lock: lock,
         })
     }

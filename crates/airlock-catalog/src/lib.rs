@@ -376,6 +376,16 @@ impl Catalog {
             .collect()
     }
 
+    /// Writes a consistent copy of the whole catalog to `dest` (a new file), as of the last
+    /// committed transaction: what a serving replica loads.
+    pub fn snapshot_to(&self, dest: &Path) -> Result<(), CatalogError> {
+        let dest = dest.to_str().ok_or_else(|| {
+            CatalogError::Corrupt(format!("snapshot path {} is not UTF-8", dest.display()))
+        })?;
+        self.conn.execute("VACUUM INTO ?1", [dest])?;
+        Ok(())
+    }
+
     /// The signed statements of every bundle (for closure checks in fsck).
     pub fn statements(&self) -> Result<Vec<(String, Vec<u8>)>, CatalogError> {
         let mut st = self.conn.prepare("SELECT id, statement FROM bundles")?;

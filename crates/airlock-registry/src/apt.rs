@@ -63,6 +63,19 @@ fn pgp_err(what: &str) -> impl FnOnce(pgp::errors::Error) -> RegistryError + '_ 
 }
 
 impl AptKey {
+    /// Loads `DIR/apt-signing.asc`, which must exist (a replica signs with the appliance's
+    /// key, never a key of its own).
+    pub fn load(dir: &Path) -> Result<AptKey, RegistryError> {
+        let path = dir.join("apt-signing.asc");
+        if !path.exists() {
+            return Err(RegistryError::Tls(format!(
+                "apt signing key: {} is missing; copy DATA/keys/apt-signing.asc from the writer",
+                path.display()
+            )));
+        }
+        Self::load_or_create(dir)
+    }
+
     /// Loads `DIR/apt-signing.asc`, creating it (and `apt-signing.pub.asc`) when missing.
     pub fn load_or_create(dir: &Path) -> Result<AptKey, RegistryError> {
         let path = dir.join("apt-signing.asc");

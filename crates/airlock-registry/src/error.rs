@@ -21,6 +21,8 @@ pub enum RegistryError {
     Tls(String),
     #[error("auth file {path}: {reason}")]
     Auth { path: PathBuf, reason: String },
+    #[error("catalog snapshot: {0}")]
+    Snapshot(String),
     #[error("bind {addr}")]
     Bind {
         addr: String,

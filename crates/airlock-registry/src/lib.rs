@@ -82,6 +82,22 @@ pub struct Options {
     /// the server builds (the tree API's `Link`); when absent, the request's validated `Host`.
     /// Checked with [`parse_public_url`].
     pub public_url: Option<String>,
+    /// The blob store to serve from; by default the directory store in `data`.
+    pub store: Option<BlobStore>,
+    /// Serve as a replica: catalog snapshots come from this feed instead of `data/catalog.db`.
+    pub feed: Option<Arc<Mutex<dyn SnapshotFeed>>>,
+    /// Load the apt signing key from this directory and never create one (replicas must sign
+    /// with the appliance's key); by default `data/keys`, created on first use.
+    pub apt_key_dir: Option<PathBuf>,
+}
+
+/// Where a replica's catalog comes from: signed, versioned snapshots of the writer's catalog
+/// (see `docs/scale.md`). Implementations verify what they return.
+pub trait SnapshotFeed: Send + std::fmt::Debug {
+    /// A verified snapshot newer than version `have`: its version and a local SQLite file the
+    /// server may open read-only (and that stays in place until a newer one is returned).
+    /// `Ok(None)` when there is none newer.
+    fn newer(&mut self, have: u64) -> Result<Option<(u64, PathBuf)>, String>;
 }
 
 impl Options {
@@ -97,6 +113,9 @@ impl Options {
             head_timeout: Duration::from_secs(30),
             max_connections: 1024,
             public_url: None,
+            store: None,
+            feed: None,
+            apt_key_dir: None,
         }
     }
 }
@@ -123,9 +142,15 @@ pub struct Ctx<'a> {
     pub public_url: Option<&'a str>,
 }
 
-/// The reloader's state: its own catalog connection, the `data_version` the current snapshot
-/// was built at, and the git blob ids computed so far (by blob digest).
-type Reloader = (Catalog, i64, index::Caches);
+/// The reloader's state: its own catalog connection, the version the current snapshot was
+/// built at (SQLite's `data_version`, or a replica's snapshot version), the git blob ids
+/// computed so far (by blob digest), and a replica's snapshot feed.
+struct Reloader {
+    catalog: Option<Catalog>,
+    version: i64,
+    cache: index::Caches,
+    feed: Option<Arc<Mutex<dyn SnapshotFeed>>>,
+}
 
 /// A bound, ready server.
 pub struct Server {
@@ -139,19 +164,51 @@ pub struct Server {
 
 impl Server {
     /// Opens the catalog and store, builds the first snapshot and binds the listener.
-    pub async fn bind(opts: Options) -> Result<Server, RegistryError> {
-        let catalog = Catalog::open_read_only(&opts.data.join("catalog.db"))?;
-        let store = BlobStore::open(&opts.data)?;
-        let mut cache = index::Caches::default();
-        let apt_key = if opts.apt {
-            Some(Arc::new(apt::AptKey::load_or_create(
-                &opts.data.join("keys"),
-            )?))
-        } else {
-            None
+    pub async fn bind(mut opts: Options) -> Result<Server, RegistryError> {
+        let store = match opts.store.take() {
+            Some(s) => s,
+            None => BlobStore::open(&opts.data)?,
         };
-        let version = catalog.data_version()?;
-        let snap = Snapshot::build(&catalog, &store, &mut cache, apt_key.as_deref())?;
+        let mut cache = index::Caches::default();
+        let apt_key = match (&opts.apt_key_dir, opts.apt) {
+            (_, false) => None,
+            (Some(dir), true) => Some(Arc::new(apt::AptKey::load(dir)?)),
+            (None, true) => Some(Arc::new(apt::AptKey::load_or_create(
+                &opts.data.join("keys"),
+            )?)),
+        };
+        let feed = opts.feed.take();
+        let first = feed
+            .as_ref()
+            .map(|f| {
+                f.lock()
+                    .expect("feed lock")
+                    .newer(0)
+                    .map_err(RegistryError::Snapshot)
+            })
+            .transpose()?;
+        let (catalog, version, snap) = match first {
+            None => {
+                let catalog = Catalog::open_read_only(&opts.data.join("catalog.db"))?;
+                let version = catalog.data_version()?;
+                let snap = Snapshot::build(&catalog, &store, &mut cache, apt_key.as_deref())?;
+                (Some(catalog), version, snap)
+            }
+            Some(first) => match first {
+                Some((v, path)) => {
+                    let catalog = Catalog::open_read_only(&path)?;
+                    let snap = Snapshot::build(&catalog, &store, &mut cache, apt_key.as_deref())?;
+                    tracing::info!(version = v, "replica: catalog snapshot loaded");
+                    (Some(catalog), v as i64, snap)
+                }
+                None => {
+                    tracing::warn!(
+                        "replica: no catalog snapshot published yet; serving nothing until one is"
+                    );
+                    (None, 0, Snapshot::default())
+                }
+            },
+        };
         tracing::info!(
             repositories = snap.repos.len(),
             models = snap.models.len(),
@@ -180,7 +237,12 @@ impl Server {
                     std::thread::available_parallelism().map_or(2, |n| n.get()),
                 ),
             }),
-            catalog: Arc::new(Mutex::new((catalog, version, cache))),
+            catalog: Arc::new(Mutex::new(Reloader {
+                catalog,
+                version,
+                cache,
+                feed,
+            })),
             apt_key,
             tls,
             opts,
@@ -467,8 +529,7 @@ async fn reload_loop(
         let key = apt_key.clone();
         let r = tokio::task::spawn_blocking(move || -> Result<bool, RegistryError> {
             let mut guard = cat.lock().expect("catalog lock");
-            let (catalog, version, cache) = &mut *guard;
-            let v = catalog.data_version()?;
+            let r = &mut *guard;
             let stale_release = st
                 .snap
                 .read()
@@ -476,11 +537,30 @@ async fn reload_loop(
                 .apt
                 .as_ref()
                 .is_some_and(|a| airlock_core::time::now() - a.built_at >= apt::RESIGN_AFTER);
-            if v == *version && !stale_release {
+            let v = match (&mut r.feed, &r.catalog) {
+                (Some(feed), _) => match feed
+                    .lock()
+                    .expect("feed lock")
+                    .newer(r.version as u64)
+                    .map_err(RegistryError::Snapshot)?
+                {
+                    Some((v, path)) => {
+                        r.catalog = Some(Catalog::open_read_only(&path)?);
+                        v as i64
+                    }
+                    None => r.version,
+                },
+                (None, Some(c)) => c.data_version()?,
+                (None, None) => return Ok(false),
+            };
+            if v == r.version && !stale_release {
                 return Ok(false);
             }
-            let snap = Snapshot::build(catalog, &st.store, cache, key.as_deref())?;
-            *version = v;
+            let Some(catalog) = &r.catalog else {
+                return Ok(false);
+            };
+            let snap = Snapshot::build(catalog, &st.store, &mut r.cache, key.as_deref())?;
+            r.version = v;
             *st.snap.write().expect("snapshot lock") = Arc::new(snap);
             Ok(true)
         })

@@ -204,6 +204,24 @@ pub struct InitArgs {
     /// repeat for several. Default: localhost, 127.0.0.1, ::1 and the host name.
     #[arg(long = "tls-name", value_name = "NAME")]
     pub tls_names: Vec<String>,
+    /// Keep blobs in S3-compatible object storage (s3://BUCKET/PREFIX) instead of DATA/blobs;
+    /// needs --s3-endpoint and a build with the `s3` feature. Credentials come from
+    /// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the shared credentials file.
+    #[arg(long, value_name = "URL", requires = "s3_endpoint")]
+    pub store: Option<String>,
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+/// Where the object store is.
+#[derive(Args, Debug, Clone)]
+pub struct S3Args {
+    /// The S3 endpoint (e.g. https://rgw.rack:7480).
+    #[arg(long, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// The S3 region (default us-east-1).
+    #[arg(long, value_name = "REGION")]
+    pub s3_region: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -318,6 +336,27 @@ pub struct ServeArgs {
     /// Most connections served at once; more get 503.
     #[arg(long, hide = true, default_value_t = 1024)]
     pub max_connections: usize,
+    /// Serve as a stateless replica: no data directory; the catalog comes from the snapshots
+    /// the writer publishes to --store, verified with --appliance-key; blobs are read from the
+    /// object store. Any number of replicas can run behind one name (docs/scale.md).
+    #[arg(long, requires_all = ["store", "appliance_key", "listen"], conflicts_with_all = ["inbox", "once"])]
+    pub replica: bool,
+    /// The object store of a replica (s3://BUCKET/PREFIX).
+    #[arg(long, value_name = "URL", requires = "replica")]
+    pub store: Option<String>,
+    #[command(flatten)]
+    pub s3: S3Args,
+    /// The appliance's public key (DATA/keys/appliance.pub): snapshots must verify against it.
+    #[arg(long, value_name = "FILE", requires = "replica")]
+    pub appliance_key: Option<PathBuf>,
+    /// A directory holding the appliance's apt-signing.asc, to serve the apt repository from a
+    /// replica (without it a replica serves no apt).
+    #[arg(long, value_name = "DIR", requires = "replica")]
+    pub apt_key_dir: Option<PathBuf>,
+    /// Where a replica keeps the downloaded catalog snapshot (default: a new temporary
+    /// directory).
+    #[arg(long, value_name = "DIR", requires = "replica")]
+    pub cache: Option<PathBuf>,
 }
 
 #[cfg(test)]

@@ -21,7 +21,15 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Result<u8> {
     } else {
         args.tls_names.clone()
     };
-    let a = Appliance::init_with_tls_names(data(cli)?, &bytes, &names)?;
+    let store = args
+        .store
+        .as_ref()
+        .map(|url| airlock_appliance::remote::StoreConfig {
+            url: url.clone(),
+            endpoint: args.s3.s3_endpoint.clone().unwrap_or_default(),
+            region: args.s3.s3_region.clone(),
+        });
+    let a = Appliance::init_with(data(cli)?, &bytes, &names, store)?;
     if cli.json {
         print_json(&json!({
             "data": a.root,

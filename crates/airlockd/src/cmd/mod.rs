@@ -18,6 +18,7 @@ mod inventory;
 mod lineage;
 mod list;
 mod node;
+mod replica;
 mod report;
 mod serve;
 

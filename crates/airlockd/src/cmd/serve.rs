@@ -19,10 +19,13 @@ use airlock_ui::exit;
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 
-use super::{data, print_watched, wait};
+use super::{data, print_watched, replica, wait};
 use crate::cli::{Cli, ServeArgs};
 
 pub fn run(cli: &Cli, args: &ServeArgs) -> Result<u8> {
+    if args.replica {
+        return replica::run(cli, args);
+    }
     let root = data(cli)?.to_path_buf();
     let inbox = args.inbox.clone().unwrap_or_else(|| root.join("inbox"));
     let interval = Duration::from_millis(args.interval);
@@ -103,28 +106,14 @@ fn serve(json_out: bool, args: Listen) -> Result<u8> {
     opts.tls = args.tls.clone();
     opts.head_timeout = args.head_timeout;
     opts.max_connections = args.max_connections.max(1);
-    if let Some(u) = &args.public_url {
-        opts.public_url = Some(
-            airlock_registry::parse_public_url(u)
-                .map_err(|e| anyhow::anyhow!("--public-url {e}"))?,
-        );
-    }
-    for a in &args.auth {
-        let Some((group, file)) = a.split_once('=') else {
-            bail!("--auth {a:?}: expected GROUP=FILE");
-        };
-        if !airlock_registry::auth::GROUPS.contains(&group) {
-            bail!(
-                "--auth {a:?}: unknown route group {group:?} (one of {})",
-                airlock_registry::auth::GROUPS.join(", ")
-            );
-        }
-        opts.auth
-            .insert(group.to_string(), Credentials::load(file.as_ref())?);
-    }
+    access_options(&mut opts, args.public_url.as_deref(), &args.auth)?;
     // Open the appliance for writing once first: that cleans up after a crash (under the
     // writer lock), so the server never sees a half-finished import's leftovers.
-    drop(Appliance::open(&args.root, "serve start-up", args.wait)?);
+    let a = Appliance::open(&args.root, "serve start-up", args.wait)?;
+    if a.remote.is_some() {
+        opts.store = Some(a.store.clone());
+    }
+    drop(a);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("airlockd-http")
@@ -195,8 +184,36 @@ fn serve(json_out: bool, args: Listen) -> Result<u8> {
     Ok(if failed { exit::FAILED } else { exit::OK })
 }
 
+/// `--public-url` and `--auth GROUP=FILE`, checked, into the server options.
+pub(super) fn access_options(
+    opts: &mut Options,
+    public_url: Option<&str>,
+    auth: &[String],
+) -> Result<()> {
+    if let Some(u) = public_url {
+        opts.public_url = Some(
+            airlock_registry::parse_public_url(u)
+                .map_err(|e| anyhow::anyhow!("--public-url {e}"))?,
+        );
+    }
+    for a in auth {
+        let Some((group, file)) = a.split_once('=') else {
+            bail!("--auth {a:?}: expected GROUP=FILE");
+        };
+        if !airlock_registry::auth::GROUPS.contains(&group) {
+            bail!(
+                "--auth {a:?}: unknown route group {group:?} (one of {})",
+                airlock_registry::auth::GROUPS.join(", ")
+            );
+        }
+        opts.auth
+            .insert(group.to_string(), Credentials::load(file.as_ref())?);
+    }
+    Ok(())
+}
+
 /// Completes on SIGTERM or SIGINT (ctrl-c).
-async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut s) => {

@@ -1,0 +1,416 @@
+//! The appliance store on S3-compatible object storage and stateless serving replicas. The
+//! object store is moto's S3 server (PyPI `moto[server]`, `support/moto_server.py`) on
+//! 127.0.0.1; the writer imports into it, two `airlockd serve --replica` processes serve from
+//! it, and skopeo, containerd and `huggingface_hub` pull through each. Needs `airlockd` built
+//! with `--features s3` (scripts/test.sh builds it so).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use airlock_e2e::{bin, python, Background, Containerd, Fixture, Run};
+
+const BUCKET: &str = "airlock";
+const STORE: &str = "s3://airlock/appliance";
+
+/// moto on a free port, with the bucket; the server and its endpoint URL.
+fn moto(f: &Fixture) -> (Background, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("support/moto_server.py");
+    let b = Background::start(
+        f.path(),
+        python(),
+        &[&script.to_string_lossy(), BUCKET],
+        &f.p("moto.log"),
+    );
+    let url = format!("http://127.0.0.1:{}", b.first_line);
+    (b, url)
+}
+
+/// `airlockd ARGS` with the object store's credentials in the environment.
+fn airlockd_s3(f: &Fixture, args: &[&str]) -> Run {
+    let out = std::process::Command::new(bin("airlockd"))
+        .args(args)
+        .current_dir(f.path())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).to_string(),
+        stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+    }
+}
+
+/// `airlockd init` of `data` with its blobs in the bucket.
+fn init_s3(f: &Fixture, endpoint: &str) {
+    airlockd_s3(
+        f,
+        &[
+            "init",
+            "--data",
+            "data",
+            "--trust",
+            "root.json",
+            "--store",
+            STORE,
+            "--s3-endpoint",
+            endpoint,
+        ],
+    )
+    .ok();
+}
+
+/// A replica on a free port; it and its `HOST:PORT`.
+fn replica(f: &Fixture, endpoint: &str, name: &str) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(bin("airlockd"))
+        .args([
+            "--json",
+            "serve",
+            "--replica",
+            "--store",
+            STORE,
+            "--s3-endpoint",
+            endpoint,
+            "--appliance-key",
+            "data/keys/appliance.pub",
+            "--listen",
+            "127.0.0.1:0",
+            "--interval",
+            "200ms",
+            "--cache",
+            name,
+        ])
+        .current_dir(f.path())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AIRLOCK_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(f.p(&format!("{name}.log"))).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| {
+        panic!(
+            "replica printed {line:?} ({e}): {}",
+            std::fs::read_to_string(f.p(&format!("{name}.log"))).unwrap_or_default()
+        )
+    });
+    (child, v["listening"].as_str().unwrap().to_string())
+}
+
+/// Python with boto3 against the moto endpoint: `code` runs with `s3` (a client) and `B`.
+fn boto(f: &Fixture, endpoint: &str, code: &str) -> String {
+    f.sh(&format!(
+        r#"{py} - <<'PY'
+import boto3, hashlib
+s3 = boto3.client("s3", endpoint_url="{endpoint}", aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+B = "{BUCKET}"
+{code}
+PY"#,
+        py = python().display()
+    ))
+    .ok()
+    .stdout
+}
+
+/// Every object under `blobs/sha256/` hashes to its key.
+fn objects_match_keys(f: &Fixture, endpoint: &str) -> usize {
+    let out = boto(
+        f,
+        endpoint,
+        r#"n = 0
+for page in s3.get_paginator("list_objects_v2").paginate(Bucket=B, Prefix="appliance/blobs/sha256/"):
+    for o in page.get("Contents", []):
+        body = s3.get_object(Bucket=B, Key=o["Key"])["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == o["Key"].rsplit("/", 1)[1], o["Key"]
+        n += 1
+print(n)"#,
+    );
+    out.trim().parse().unwrap()
+}
+
+fn tag_visible(addr: &str, repo: &str, tag: &str) -> bool {
+    std::process::Command::new("curl")
+        .args([
+            "-sf",
+            "-o",
+            "/dev/null",
+            &format!("http://{addr}/v2/{repo}/manifests/{tag}"),
+            "-H",
+            "Accept: application/vnd.oci.image.manifest.v1+json",
+        ])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn an_object_store_appliance_serves_through_replicas_that_follow_the_writer() {
+    let f = Fixture::with_model_bytes(3 << 20);
+    let (_moto, endpoint) = moto(&f);
+    init_s3(&f, &endpoint);
+    let vols = f.pack("out", &[]);
+    let r = airlockd_s3(&f, &["--json", "import", "--data", "data", &vols[0]]).ok();
+    assert_eq!(r.json()["ok"], true, "{}", r.stdout);
+    // The blobs are in the bucket, none in the data directory, and fsck re-hashes objects.
+    let n = objects_match_keys(&f, &endpoint);
+    assert!(n >= 5, "{n} objects");
+    let local = f
+        .sh("find data -path '*blobs/sha256/*' -type f | wc -l")
+        .ok()
+        .stdout;
+    assert_eq!(local.trim(), "0", "blobs in the data directory");
+    airlockd_s3(&f, &["fsck", "--data", "data"]).ok();
+    let heads = boto(
+        &f,
+        &endpoint,
+        r#"print(s3.get_object(Bucket=B, Key="appliance/catalog/head.json")["Body"].read().decode())"#,
+    );
+    std::fs::write(f.p("head-1.json"), heads.trim()).unwrap();
+
+    // Two replicas, no data directory of their own.
+    let (mut a, addr_a) = replica(&f, &endpoint, "replica-a");
+    let (mut b, addr_b) = replica(&f, &endpoint, "replica-b");
+    for addr in [&addr_a, &addr_b] {
+        f.sh(&format!(
+            "skopeo copy -q --src-tls-verify=false docker://{addr}/registry.example/acme/hello:v1 oci:pulled-{}:v1",
+            addr.replace([':', '.'], "-")
+        ))
+        .ok();
+        f.sh(&format!(
+            r#"{py} - <<'PY'
+import filecmp, os
+from huggingface_hub import snapshot_download
+d = snapshot_download("acme/tiny-model", endpoint="http://{addr}", cache_dir="hf-{tag}")
+assert filecmp.cmp(os.path.join(d, "model.safetensors"), "models/tiny/model.safetensors", shallow=False)
+PY"#,
+            py = python().display(),
+            tag = addr.replace([':', '.'], "-")
+        ))
+        .ok();
+    }
+    // containerd through a replica, as the image's upstream name mirrored there.
+    std::fs::create_dir_all(f.p("hosts/registry.example")).unwrap();
+    std::fs::write(
+        f.p("hosts/registry.example/hosts.toml"),
+        format!("server = \"https://registry.example\"\n[host.\"http://{addr_b}\"]\n  capabilities = [\"pull\", \"resolve\"]\n"),
+    )
+    .unwrap();
+    let c = Containerd::start();
+    c.ctr(&[
+        "-n",
+        "k8s",
+        "images",
+        "pull",
+        "--plain-http",
+        "--hosts-dir",
+        &f.p("hosts").to_string_lossy(),
+        "--snapshotter",
+        "native",
+        "registry.example/acme/hello:v1",
+    ])
+    .ok();
+
+    // A second import becomes visible on both replicas within a few poll intervals.
+    let m2 = std::fs::read_to_string(f.p("m.yaml"))
+        .unwrap()
+        .replace("version: \"1.0.0\"", "version: \"1.0.1\"")
+        .replace(
+            "registry.example/acme/hello:v1",
+            "registry.example/acme/hello:v2",
+        );
+    std::fs::write(f.p("m2.yaml"), m2).unwrap();
+    let vols2 = f.pack_manifest("m2.yaml", "out2", &[]);
+    airlockd_s3(&f, &["import", "--data", "data", &vols2[0]]).ok();
+    let start = Instant::now();
+    while !(tag_visible(&addr_a, "registry.example/acme/hello", "v2")
+        && tag_visible(&addr_b, "registry.example/acme/hello", "v2"))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the second import did not reach both replicas"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!(
+        "second import visible on both replicas after {:?}",
+        start.elapsed()
+    );
+
+    // An older head put back, and a head whose payload was altered: neither is loaded.
+    let old = std::fs::read_to_string(f.p("head-1.json")).unwrap();
+    boto(
+        &f,
+        &endpoint,
+        &format!(
+            "s3.put_object(Bucket=B, Key='appliance/catalog/head.json', Body={old:?}.encode())"
+        ),
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        tag_visible(&addr_a, "registry.example/acme/hello", "v2"),
+        "an older snapshot was loaded"
+    );
+    let forged = {
+        let mut v: serde_json::Value = serde_json::from_str(&old).unwrap();
+        let payload = String::from_utf8(base64_decode(v["payload"].as_str().unwrap()))
+            .unwrap()
+            .replace("\"version\":", "\"version\":9");
+        v["payload"] = serde_json::json!(base64_encode(payload.as_bytes()));
+        v.to_string()
+    };
+    boto(
+        &f,
+        &endpoint,
+        &format!(
+            "s3.put_object(Bucket=B, Key='appliance/catalog/head.json', Body={forged:?}.encode())"
+        ),
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(tag_visible(&addr_a, "registry.example/acme/hello", "v2"));
+    let log = std::fs::read_to_string(f.p("replica-a.log")).unwrap();
+    assert!(
+        log.contains("does not verify against the appliance key"),
+        "{log}"
+    );
+
+    // One replica killed mid-pull: the client retries on the other and gets the same bytes.
+    let model = f
+        .sh("sha256sum models/tiny/model.safetensors | cut -d' ' -f1")
+        .ok()
+        .stdout;
+    let url_a = format!("http://{addr_a}/acme/tiny-model/resolve/main/model.safetensors");
+    let mut pull = std::process::Command::new("curl")
+        .args([
+            "-sfL",
+            "--limit-rate",
+            "200k",
+            "-o",
+            &f.p("partial.bin").to_string_lossy(),
+            &url_a,
+        ])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    a.kill().unwrap();
+    a.wait().unwrap();
+    let status = pull.wait().unwrap();
+    assert!(
+        !status.success(),
+        "the pull from the killed replica finished anyway"
+    );
+    let url_b = format!("http://{addr_b}/acme/tiny-model/resolve/main/model.safetensors");
+    let got = f
+        .sh(&format!("curl -sfL '{url_b}' | sha256sum | cut -d' ' -f1"))
+        .ok()
+        .stdout;
+    assert_eq!(got.trim(), model.trim());
+    b.kill().unwrap();
+    b.wait().unwrap();
+}
+
+#[test]
+fn a_writer_killed_while_uploading_leaves_no_object_that_is_not_its_digest() {
+    let f = Fixture::with_model_bytes(80 << 20);
+    let (_moto, endpoint) = moto(&f);
+    init_s3(&f, &endpoint);
+    let vols = f.pack("out", &[]);
+    for after_ms in [300u64, 900, 1800] {
+        let mut child = std::process::Command::new(bin("airlockd"))
+            .args(["import", "--data", "data", &vols[0]])
+            .current_dir(f.path())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(after_ms));
+        let _ = child.kill();
+        child.wait().unwrap();
+        objects_match_keys(&f, &endpoint);
+        airlockd_s3(&f, &["fsck", "--data", "data"]).ok();
+    }
+    let r = airlockd_s3(&f, &["--json", "import", "--data", "data", &vols[0]]).ok();
+    assert_eq!(r.json()["ok"], true, "{}", r.stdout);
+    assert!(objects_match_keys(&f, &endpoint) >= 5);
+    airlockd_s3(&f, &["fsck", "--data", "data"]).ok();
+}
+
+#[test]
+fn an_object_store_needs_credentials_and_a_reachable_bucket() {
+    let f = Fixture::new();
+    let (_moto, endpoint) = moto(&f);
+    // No credentials: the error says where they were looked for.
+    let out = std::process::Command::new(bin("airlockd"))
+        .args([
+            "init",
+            "--data",
+            "data",
+            "--trust",
+            "root.json",
+            "--store",
+            STORE,
+            "--s3-endpoint",
+            &endpoint,
+        ])
+        .current_dir(f.path())
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("HOME", f.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("credentials"), "{err}");
+    // A bucket that does not exist.
+    airlockd_s3(
+        &f,
+        &[
+            "init",
+            "--data",
+            "data2",
+            "--trust",
+            "root.json",
+            "--store",
+            "s3://no-such-bucket/x",
+            "--s3-endpoint",
+            &endpoint,
+        ],
+    )
+    .fails()
+    .says(&["no-such-bucket"]);
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    let out = std::process::Command::new("base64")
+        .arg("-d")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(s.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    out.stdout
+}
+
+fn base64_encode(b: &[u8]) -> String {
+    let out = std::process::Command::new("base64")
+        .arg("-w0")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(b)?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
