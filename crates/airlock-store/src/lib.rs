@@ -8,13 +8,17 @@
 //!   (`ROOT/blobs/sha256/<hex>`): staged in a temp file, fsynced, renamed to the digest only
 //!   after digest and size matched.
 //! * [`memory::MemoryStore`] — blobs in memory, for tests of the registry and the importer.
-//!   An object-store backend (S3-compatible) would be a third implementation of the trait.
+//!   S3-compatible object storage is a third backend, in the `airlock-s3` crate (this one stays
+//!   free of HTTP clients); [`conformance`] is the behaviour all of them share, run by each
+//!   backend's tests.
 //! * [`layout::OciLayout`] — read-only access to any OCI image layout directory, with bounded,
 //!   verified reads of its JSON blobs.
 //!
 //! Both sides use it: `airlock sync`, `pack` and `unpack` on the connected side, `airlockd
 //! import` and `serve` on the disconnected side.
 
+#[doc(hidden)]
+pub mod conformance;
 pub mod dir;
 pub mod error;
 pub mod layout;
@@ -444,50 +448,7 @@ impl BlobWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The behaviour every backend shares: verified puts, reads from an offset, fsck.
-    fn exercise(s: &BlobStore, corrupt: impl Fn(&Digest, &[u8])) {
-        let d = Sha256::digest(b"hello");
-        let mut w = s.writer().unwrap();
-        w.write_all(b"hello").unwrap();
-        w.commit(&d, Some(5)).unwrap();
-        assert!(s.contains(&d, 5));
-        assert!(!s.contains(&d, 4));
-        assert_eq!(s.size(&d), Some(5));
-        let mut w = s.writer().unwrap();
-        w.write_all(b"hellO").unwrap();
-        assert!(matches!(
-            w.commit(&d, None),
-            Err(StoreError::DigestMismatch { .. })
-        ));
-        let mut w = s.writer().unwrap();
-        w.write_all(b"hello").unwrap();
-        assert!(matches!(
-            w.commit(&d, Some(6)),
-            Err(StoreError::SizeMismatch { .. })
-        ));
-        let w = s.writer().unwrap();
-        drop(w);
-        assert_eq!(s.list().unwrap(), vec![d]);
-        let mut tail = String::new();
-        s.open_at(&d, 3).unwrap().read_to_string(&mut tail).unwrap();
-        assert_eq!(tail, "lo");
-        assert_eq!(s.read_verified(&d, 5).unwrap(), b"hello");
-        assert!(matches!(
-            s.read_verified(&d, 4),
-            Err(StoreError::TooLarge { .. })
-        ));
-        assert!(s.fsck().unwrap().is_empty());
-        assert!(s.damaged().unwrap().is_empty());
-        corrupt(&d, b"jello");
-        assert_eq!(s.fsck().unwrap().len(), 1);
-        assert_eq!(s.damaged().unwrap(), vec![d]);
-        let aside = tempfile::tempdir().unwrap();
-        let to = s.set_aside(&d, aside.path()).unwrap();
-        assert_eq!(std::fs::read(to).unwrap(), b"jello");
-        assert!(s.list().unwrap().is_empty());
-        assert!(s.read(&d).is_err());
-    }
+    use crate::conformance::exercise;
 
     #[test]
     fn directory_backend() {
