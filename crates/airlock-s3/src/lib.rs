@@ -9,9 +9,9 @@
 //!   the bytes are spooled to a local temp file (memory stays flat whatever the blob size), and
 //!   only a blob whose digest and size matched is uploaded, with one PUT up to 64 MiB or a
 //!   multipart upload above. Both are atomic in S3: no object ever holds part of a blob.
-//! * Single PUTs carry `x-amz-checksum-sha256`, so a server that checks it (AWS S3, s3s; moto
-//!   stores it without checking) rejects a body that changed between verification and upload.
-//!   A server that refuses the header gets the PUT again without it, and is remembered.
+//! * Single PUTs carry `x-amz-checksum-sha256`, so a server that checks it (AWS S3, s3s)
+//!   rejects a body that changed between verification and upload; moto 5 accepts and ignores
+//!   it. A server that refuses the header gets the PUT again without it, and is remembered.
 //! * Reads are streamed, ranged `GET`s; fsck re-hashes through them.
 //! * Everything a server sends is bounded: XML bodies (16 MiB), error bodies (64 KiB, their S3
 //!   `Code` and `Message` go into the error), listings (1000 keys a page, 10 million in all).
@@ -954,5 +954,31 @@ impl Drop for S3Staged {
     fn drop(&mut self) {
         self.file.take();
         let _ = fs::remove_file(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(status: u16, code: &str) -> Failure {
+        Failure {
+            status: Some(status),
+            code: Some(code.into()),
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn only_refusals_of_the_header_drop_the_checksum() {
+        assert!(checksum_refused(&failure(400, "InvalidArgument")));
+        assert!(checksum_refused(&failure(501, "NotImplemented")));
+        assert!(!checksum_refused(&failure(400, "BadDigest")));
+        assert!(!checksum_refused(&failure(
+            400,
+            "XAmzContentChecksumMismatch"
+        )));
+        assert!(!checksum_refused(&failure(403, "SignatureDoesNotMatch")));
+        assert!(!checksum_refused(&failure(500, "InternalError")));
     }
 }

@@ -116,7 +116,8 @@ fn moto() -> Server {
             session_token: None,
         },
         authenticates: false,
-        // moto accepts x-amz-checksum-sha256 without comparing it with the body.
+        // moto 5 ignores x-amz-checksum-sha256 (it would store it unchecked, were
+        // x-amz-sdk-checksum-algorithm sent too).
         checks_sha256: false,
         _dir: dir,
     }
@@ -508,4 +509,108 @@ fn credentials_from_env_and_file() {
         e.contains("AWS_ACCESS_KEY_ID") && e.contains("nohome/.aws/credentials"),
         "{e}"
     );
+}
+
+/// A scripted HTTP server for what real servers do not do on demand: refusing
+/// `x-amz-checksum-sha256`, failing with 5xx. Answers each request with `answer(method, path,
+/// headers)` (the path without its query) and records the requests.
+fn scripted(
+    answer: impl Fn(&str, &str, &str) -> (u16, String) + Send + 'static,
+) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut r = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            if r.read_line(&mut line).is_err() {
+                continue;
+            }
+            let mut parts = line.split_whitespace();
+            let (method, path) = (
+                parts.next().unwrap_or("").to_string(),
+                parts.next().unwrap_or("").to_string(),
+            );
+            let mut headers = String::new();
+            let mut len = 0usize;
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                    break;
+                }
+                let lower = h.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+                headers.push_str(&lower);
+            }
+            let mut body = vec![0u8; len];
+            let _ = r.read_exact(&mut body);
+            log.lock().unwrap().push(format!("{method} {path}"));
+            let (status, text) = answer(&method, path.split('?').next().unwrap(), &headers);
+            let reply = format!(
+                "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",
+                if method == "HEAD" { 0 } else { text.len() },
+                if method == "HEAD" { "" } else { &text }
+            );
+            let _ = conn.write_all(reply.as_bytes());
+        }
+    });
+    (endpoint, seen)
+}
+
+const EMPTY_LISTING: &str = "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+    <IsTruncated>false</IsTruncated></ListBucketResult>";
+
+fn s3_error(code: &str) -> String {
+    format!("<Error><Code>{code}</Code><Message>scripted</Message></Error>")
+}
+
+#[test]
+fn refused_checksum_header_and_retries() {
+    let flaky = std::sync::atomic::AtomicU32::new(0);
+    let (endpoint, seen) = scripted(move |method, path, headers| match (method, path) {
+        ("GET", "/bkt/") => (200, EMPTY_LISTING.into()),
+        ("PUT", _) if headers.contains("x-amz-checksum-sha256:") => {
+            (400, s3_error("InvalidArgument"))
+        }
+        ("PUT", _) => (200, String::new()),
+        ("GET", "/bkt/p/flaky") => {
+            if flaky.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2 {
+                (503, s3_error("SlowDown"))
+            } else {
+                (200, "ok".into())
+            }
+        }
+        _ => (500, s3_error("InternalError")),
+    });
+    let cfg = S3Config::parse_url("s3://bkt/p", &endpoint, None).unwrap();
+    let spool = tempfile::tempdir().unwrap();
+    let creds = Credentials {
+        access_key: "a".into(),
+        secret_key: "b".into(),
+        session_token: None,
+    };
+    let s = S3Store::open(cfg, creds, spool.path()).unwrap();
+    let d = Sha256::digest(b"x");
+    s.put_object_checked("k", b"x", &d).unwrap();
+    assert_eq!(s.sha256_header_accepted(), Some(false));
+    s.put_object_checked("k2", b"x", &d).unwrap();
+    let puts = |seen: &[String]| seen.iter().filter(|r| r.starts_with("PUT")).count();
+    // The refused PUT, its plain retry, then plain PUTs only.
+    assert_eq!(puts(&seen.lock().unwrap()), 3);
+    // 5xx answers are retried; the third attempt succeeds.
+    assert_eq!(s.get_object("flaky", 10).unwrap().unwrap(), b"ok");
+    // After three 5xx answers the error carries the server's code.
+    let before = seen.lock().unwrap().len();
+    let e = s.get_object("down", 10).unwrap_err().to_string();
+    assert!(
+        e.contains("InternalError") && e.contains("s3://bkt/p/down"),
+        "{e}"
+    );
+    assert_eq!(seen.lock().unwrap().len() - before, 3);
 }
