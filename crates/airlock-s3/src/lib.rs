@@ -279,7 +279,8 @@ impl S3Store {
                 checksum: AtomicU8::new(CHECKSUM_UNKNOWN),
             }),
         };
-        store.list_page("", None, 1).map_err(|f| {
+        let prefix = store.inner.cfg.key("");
+        store.list_page(&prefix, None, 1).map_err(|f| {
             layout(
                 store.describe(),
                 format!(
@@ -648,8 +649,12 @@ impl S3Store {
                 ));
             }
             for c in page.contents {
-                if let Some(rel) = c.key.strip_prefix(&strip) {
-                    out.push((rel.to_string(), c.size.unwrap_or(0)));
+                // Keys outside what was asked for are the server's mistake; skip them.
+                match c.key.strip_prefix(&strip) {
+                    Some(rel) if rel.starts_with(sub_prefix) => {
+                        out.push((rel.to_string(), c.size.unwrap_or(0)))
+                    }
+                    _ => {}
                 }
             }
             match page.next_continuation_token {
@@ -865,7 +870,7 @@ impl BlobBackend for S3Store {
         let mut out: Vec<Digest> = self
             .list_keys(BLOBS)?
             .iter()
-            .filter_map(|(k, _)| Digest::from_hex(&k[BLOBS.len()..]).ok())
+            .filter_map(|(k, _)| Digest::from_hex(k.strip_prefix(BLOBS)?).ok())
             .collect();
         out.sort();
         Ok(out)
@@ -879,7 +884,10 @@ impl BlobBackend for S3Store {
         Ok(self
             .list_keys(BLOBS)?
             .into_iter()
-            .filter(|(k, _)| Digest::from_hex(&k[BLOBS.len()..]).is_err())
+            .filter(|(k, _)| {
+                k.strip_prefix(BLOBS)
+                    .is_none_or(|n| Digest::from_hex(n).is_err())
+            })
             .map(|(k, _)| format!("{}: not a sha256 digest", self.name(&k).display()))
             .collect())
     }
