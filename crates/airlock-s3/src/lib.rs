@@ -9,9 +9,9 @@
 //!   the bytes are spooled to a local temp file (memory stays flat whatever the blob size), and
 //!   only a blob whose digest and size matched is uploaded, with one PUT up to 64 MiB or a
 //!   multipart upload above. Both are atomic in S3: no object ever holds part of a blob.
-//! * Single PUTs carry `x-amz-checksum-sha256`, so a server that checks it (AWS S3, s3s; moto
-//!   stores it without checking) rejects a body that changed between verification and upload.
-//!   A server that refuses the header gets the PUT again without it, and is remembered.
+//! * Single PUTs carry `x-amz-checksum-sha256`, so a server that checks it (AWS S3, s3s)
+//!   rejects a body that changed between verification and upload; moto 5 accepts and ignores
+//!   it. A server that refuses the header gets the PUT again without it, and is remembered.
 //! * Reads are streamed, ranged `GET`s; fsck re-hashes through them.
 //! * Everything a server sends is bounded: XML bodies (16 MiB), error bodies (64 KiB, their S3
 //!   `Code` and `Message` go into the error), listings (1000 keys a page, 10 million in all).
@@ -95,7 +95,11 @@ impl std::fmt::Debug for Inner {
 enum Body<'a> {
     Empty,
     Bytes(&'a [u8]),
-    File { path: &'a Path, offset: u64, len: u64 },
+    File {
+        path: &'a Path,
+        offset: u64,
+        len: u64,
+    },
 }
 
 /// An answer that is not a success, or no answer at all.
@@ -161,7 +165,13 @@ pub fn create_bucket(cfg: &S3Config, creds: &Credentials) -> Result<(), StoreErr
     let action = bucket.create_bucket(&c);
     let body = action.body();
     let url = action.sign(EXPIRY);
-    let r = send(&agent(), "PUT", url.as_str(), &[], Body::Bytes(body.as_bytes()));
+    let r = send(
+        &agent(),
+        "PUT",
+        url.as_str(),
+        &[],
+        Body::Bytes(body.as_bytes()),
+    );
     let name = format!("s3://{} at {}", cfg.bucket, cfg.endpoint);
     match r.map_err(|e| transport_failure(&e)).and_then(check) {
         Ok(_) => Ok(()),
@@ -249,7 +259,11 @@ fn read_xml(resp: Response<ureq::Body>) -> Result<String, String> {
 impl S3Store {
     /// Opens the store `cfg`, checking that the bucket answers (a one-key listing), with
     /// `spool_dir` (created if missing) for staging uploads.
-    pub fn open(cfg: S3Config, creds: Credentials, spool_dir: &Path) -> Result<S3Store, StoreError> {
+    pub fn open(
+        cfg: S3Config,
+        creds: Credentials,
+        spool_dir: &Path,
+    ) -> Result<S3Store, StoreError> {
         fs::create_dir_all(spool_dir).map_err(|e| StoreError::Io {
             path: spool_dir.to_path_buf(),
             op: "create spool directory",
@@ -265,10 +279,14 @@ impl S3Store {
                 checksum: AtomicU8::new(CHECKSUM_UNKNOWN),
             }),
         };
-        store.list_page("", None, 1).map_err(|f| {
+        let prefix = store.inner.cfg.key("");
+        store.list_page(&prefix, None, 1).map_err(|f| {
             layout(
                 store.describe(),
-                format!("bucket {} is not usable: {}", store.inner.cfg.bucket, f.detail),
+                format!(
+                    "bucket {} is not usable: {}",
+                    store.inner.cfg.bucket, f.detail
+                ),
             )
         })?;
         Ok(store)
@@ -343,9 +361,36 @@ impl S3Store {
         self.put_body(key, Body::Bytes(bytes), None)
     }
 
+    /// Stores `bytes` as object `key`, asking the server to check that they hash to `sha256`
+    /// (`x-amz-checksum-sha256`) where it does; a server that refuses the header gets the bytes
+    /// without it.
+    pub fn put_object_checked(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        sha256: &Digest,
+    ) -> Result<(), StoreError> {
+        self.put_body(key, Body::Bytes(bytes), Some(sha256))
+    }
+
+    /// Whether the server accepted `x-amz-checksum-sha256` on a PUT (`None`: not tried yet).
+    /// Accepting is not checking: some servers store the header without comparing it.
+    pub fn sha256_header_accepted(&self) -> Option<bool> {
+        match self.inner.checksum.load(Ordering::Relaxed) {
+            CHECKSUM_YES => Some(true),
+            CHECKSUM_NO => Some(false),
+            _ => None,
+        }
+    }
+
     /// One PUT of `body` as `key`, with `x-amz-checksum-sha256` when `digest` is given and the
     /// server takes it.
-    fn put_body(&self, key: &str, body: Body<'_>, digest: Option<&Digest>) -> Result<(), StoreError> {
+    fn put_body(
+        &self,
+        key: &str,
+        body: Body<'_>,
+        digest: Option<&Digest>,
+    ) -> Result<(), StoreError> {
         let full = self.inner.cfg.key(key);
         let i = &self.inner;
         let plain = || i.bucket.put_object(Some(&i.creds), &full).sign(EXPIRY);
@@ -369,7 +414,9 @@ impl S3Store {
                 i.checksum.store(CHECKSUM_YES, Ordering::Relaxed);
                 Ok(())
             }
-            Err(f) if checksum_refused(&f) && i.checksum.load(Ordering::Relaxed) != CHECKSUM_YES => {
+            Err(f)
+                if checksum_refused(&f) && i.checksum.load(Ordering::Relaxed) != CHECKSUM_YES =>
+            {
                 tracing::info!(
                     "{}: the server refuses x-amz-checksum-sha256 ({}); uploading without it",
                     i.cfg.endpoint,
@@ -439,7 +486,15 @@ impl S3Store {
             })?
             .len();
         if len <= PART_SIZE {
-            self.put_body(key, Body::File { path, offset: 0, len }, digest)
+            self.put_body(
+                key,
+                Body::File {
+                    path,
+                    offset: 0,
+                    len,
+                },
+                digest,
+            )
         } else {
             self.put_multipart(key, path, len)
         }
@@ -450,7 +505,11 @@ impl S3Store {
         let i = &self.inner;
         let full = i.cfg.key(key);
         let part = PART_SIZE.max(len.div_ceil(MAX_PARTS));
-        let sign = || i.bucket.create_multipart_upload(Some(&i.creds), &full).sign(EXPIRY);
+        let sign = || {
+            i.bucket
+                .create_multipart_upload(Some(&i.creds), &full)
+                .sign(EXPIRY)
+        };
         let resp = self
             .request("POST", &sign, &[], Body::Empty, false)
             .map_err(|f| self.fail(key, "start multipart upload", f))?;
@@ -466,7 +525,11 @@ impl S3Store {
                     .sign(EXPIRY)
             };
             if let Err(f) = self.request("DELETE", &sign, &[], Body::Empty, true) {
-                tracing::warn!("{}: abort multipart upload: {}", self.name(key).display(), f.detail);
+                tracing::warn!(
+                    "{}: abort multipart upload: {}",
+                    self.name(key).display(),
+                    f.detail
+                );
             }
         }
         r
@@ -492,7 +555,11 @@ impl S3Store {
                     .upload_part(Some(&i.creds), full, number, upload_id)
                     .sign(EXPIRY)
             };
-            let body = Body::File { path, offset, len: n };
+            let body = Body::File {
+                path,
+                offset,
+                len: n,
+            };
             let resp = self
                 .request("PUT", &sign, &[], body, true)
                 .map_err(|f| self.fail(key, "upload part", f))?;
@@ -540,6 +607,10 @@ impl S3Store {
         let i = &self.inner;
         let sign = || {
             let mut a = i.bucket.list_objects_v2(Some(&i.creds));
+            // Keys as they are rather than URL-encoded: servers disagree on that encoding
+            // (s3s leaves keys as they are; a `+` then reads back as a space), and the keys
+            // airlock writes have no characters XML cannot carry.
+            a.query_mut().remove("encoding-type");
             a.with_prefix(prefix);
             a.with_max_keys(max_keys);
             if let Some(t) = token {
@@ -578,8 +649,12 @@ impl S3Store {
                 ));
             }
             for c in page.contents {
-                if let Some(rel) = c.key.strip_prefix(&strip) {
-                    out.push((rel.to_string(), c.size.unwrap_or(0)));
+                // Keys outside what was asked for are the server's mistake; skip them.
+                match c.key.strip_prefix(&strip) {
+                    Some(rel) if rel.starts_with(sub_prefix) => {
+                        out.push((rel.to_string(), c.size.unwrap_or(0)))
+                    }
+                    _ => {}
                 }
             }
             match page.next_continuation_token {
@@ -795,7 +870,7 @@ impl BlobBackend for S3Store {
         let mut out: Vec<Digest> = self
             .list_keys(BLOBS)?
             .iter()
-            .filter_map(|(k, _)| Digest::from_hex(&k[BLOBS.len()..]).ok())
+            .filter_map(|(k, _)| Digest::from_hex(k.strip_prefix(BLOBS)?).ok())
             .collect();
         out.sort();
         Ok(out)
@@ -809,7 +884,10 @@ impl BlobBackend for S3Store {
         Ok(self
             .list_keys(BLOBS)?
             .into_iter()
-            .filter(|(k, _)| Digest::from_hex(&k[BLOBS.len()..]).is_err())
+            .filter(|(k, _)| {
+                k.strip_prefix(BLOBS)
+                    .is_none_or(|n| Digest::from_hex(n).is_err())
+            })
             .map(|(k, _)| format!("{}: not a sha256 digest", self.name(&k).display()))
             .collect())
     }
@@ -884,5 +962,31 @@ impl Drop for S3Staged {
     fn drop(&mut self) {
         self.file.take();
         let _ = fs::remove_file(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(status: u16, code: &str) -> Failure {
+        Failure {
+            status: Some(status),
+            code: Some(code.into()),
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn only_refusals_of_the_header_drop_the_checksum() {
+        assert!(checksum_refused(&failure(400, "InvalidArgument")));
+        assert!(checksum_refused(&failure(501, "NotImplemented")));
+        assert!(!checksum_refused(&failure(400, "BadDigest")));
+        assert!(!checksum_refused(&failure(
+            400,
+            "XAmzContentChecksumMismatch"
+        )));
+        assert!(!checksum_refused(&failure(403, "SignatureDoesNotMatch")));
+        assert!(!checksum_refused(&failure(500, "InternalError")));
     }
 }

@@ -61,7 +61,6 @@ pub fn exercise(s: &BlobStore, corrupt: impl Fn(&Digest, &[u8])) {
     assert!(s.read(&d).is_err());
 }
 
-
 /// A fresh, empty directory under the system temp directory.
 fn scratch_dir() -> PathBuf {
     static SEQ: AtomicU64 = AtomicU64::new(0);
