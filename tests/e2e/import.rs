@@ -124,6 +124,44 @@ fn airlockd_links_no_http_client_and_no_mirror_crate() {
             r.stdout
         );
     }
+    // With the `s3` feature the one HTTP client is ureq, through airlock-s3, which talks to the
+    // configured object store only; still no connected-side crate.
+    let r = run_in(
+        &root,
+        std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
+        &[
+            "tree",
+            "-p",
+            "airlockd",
+            "--features",
+            "s3",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "--offline",
+        ],
+    )
+    .ok();
+    assert!(
+        r.stdout.lines().any(|l| l.starts_with("airlock-s3 ")),
+        "{}",
+        r.stdout
+    );
+    for banned in [
+        "airlock-mirror ",
+        "reqwest ",
+        "hyper-rustls ",
+        "hyper-tls ",
+        "isahc ",
+        "curl ",
+    ] {
+        assert!(
+            !r.stdout.lines().any(|l| l.starts_with(banned)),
+            "airlockd --features s3 depends on {banned}:\n{}",
+            r.stdout
+        );
+    }
 }
 
 #[test]

@@ -149,7 +149,7 @@ fn tag_visible(addr: &str, repo: &str, tag: &str) -> bool {
 
 #[test]
 fn an_object_store_appliance_serves_through_replicas_that_follow_the_writer() {
-    let f = Fixture::with_model_bytes(3 << 20);
+    let f = Fixture::with_model_bytes(32 << 20);
     let (_moto, endpoint) = moto(&f);
     init_s3(&f, &endpoint);
     let vols = f.pack("out", &[]);
@@ -287,7 +287,7 @@ PY"#,
         .args([
             "-sfL",
             "--limit-rate",
-            "200k",
+            "1M",
             "-o",
             &f.p("partial.bin").to_string_lossy(),
             &url_a,

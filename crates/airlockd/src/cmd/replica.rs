@@ -5,12 +5,8 @@
 //! key, whose version is not newer than the one served, or whose file does not hash to the
 //! head's digest is never loaded. See docs/scale.md.
 
-use anyhow::Result;
-
-use crate::cli::{Cli, ServeArgs};
-
 #[cfg(not(feature = "s3"))]
-pub fn run(_cli: &Cli, _args: &ServeArgs) -> Result<u8> {
+pub fn run(_cli: &crate::cli::Cli, _args: &crate::cli::ServeArgs) -> anyhow::Result<u8> {
     anyhow::bail!("serve --replica reads an object store, and this airlockd was built without S3 support (cargo feature `s3`)")
 }
 
