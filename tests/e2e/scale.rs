@@ -192,27 +192,32 @@ PY"#,
         ))
         .ok();
     }
-    // containerd through a replica, as the image's upstream name mirrored there.
-    std::fs::create_dir_all(f.p("hosts/registry.example")).unwrap();
-    std::fs::write(
-        f.p("hosts/registry.example/hosts.toml"),
-        format!("server = \"https://registry.example\"\n[host.\"http://{addr_b}\"]\n  capabilities = [\"pull\", \"resolve\"]\n"),
-    )
-    .unwrap();
+    // containerd through each replica (its own namespace, so the second pull fetches again),
+    // as the image's upstream name mirrored there.
     let c = Containerd::start();
-    c.ctr(&[
-        "-n",
-        "k8s",
-        "images",
-        "pull",
-        "--plain-http",
-        "--hosts-dir",
-        &f.p("hosts").to_string_lossy(),
-        "--snapshotter",
-        "native",
-        "registry.example/acme/hello:v1",
-    ])
-    .ok();
+    for (i, addr) in [&addr_a, &addr_b].into_iter().enumerate() {
+        let hosts = f.p(&format!("hosts-{i}"));
+        std::fs::create_dir_all(hosts.join("registry.example")).unwrap();
+        std::fs::write(
+            hosts.join("registry.example/hosts.toml"),
+            format!("server = \"https://registry.example\"\n[host.\"http://{addr}\"]\n  capabilities = [\"pull\", \"resolve\"]\n"),
+        )
+        .unwrap();
+        let ns = format!("k8s-{i}");
+        c.ctr(&[
+            "-n",
+            &ns,
+            "images",
+            "pull",
+            "--plain-http",
+            "--hosts-dir",
+            &hosts.to_string_lossy(),
+            "--snapshotter",
+            "native",
+            "registry.example/acme/hello:v1",
+        ])
+        .ok();
+    }
 
     // A second import becomes visible on both replicas within a few poll intervals.
     let m2 = std::fs::read_to_string(f.p("m.yaml"))
