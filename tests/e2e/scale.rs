@@ -419,3 +419,60 @@ fn base64_encode(b: &[u8]) -> String {
         .unwrap();
     String::from_utf8(out.stdout).unwrap()
 }
+
+#[test]
+fn a_node_renders_from_an_object_store_appliance() {
+    let f = Fixture::new();
+    let (_moto, endpoint) = moto(&f);
+    init_s3(&f, &endpoint);
+    f.sh(r#"printf '#!/bin/sh\n' > bin/install.sh
+mkdir -p airgap && echo images > airgap/README && tar -cf bin/airgap.tar -C airgap README
+zstd -q -3 bin/airgap.tar -o bin/good.tar.zst
+zstd -q --long=27 -c < bin/airgap.tar > bin/long.tar.zst
+cat >> m.yaml <<'YAML'
+    - {name: k3s-install, path: ./bin/install.sh}
+    - {name: good-images, path: ./bin/good.tar.zst}
+    - {name: long-images, path: ./bin/long.tar.zst}
+  nodes:
+    - name: cpu-node
+      k3s: {binary: k3s, installer: k3s-install, airgapImages: good-images}
+    - name: long-node
+      k3s: {binary: k3s, installer: k3s-install, airgapImages: long-images}
+YAML"#)
+        .ok();
+    let vols = f.pack("out", &[]);
+    airlockd_s3(&f, &["import", "--data", "data", &vols[0]]).ok();
+    let render = |profile: &str, root: &str| {
+        airlockd_s3(
+            &f,
+            &[
+                "node",
+                "render",
+                "--data",
+                "data",
+                "--profile",
+                profile,
+                "--root",
+                root,
+                "--endpoint",
+                "http://127.0.0.1:5000",
+            ],
+        )
+    };
+    // Copied out of the bucket (no local file to link), byte for byte.
+    render("cpu-node", "root").ok();
+    assert_eq!(
+        std::fs::read(f.p("root/var/lib/rancher/k3s/agent/images/good-images.tar.zst")).unwrap(),
+        std::fs::read(f.p("bin/good.tar.zst")).unwrap()
+    );
+    render("cpu-node", "root")
+        .ok()
+        .says(&["no change: already up to date"]);
+    // The window is checked on the copy, which is taken back when k3s could not read it.
+    render("long-node", "root2")
+        .fails()
+        .says(&["zstd window is 128 MiB"]);
+    assert!(!f
+        .p("root2/var/lib/rancher/k3s/agent/images/long-images.tar.zst")
+        .exists());
+}

@@ -171,39 +171,28 @@ pub fn render(p: &NodeProfile, c: &Content<'_>, o: &Options) -> Result<Rendered,
             [0x1f, 0x8b, ..] => ".tar.gz",
             _ => ".tar",
         };
-        if ext == ".tar.zst" {
-            let path = c.store.local_path(&d).ok_or_else(|| {
-                NodeError::Invalid(format!(
-                    "file {a}: the store gives no local path to check its zstd window"
-                ))
-            })?;
-            let f = File::open(&path).map_err(NodeError::io(format!("open {}", path.display())))?;
-            let window = archive::zstd_max_window(std::io::BufReader::new(f))
-                .map_err(|e| {
-                    NodeError::Invalid(format!("file {a}: not a readable zstd file: {e}"))
-                })?
-                .unwrap_or(0);
-            if window > archive::K3S_MAX_ZSTD_WINDOW {
-                return Err(NodeError::Invalid(format!(
-                    "file {a}: its zstd window is {} MiB, k3s reads at most {} MiB (\"window size exceeded\"); recompress it without --long (e.g. `zstd -d | zstd -T0 -19`) and carry it again",
-                    window >> 20,
-                    archive::K3S_MAX_ZSTD_WINDOW >> 20
-                )));
-            }
-        }
         let base = a
             .trim_end_matches(".zst")
             .trim_end_matches(".gz")
             .trim_end_matches(".tar");
-        w.blob(
-            c.store,
-            &format!("{images_dir}/{base}{ext}"),
-            0o644,
-            d,
-            size,
-            false,
-            &format!("file {a}"),
-        )?;
+        let node_path = format!("{images_dir}/{base}{ext}");
+        let from = format!("file {a}");
+        if ext != ".tar.zst" {
+            w.blob(c.store, &node_path, 0o644, d, size, false, &from)?;
+        } else if let Some(local) = c.store.local_path(&d) {
+            check_k3s_window(a, &local)?;
+            w.blob(c.store, &node_path, 0o644, d, size, false, &from)?;
+        } else {
+            // An object store keeps no local file: check the copy just written, and take it
+            // back when k3s could not read it.
+            w.blob(c.store, &node_path, 0o644, d, size, false, &from)?;
+            let host = w.host(&node_path);
+            if let Err(e) = check_k3s_window(a, &host) {
+                let _ = std::fs::remove_file(&host);
+                w.out.pop();
+                return Err(e);
+            }
+        }
     }
     for img in p.images() {
         let full = k8s::image_name(img);
@@ -337,6 +326,22 @@ pub fn render(p: &NodeProfile, c: &Content<'_>, o: &Options) -> Result<Rendered,
         packages,
         suite,
     })
+}
+
+/// Refuses a zstd file (the air-gap tarball `name`, at `path`) whose window k3s cannot decode.
+fn check_k3s_window(name: &str, path: &Path) -> Result<(), NodeError> {
+    let f = File::open(path).map_err(NodeError::io(format!("open {}", path.display())))?;
+    let window = archive::zstd_max_window(std::io::BufReader::new(f))
+        .map_err(|e| NodeError::Invalid(format!("file {name}: not a readable zstd file: {e}")))?
+        .unwrap_or(0);
+    if window > archive::K3S_MAX_ZSTD_WINDOW {
+        return Err(NodeError::Invalid(format!(
+            "file {name}: its zstd window is {} MiB, k3s reads at most {} MiB (\"window size exceeded\"); recompress it without --long (e.g. `zstd -d | zstd -T0 -19`) and carry it again",
+            window >> 20,
+            archive::K3S_MAX_ZSTD_WINDOW >> 20
+        )));
+    }
+    Ok(())
 }
 
 /// The resolution record of the served Debian closure `name` (its requested packages, and every
