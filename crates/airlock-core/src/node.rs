@@ -242,24 +242,65 @@ pub fn image_key(r: &str) -> Option<String> {
     r.parse::<ImageRef>().ok().map(|r| r.to_string())
 }
 
+/// What a profile may refer to: the names of one manifest's entries, by kind (images
+/// normalised with [`image_key`]).
+#[derive(Debug, Default)]
+pub struct Names {
+    pub files: BTreeSet<String>,
+    pub debs: BTreeSet<String>,
+    pub models: BTreeSet<String>,
+    pub images: BTreeSet<String>,
+}
+
+impl Names {
+    /// The entries of an input manifest.
+    pub fn of_spec(spec: &Spec) -> Names {
+        Names {
+            files: spec.files.iter().map(|f| f.name.clone()).collect(),
+            debs: spec.debs.iter().map(|d| d.name.clone()).collect(),
+            models: spec.models.iter().map(|m| m.name.clone()).collect(),
+            images: spec
+                .images
+                .iter()
+                .filter_map(|i| image_key(i.name.as_deref().unwrap_or(&i.reference)))
+                .collect(),
+        }
+    }
+
+    /// The artifacts of a bundle manifest.
+    pub fn of_artifacts(artifacts: &[crate::bundle::Artifact]) -> Names {
+        use crate::bundle::ArtifactKind;
+        let mut n = Names::default();
+        for a in artifacts {
+            match a.kind {
+                ArtifactKind::File => n.files.insert(a.name.clone()),
+                ArtifactKind::Debs => n.debs.insert(a.name.clone()),
+                ArtifactKind::Model => n.models.insert(a.name.clone()),
+                ArtifactKind::Image => image_key(&a.name).is_some_and(|k| n.images.insert(k)),
+                ArtifactKind::Attestation => false,
+            };
+        }
+        n
+    }
+}
+
 /// Checks every profile of `spec`: names, values, and that each reference resolves to an entry
 /// of the same manifest. Errors name the field, e.g. `spec.nodes[0].gpu.debs: "gpu-stak" is not
 /// a debs: entry of this manifest`.
 pub fn check(spec: &Spec) -> Result<(), String> {
-    if spec.nodes.len() > MAX_LIST {
+    check_profiles(&spec.nodes, &Names::of_spec(spec))
+}
+
+/// [`check`] for profiles and the names they may refer to: the input manifest's on the
+/// connected side, a signed bundle manifest's artifacts on the appliance (a profile read from
+/// an imported bundle is checked again before anything is rendered from it).
+pub fn check_profiles(nodes: &[NodeProfile], refs: &Names) -> Result<(), String> {
+    if nodes.len() > MAX_LIST {
         return Err(format!("spec.nodes: at most {MAX_LIST} profiles"));
     }
-    let files: BTreeSet<&str> = spec.files.iter().map(|f| f.name.as_str()).collect();
-    let debs: BTreeSet<&str> = spec.debs.iter().map(|d| d.name.as_str()).collect();
-    let models: BTreeSet<&str> = spec.models.iter().map(|m| m.name.as_str()).collect();
-    let images: BTreeSet<String> = spec
-        .images
-        .iter()
-        .filter_map(|i| i.name.as_deref().or(Some(i.reference.as_str())))
-        .filter_map(image_key)
-        .collect();
+    let (files, debs, models, images) = (&refs.files, &refs.debs, &refs.models, &refs.images);
     let mut names = BTreeSet::new();
-    for (i, p) in spec.nodes.iter().enumerate() {
+    for (i, p) in nodes.iter().enumerate() {
         let at = format!("spec.nodes[{i}]");
         check_dns_label(&format!("{at}.name"), &p.name)?;
         if !names.insert(p.name.as_str()) {
@@ -309,6 +350,8 @@ pub fn check(spec: &Spec) -> Result<(), String> {
                     g.vendor
                 ));
             }
+            crate::manifest::check_suite_name(&g.debs)
+                .map_err(|e| format!("{at}.gpu.debs: {e}"))?;
             if !debs.contains(g.debs.as_str()) {
                 return Err(format!(
                     "{at}.gpu.debs: {:?} is not a debs: entry of this manifest",
@@ -365,6 +408,8 @@ pub fn check(spec: &Spec) -> Result<(), String> {
                         "{at}.{wat}.model: {m:?} is not a models: entry of this manifest"
                     ));
                 }
+                // The name becomes a directory on the node.
+                crate::manifest::check_repo_id(m).map_err(|e| format!("{at}.{wat}.model: {e}"))?;
             }
             if w.port == 0 {
                 return Err(format!("{at}.{wat}.port must be 1-65535"));
@@ -431,6 +476,7 @@ pub fn check(spec: &Spec) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::manifest::InputManifest;
 
     const BASE: &str = r#"
@@ -519,6 +565,43 @@ spec:
                 .to_string();
             assert!(e.contains(want), "{to}: {e}");
         }
+    }
+
+    #[test]
+    fn a_bundles_profiles_are_checked_against_its_artifacts() {
+        use crate::bundle::{Artifact, ArtifactKind};
+        let m = InputManifest::parse(BASE, "m.yaml").unwrap();
+        let artifact = |kind, name: &str| Artifact {
+            kind,
+            name: name.into(),
+            digest: crate::Sha256::digest(name.as_bytes()),
+            media_type: String::new(),
+            size: 0,
+            provenance: Default::default(),
+            platforms_omitted: vec![],
+        };
+        let artifacts = vec![
+            artifact(ArtifactKind::File, "k3s"),
+            artifact(ArtifactKind::File, "k3s-install"),
+            artifact(ArtifactKind::File, "k3s-airgap-images"),
+            artifact(ArtifactKind::Debs, "gpu-stack"),
+            artifact(ArtifactKind::Model, "acme/tiny-model"),
+            artifact(
+                ArtifactKind::Image,
+                "nvcr.io/nvidia/k8s-device-plugin:v0.17.1",
+            ),
+            artifact(ArtifactKind::Image, "docker.io/vllm/vllm-openai:v0.9.1"),
+        ];
+        let names = Names::of_artifacts(&artifacts);
+        check_profiles(&m.spec.nodes, &names).unwrap();
+        // A signed profile whose names would leave the directories they become is refused.
+        let mut bad = m.spec.nodes.clone();
+        bad[0].workloads[0].name = "../../etc".into();
+        let e = check_profiles(&bad, &names).unwrap_err();
+        assert!(e.contains("is not an RFC 1123 label"), "{e}");
+        // So is one naming what the bundle does not carry.
+        let e = check_profiles(&m.spec.nodes, &Names::of_artifacts(&artifacts[1..])).unwrap_err();
+        assert!(e.contains("\"k3s\" is not a files: entry"), "{e}");
     }
 
     #[test]

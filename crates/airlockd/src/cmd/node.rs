@@ -23,8 +23,10 @@ fn find_profile(a: &Appliance, name: &str) -> Result<(NodeProfile, String)> {
     let bundles = a.catalog.bundles()?;
     let statements: std::collections::BTreeMap<String, Vec<u8>> =
         a.catalog.statements()?.into_iter().collect();
-    // (first seen, sequence, label) of the bundle the chosen profile came from.
-    let mut best: Option<((String, u64, String), NodeProfile)> = None;
+    // (first seen, sequence, label) of the bundle the chosen profile came from, and whether
+    // that bundle's profiles passed the checks the connected side made before signing.
+    type Found = ((String, u64, String), NodeProfile, Result<(), String>);
+    let mut best: Option<Found> = None;
     let mut seen = std::collections::BTreeSet::new();
     for b in bundles.iter().filter(|b| b.complete) {
         let Some(st) = statements.get(&b.id) else {
@@ -33,27 +35,36 @@ fn find_profile(a: &Appliance, name: &str) -> Result<(NodeProfile, String)> {
         let Ok(st) = serde_json::from_slice::<airlock_core::bundle::Statement>(st) else {
             continue;
         };
-        for p in st.predicate.nodes {
-            seen.insert(p.name.clone());
+        let m = st.predicate;
+        let checked = airlock_core::node::check_profiles(
+            &m.nodes,
+            &airlock_core::node::Names::of_artifacts(&m.artifacts),
+        );
+        for p in m.nodes {
+            seen.insert(esc(&p.name));
             let key = (
                 b.first_seen.clone(),
                 b.sequence,
-                format!("{} {} ({})", b.name, b.version, b.id),
+                format!("{} {} ({})", esc(&b.name), esc(&b.version), b.id),
             );
             if p.name == name
                 && best
                     .as_ref()
-                    .is_none_or(|(o, _)| (&key.0, key.1) > (&o.0, o.1))
+                    .is_none_or(|(o, _, _)| (&key.0, key.1) > (&o.0, o.1))
             {
-                best = Some((key, p));
+                best = Some((key, p, checked.clone()));
             }
         }
     }
     match best {
-        Some(((_, _, label), p)) => Ok((p, label)),
+        Some(((_, _, label), p, Ok(()))) => Ok((p, label)),
+        Some(((_, _, label), _, Err(e))) => {
+            bail!("bundle {label}: its node profiles do not pass the profile checks: {}", esc(&e))
+        }
         None if seen.is_empty() => bail!("no imported bundle carries a node profile; add `nodes:` to the input manifest and import the bundle"),
         None => bail!(
-            "no imported bundle carries node profile {name:?} (profiles: {})",
+            "no imported bundle carries node profile {:?} (profiles: {})",
+            esc(name),
             seen.into_iter().collect::<Vec<_>>().join(", ")
         ),
     }
