@@ -282,6 +282,29 @@ PY"#,
         "{log}"
     );
 
+    // A replica started while the head does not verify serves nothing but keeps polling, and
+    // loads the first snapshot that verifies.
+    let (mut late, addr_c) = replica(&f, &endpoint, "replica-c");
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(!tag_visible(&addr_c, "registry.example/acme/hello", "v1"));
+    boto(
+        &f,
+        &endpoint,
+        &format!(
+            "s3.put_object(Bucket=B, Key='appliance/catalog/head.json', Body={old:?}.encode())"
+        ),
+    );
+    let start = Instant::now();
+    while !tag_visible(&addr_c, "registry.example/acme/hello", "v1") {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the late replica never loaded a snapshot"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    late.kill().unwrap();
+    late.wait().unwrap();
+
     // One replica killed mid-pull: the client retries on the other and gets the same bytes.
     let model = f
         .sh("sha256sum models/tiny/model.safetensors | cut -d' ' -f1")

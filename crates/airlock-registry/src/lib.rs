@@ -178,15 +178,19 @@ impl Server {
             )?)),
         };
         let feed = opts.feed.take();
-        let first = feed
-            .as_ref()
-            .map(|f| {
-                f.lock()
-                    .expect("feed lock")
-                    .newer(0)
-                    .map_err(RegistryError::Snapshot)
-            })
-            .transpose()?;
+        // A replica that finds no snapshot it can load starts anyway, serving nothing, and keeps
+        // polling: a store that is down or a head that does not verify may be fixed while it runs.
+        let first = feed.as_ref().map(|f| match f.lock().expect("feed lock").newer(0) {
+            Ok(Some(found)) => Some(found),
+            Ok(None) => {
+                tracing::warn!("replica: no catalog snapshot published yet; serving nothing until one is");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "replica: no catalog snapshot loaded; serving nothing until one is");
+                None
+            }
+        });
         let (catalog, version, snap) = match first {
             None => {
                 let catalog = Catalog::open_read_only(&opts.data.join("catalog.db"))?;
@@ -194,20 +198,13 @@ impl Server {
                 let snap = Snapshot::build(&catalog, &store, &mut cache, apt_key.as_deref())?;
                 (Some(catalog), version, snap)
             }
-            Some(first) => match first {
-                Some((v, path)) => {
-                    let catalog = Catalog::open_read_only(&path)?;
-                    let snap = Snapshot::build(&catalog, &store, &mut cache, apt_key.as_deref())?;
-                    tracing::info!(version = v, "replica: catalog snapshot loaded");
-                    (Some(catalog), v as i64, snap)
-                }
-                None => {
-                    tracing::warn!(
-                        "replica: no catalog snapshot published yet; serving nothing until one is"
-                    );
-                    (None, 0, Snapshot::default())
-                }
-            },
+            Some(Some((v, path))) => {
+                let catalog = Catalog::open_read_only(&path)?;
+                let snap = Snapshot::build(&catalog, &store, &mut cache, apt_key.as_deref())?;
+                tracing::info!(version = v, "replica: catalog snapshot loaded");
+                (Some(catalog), v as i64, snap)
+            }
+            Some(None) => (None, 0, Snapshot::default()),
         };
         tracing::info!(
             repositories = snap.repos.len(),
