@@ -129,9 +129,67 @@ impl std::io::Write for Sha256 {
     }
 }
 
+/// Hashes the bytes read through it: [`Hashing::finish`] gives their digest and count.
+/// Wrapped around a writer instead, it hashes the bytes written through it.
+pub struct Hashing<T> {
+    inner: T,
+    hash: Sha256,
+    n: u64,
+}
+
+impl<T> Hashing<T> {
+    pub fn new(inner: T) -> Self {
+        Hashing {
+            inner,
+            hash: Sha256::new(),
+            n: 0,
+        }
+    }
+
+    /// The wrapped reader or writer, the digest of the bytes that passed and their count.
+    pub fn finish(self) -> (T, Digest, u64) {
+        (self.inner, self.hash.finish(), self.n)
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        self.n += n as u64;
+        Ok(n)
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.n += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hashing_counts_only_what_passed() {
+        use std::io::{Read, Write};
+        let mut r = Hashing::new(&b"hello world"[..]);
+        let mut buf = [0u8; 5];
+        r.read_exact(&mut buf).unwrap();
+        let (_, d, n) = r.finish();
+        assert_eq!((d, n), (Sha256::digest(b"hello"), 5));
+        let mut w = Hashing::new(Vec::new());
+        w.write_all(b"abc").unwrap();
+        let (v, d, n) = w.finish();
+        assert_eq!((v, d, n), (b"abc".to_vec(), Sha256::digest(b"abc"), 3));
+    }
 
     #[test]
     fn parse_rejects_bad_forms() {

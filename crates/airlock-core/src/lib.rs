@@ -24,5 +24,5 @@ pub mod reference;
 pub mod text;
 pub mod time;
 
-pub use digest::{Digest, Sha256};
+pub use digest::{Digest, Hashing, Sha256};
 pub use error::CoreError;

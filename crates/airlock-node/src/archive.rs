@@ -22,7 +22,7 @@ use std::collections::BTreeSet;
 use std::io::{Read, Seek, SeekFrom, Write};
 
 use airlock_core::oci::{Descriptor, Manifest};
-use airlock_core::{media, Digest, Sha256};
+use airlock_core::{media, Digest, Hashing};
 use airlock_store::BlobStore;
 use serde_json::json;
 
@@ -166,15 +166,11 @@ pub fn write_image_archive(
         let r = store
             .read(&d.digest)
             .map_err(|e| NodeError::Invalid(format!("image {name}: blob {}: {e}", d.digest)))?;
-        let mut hr = HashingReader {
-            inner: r.take(d.size),
-            hash: Sha256::new(),
-            n: 0,
-        };
+        let mut hr = Hashing::new(r.take(d.size));
         let path = format!("blobs/sha256/{}", d.digest.hex());
         let mut h = file_header(d.size);
         tar.append_data(&mut h, &path, &mut hr).map_err(io(&path))?;
-        let (got, n) = (hr.hash.finish(), hr.n);
+        let (_, got, n) = hr.finish();
         if got != d.digest || n != d.size {
             return Err(NodeError::Invalid(format!(
                 "image {name}: blob {} in the store reads as {got} ({n} bytes, {} expected); run `airlockd fsck`",
@@ -216,21 +212,6 @@ fn file_header(size: u64) -> tar::Header {
 fn append<W: Write>(tar: &mut tar::Builder<W>, path: &str, data: &[u8]) -> std::io::Result<()> {
     let mut h = file_header(data.len() as u64);
     tar.append_data(&mut h, path, data)
-}
-
-struct HashingReader<R> {
-    inner: R,
-    hash: Sha256,
-    n: u64,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hash.update(&buf[..n]);
-        self.n += n as u64;
-        Ok(n)
-    }
 }
 
 /// The largest window any zstd frame of `r` declares, walking frame and block headers only.

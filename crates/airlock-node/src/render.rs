@@ -24,7 +24,7 @@ use std::path::{Component, Path, PathBuf};
 
 use airlock_core::node::NodeProfile;
 use airlock_core::reference::ImageRef;
-use airlock_core::{Digest, Sha256};
+use airlock_core::{Digest, Hashing, Sha256};
 use airlock_registry::index::Snapshot;
 use airlock_store::BlobStore;
 use serde::Serialize;
@@ -508,7 +508,7 @@ impl Writer {
                     .as_ref()
                     .and_then(|s| fs::metadata(s).ok())
                     .is_some_and(|s| s.ino() == md.ino() && s.dev() == md.dev());
-                if linked || hash_file(&host).ok() == Some(d) {
+                if linked || file_digest(&host) == Some(d) {
                     self.record(p, size, mode, d, false, from);
                     return Ok(());
                 }
@@ -525,8 +525,8 @@ impl Writer {
             if linked {
                 // The store verified the blob when it was imported; check it again here, once,
                 // because the node will read it without asking.
-                let got =
-                    hash_file(&tmp).map_err(NodeError::io(format!("read {}", tmp.display())))?;
+                let (got, _) = airlock_store::hash_file(&tmp)
+                    .map_err(|e| NodeError::Invalid(e.to_string()))?;
                 if got != d {
                     return Err(NodeError::Invalid(format!(
                         "blob {d} in the store reads as {got}; run `airlockd fsck`"
@@ -539,14 +539,10 @@ impl Writer {
                     .map_err(|e| NodeError::Invalid(format!("{from}: blob {d}: {e}")))?;
                 let mut f = File::create(&tmp)
                     .map_err(NodeError::io(format!("create {}", tmp.display())))?;
-                let mut h = HashWriter {
-                    inner: &mut f,
-                    hash: Sha256::new(),
-                    n: 0,
-                };
+                let mut h = Hashing::new(&mut f);
                 std::io::copy(&mut r.take(size), &mut h)
                     .map_err(NodeError::io(format!("copy blob {d} to {}", tmp.display())))?;
-                let (got, n) = (h.hash.finish(), h.n);
+                let (_, got, n) = h.finish();
                 if got != d || n != size {
                     return Err(NodeError::Invalid(format!(
                         "{from}: blob {d} in the store reads as {got} ({n} bytes); run `airlockd fsck`"
@@ -579,15 +575,10 @@ impl Writer {
         let res = (|| -> Result<(Digest, u64), NodeError> {
             let f =
                 File::create(&tmp).map_err(NodeError::io(format!("create {}", tmp.display())))?;
-            let mut h = HashWriter {
-                inner: std::io::BufWriter::with_capacity(1 << 20, f),
-                hash: Sha256::new(),
-                n: 0,
-            };
+            let mut h = Hashing::new(std::io::BufWriter::with_capacity(1 << 20, f));
             make(&mut h)?;
-            let (d, n) = (h.hash.finish(), h.n);
-            let f = h
-                .inner
+            let (w, d, n) = h.finish();
+            let f = w
                 .into_inner()
                 .map_err(|e| NodeError::io(format!("write {}", tmp.display()))(e.into_error()))?;
             f.set_permissions(fs::Permissions::from_mode(mode))
@@ -604,7 +595,7 @@ impl Writer {
         };
         let same = fs::symlink_metadata(&host)
             .is_ok_and(|md| md.is_file() && md.len() == n && md.mode() & 0o7777 == mode)
-            && hash_file(&host).ok() == Some(d);
+            && file_digest(&host) == Some(d);
         if same {
             let _ = fs::remove_file(&tmp);
         } else {
@@ -624,29 +615,9 @@ fn tmp_path(host: &Path) -> PathBuf {
     host.with_file_name(format!(".{name}.airlock-tmp"))
 }
 
-fn hash_file(p: &Path) -> std::io::Result<Digest> {
-    let mut f = File::open(p)?;
-    let mut h = Sha256::new();
-    std::io::copy(&mut f, &mut h)?;
-    Ok(h.finish())
-}
-
-struct HashWriter<W> {
-    inner: W,
-    hash: Sha256,
-    n: u64,
-}
-
-impl<W: Write> Write for HashWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        self.n += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
+/// The digest of the file at `p`, if it can be read.
+fn file_digest(p: &Path) -> Option<Digest> {
+    airlock_store::hash_file(p).ok().map(|(d, _)| d)
 }
 
 #[cfg(test)]

@@ -72,17 +72,12 @@ mod with_s3 {
             let res = (|| -> Result<(), String> {
                 let mut f =
                     std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
-                let mut h = airlock_core::Sha256::new();
-                let mut tee = Tee {
-                    a: &mut f,
-                    b: &mut h,
-                };
-                let n = self
-                    .s3
-                    .get_object_to(&head.key, &mut tee, head.size)
+                let mut h = airlock_core::Hashing::new(&mut f);
+                self.s3
+                    .get_object_to(&head.key, &mut h, head.size)
                     .map_err(|e| format!("reading {}: {e}", head.key))?
                     .ok_or_else(|| format!("{} named by the head is missing", head.key))?;
-                let got = h.finish();
+                let (_, got, n) = h.finish();
                 if n != head.size || got.hex() != head.sha256 {
                     return Err(format!(
                         "snapshot {} is {n} bytes with sha256 {}, the signed head says {} bytes with {}",
@@ -104,22 +99,6 @@ mod with_s3 {
                 let _ = std::fs::remove_file(old);
             }
             Ok(Some((head.version, path)))
-        }
-    }
-
-    struct Tee<'a> {
-        a: &'a mut std::fs::File,
-        b: &'a mut airlock_core::Sha256,
-    }
-
-    impl Write for Tee<'_> {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            let n = self.a.write(buf)?;
-            self.b.update(&buf[..n]);
-            Ok(n)
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            self.a.flush()
         }
     }
 
