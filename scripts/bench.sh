@@ -345,7 +345,7 @@ PY
         rm -rf scan-tree && mkdir -p scan-tree
         if [ "$tree" = smoke ]; then
             mkdir -p scan-tree/bin
-            find /usr/bin -maxdepth 1 -type f -size -512k | sort | head -20 | xargs cp -t scan-tree/bin
+            find /usr/bin -maxdepth 1 -type f -size -512k | sort | sed -n 1,20p | xargs cp -t scan-tree/bin
         else
             cp -r /usr/lib/python3.11 scan-tree/python3.11 2>/dev/null || true
             cp -r /usr/bin scan-tree/bin
@@ -629,12 +629,12 @@ bench_report() {
             for ((i = 0; i < dup; i += 1000)); do
                 k=$((dup - i < 1000 ? dup - i : 1000))
                 # shellcheck disable=SC2046
-                "$AIRLOCKD" import --data data --operator bench $(yes "$v" | head -n "$k") >/dev/null 2>&1 || true
+                "$AIRLOCKD" import --data data --operator bench $(for _ in $(seq "$k"); do echo "$v"; done) >/dev/null 2>&1 || true
             done
             for ((i = 0; i < bad; i += 1000)); do
                 k=$((bad - i < 1000 ? bad - i : 1000))
                 # shellcheck disable=SC2046
-                "$AIRLOCKD" import --data data --operator bench $(yes cut.tar.zst | head -n "$k") >/dev/null 2>&1 || true
+                "$AIRLOCKD" import --data data --operator bench $(for _ in $(seq "$k"); do echo cut.tar.zst; done) >/dev/null 2>&1 || true
             done
             touch .done
         )

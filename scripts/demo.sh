@@ -133,7 +133,7 @@ echo "==> inspect" >&2
 
 echo "==> unpack and read back with skopeo" >&2
 "$AIRLOCK" unpack --trust root.json $VOL --out layout
-skopeo inspect oci:layout:registry.example/acme/hello:v1 | head -4
+skopeo inspect oci:layout:registry.example/acme/hello:v1 | sed -n 1,4p
 
 echo "==> disconnected side: initialize an appliance, import, list, audit" >&2
 "$AIRLOCKD" init --data appliance --trust root.json
@@ -147,7 +147,7 @@ echo "==> serve the appliance and pull back from it" >&2
 PIDS="$PIDS $!"
 for _ in $(seq 100); do [ -s serve.json ] && break; sleep 0.1; done
 ADDR=$(python3 -c 'import json; print(json.loads(open("serve.json").readline())["listening"])')
-skopeo inspect --tls-verify=false "docker://$ADDR/registry.example/acme/hello:v1" | head -3
+skopeo inspect --tls-verify=false "docker://$ADDR/registry.example/acme/hello:v1" | sed -n 1,3p
 skopeo copy -q --src-tls-verify=false "docker://$ADDR/registry.example/acme/hello-mirrored:v1" oci:pulled:hello
 umoci ls --layout pulled
 if [ -x "$REPO/.venv/bin/python" ] && "$REPO/.venv/bin/python" -c 'import huggingface_hub' 2>/dev/null; then
