@@ -124,9 +124,11 @@ airlock_install_s3s_fs() {
         airlock_log "s3s-fs $AIRLOCK_S3S_FS_VERSION present"
         return 0
     fi
-    airlock_log "cargo install s3s-fs $AIRLOCK_S3S_FS_VERSION into target/tools (a few minutes)"
-    # Built in cargo's own temp dir, not the workspace's target dir.
-    env -u CARGO_TARGET_DIR cargo install --quiet --locked --force \
+    airlock_log "cargo install s3s-fs $AIRLOCK_S3S_FS_VERSION into target/tools (a minute or two)"
+    # Built in cargo's own temp dir, not the workspace's target dir, and unoptimised: the
+    # tests need a server that speaks S3, not a fast one, and a debug build takes about a
+    # third of a release build's time.
+    env -u CARGO_TARGET_DIR cargo install --quiet --locked --force --debug \
         --root "$AIRLOCK_REPO/target/tools" "s3s-fs@$AIRLOCK_S3S_FS_VERSION" --features binary
 }
 
