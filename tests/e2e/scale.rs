@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use airlock_e2e::{bin, python, Background, Containerd, Fixture, Run};
+use airlock_e2e::{bin, flip_byte, python, Background, Containerd, Fixture, Run};
 
 const BUCKET: &str = "airlock";
 const STORE: &str = "s3://airlock/appliance";
@@ -366,6 +366,169 @@ fn a_writer_killed_while_uploading_leaves_no_object_that_is_not_its_digest() {
     assert_eq!(r.json()["ok"], true, "{}", r.stdout);
     assert!(objects_match_keys(&f, &endpoint) >= 5);
     airlockd_s3(&f, &["fsck", "--data", "data"]).ok();
+}
+
+/// Keys under `appliance/PREFIX` with their sizes, one `KEY SIZE` per line.
+fn keys(f: &Fixture, endpoint: &str, prefix: &str) -> Vec<(String, u64)> {
+    boto(
+        f,
+        endpoint,
+        &format!(
+            r#"for page in s3.get_paginator("list_objects_v2").paginate(Bucket=B, Prefix="appliance/{prefix}"):
+    for o in page.get("Contents", []):
+        print(o["Key"], o["Size"])"#
+        ),
+    )
+    .lines()
+    .map(|l| {
+        let (k, n) = l.rsplit_once(' ').unwrap();
+        (k.to_string(), n.parse().unwrap())
+    })
+    .collect()
+}
+
+#[test]
+fn split_blob_parts_quarantine_and_old_snapshots_live_in_the_bucket() {
+    let f = Fixture::with_model_bytes(48 << 20);
+    let (_moto, endpoint) = moto(&f);
+    init_s3(&f, &endpoint);
+    let vols = f.pack("out", &["--volume-size", "16MiB"]);
+    assert!(vols.len() >= 4, "{vols:?}");
+    let hex = f
+        .sh("sha256sum models/tiny/model.safetensors | cut -d' ' -f1")
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let parts_prefix = format!("staging-parts/{hex}/blobs/sha256/");
+    let on_disk = |f: &Fixture| {
+        f.sh("find data -path '*staging-parts*' -type f | wc -l")
+            .ok()
+            .stdout
+            .trim()
+            .to_string()
+    };
+
+    // A tampered copy of a volume that carries only model bytes is refused: its copy goes to
+    // `quarantine/` in the bucket with the reason beside it, nothing to the writer's disk, and
+    // none of its parts is kept.
+    f.sh(&format!("mkdir media && cp {} media/bad.tar.zst", vols[1]))
+        .ok();
+    let len = std::fs::metadata(f.p("media/bad.tar.zst")).unwrap().len();
+    flip_byte(&f.p("media/bad.tar.zst"), len / 2);
+    let r = airlockd_s3(
+        &f,
+        &["--json", "import", "--data", "data", "media/bad.tar.zst"],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let q = r.json()["volumes"][0]["quarantined"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        q.starts_with("s3://airlock/appliance/quarantine/") && q.ends_with("bad.tar.zst"),
+        "{q}"
+    );
+    let quarantined = keys(&f, &endpoint, "quarantine/");
+    assert_eq!(quarantined.len(), 2, "{quarantined:?}");
+    let key = q.strip_prefix("s3://airlock/").unwrap();
+    assert!(
+        quarantined.contains(&(key.to_string(), len)),
+        "{quarantined:?}"
+    );
+    let reason = boto(
+        &f,
+        &endpoint,
+        &format!(
+            r#"import json
+d = json.loads(s3.get_object(Bucket=B, Key="{key}.reason.json")["Body"].read())
+print(d["kind"], d["volume"] == "s3://airlock/{key}", d["originalPath"])"#
+        ),
+    );
+    assert_eq!(reason.trim(), "integrity True media/bad.tar.zst");
+    assert_eq!(
+        f.sh("find data/quarantine -type f 2>/dev/null | wc -l")
+            .ok()
+            .stdout
+            .trim(),
+        "0"
+    );
+    assert!(keys(&f, &endpoint, &parts_prefix).is_empty());
+    // The full report lists the copy, found in the bucket.
+    airlockd_s3(
+        &f,
+        &[
+            "report",
+            "full",
+            "--data",
+            "data",
+            "--skip-fsck",
+            "--format",
+            "json",
+            "--out",
+            "r.json",
+        ],
+    )
+    .ok();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(f.p("r.json")).unwrap()).unwrap();
+    let listed = report["exceptions"]["quarantined"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{report:#}");
+    assert_eq!(listed[0]["quarantinedAs"], q.as_str());
+
+    // Every volume but the last: the parts they carry are kept in the bucket, none on disk.
+    for v in &vols[..vols.len() - 1] {
+        let r = airlockd_s3(&f, &["--json", "import", "--data", "data", v]).ok();
+        assert_eq!(r.json()["ok"], true, "{}", r.stdout);
+        assert_eq!(on_disk(&f), "0", "after {v}");
+    }
+    let kept = keys(&f, &endpoint, &parts_prefix);
+    assert!(kept.len() >= 2, "{kept:?}");
+    assert!(keys(&f, &endpoint, &format!("blobs/sha256/{hex}")).is_empty());
+
+    // The last volume completes the blob: assembled from the bucket, verified, stored under
+    // its digest; the parts are gone.
+    let r = airlockd_s3(
+        &f,
+        &["--json", "import", "--data", "data", &vols[vols.len() - 1]],
+    )
+    .ok();
+    assert_eq!(r.json()["ok"], true, "{}", r.stdout);
+    assert!(keys(&f, &endpoint, &parts_prefix).is_empty());
+    assert_eq!(
+        keys(&f, &endpoint, &format!("blobs/sha256/{hex}")),
+        vec![(
+            format!("appliance/blobs/sha256/{hex}"),
+            std::fs::metadata(f.p("models/tiny/model.safetensors"))
+                .unwrap()
+                .len()
+        )]
+    );
+    objects_match_keys(&f, &endpoint);
+    airlockd_s3(&f, &["fsck", "--data", "data"]).ok();
+    let list = airlockd_s3(&f, &["--json", "list", "--data", "data"])
+        .ok()
+        .json();
+    assert!(
+        list["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "model" && a["visible"] == true),
+        "{list}"
+    );
+
+    // One snapshot per accepted import, but only the newest two are kept.
+    let snaps = keys(&f, &endpoint, "catalog/catalog-");
+    assert_eq!(snaps.len(), 2, "{snaps:?}");
+    let head = boto(
+        &f,
+        &endpoint,
+        r#"import json, base64
+env = json.loads(s3.get_object(Bucket=B, Key="appliance/catalog/head.json")["Body"].read())
+print(json.loads(base64.b64decode(env["payload"]))["key"])"#,
+    );
+    assert_eq!(format!("appliance/{}", head.trim()), snaps[1].0);
 }
 
 #[test]

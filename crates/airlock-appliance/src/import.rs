@@ -45,6 +45,9 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::parts::{AssembleError, PartStaging};
+
+/// Where rejected volumes are copied: `DATA/quarantine/`, or `quarantine/` in the object store.
+pub const QUARANTINE: &str = "quarantine";
 use crate::{Appliance, ApplianceError};
 
 /// Test hook: the process kills itself with SIGKILL after writing this many blob bytes, to
@@ -676,7 +679,7 @@ impl Appliance {
         let staging_dir = self.root.join("staging").join(id.hex());
         let _ = fs::remove_dir_all(&staging_dir);
         let staging = BlobStore::open(&staging_dir).map_err(|e| Refusal::Fail(e.into()))?;
-        let parts = PartStaging::new(&self.root);
+        let parts = PartStaging::new(&self.root, self.remote.as_ref());
         let sink = ImportSink {
             store: &self.store,
             staging: &staging,
@@ -799,7 +802,7 @@ impl Appliance {
         bundle: Option<&str>,
         now_s: &str,
     ) -> Result<PathBuf, ApplianceError> {
-        let qdir = self.root.join("quarantine");
+        let qdir = self.root.join(QUARANTINE);
         fs::create_dir_all(&qdir).map_err(crate::io(&qdir, "create quarantine"))?;
         let name = path
             .file_name()
@@ -811,6 +814,9 @@ impl Appliance {
         while dest.exists() {
             dest = qdir.join(format!("{stamp}-{n}-{name}"));
             n += 1;
+        }
+        if let Some(remote) = &self.remote {
+            return self.quarantine_remote(remote, &dest, path, file, kind, reason, bundle, now_s);
         }
         copy_open_file(file, &dest)?;
         let reason_doc = json!({
@@ -825,6 +831,48 @@ impl Appliance {
                 .as_bytes(),
         )?;
         Ok(dest)
+    }
+
+    /// Quarantine on an object-store appliance: the copy is made locally from the open file
+    /// (as on a directory appliance), uploaded to `quarantine/<name>` in the bucket with its
+    /// reason beside it, and removed locally; returns the object's `s3://` name.
+    #[allow(clippy::too_many_arguments)]
+    fn quarantine_remote(
+        &self,
+        remote: &crate::remote::Remote,
+        local: &Path,
+        path: &Path,
+        file: &fs::File,
+        kind: &str,
+        reason: &str,
+        bundle: Option<&str>,
+        now_s: &str,
+    ) -> Result<PathBuf, ApplianceError> {
+        let file_name = local
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "volume".into());
+        let (stem, mut key, mut n) = (file_name.clone(), format!("{QUARANTINE}/{file_name}"), 1);
+        while remote.exists(&key)? {
+            key = format!("{QUARANTINE}/{n}-{stem}");
+            n += 1;
+        }
+        copy_open_file(file, local)?;
+        let shown = remote.object_url(&key);
+        let reason_doc = json!({
+            "volume": shown, "originalPath": path, "kind": kind, "reason": reason, "bundle": bundle, "time": now_s,
+        });
+        let res = remote.put_file(&key, local).and_then(|_| {
+            remote.put_object(
+                &format!("{key}.reason.json"),
+                serde_json::to_string_pretty(&reason_doc)
+                    .expect("JSON")
+                    .as_bytes(),
+            )
+        });
+        let _ = fs::remove_file(local);
+        res?;
+        Ok(PathBuf::from(shown))
     }
 }
 

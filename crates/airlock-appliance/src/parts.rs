@@ -8,6 +8,11 @@
 //! which the next write to that directory removes). `DATA/staging/` is cleared at every start;
 //! this directory is not, which is what lets parts survive restarts.
 //!
+//! An appliance whose blobs live in an object store keeps the parts in the same bucket, under
+//! `PREFIX/staging-parts/<blob hex>/blobs/sha256/<part hex>`: a part is uploaded only after it
+//! verified (as any blob of that store), so the writer's disk holds no more than one part in
+//! flight, and a replacement writer machine finds the parts another one staged.
+//!
 //! When the volume that brings a blob's last missing part has verified, [`finish_volume`]
 //! streams the parts in order into a store writer (one 1 MiB buffer, whatever the blob's size),
 //! which hashes them: only a whole digest equal to the signed one is renamed into
@@ -22,6 +27,7 @@ use airlock_core::bundle::{BlobRecord, BundleManifest};
 use airlock_core::Digest;
 use airlock_store::{BlobStore, BlobWriter};
 
+use crate::remote::Remote;
 use crate::ApplianceError;
 
 /// Name of the directory under `DATA/`.
@@ -49,15 +55,17 @@ impl From<airlock_store::StoreError> for AssembleError {
     }
 }
 
-/// `DATA/staging-parts/`.
+/// `DATA/staging-parts/`, or `staging-parts/` in the object store.
 pub(crate) struct PartStaging {
     root: PathBuf,
+    remote: Option<Remote>,
 }
 
 impl PartStaging {
-    pub(crate) fn new(data: &Path) -> Self {
+    pub(crate) fn new(data: &Path, remote: Option<&Remote>) -> Self {
         PartStaging {
             root: data.join(DIR),
+            remote: remote.cloned(),
         }
     }
 
@@ -65,9 +73,44 @@ impl PartStaging {
         self.root.join(blob.hex())
     }
 
+    fn rel(blob: &Digest) -> String {
+        format!("{DIR}/{}", blob.hex())
+    }
+
+    /// Where the parts of `blob` are kept, for messages.
+    fn shown(&self, blob: &Digest) -> PathBuf {
+        match &self.remote {
+            Some(r) => PathBuf::from(r.object_url(&Self::rel(blob))),
+            None => self.dir(blob),
+        }
+    }
+
     /// The store keeping the parts of `b`, if any were kept.
     fn store(&self, b: &BlobRecord) -> Option<BlobStore> {
-        BlobStore::open_existing(&self.dir(&b.digest)).ok()
+        match &self.remote {
+            Some(r) => r.sub_store(&Self::rel(&b.digest)).ok(),
+            None => BlobStore::open_existing(&self.dir(&b.digest)).ok(),
+        }
+    }
+
+    /// The store for the parts of `b`, created when missing.
+    fn open(&self, b: &BlobRecord) -> Result<BlobStore, ApplianceError> {
+        match &self.remote {
+            Some(r) => r.sub_store(&Self::rel(&b.digest)),
+            None => Ok(BlobStore::open(&self.dir(&b.digest))?),
+        }
+    }
+
+    /// Removes every kept part of `b`.
+    fn remove_all(&self, b: &BlobRecord, parts: &BlobStore) -> Result<(), ApplianceError> {
+        if self.remote.is_some() {
+            for p in &b.parts {
+                parts.remove(&p.digest)?;
+            }
+            return Ok(());
+        }
+        fs::remove_dir_all(self.dir(&b.digest))
+            .map_err(crate::io(&self.dir(&b.digest), "remove assembled parts"))
     }
 
     /// Is part `i` of `b` kept (its content was verified when it was written)?
@@ -79,7 +122,7 @@ impl PartStaging {
     /// A writer for a part of `b`; commit it with the part's digest. Removes temp files an
     /// interrupted writer left in that blob's directory.
     pub(crate) fn writer(&self, b: &BlobRecord) -> Result<BlobWriter, ApplianceError> {
-        let store = BlobStore::open(&self.dir(&b.digest))?;
+        let store = self.open(b)?;
         store.clean_temp()?;
         Ok(store.writer()?)
     }
@@ -98,7 +141,7 @@ impl PartStaging {
     /// Streams the parts of `b` into `store`, which commits the blob only if the whole digest
     /// and size match; then deletes the parts.
     fn assemble(&self, b: &BlobRecord, store: &BlobStore) -> Result<(), AssembleError> {
-        let parts = BlobStore::open_existing(&self.dir(&b.digest))?;
+        let parts = self.open(b)?;
         let mut w = store.writer()?;
         airlock_bundle::split::assemble(
             b,
@@ -109,7 +152,7 @@ impl PartStaging {
             },
             &mut w,
         )
-        .map_err(crate::io(&self.dir(&b.digest), "assemble split blob"))?;
+        .map_err(crate::io(&self.shown(&b.digest), "assemble split blob"))?;
         match w.commit(&b.digest, Some(b.size)) {
             Ok(_) => {}
             Err(airlock_store::StoreError::DigestMismatch { found, .. }) => {
@@ -118,9 +161,7 @@ impl PartStaging {
             Err(e) => return Err(e.into()),
         }
         store.sync()?;
-        fs::remove_dir_all(self.dir(&b.digest))
-            .map_err(crate::io(&self.dir(&b.digest), "remove assembled parts"))?;
-        Ok(())
+        Ok(self.remove_all(b, &parts)?)
     }
 
     /// After a whole-digest mismatch: re-hash every staged part, remove the damaged ones.
@@ -133,7 +174,7 @@ impl PartStaging {
             }
         }
         if damaged.is_empty() {
-            let _ = fs::remove_dir_all(self.dir(&b.digest));
+            let _ = self.remove_all(b, parts);
             return AssembleError::Inconsistent(format!(
                 "split blob {}: every part matches its signed digest, but together they hash to {found}",
                 b.digest

@@ -34,6 +34,20 @@ pub const MAX_HEAD: u64 = 64 << 10;
 /// Largest catalog snapshot a replica downloads.
 pub const MAX_SNAPSHOT: u64 = 4 << 30;
 
+/// Key prefix of the snapshot files (`catalog/catalog-<version>.db`).
+const SNAPSHOT_PREFIX: &str = "catalog/catalog-";
+
+/// Of the snapshot files `keys`, those to delete once `current` is published: all but the two
+/// newest up to `current` (versions are zero-padded, so key order is version order). Newer
+/// keys than `current`, which only another writer could have made, are left alone.
+fn stale_snapshots(mut keys: Vec<String>, current: &str) -> Vec<String> {
+    keys.retain(|k| k.starts_with(SNAPSHOT_PREFIX) && k.ends_with(".db") && k.as_str() <= current);
+    keys.sort();
+    let keep = keys.len().min(2);
+    keys.truncate(keys.len() - keep);
+    keys
+}
+
 /// Where the appliance keeps its blobs, from `DATA/config.yaml`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -187,6 +201,7 @@ impl crate::Appliance {
             let doc = sign_head(&head, self.signer()?)?;
             remote.put_file(&head.key, &file)?;
             remote.put_object(HEAD_KEY, &doc)?;
+            remote.prune_snapshots(&head.key);
             Ok(version)
         })();
         let _ = std::fs::remove_file(&file);
@@ -197,20 +212,84 @@ impl crate::Appliance {
 }
 
 impl Remote {
+    /// Deletes the snapshot files older than the one before `current`. The one before stays:
+    /// a replica that read the previous head may still be downloading it. A failure is logged
+    /// and left for the next publication.
+    fn prune_snapshots(&self, current: &str) {
+        let keys = match self.list_keys(SNAPSHOT_PREFIX) {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::warn!("listing old catalog snapshots: {e}");
+                return;
+            }
+        };
+        for key in stale_snapshots(keys.into_iter().map(|(k, _)| k).collect(), current) {
+            match self.delete_object(&key) {
+                Ok(()) => tracing::debug!(key, "deleted an old catalog snapshot"),
+                Err(e) => tracing::warn!(key, "deleting an old catalog snapshot: {e}"),
+            }
+        }
+    }
+
+    /// The blob store under `rel` in the same bucket (`staging-parts/<hex>`).
     #[cfg(feature = "s3")]
-    fn put_file(&self, key: &str, path: &Path) -> Result<(), ApplianceError> {
-        Ok(self.s3.put_file(key, path)?)
+    pub(crate) fn sub_store(&self, rel: &str) -> Result<BlobStore, ApplianceError> {
+        Ok(BlobStore::with_backend(std::sync::Arc::new(
+            self.s3.sub(rel)?,
+        )))
+    }
+    /// `s3://BUCKET/PREFIX/key`.
+    #[cfg(feature = "s3")]
+    pub(crate) fn object_url(&self, key: &str) -> String {
+        self.s3.object_url(key)
+    }
+    /// Is there an object `key`?
+    #[cfg(feature = "s3")]
+    pub(crate) fn exists(&self, key: &str) -> Result<bool, ApplianceError> {
+        Ok(self.s3.object_size(key)?.is_some())
     }
     #[cfg(feature = "s3")]
-    fn put_object(&self, key: &str, bytes: &[u8]) -> Result<(), ApplianceError> {
-        Ok(self.s3.put_object(key, bytes)?)
+    fn list_keys(&self, sub_prefix: &str) -> Result<Vec<(String, u64)>, ApplianceError> {
+        Ok(self.s3.list_keys(sub_prefix)?)
+    }
+    #[cfg(feature = "s3")]
+    fn delete_object(&self, key: &str) -> Result<(), ApplianceError> {
+        Ok(self.s3.delete_object(key)?)
     }
     #[cfg(not(feature = "s3"))]
-    fn put_file(&self, _key: &str, _path: &Path) -> Result<(), ApplianceError> {
+    pub(crate) fn sub_store(&self, _rel: &str) -> Result<BlobStore, ApplianceError> {
         match self._never {}
     }
     #[cfg(not(feature = "s3"))]
-    fn put_object(&self, _key: &str, _bytes: &[u8]) -> Result<(), ApplianceError> {
+    pub(crate) fn object_url(&self, _key: &str) -> String {
+        match self._never {}
+    }
+    #[cfg(not(feature = "s3"))]
+    pub(crate) fn exists(&self, _key: &str) -> Result<bool, ApplianceError> {
+        match self._never {}
+    }
+    #[cfg(not(feature = "s3"))]
+    fn list_keys(&self, _sub_prefix: &str) -> Result<Vec<(String, u64)>, ApplianceError> {
+        match self._never {}
+    }
+    #[cfg(not(feature = "s3"))]
+    fn delete_object(&self, _key: &str) -> Result<(), ApplianceError> {
+        match self._never {}
+    }
+    #[cfg(feature = "s3")]
+    pub(crate) fn put_file(&self, key: &str, path: &Path) -> Result<(), ApplianceError> {
+        Ok(self.s3.put_file(key, path)?)
+    }
+    #[cfg(feature = "s3")]
+    pub(crate) fn put_object(&self, key: &str, bytes: &[u8]) -> Result<(), ApplianceError> {
+        Ok(self.s3.put_object(key, bytes)?)
+    }
+    #[cfg(not(feature = "s3"))]
+    pub(crate) fn put_file(&self, _key: &str, _path: &Path) -> Result<(), ApplianceError> {
+        match self._never {}
+    }
+    #[cfg(not(feature = "s3"))]
+    pub(crate) fn put_object(&self, _key: &str, _bytes: &[u8]) -> Result<(), ApplianceError> {
         match self._never {}
     }
 }
@@ -246,6 +325,19 @@ mod tests {
             .unwrap_err()
             .contains("not under catalog/"));
         assert!(verify_head(b"{}", &k.public_key()).is_err());
+    }
+
+    #[test]
+    fn old_snapshots_are_pruned_but_the_previous_one_stays() {
+        let k = |v: u64| format!("catalog/catalog-{v:020}.db");
+        let keys = vec![k(9), k(3), k(12), k(7), "catalog/head.json".into(), k(15)];
+        assert_eq!(stale_snapshots(keys.clone(), &k(12)), vec![k(3), k(7)]);
+        assert_eq!(stale_snapshots(vec![k(3)], &k(3)), Vec::<String>::new());
+        assert_eq!(
+            stale_snapshots(vec![k(2), k(3)], &k(3)),
+            Vec::<String>::new()
+        );
+        assert_eq!(stale_snapshots(keys, &k(9)), vec![k(3)]);
     }
 
     #[test]

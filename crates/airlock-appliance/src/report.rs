@@ -438,8 +438,17 @@ impl Appliance {
         };
         let inventory = served.map(|rows| inventory_rows(rows, &manifests));
         // Quarantine copies still present are exceptions whenever they were made.
-        let exceptions =
-            full.then(|| exceptions(&manifests, &all_rows, &self.root.join("quarantine")));
+        let qdir = self.root.join(crate::import::QUARANTINE);
+        let present = |name: &str| match &self.remote {
+            Some(r) => r
+                .exists(&format!("{}/{name}", crate::import::QUARANTINE))
+                .unwrap_or_else(|e| {
+                    tracing::warn!("looking up quarantine copy {name}: {e}");
+                    false
+                }),
+            None => qdir.join(name).is_file(),
+        };
+        let exceptions = full.then(|| exceptions(&manifests, &all_rows, &present));
         let (transfers, counts) = if want_transfers {
             let rows: Vec<Transfer> = all_rows
                 .into_iter()
@@ -833,7 +842,7 @@ fn scan_line(v: &Value) -> String {
 fn exceptions(
     manifests: &BTreeMap<String, airlock_core::bundle::BundleManifest>,
     rows: &[Transfer],
-    quarantine: &std::path::Path,
+    present: &dyn Fn(&str) -> bool,
 ) -> Exceptions {
     let mut waivers = Vec::new();
     for (id, m) in manifests {
@@ -861,9 +870,9 @@ fn exceptions(
         .iter()
         .filter_map(|t| {
             let q = t.quarantined_as.as_ref()?;
-            // Looked up in this data directory's quarantine, whatever the working directory.
-            let name = std::path::Path::new(q).file_name()?;
-            quarantine.join(name).is_file().then(|| Quarantined {
+            // Looked up in this appliance's quarantine, whatever the working directory.
+            let name = std::path::Path::new(q).file_name()?.to_str()?;
+            present(name).then(|| Quarantined {
                 time: t.time.clone(),
                 audit_seq: t.audit_seq,
                 volume: t.volume.clone(),

@@ -297,6 +297,50 @@ impl S3Store {
         &self.inner.cfg
     }
 
+    /// The blob store under `rel` (relative to this store's prefix, e.g.
+    /// `staging-parts/<hex>`) in the same bucket, sharing credentials and connections. It
+    /// spools uploads in the subdirectory `sub` of this store's spool directory, so its
+    /// `clean_temp` never touches this store's spool files. No request is sent.
+    pub fn sub(&self, rel: &str) -> Result<S3Store, StoreError> {
+        let rel = rel.trim_matches('/');
+        if rel.is_empty()
+            || rel
+                .split('/')
+                .any(|c| c.is_empty() || c == "." || c == "..")
+        {
+            return Err(layout(self.describe(), format!("bad sub-prefix {rel:?}")));
+        }
+        let i = &self.inner;
+        let mut cfg = i.cfg.clone();
+        cfg.prefix = i.cfg.key(rel);
+        let spool = i.spool.join("sub");
+        fs::create_dir_all(&spool).map_err(|e| StoreError::Io {
+            path: spool.clone(),
+            op: "create spool directory",
+            source: e,
+        })?;
+        Ok(S3Store {
+            inner: Arc::new(Inner {
+                bucket: i.bucket.clone(),
+                creds: i.creds.clone(),
+                cfg,
+                agent: i.agent.clone(),
+                spool,
+                checksum: AtomicU8::new(i.checksum.load(Ordering::Relaxed)),
+            }),
+        })
+    }
+
+    /// `s3://BUCKET/PREFIX/key`, how object `key` is named to people and in audit records.
+    pub fn object_url(&self, key: &str) -> String {
+        format!("{}/{key}", self.inner.cfg.url())
+    }
+
+    /// Object `key`'s size (relative to the prefix), `None` when there is no such object.
+    pub fn object_size(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        self.head(key)
+    }
+
     fn name(&self, key: &str) -> PathBuf {
         PathBuf::from(format!("{}/{key}", self.inner.cfg.url()))
     }

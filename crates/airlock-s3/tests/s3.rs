@@ -248,6 +248,50 @@ fn suite(server: &Server) {
     });
     assert!(spool_is_empty(spool));
 
+    // A sub-store (how the appliance keeps the parts of a split blob): its own keys under
+    // the parent's prefix, invisible to the parent's listing, and its clean-up leaves the
+    // parent's spool alone.
+    let sub_spool = tempfile::tempdir().unwrap();
+    let parent_raw = store(server, "withsub", sub_spool.path());
+    let parent = BlobStore::with_backend(Arc::new(parent_raw.clone()));
+    let whole = put(&parent, b"whole blob");
+    let sub_raw = parent_raw.sub("staging-parts/abc").unwrap();
+    let sub = BlobStore::with_backend(Arc::new(sub_raw.clone()));
+    let part = put(&sub, b"one part");
+    assert_eq!(
+        sub_raw.locate(&part),
+        PathBuf::from(format!(
+            "s3://airlock/withsub/staging-parts/abc/blobs/sha256/{}",
+            part.hex()
+        ))
+    );
+    assert_eq!(parent.list().unwrap(), vec![whole]);
+    assert_eq!(sub.list().unwrap(), vec![part]);
+    assert!(sub.contains(&part, 8) && !parent.contains(&part, 8));
+    let mut pending = parent.writer().unwrap();
+    pending.write_all(b"in flight").unwrap();
+    sub.clean_temp().unwrap();
+    pending
+        .commit(&Sha256::digest(b"in flight"), Some(9))
+        .unwrap();
+    assert_eq!(
+        parent_raw
+            .object_size(&format!("staging-parts/abc/blobs/sha256/{}", part.hex()))
+            .unwrap(),
+        Some(8)
+    );
+    assert_eq!(parent_raw.object_size("staging-parts/none").unwrap(), None);
+    assert_eq!(
+        parent_raw.object_url("quarantine/x"),
+        "s3://airlock/withsub/quarantine/x"
+    );
+    for bad in ["", "/", "a//b", "a/../b", "."] {
+        assert!(parent_raw.sub(bad).is_err(), "{bad:?}");
+    }
+    sub.remove(&part).unwrap();
+    assert!(sub.list().unwrap().is_empty());
+    assert!(spool_is_empty(&sub_spool.path().join("sub")));
+
     // Layout, ranged reads, abandoned puts, strays.
     let raw = store(server, "ranges", spool);
     let s = BlobStore::with_backend(Arc::new(raw.clone()));
