@@ -210,6 +210,7 @@ fn import_list_fsck_audit_and_duplicate_is_a_noop() {
             "acme/tiny-model",
             "k3s",
             "registry.example/acme/hello:v1",
+            "sbom:registry.example/acme/hello:v1",
             "scan:acme/tiny-model",
             "scan:k3s",
             "scan:registry.example/acme/hello:v1"

@@ -414,3 +414,168 @@ fn sbom_refuses_unknown_sources_and_bad_status_naming_them() {
         .refused()
         .says(&["var/lib/dpkg/status: paragraph 1 (x): bad Version"]);
 }
+
+#[test]
+fn packed_images_carry_signed_sboms_that_the_appliance_shows_and_serves_as_referrers() {
+    let f = Fixture::new();
+    let d = f.path();
+    sh(
+        d,
+        r#"
+mkdir -p src/dpkg src/kept/kept_pkg-2.0.dist-info src/gone/gone-1.0.dist-info
+printf 'Package: hello\nStatus: install ok installed\nArchitecture: amd64\nSource: hello-src\nVersion: 2.10-3\nMaintainer: Hello Maintainers <hello@example.org>\n' \
+  > src/dpkg/status
+printf 'Metadata-Version: 2.1\nName: Kept_Pkg\nVersion: 2.0\nLicense: MIT\nAuthor: K. Author\n' \
+  > src/kept/kept_pkg-2.0.dist-info/METADATA
+printf 'Metadata-Version: 2.1\nName: gone\nVersion: 1.0\n' > src/gone/gone-1.0.dist-info/METADATA
+umoci init --layout layouts/app
+umoci new --image layouts/app:v1
+umoci insert --image layouts/app:v1 src/dpkg /var/lib/dpkg >/dev/null
+umoci insert --image layouts/app:v1 src/kept/kept_pkg-2.0.dist-info /usr/lib/python3/dist-packages/kept_pkg-2.0.dist-info >/dev/null
+umoci insert --image layouts/app:v1 src/gone/gone-1.0.dist-info /usr/lib/python3/dist-packages/gone-1.0.dist-info >/dev/null
+umoci insert --image layouts/app:v1 --whiteout /usr/lib/python3/dist-packages/gone-1.0.dist-info >/dev/null
+umoci config --image layouts/app:v1 --architecture amd64 --os linux >/dev/null
+umoci gc --layout layouts/app
+cat > app.yaml <<YAML
+apiVersion: airlock/v1
+kind: Bundle
+metadata: {name: app, version: "1.0.0", channel: stable}
+spec:
+  images:
+    - ref: oci:./layouts/app:v1
+      name: registry.example/acme/app:v1
+YAML
+"#,
+    )
+    .ok();
+    const IMAGE: &str = "registry.example/acme/app:v1";
+    let vols = f.pack_manifest("app.yaml", "out", &["--sbom-spdx"]);
+
+    // The SBOMs are artifacts of the signed manifest, attached to the image manifest.
+    let i = f
+        .airlock(&["--json", "inspect", "--trust", "root.json", &vols[0]])
+        .ok()
+        .json();
+    let arts = i["manifest"]["artifacts"].as_array().unwrap();
+    let image = arts.iter().find(|a| a["name"] == IMAGE).unwrap();
+    let image_digest = image["digest"].as_str().unwrap().to_string();
+    for n in [format!("sbom:{IMAGE}"), format!("spdx:{IMAGE}")] {
+        let a = arts.iter().find(|a| a["name"] == n.as_str()).expect(&n);
+        assert_eq!(a["kind"], "attestation", "{a}");
+    }
+
+    // Imported, listed and shown by airlockd; the documents validate and name what the image
+    // holds (the whited-out package is absent), as `airlock sbom` of the layout does.
+    airlockd(&f, &["init", "--data", "data", "--trust", "root.json"]).ok();
+    airlockd(&f, &["import", "--data", "data", &vols[0]]).ok();
+    let l = airlockd(&f, &["--json", "sbom", "list", "--data", "data"])
+        .ok()
+        .json();
+    assert_eq!(l.as_array().unwrap().len(), 2, "{l}");
+    airlockd(
+        &f,
+        &[
+            "sbom",
+            "show",
+            IMAGE,
+            "--data",
+            "data",
+            "--out",
+            "shown.json",
+        ],
+    )
+    .ok();
+    validate(d, &d.join("shown.json"));
+    let shown: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("shown.json")).unwrap()).unwrap();
+    assert_eq!(shown["metadata"]["component"]["name"], IMAGE);
+    assert_eq!(
+        shown["metadata"]["component"]["version"],
+        image_digest.as_str()
+    );
+    let local = sbom(d, "oci:layouts/app:v1", "local.json");
+    assert_eq!(shown["components"], local["components"]);
+    let comps = components(&shown);
+    let names: Vec<&str> = comps.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["hello", "Kept_Pkg"]);
+    airlockd(
+        &f,
+        &[
+            "sbom",
+            "show",
+            IMAGE,
+            "--format",
+            "spdx-json",
+            "--data",
+            "data",
+            "--out",
+            "shown.spdx.json",
+        ],
+    )
+    .ok();
+    let validator = python().parent().expect("venv bin").join("pyspdxtools");
+    run_in(d, &validator, &["-i", "shown.spdx.json"]).ok();
+
+    // An image without an SBOM is named as such, with the images that have one.
+    airlockd(
+        &f,
+        &[
+            "sbom",
+            "show",
+            "registry.example/acme/nope:v1",
+            "--data",
+            "data",
+        ],
+    )
+    .fails()
+    .says(&["no CycloneDX SBOM is served", IMAGE]);
+
+    // Served through the referrers API of the image manifest, filterable by artifactType; the
+    // referrer's layer is the document `show` printed.
+    let (server, base) = Background::airlockd_serve(d, "data");
+    let repo = "registry.example/acme/app";
+    let get = |url: &str| sh(d, &format!("curl -sf '{url}'")).ok().stdout;
+    let all: serde_json::Value =
+        serde_json::from_str(&get(&format!("{base}/v2/{repo}/referrers/{image_digest}"))).unwrap();
+    let types: BTreeSet<&str> = all["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["artifactType"].as_str().unwrap())
+        .collect();
+    assert!(
+        types.contains("application/vnd.cyclonedx+json") && types.contains("application/spdx+json"),
+        "{all}"
+    );
+    let cdx: serde_json::Value = serde_json::from_str(&get(&format!(
+        "{base}/v2/{repo}/referrers/{image_digest}?artifactType=application/vnd.cyclonedx%2Bjson"
+    )))
+    .unwrap();
+    let listed = cdx["manifests"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{cdx}");
+    let m: serde_json::Value = serde_json::from_str(&get(&format!(
+        "{base}/v2/{repo}/manifests/{}",
+        listed[0]["digest"].as_str().unwrap()
+    )))
+    .unwrap();
+    assert_eq!(m["subject"]["digest"], image_digest.as_str());
+    let layer = m["layers"][0]["digest"].as_str().unwrap();
+    sh(
+        d,
+        &format!("curl -sf '{base}/v2/{repo}/blobs/{layer}' | cmp - shown.json"),
+    )
+    .ok();
+    drop(server);
+
+    // --no-sbom packs without them.
+    let vols = f.pack_manifest("app.yaml", "out2", &["--no-sbom"]);
+    let i = f
+        .airlock(&["--json", "inspect", "--trust", "root.json", &vols[0]])
+        .ok()
+        .json();
+    assert!(i["manifest"]["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| !a["name"].as_str().unwrap().starts_with("sbom:")));
+}

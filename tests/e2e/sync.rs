@@ -1022,7 +1022,8 @@ fn signatures_come_along_and_require_signature_refuses_unsigned() {
         .unwrap()
         .iter()
         .map(|a| a["name"].as_str().unwrap())
-        .filter(|n| !n.starts_with("scan:")) // scan results of both, tested in scan_import
+        // Scan results and SBOMs of both, tested in scan_import and sbom.
+        .filter(|n| !n.starts_with("scan:") && !n.starts_with("sbom:"))
         .collect();
     assert_eq!(
         names,
@@ -1157,7 +1158,8 @@ fn referrers_api_results_come_along_under_their_digest() {
         .unwrap()
         .iter()
         .map(|a| a["name"].as_str().unwrap())
-        .filter(|n| !n.starts_with("scan:")) // scan results of both, tested in scan_import
+        // Scan results and SBOMs of both, tested in scan_import and sbom.
+        .filter(|n| !n.starts_with("scan:") && !n.starts_with("sbom:"))
         .collect();
     assert_eq!(names, [amd.clone(), format!("{h}/acme/hello@{att_digest}")]);
 }

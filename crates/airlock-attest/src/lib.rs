@@ -97,14 +97,58 @@ pub fn attest(
         "subject": {"name": subject.name, "digest": subject.digest.to_string()},
         "files": files, "findings": findings,
     });
-    let (rbytes, rdigest) = json_blob(&result);
+    let (rbytes, _) = json_blob(&result);
+    let a = attach(
+        &descriptor(&subject.media_type, subject.digest, subject.size),
+        format!("scan:{}", subject.name),
+        ATTESTATION_TYPE,
+        rbytes,
+        retrieved,
+    );
+    Attestation {
+        record: ScanRecord {
+            artifact: subject.name.clone(),
+            subject: subject.digest,
+            scanner: scanner.id.clone(),
+            files: files as u64,
+            findings,
+            attestation: Some(a.artifact.digest),
+        },
+        artifact: a.artifact,
+        index_entry: a.index_entry,
+        blobs: a.blobs,
+    }
+}
+
+/// An OCI artifact attached to another manifest: its catalog [`Artifact`] (kind
+/// `attestation`), its `index.json` entry and its blobs.
+#[derive(Debug, Clone)]
+pub struct Attachment {
+    pub artifact: Artifact,
+    pub index_entry: Descriptor,
+    /// (digest, bytes): the manifest, the document and the empty config, in that order.
+    pub blobs: Vec<(Digest, Vec<u8>)>,
+}
+
+/// `document` (of media type `artifact_type`) as an OCI artifact named `name` whose `subject`
+/// is `subject`: a manifest with the empty config and the document as its one layer, so a
+/// registry lists it among the subject's referrers. `retrieved` (RFC 3339) is recorded as
+/// provenance, outside the OCI content.
+pub fn attach(
+    subject: &Descriptor,
+    name: String,
+    artifact_type: &str,
+    document: Vec<u8>,
+    retrieved: &str,
+) -> Attachment {
+    let ddigest = Sha256::digest(&document);
     let empty = Sha256::digest(media::EMPTY_JSON);
     let manifest = Manifest {
         schema_version: 2,
         media_type: Some(media::OCI_MANIFEST.into()),
-        artifact_type: Some(ATTESTATION_TYPE.into()),
+        artifact_type: Some(artifact_type.into()),
         config: descriptor(media::OCI_EMPTY, empty, media::EMPTY_JSON.len() as u64),
-        layers: vec![descriptor(ATTESTATION_TYPE, rdigest, rbytes.len() as u64)],
+        layers: vec![descriptor(artifact_type, ddigest, document.len() as u64)],
         subject: Some(descriptor(
             &subject.media_type,
             subject.digest,
@@ -114,16 +158,7 @@ pub fn attest(
     };
     let (mbytes, mdigest) = json_blob(&manifest);
     let size = mbytes.len() as u64;
-    let name = format!("scan:{}", subject.name);
-    Attestation {
-        record: ScanRecord {
-            artifact: subject.name.clone(),
-            subject: subject.digest,
-            scanner: scanner.id.clone(),
-            files: files as u64,
-            findings,
-            attestation: Some(mdigest),
-        },
+    Attachment {
         artifact: Artifact {
             kind: ArtifactKind::Attestation,
             name: name.clone(),
@@ -141,7 +176,7 @@ pub fn attest(
             media_type: media::OCI_MANIFEST.into(),
             digest: mdigest,
             size,
-            artifact_type: Some(ATTESTATION_TYPE.into()),
+            artifact_type: Some(artifact_type.into()),
             platform: None,
             annotations: BTreeMap::from([
                 (
@@ -153,7 +188,7 @@ pub fn attest(
         },
         blobs: vec![
             (mdigest, mbytes),
-            (rdigest, rbytes),
+            (ddigest, document),
             (empty, media::EMPTY_JSON.to_vec()),
         ],
     }

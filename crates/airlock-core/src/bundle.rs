@@ -380,7 +380,13 @@ pub fn check_artifact_name(kind: ArtifactKind, name: &str) -> Result<(), String>
             .into_iter()
             .find_map(|k| check(k, subject).ok())
             .ok_or_else(|| format!("{subject:?} names no valid image, model, file or closure")),
-            None => Err("must start with \"scan:\"".into()),
+            None => match name
+                .strip_prefix("sbom:")
+                .or_else(|| name.strip_prefix("spdx:"))
+            {
+                Some(image) => check_sbom_subject(image),
+                None => Err("must start with \"scan:\", \"sbom:\" or \"spdx:\"".into()),
+            },
         },
         k => check(k, name),
     };
@@ -390,6 +396,33 @@ pub fn check_artifact_name(kind: ArtifactKind, name: &str) -> Result<(), String>
             crate::text::escape(name)
         )
     })
+}
+
+/// The image an SBOM describes: an image reference, optionally followed by `@OS/ARCH[/VARIANT]`
+/// (one platform of an index) or `@sha256:HEX` (a platform manifest without a platform).
+fn check_sbom_subject(image: &str) -> Result<(), String> {
+    use crate::manifest::check_reference;
+    if check_reference(image).is_ok() {
+        return Ok(());
+    }
+    let bad = || format!("{image:?} names no valid image (with an optional @os/arch)");
+    let (head, tail) = image.rsplit_once('@').ok_or_else(bad)?;
+    check_reference(head).map_err(|_| bad())?;
+    let platform = |t: &str| {
+        let parts: Vec<&str> = t.split('/').collect();
+        (2..=3).contains(&parts.len())
+            && parts.iter().all(|p| {
+                !p.is_empty()
+                    && p.len() <= 32
+                    && p.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            })
+    };
+    if platform(tail) || tail.parse::<crate::Digest>().is_ok() {
+        Ok(())
+    } else {
+        Err(bad())
+    }
 }
 
 /// A media type usable as an HTTP header value: `type/subtype` of visible ASCII (RFC 6838
@@ -543,7 +576,24 @@ mod tests {
         check_artifact_name(ArtifactKind::Model, "acme/tiny-model").unwrap();
         check_artifact_name(ArtifactKind::File, "k3s").unwrap();
         check_artifact_name(ArtifactKind::Attestation, "scan:acme/tiny-model").unwrap();
+        for good in [
+            "sbom:registry.example/acme/hello:v1",
+            "spdx:registry.example/acme/hello:v1@linux/arm64/v8",
+            "sbom:registry.example/acme/hello@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@linux/amd64",
+        ] {
+            check_artifact_name(ArtifactKind::Attestation, good).unwrap();
+        }
         for (kind, bad) in [
+            (ArtifactKind::Attestation, "sbom:acme/../x:v1"),
+            (
+                ArtifactKind::Attestation,
+                "sbom:registry.example/x:v1@linux/../amd64",
+            ),
+            (
+                ArtifactKind::Attestation,
+                "spdx:registry.example/x:v1@Linux AMD64",
+            ),
+            (ArtifactKind::Attestation, "sbom:"),
             (ArtifactKind::Model, "../../etc"),
             (ArtifactKind::Model, "acme/x\r\nFAKE"),
             (ArtifactKind::Image, "acme/../hello:v1"),

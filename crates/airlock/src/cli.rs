@@ -244,6 +244,13 @@ pub struct PackArgs {
     /// (the new results are stored).
     #[arg(long, conflicts_with = "no_scan")]
     pub no_scan_cache: bool,
+    /// Do not make SBOMs of the images (by default each image, each platform of an index,
+    /// gets a CycloneDX SBOM attached to it as `sbom:IMAGE`, signed with the bundle).
+    #[arg(long)]
+    pub no_sbom: bool,
+    /// Also attach an SPDX 2.3 SBOM to each image (`spdx:IMAGE`).
+    #[arg(long, conflicts_with = "no_sbom")]
+    pub sbom_spdx: bool,
     #[command(flatten)]
     pub rules: RulesArgs,
     /// Store that registry images are mirrored into and packed from (synced first when

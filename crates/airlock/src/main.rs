@@ -5,6 +5,7 @@ mod cli;
 #[macro_use]
 mod cmd;
 mod lading;
+mod sboms;
 mod scan_cache;
 mod scanning;
 

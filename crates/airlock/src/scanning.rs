@@ -401,10 +401,25 @@ pub fn scan_plan(
             airlock_attest::attest(s.artifact, s.files, &s.findings, &scanner, retrieved)
         })
         .collect();
-    // Add the attestations to the plan: blobs, artifacts and index.json entries.
-    let mut index: Index = serde_json::from_slice(&plan.index_json).context("index.json")?;
     let mut records = Vec::new();
+    let mut attachments = Vec::new();
     for a in attestations {
+        records.push(a.record);
+        attachments.push(airlock_attest::Attachment {
+            artifact: a.artifact,
+            index_entry: a.index_entry,
+            blobs: a.blobs,
+        });
+    }
+    add_to_plan(plan, attachments)?;
+    Ok(records)
+}
+
+/// Adds attached artifacts to the plan: their blobs (once each), artifacts and `index.json`
+/// entries.
+pub fn add_to_plan(plan: &mut Plan, attachments: Vec<airlock_attest::Attachment>) -> Result<()> {
+    let mut index: Index = serde_json::from_slice(&plan.index_json).context("index.json")?;
+    for a in attachments {
         for (d, bytes) in a.blobs {
             if !plan.blobs.iter().any(|b| b.digest == d) {
                 plan.blobs.push(PlannedBlob {
@@ -416,10 +431,9 @@ pub fn scan_plan(
         }
         plan.artifacts.push(a.artifact);
         index.manifests.push(a.index_entry);
-        records.push(a.record);
     }
     plan.index_json = serde_json::to_vec(&index).expect("index serializes");
-    Ok(records)
+    Ok(())
 }
 
 #[cfg(test)]

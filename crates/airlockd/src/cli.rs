@@ -67,6 +67,9 @@ pub enum Command {
     Inventory(InventoryCmd),
     /// Model lineage: which imported models were trained on a dataset, or a model's ancestry.
     Lineage(LineageArgs),
+    /// The software bills of materials that bundles carried for the images served here.
+    #[command(subcommand)]
+    Sbom(SbomCmd),
     /// Compliance reports: the transfer register, what is served, the integrity of the record;
     /// signed by the appliance key (FILE.dsse.json beside the report).
     Report(ReportArgs),
@@ -288,6 +291,34 @@ pub enum ReportFormat {
     Json,
     Csv,
     Oscal,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SbomCmd {
+    /// Print the SBOM of a served image (as signed in its bundle; the digest is checked).
+    Show(SbomShowArgs),
+    /// The images served with an SBOM, and the SBOM's digest.
+    List,
+}
+
+#[derive(Args, Debug)]
+pub struct SbomShowArgs {
+    /// The image as served (`registry.example/acme/hello:v1`; `IMAGE@linux/arm64` for one
+    /// platform of a multi-platform image).
+    pub image: String,
+    /// Which document: the CycloneDX SBOM every packed image gets, or the SPDX one that
+    /// `airlock pack --sbom-spdx` adds.
+    #[arg(long, value_enum, default_value_t = SbomFormat::CyclonedxJson)]
+    pub format: SbomFormat,
+    /// Write to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SbomFormat {
+    CyclonedxJson,
+    SpdxJson,
 }
 
 #[derive(Args, Debug)]

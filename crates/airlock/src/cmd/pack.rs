@@ -154,6 +154,10 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
         let (rules, allow) = rules.as_ref().expect("loaded unless --no-scan");
         crate::scanning::scan_plan(&mut plan, &format_rfc3339(t), rules, allow, cache.as_ref())?
     };
+    if !a.no_sbom {
+        let n = crate::sboms::sbom_plan(&mut plan, &format_rfc3339(t), a.sbom_spdx)?;
+        tracing::debug!(sboms = n, "SBOMs attached");
+    }
     if let Some(c) = &cache {
         tracing::info!(
             scanned = c.stats.scanned(),

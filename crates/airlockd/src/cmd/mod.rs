@@ -20,6 +20,7 @@ mod list;
 mod node;
 mod replica;
 mod report;
+mod sbom;
 mod serve;
 
 use std::io::Write;
@@ -43,6 +44,7 @@ pub fn run(cli: &Cli) -> Result<u8> {
         Command::Audit(AuditCmd::Verify) => audit::verify(cli),
         Command::Inventory(InventoryCmd::Export { out }) => inventory::export(cli, out),
         Command::Lineage(a) => lineage::run(cli, a),
+        Command::Sbom(c) => sbom::run(cli, c),
         Command::Report(a) => report::run(cli, a),
         Command::Serve(a) => serve::run(cli, a),
         Command::Node(NodeCmd::Preflight(a)) => node::preflight(cli, a),

@@ -1,0 +1,272 @@
+//! SBOMs of the images `airlock pack` carries, made while packing and signed with the bundle.
+//!
+//! For every image artifact of the plan, and for every platform of a multi-platform index, the
+//! layers are read in order (from where the plan reads them: a store blob, a source file, a
+//! range of an archive) and catalogued by airlock-sbom, exactly as `airlock sbom` does. Each
+//! SBOM becomes an OCI artifact whose `subject` is the image manifest it describes
+//! (artifactType `application/vnd.cyclonedx+json`, and `application/spdx+json` with
+//! `--sbom-spdx`), added to the plan as an `attestation` artifact named `sbom:IMAGE` (or
+//! `spdx:IMAGE`; `IMAGE@OS/ARCH` per platform of an index). The bundle manifest lists it, so
+//! it is signed with everything else, and the appliance serves it through the referrers API of
+//! the image it describes.
+//!
+//! Signatures, attestations and SBOMs that came along with an image (a manifest with a
+//! `subject`, a cosign `sha256-HEX.sig` tag, layers that are not tars) get none.
+//!
+//! An image whose layers are not all in the plan (a foreign layer, or a layer left home by a
+//! differential bundle's plan) gets no SBOM, with a warning: a partial SBOM would claim less
+//! than the image holds. A layer that cannot be catalogued (not a tar, a malformed dpkg
+//! status) fails the pack, naming the image and the layer; `--no-sbom` packs without SBOMs.
+//! The CycloneDX document carries no timestamp, and the SPDX one the pack time, so the same
+//! sources give the same SBOM digests.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom};
+
+use airlock_bundle::writer::{BlobData, PlannedBlob};
+use airlock_core::bundle::ArtifactKind;
+use airlock_core::oci::{Descriptor, Index, Manifest};
+use airlock_core::{media, Digest};
+use airlock_mirror::plan::Plan;
+use airlock_sbom::cyclonedx::{Subject, Tool};
+use airlock_sbom::{Distro, Files, Limits};
+use anyhow::{bail, Context, Result};
+
+/// artifactType (and layer media type) of a CycloneDX JSON SBOM.
+pub const CYCLONEDX_TYPE: &str = "application/vnd.cyclonedx+json";
+/// artifactType (and layer media type) of an SPDX JSON SBOM.
+pub const SPDX_TYPE: &str = "application/spdx+json";
+
+/// The config media type of Docker schema 2 images.
+const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+
+/// One image manifest to describe: its descriptor, the manifest, and a name suffix
+/// (`@os/arch` for a platform of an index, empty otherwise).
+struct Target {
+    desc: Descriptor,
+    manifest: Manifest,
+    suffix: String,
+}
+
+fn bytes_of<'a>(blobs: &'a BTreeMap<Digest, &PlannedBlob>, d: &Digest) -> Option<&'a [u8]> {
+    match &blobs.get(d)?.data {
+        BlobData::Bytes(b) => Some(b),
+        BlobData::File { .. } => None,
+    }
+}
+
+/// Is `m` a container filesystem: every layer a tar layer, and not attached to another manifest
+/// (a signature, attestation or SBOM that came along with an image has a `subject`, or is
+/// tagged `sha256-HEX.sig`/`.att`/`.sbom`)?
+fn is_filesystem(m: &Manifest) -> bool {
+    m.subject.is_none()
+        && !m.layers.is_empty()
+        && m.layers
+            .iter()
+            .all(|l| airlock_scan::Compression::of_media_type(&l.media_type).is_some())
+}
+
+/// Is `name` a tag cosign's tag scheme gives signatures, attestations and SBOMs?
+fn cosign_tag(name: &str) -> bool {
+    let Some((_, tag)) = name.rsplit_once(':') else {
+        return false;
+    };
+    let Some(rest) = tag.strip_prefix("sha256-") else {
+        return false;
+    };
+    let Some((hex, ext)) = rest.split_once('.') else {
+        return false;
+    };
+    hex.len() == 64
+        && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        && matches!(ext, "sig" | "att" | "sbom")
+}
+
+/// The image manifests of an image artifact whose root is `root`.
+fn targets(
+    root_desc: Descriptor,
+    root: &[u8],
+    blobs: &BTreeMap<Digest, &PlannedBlob>,
+) -> Result<Vec<Target>> {
+    if !media::is_index(&root_desc.media_type) {
+        let manifest: Manifest = serde_json::from_slice(root).context("image manifest")?;
+        if !is_filesystem(&manifest) {
+            return Ok(vec![]);
+        }
+        return Ok(vec![Target {
+            desc: root_desc,
+            manifest,
+            suffix: String::new(),
+        }]);
+    }
+    let index: Index = serde_json::from_slice(root).context("image index")?;
+    let mut out = Vec::new();
+    for d in index.manifests {
+        if media::is_index(&d.media_type) {
+            continue; // nested indexes are not platform images
+        }
+        let Some(bytes) = bytes_of(blobs, &d.digest) else {
+            continue; // a platform the bundle leaves out
+        };
+        let manifest: Manifest = serde_json::from_slice(bytes).context("image manifest")?;
+        if !is_filesystem(&manifest)
+            || !matches!(
+                manifest.config.media_type.as_str(),
+                media::OCI_CONFIG | DOCKER_CONFIG
+            )
+        {
+            continue; // not an image (an attestation manifest in a BuildKit index)
+        }
+        let suffix = match &d.platform {
+            Some(p) => format!("@{}", p.key()),
+            None => format!("@{}", d.digest),
+        };
+        out.push(Target {
+            desc: d,
+            manifest,
+            suffix,
+        });
+    }
+    Ok(out)
+}
+
+/// A reader of a planned blob's bytes.
+fn open(b: &PlannedBlob) -> Result<Box<dyn Read>> {
+    Ok(match &b.data {
+        BlobData::Bytes(bytes) => Box::new(std::io::Cursor::new(bytes.clone())),
+        BlobData::File { path, offset, .. } => {
+            let mut f =
+                std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            f.seek(SeekFrom::Start(*offset))
+                .with_context(|| format!("seeking in {}", path.display()))?;
+            Box::new(f.take(b.size))
+        }
+    })
+}
+
+/// The catalogued files of `m`'s layers, or `None` when a layer is not in the plan.
+fn files_of(
+    m: &Manifest,
+    blobs: &BTreeMap<Digest, &PlannedBlob>,
+    limits: &Limits,
+) -> Result<Option<Files>> {
+    if m.layers.len() > limits.max_layers {
+        bail!("{} layers, more than {}", m.layers.len(), limits.max_layers);
+    }
+    let mut files = Files::default();
+    for l in &m.layers {
+        let Some(b) = blobs.get(&l.digest) else {
+            return Ok(None);
+        };
+        let digest = l.digest.to_string();
+        let Some(compression) = airlock_scan::Compression::of_media_type(&l.media_type) else {
+            bail!(
+                "layer {digest}: media type {:?} is not a tar layer",
+                l.media_type
+            );
+        };
+        let stream = airlock_scan::layer::tar_stream(
+            std::io::BufReader::with_capacity(1 << 20, open(b)?),
+            compression,
+            limits.max_layer_unpacked,
+        )
+        .with_context(|| format!("layer {digest}"))?;
+        airlock_sbom::files::apply_layer(&mut files, stream, &digest, limits)?;
+    }
+    Ok(Some(files))
+}
+
+/// Makes the SBOMs of the plan's images and adds them to the plan; returns how many were made.
+pub fn sbom_plan(plan: &mut Plan, retrieved: &str, spdx: bool) -> Result<usize> {
+    let limits = Limits::default();
+    let tool = Tool {
+        name: "airlock".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let mut attachments = Vec::new();
+    {
+        let blobs: BTreeMap<Digest, &PlannedBlob> =
+            plan.blobs.iter().map(|b| (b.digest, b)).collect();
+        for a in plan
+            .artifacts
+            .iter()
+            .filter(|a| a.kind == ArtifactKind::Image && !cosign_tag(&a.name))
+        {
+            let Some(root) = bytes_of(&blobs, &a.digest) else {
+                continue;
+            };
+            let root_desc = Descriptor {
+                media_type: a.media_type.clone(),
+                digest: a.digest,
+                size: a.size,
+                artifact_type: None,
+                platform: None,
+                annotations: BTreeMap::new(),
+            };
+            for t in
+                targets(root_desc, root, &blobs).with_context(|| format!("image {}", a.name))?
+            {
+                let name = format!("{}{}", a.name, t.suffix);
+                let Some(files) = files_of(&t.manifest, &blobs, &limits)
+                    .with_context(|| format!("SBOM of image {name} (--no-sbom packs without)"))?
+                else {
+                    tracing::warn!(
+                        image = %name,
+                        "no SBOM: a layer of the image is not in this bundle"
+                    );
+                    continue;
+                };
+                for (path, size) in &files.skipped {
+                    tracing::warn!(image = %name, "{path}: {size} bytes, over the limit; not catalogued");
+                }
+                let packages = airlock_sbom::catalog(&files)
+                    .with_context(|| format!("SBOM of image {name} (--no-sbom packs without)"))?;
+                let distro = Distro::of(&files);
+                let subject = Subject {
+                    kind: "container",
+                    name: name.clone(),
+                    version: Some(t.desc.digest.to_string()),
+                };
+                let doc =
+                    airlock_sbom::cyclonedx::render(&packages, &distro, &subject, &tool, None);
+                attachments.push(airlock_attest::attach(
+                    &t.desc,
+                    format!("sbom:{name}"),
+                    CYCLONEDX_TYPE,
+                    doc,
+                    retrieved,
+                ));
+                if spdx {
+                    let doc =
+                        airlock_sbom::spdx::render(&packages, &distro, &subject, &tool, retrieved);
+                    attachments.push(airlock_attest::attach(
+                        &t.desc,
+                        format!("spdx:{name}"),
+                        SPDX_TYPE,
+                        doc,
+                        retrieved,
+                    ));
+                }
+                tracing::info!(image = %name, packages = packages.len(), "SBOM made");
+            }
+        }
+    }
+    let n = attachments.len();
+    crate::scanning::add_to_plan(plan, attachments)?;
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cosign_tags_are_recognised() {
+        let hex = "a".repeat(64);
+        assert!(cosign_tag(&format!("reg.example/x:sha256-{hex}.sig")));
+        assert!(cosign_tag(&format!("reg.example:5000/x:sha256-{hex}.att")));
+        assert!(!cosign_tag("reg.example/x:v1"));
+        assert!(!cosign_tag(&format!("reg.example/x:sha256-{hex}.tar")));
+        assert!(!cosign_tag("reg.example/x:sha256-abc.sig"));
+    }
+}

@@ -1,0 +1,131 @@
+//! `airlockd sbom list|show`: the SBOMs bundles carried for the images this appliance serves.
+//!
+//! `airlock pack` attaches an SBOM to every image it packs: an OCI artifact named
+//! `sbom:IMAGE` (CycloneDX) or `spdx:IMAGE` (SPDX), whose one layer is the document and whose
+//! `subject` is the image manifest; the bundle manifest lists it, so it was signed and its
+//! digest verified at import like any artifact. These commands read it from the catalog and
+//! the store on a read-only open, re-checking each blob against its digest as it is read.
+
+use std::io::Write;
+
+use airlock_core::oci::Manifest;
+use airlock_core::Digest;
+use airlock_ui::exit;
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::json;
+
+use super::{open_reader, print_json};
+use crate::cli::{Cli, SbomCmd, SbomFormat, SbomShowArgs};
+
+/// Largest SBOM manifest read.
+const MAX_MANIFEST: u64 = 1 << 20;
+/// Largest SBOM document read (a 10,000-package image's CycloneDX is about 10 MiB).
+const MAX_DOCUMENT: u64 = 256 << 20;
+
+pub fn run(cli: &Cli, c: &SbomCmd) -> Result<u8> {
+    match c {
+        SbomCmd::List => list(cli),
+        SbomCmd::Show(a) => show(cli, a),
+    }
+}
+
+/// `(prefix, image, digest)` of every current SBOM artifact.
+fn sboms(a: &airlock_appliance::Appliance) -> Result<Vec<(&'static str, String, String)>> {
+    let mut out = Vec::new();
+    for r in a.catalog.served()? {
+        if r.kind != "attestation" || !r.current {
+            continue;
+        }
+        for prefix in ["sbom:", "spdx:"] {
+            if let Some(image) = r.name.strip_prefix(prefix) {
+                out.push((prefix, image.to_string(), r.digest.clone()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn list(cli: &Cli) -> Result<u8> {
+    let a = open_reader(cli)?;
+    let rows = sboms(&a)?;
+    if cli.json {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|(p, image, d)| {
+                let format = if *p == "sbom:" {
+                    "cyclonedx-json"
+                } else {
+                    "spdx-json"
+                };
+                json!({"image": image, "format": format, "digest": d})
+            })
+            .collect();
+        print_json(&v)?;
+    } else if rows.is_empty() {
+        say!("no served image has an SBOM");
+    } else {
+        for (p, image, d) in &rows {
+            let f = if *p == "sbom:" { "cyclonedx" } else { "spdx" };
+            say!("{image}  {f}  {d}");
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn show(cli: &Cli, s: &SbomShowArgs) -> Result<u8> {
+    let a = open_reader(cli)?;
+    let prefix = match s.format {
+        SbomFormat::CyclonedxJson => "sbom:",
+        SbomFormat::SpdxJson => "spdx:",
+    };
+    let rows = sboms(&a)?;
+    let Some((_, _, digest)) = rows
+        .iter()
+        .find(|(p, image, _)| *p == prefix && *image == s.image)
+    else {
+        let mut with: Vec<&str> = rows
+            .iter()
+            .filter(|(p, _, _)| *p == prefix)
+            .map(|(_, i, _)| i.as_str())
+            .collect();
+        with.dedup();
+        bail!(
+            "no {} SBOM is served for {:?}; images with one: {}",
+            if prefix == "sbom:" {
+                "CycloneDX"
+            } else {
+                "SPDX (packed with --sbom-spdx)"
+            },
+            s.image,
+            if with.is_empty() {
+                "none".to_string()
+            } else {
+                with.join(", ")
+            }
+        );
+    };
+    let digest: Digest = digest
+        .parse()
+        .map_err(|e| anyhow!("catalog digest {digest}: {e}"))?;
+    let m = a
+        .store
+        .read_verified(&digest, MAX_MANIFEST)
+        .with_context(|| format!("SBOM manifest {digest}"))?;
+    let m: Manifest =
+        serde_json::from_slice(&m).with_context(|| format!("SBOM manifest {digest}"))?;
+    let [layer] = m.layers.as_slice() else {
+        bail!(
+            "SBOM manifest {digest} has {} layers, not one",
+            m.layers.len()
+        );
+    };
+    let doc = a
+        .store
+        .read_verified(&layer.digest, MAX_DOCUMENT)
+        .with_context(|| format!("SBOM document {}", layer.digest))?;
+    match &s.out {
+        Some(p) => std::fs::write(p, &doc).with_context(|| format!("writing {}", p.display()))?,
+        None => std::io::stdout().lock().write_all(&doc)?,
+    }
+    Ok(exit::OK)
+}
