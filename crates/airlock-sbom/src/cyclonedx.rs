@@ -2,8 +2,10 @@
 //!
 //! Components are sorted; each carries `type: library`, name, version, a package URL
 //! (`pkg:deb/<distro id>/NAME@VERSION?arch=..&distro=..&upstream=..`, `pkg:pypi/NAME@VERSION`
-//! with the PEP 503 name), `supplier.name` (dpkg `Maintainer`, Python maintainer or author;
-//! the NTIA minimum elements ask for a supplier), licences, and properties
+//! with the PEP 503 name, `pkg:npm/%40SCOPE/NAME@VERSION`, `pkg:apk/<distro id>/…`,
+//! `pkg:rpm/<distro id>/NAME@VERSION-RELEASE?arch=..&epoch=..`), `supplier.name` (dpkg
+//! `Maintainer`, Python maintainer or author, npm author, apk maintainer, rpm vendor; the
+//! NTIA minimum elements ask for a supplier), licences, and properties
 //! `airlock:source-package`, `airlock:location` and, for images, `airlock:layer`. The
 //! `bom-ref` is the package URL, with a suffix derived from the file it was found in when
 //! two components share one. The serial number is a UUID (version nibble 5, as for a
@@ -85,7 +87,40 @@ pub fn purl(p: &Package, distro: &Distro) -> String {
             purl_encode(&normalize_name(&p.name)),
             purl_encode(&p.version)
         ),
+        Ecosystem::Npm => crate::npm::purl(p),
+        Ecosystem::Apk => crate::apk::purl(p, distro),
+        Ecosystem::Rpm => crate::rpm::purl(p, distro),
     }
+}
+
+/// `pkg:TYPE/NAMESPACE/NAME@VERSION?QUALIFIERS`: each part percent-encoded, qualifiers with
+/// a value in key order, the namespace left out when there is none.
+pub fn purl_with(
+    ty: &str,
+    namespace: Option<&str>,
+    name: &str,
+    version: &str,
+    qualifiers: &[(&str, Option<String>)],
+) -> String {
+    let mut s = format!("pkg:{ty}/");
+    if let Some(ns) = namespace {
+        s.push_str(&purl_encode(ns));
+        s.push('/');
+    }
+    s.push_str(&purl_encode(name));
+    s.push('@');
+    s.push_str(&purl_encode(version));
+    let q: BTreeMap<&str, &String> = qualifiers
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| (*k, v)))
+        .collect();
+    for (i, (k, v)) in q.iter().enumerate() {
+        s.push(if i == 0 { '?' } else { '&' });
+        s.push_str(k);
+        s.push('=');
+        s.push_str(&purl_encode(v));
+    }
+    s
 }
 
 fn licenses(l: &Licenses) -> Option<Value> {

@@ -84,6 +84,12 @@ pub fn wanted(path: &str) -> bool {
             .split_once('/')
             .is_some_and(|(pkg, f)| !pkg.is_empty() && f == "copyright");
     }
+    if crate::npm::is_package_json(path)
+        || path == crate::apk::INSTALLED
+        || crate::rpm::is_rpmdb(path)
+    {
+        return true;
+    }
     match path.rsplit_once('/') {
         Some((dir, "METADATA")) => dir.ends_with(".dist-info"),
         Some((dir, "PKG-INFO")) => dir.ends_with(".egg-info"),
@@ -538,6 +544,12 @@ mod tests {
         assert!(!wanted("usr/share/doc/bash/changelog.gz"));
         assert!(!wanted("usr/bin/bash"));
         assert!(!wanted("x/METADATA"));
+        assert!(wanted("app/node_modules/@s/a/package.json"));
+        assert!(!wanted("app/package.json"));
+        assert!(wanted("lib/apk/db/installed"));
+        assert!(wanted("var/lib/rpm/rpmdb.sqlite"));
+        assert!(wanted("usr/lib/sysimage/rpm/rpmdb.sqlite"));
+        assert!(!wanted("var/lib/rpm/rpmdb.sqlite-wal"));
         assert_eq!(normalize("./var//lib/./dpkg/status").unwrap(), STATUS);
         assert_eq!(normalize("../etc/passwd"), None);
     }

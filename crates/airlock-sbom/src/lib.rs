@@ -3,22 +3,26 @@
 //!
 //! Three steps, each its own module:
 //! - [`files`] gathers only the files the catalogers read (dpkg status files, copyright files,
-//!   Python package metadata, `os-release`) into memory, from a directory tree or from an
-//!   image's layers in order with whiteouts applied; every file, the file count and the total
-//!   are bounded ([`Limits`]).
-//! - [`dpkg`] and [`python`] turn those files into [`Package`]s.
+//!   Python package metadata, npm `package.json`, apk and rpm databases, `os-release`) into
+//!   memory, from a directory tree or from an image's layers in order with whiteouts
+//!   applied; every file, the file count and the total are bounded ([`Limits`]).
+//! - [`dpkg`], [`python`], [`npm`], [`apk`] and [`rpm`] turn those files into [`Package`]s.
 //! - [`cyclonedx`] renders the packages as a deterministic CycloneDX document: sorted
 //!   components, a serial number derived from the content, no timestamp unless the caller
 //!   passes one (`SOURCE_DATE_EPOCH`), so the same input gives the same bytes; [`spdx`]
 //!   renders the same packages as SPDX 2.3.
 //!
 //! Everything read is untrusted (image layers, status files, METADATA): a malformed file is
-//! an error that names it, never a panic, and nothing is executed or written to disk.
+//! an error that names it, never a panic, and nothing is executed. The one thing written to
+//! disk is a private temporary copy of an rpm database, which SQLite reads read-only.
 
+pub mod apk;
 pub mod cyclonedx;
 pub mod dpkg;
 pub mod files;
+pub mod npm;
 pub mod python;
+pub mod rpm;
 pub mod spdx;
 
 pub use files::{Files, Limits};
@@ -41,6 +45,9 @@ pub enum SbomError {
 pub enum Ecosystem {
     Deb,
     Python,
+    Npm,
+    Apk,
+    Rpm,
 }
 
 /// One package found in the source.
@@ -49,11 +56,13 @@ pub struct Package {
     pub ecosystem: Ecosystem,
     pub name: String,
     pub version: String,
-    /// Debian architecture (`amd64`, `all`); `None` for Python packages.
+    /// Architecture (`amd64`, `all`, `x86_64`, `noarch`); `None` for Python and npm packages.
     pub arch: Option<String>,
-    /// The Debian source package, when it differs from the binary package's name.
+    /// The source package: Debian `Source` or apk origin when it differs from the binary
+    /// package's name, the rpm `SOURCERPM` file name.
     pub source_package: Option<String>,
-    /// Who supplies the package: dpkg `Maintainer`, Python `Maintainer` or `Author`.
+    /// Who supplies the package: dpkg `Maintainer`, Python `Maintainer` or `Author`, npm
+    /// `author`, apk maintainer, rpm `VENDOR` or `PACKAGER`.
     pub supplier: Option<String>,
     /// Licences as declared: SPDX expression (Python `License-Expression`) or names.
     pub licenses: Licenses,
@@ -123,6 +132,9 @@ impl Distro {
 pub fn catalog(files: &Files) -> Result<Vec<Package>, SbomError> {
     let mut out = dpkg::catalog(files)?;
     out.extend(python::catalog(files)?);
+    out.extend(npm::catalog(files)?);
+    out.extend(apk::catalog(files)?);
+    out.extend(rpm::catalog(files)?);
     out.sort();
     Ok(out)
 }
