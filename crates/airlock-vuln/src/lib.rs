@@ -10,6 +10,7 @@
 //!   events evaluated in the ecosystem's order.
 
 pub mod cvss;
+pub mod db;
 pub mod matching;
 pub mod osv;
 pub mod version;

@@ -54,13 +54,48 @@ pub enum Command {
     /// layers, chat-template injection), malformed formats, and YARA rules (built-in plus
     /// --rules). Exit 0 clean, 1 findings, 2 error.
     Scan(ScanArgs),
-    /// Write a software bill of materials (CycloneDX 1.6 JSON) of a root filesystem directory
-    /// or an OCI image: Debian packages (dpkg database) and Python packages (dist-info and
-    /// egg-info metadata). The same input gives the same bytes.
+    /// Write a software bill of materials (CycloneDX 1.6 JSON, or SPDX 2.3) of a root
+    /// filesystem directory or an OCI image: Debian, Alpine and RPM packages, Python and npm
+    /// packages. The same input gives the same bytes.
     Sbom(SbomArgs),
+    /// Vulnerability data: match an SBOM against a directory of OSV records (a preview of
+    /// what the appliance will find).
+    #[command(subcommand)]
+    Vulndb(VulndbCmd),
     /// Debian package closures: resolve what `spec.debs` asks for against its signed sources.
     #[command(subcommand)]
     Debs(DebsCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VulndbCmd {
+    /// Match the components of a CycloneDX SBOM (`airlock sbom`, `airlockd sbom show`) against
+    /// OSV records, with each ecosystem's version order. Exit 0 whatever is found (it is a
+    /// preview; the appliance's policy decides), 1 when the SBOM or database cannot be read.
+    Match(VulndbMatchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct VulndbMatchArgs {
+    /// The SBOM (CycloneDX JSON).
+    #[arg(long, value_name = "FILE")]
+    pub sbom: PathBuf,
+    /// A directory of OSV records, one JSON file each (osv.dev's per-ecosystem exports,
+    /// unzipped); searched recursively, symlinks not followed.
+    #[arg(long, value_name = "DIR")]
+    pub db: PathBuf,
+    /// Show only matches at or above this severity.
+    #[arg(long, value_enum, default_value_t = MinSeverity::Unknown)]
+    pub min_severity: MinSeverity,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MinSeverity {
+    Unknown,
+    Low,
+    Medium,
+    High,
+    Critical,
 }
 
 #[derive(Subcommand, Debug)]

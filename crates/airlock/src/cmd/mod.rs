@@ -20,6 +20,7 @@ mod sync;
 mod trust;
 mod unpack;
 mod verify;
+mod vulndb;
 
 use std::path::Path;
 
@@ -44,6 +45,7 @@ pub fn run(cli: &Cli) -> Result<u8> {
         Command::Report(a) => report::run(cli, a),
         Command::Scan(a) => scan::run(cli, a),
         Command::Sbom(a) => sbom::run(cli, a),
+        Command::Vulndb(c) => vulndb::run(cli, c),
         Command::Debs(DebsCmd::Resolve(a)) => debs::resolve(cli, a),
     }
 }
