@@ -73,6 +73,29 @@ pub enum VulndbCmd {
     /// OSV records, with each ecosystem's version order. Exit 0 whatever is found (it is a
     /// preview; the appliance's policy decides), 1 when the SBOM or database cannot be read.
     Match(VulndbMatchArgs),
+    /// Pack a directory of OSV records as a signed bundle on channel `vulndb`: the records
+    /// are checked, normalised and sorted into one file (`vulndb`), with a header naming the
+    /// source, build time and counts; records of ecosystems airlock cannot order are counted
+    /// and dropped. The appliance matches what it serves against the newest one imported.
+    Pack(VulndbPackArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct VulndbPackArgs {
+    /// A directory of OSV records (one JSON file each; searched recursively).
+    pub dir: PathBuf,
+    /// Signing key (as for `airlock pack`); repeat to sign with several keys.
+    #[arg(long = "key", value_name = "KEY|URI", required = true)]
+    pub keys: Vec<PathBuf>,
+    /// Output directory for the volume.
+    #[arg(long, value_name = "DIR", default_value = "bundles")]
+    pub out: PathBuf,
+    /// Bundle lifetime: a database goes stale, so the default is short.
+    #[arg(long, default_value = "14d")]
+    pub expires: String,
+    /// Sequence number on the `vulndb` channel (default: seconds since the Unix epoch).
+    #[arg(long)]
+    pub sequence: Option<u64>,
 }
 
 #[derive(Args, Debug)]

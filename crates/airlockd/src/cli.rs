@@ -70,6 +70,10 @@ pub enum Command {
     /// The software bills of materials that bundles carried for the images served here.
     #[command(subcommand)]
     Sbom(SbomCmd),
+    /// Known vulnerabilities of what is served: the SBOMs of the served images matched
+    /// against the newest vulnerability database imported (`airlock vulndb pack`).
+    #[command(subcommand)]
+    Vuln(VulnCmd),
     /// Compliance reports: the transfer register, what is served, the integrity of the record;
     /// signed by the appliance key (FILE.dsse.json beside the report).
     Report(ReportArgs),
@@ -291,6 +295,41 @@ pub enum ReportFormat {
     Json,
     Csv,
     Oscal,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VulnCmd {
+    /// One row per (image, advisory) pair, highest severity first.
+    List(VulnListArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct VulnListArgs {
+    /// Only this served image.
+    #[arg(long, value_name = "IMAGE")]
+    pub artifact: Option<String>,
+    /// Only matches at or above this severity.
+    #[arg(long, value_enum, default_value_t = MinSeverity::Unknown)]
+    pub min_severity: MinSeverity,
+    /// Output format (`--json` is the same as `--format json`).
+    #[arg(long, value_enum, default_value_t = VulnFormat::Table)]
+    pub format: VulnFormat,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MinSeverity {
+    Unknown,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VulnFormat {
+    Table,
+    Json,
+    Csv,
 }
 
 #[derive(Subcommand, Debug)]

@@ -14,6 +14,7 @@ use crate::cli::{Cli, MinSeverity, VulndbCmd, VulndbMatchArgs};
 pub fn run(cli: &Cli, c: &VulndbCmd) -> Result<u8> {
     match c {
         VulndbCmd::Match(a) => run_match(cli, a),
+        VulndbCmd::Pack(a) => run_pack(cli, a),
     }
 }
 
@@ -90,4 +91,162 @@ fn run_match(cli: &Cli, a: &VulndbMatchArgs) -> Result<u8> {
         );
     }
     Ok(airlock_ui::exit::OK)
+}
+
+/// The normalised database file: a header line, then one OSV record per line, sorted by id.
+fn build(dir: &std::path::Path, out: &std::path::Path, built: &str) -> Result<serde_json::Value> {
+    use std::collections::BTreeMap;
+    use std::io::Write as _;
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
+            let e = e?;
+            let t = e.file_type()?;
+            if t.is_dir() {
+                stack.push(e.path());
+            } else if t.is_file() && e.path().extension().is_some_and(|x| x == "json") {
+                files.push(e.path());
+            }
+        }
+    }
+    files.sort();
+    let mut records: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let (mut withdrawn, mut refused) = (0usize, 0usize);
+    let mut ecosystems: BTreeMap<String, usize> = BTreeMap::new();
+    let mut dropped: BTreeMap<String, usize> = BTreeMap::new();
+    for p in &files {
+        let mut buf = Vec::new();
+        std::fs::File::open(p)?
+            .take(airlock_vuln::osv::MAX_RECORD as u64 + 1)
+            .read_to_end(&mut buf)?;
+        let adv = match airlock_vuln::osv::parse(&buf) {
+            Ok(Some(a)) => a,
+            Ok(None) => {
+                withdrawn += 1;
+                continue;
+            }
+            Err(e) => {
+                refused += 1;
+                tracing::warn!("{}: {e}", p.display());
+                continue;
+            }
+        };
+        let v: serde_json::Value = serde_json::from_slice(&buf)?;
+        for a in v["affected"].as_array().into_iter().flatten() {
+            let eco = a["package"]["ecosystem"].as_str().unwrap_or("(none)");
+            if airlock_vuln::version::Scheme::of_ecosystem(eco).is_none() {
+                *dropped.entry(eco.chars().take(64).collect()).or_default() += 1;
+            }
+        }
+        if adv.affected.is_empty() {
+            continue;
+        }
+        for a in &adv.affected {
+            *ecosystems.entry(a.ecosystem.clone()).or_default() += 1;
+        }
+        // Only the entries airlock can order are kept; the record is otherwise as published.
+        let mut v = v;
+        if let Some(arr) = v["affected"].as_array_mut() {
+            arr.retain(|a| {
+                a["package"]["ecosystem"]
+                    .as_str()
+                    .and_then(airlock_vuln::version::Scheme::of_ecosystem)
+                    .is_some()
+            });
+        }
+        records.insert(adv.id.clone(), serde_json::to_vec(&v)?);
+    }
+    let header = json!({
+        "_type": "airlock-vulndb/v1",
+        "built": built,
+        "source": dir.display().to_string(),
+        "files": files.len(),
+        "records": records.len(),
+        "withdrawn": withdrawn,
+        "refused": refused,
+        "ecosystems": ecosystems,
+        "droppedEcosystems": dropped,
+    });
+    let mut w = std::io::BufWriter::new(
+        std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?,
+    );
+    serde_json::to_writer(&mut w, &header)?;
+    w.write_all(b"\n")?;
+    for r in records.values() {
+        w.write_all(r)?;
+        w.write_all(b"\n")?;
+    }
+    w.into_inner()
+        .map_err(|e| e.into_error())?
+        .sync_all()?;
+    Ok(header)
+}
+
+pub fn run_pack(cli: &Cli, a: &crate::cli::VulndbPackArgs) -> Result<u8> {
+    use clap::Parser as _;
+    let t = airlock_core::time::now_checked()?;
+    let built = airlock_core::time::format_rfc3339(t);
+    // A private working directory, removed however this ends.
+    struct Work(std::path::PathBuf);
+    impl Drop for Work {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let tmp = Work(std::env::temp_dir().join(format!(
+        "airlock-vulndb-{}-{}",
+        std::process::id(),
+        t
+    )));
+    std::fs::create_dir(&tmp.0).with_context(|| format!("creating {}", tmp.0.display()))?;
+    let file = tmp.0.join("vulndb.jsonl");
+    let header = build(&a.dir, &file, &built)?;
+    tracing::info!(
+        records = header["records"].as_u64(),
+        "vulnerability database built"
+    );
+    let (digest, _) = airlock_store::hash_file(&file)?;
+    let version = built.replace(':', "").replace('-', "");
+    let manifest = tmp.0.join("vulndb.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "apiVersion: airlock/v1\nkind: Bundle\nmetadata: {{name: vulndb, version: \"{version}\", channel: vulndb}}\nspec:\n  files:\n    - name: vulndb\n      path: ./vulndb.jsonl\n      sha256: \"{}\"\n",
+            digest.hex()
+        ),
+    )?;
+    let mut argv: Vec<std::ffi::OsString> = vec!["airlock".into()];
+    if cli.json {
+        argv.push("--json".into());
+    }
+    argv.extend(["pack".into(), manifest.into_os_string()]);
+    for k in &a.keys {
+        argv.extend(["--key".into(), k.clone().into_os_string()]);
+    }
+    argv.extend([
+        "--out".into(),
+        a.out.clone().into_os_string(),
+        "--expires".into(),
+        a.expires.clone().into(),
+        "--no-sbom".into(),
+    ]);
+    if let Some(s) = a.sequence {
+        argv.extend(["--sequence".into(), s.to_string().into()]);
+    }
+    let inner = crate::cli::Cli::try_parse_from(argv).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let crate::cli::Command::Pack(p) = &inner.command else {
+        unreachable!("argv names pack")
+    };
+    let code = super::pack::run(&inner, p)?;
+    if !cli.json {
+        say!(
+            "vulnerability database: {} records ({} withdrawn, {} refused), ecosystems {}",
+            header["records"],
+            header["withdrawn"],
+            header["refused"],
+            header["ecosystems"]
+        );
+    }
+    Ok(code)
 }

@@ -22,6 +22,7 @@ mod replica;
 mod report;
 mod sbom;
 mod serve;
+mod vuln;
 
 use std::io::Write;
 use std::path::Path;
@@ -45,6 +46,7 @@ pub fn run(cli: &Cli) -> Result<u8> {
         Command::Inventory(InventoryCmd::Export { out }) => inventory::export(cli, out),
         Command::Lineage(a) => lineage::run(cli, a),
         Command::Sbom(c) => sbom::run(cli, c),
+        Command::Vuln(c) => vuln::run(cli, c),
         Command::Report(a) => report::run(cli, a),
         Command::Serve(a) => serve::run(cli, a),
         Command::Node(NodeCmd::Preflight(a)) => node::preflight(cli, a),

@@ -45,6 +45,38 @@ fn sboms(a: &airlock_appliance::Appliance) -> Result<Vec<(&'static str, String, 
     Ok(out)
 }
 
+/// The document of the SBOM artifact whose manifest is `digest`, each blob checked against its
+/// digest.
+pub(crate) fn document(a: &airlock_appliance::Appliance, digest: &str) -> Result<Vec<u8>> {
+    let digest: Digest = digest
+        .parse()
+        .map_err(|e| anyhow!("catalog digest {digest}: {e}"))?;
+    let m = a
+        .store
+        .read_verified(&digest, MAX_MANIFEST)
+        .with_context(|| format!("SBOM manifest {digest}"))?;
+    let m: Manifest =
+        serde_json::from_slice(&m).with_context(|| format!("SBOM manifest {digest}"))?;
+    let [layer] = m.layers.as_slice() else {
+        bail!(
+            "SBOM manifest {digest} has {} layers, not one",
+            m.layers.len()
+        );
+    };
+    a.store
+        .read_verified(&layer.digest, MAX_DOCUMENT)
+        .with_context(|| format!("SBOM document {}", layer.digest))
+}
+
+/// `(image, manifest digest)` of every served CycloneDX SBOM.
+pub(crate) fn cyclonedx_sboms(a: &airlock_appliance::Appliance) -> Result<Vec<(String, String)>> {
+    Ok(sboms(a)?
+        .into_iter()
+        .filter(|(p, _, _)| *p == "sbom:")
+        .map(|(_, i, d)| (i, d))
+        .collect())
+}
+
 fn list(cli: &Cli) -> Result<u8> {
     let a = open_reader(cli)?;
     let rows = sboms(&a)?;
@@ -104,25 +136,7 @@ fn show(cli: &Cli, s: &SbomShowArgs) -> Result<u8> {
             }
         );
     };
-    let digest: Digest = digest
-        .parse()
-        .map_err(|e| anyhow!("catalog digest {digest}: {e}"))?;
-    let m = a
-        .store
-        .read_verified(&digest, MAX_MANIFEST)
-        .with_context(|| format!("SBOM manifest {digest}"))?;
-    let m: Manifest =
-        serde_json::from_slice(&m).with_context(|| format!("SBOM manifest {digest}"))?;
-    let [layer] = m.layers.as_slice() else {
-        bail!(
-            "SBOM manifest {digest} has {} layers, not one",
-            m.layers.len()
-        );
-    };
-    let doc = a
-        .store
-        .read_verified(&layer.digest, MAX_DOCUMENT)
-        .with_context(|| format!("SBOM document {}", layer.digest))?;
+    let doc = document(&a, digest)?;
     match &s.out {
         Some(p) => std::fs::write(p, &doc).with_context(|| format!("writing {}", p.display()))?,
         None => std::io::stdout().lock().write_all(&doc)?,
