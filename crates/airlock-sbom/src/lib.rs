@@ -6,7 +6,9 @@
 //!   Python package metadata, `os-release`) into memory, from a directory tree or from an
 //!   image's layers in order with whiteouts applied; every file, the file count and the total
 //!   are bounded ([`Limits`]).
-//! - [`dpkg`] and [`python`] turn those files into [`Package`]s.
+//!   Executables are not kept: each ELF file is read on its own and only what [`binary`]
+//!   takes out of it (Go build information, `cargo auditable` crate lists) is.
+//! - [`dpkg`], [`python`], [`golang`] and [`rust`] turn those into [`Package`]s.
 //! - [`cyclonedx`] renders the packages as a deterministic CycloneDX document: sorted
 //!   components, a serial number derived from the content, no timestamp unless the caller
 //!   passes one (`SOURCE_DATE_EPOCH`), so the same input gives the same bytes.
@@ -14,10 +16,13 @@
 //! Everything read is untrusted (image layers, status files, METADATA): a malformed file is
 //! an error that names it, never a panic, and nothing is executed or written to disk.
 
+pub mod binary;
 pub mod cyclonedx;
 pub mod dpkg;
 pub mod files;
+pub mod golang;
 pub mod python;
+pub mod rust;
 
 pub use files::{Files, Limits};
 
@@ -39,6 +44,10 @@ pub enum SbomError {
 pub enum Ecosystem {
     Deb,
     Python,
+    /// Go modules and the standard library, from an executable's build information.
+    Go,
+    /// Rust crates, from an executable's `cargo auditable` list.
+    Cargo,
 }
 
 /// One package found in the source.
@@ -47,7 +56,7 @@ pub struct Package {
     pub ecosystem: Ecosystem,
     pub name: String,
     pub version: String,
-    /// Debian architecture (`amd64`, `all`); `None` for Python packages.
+    /// Debian architecture (`amd64`, `all`); `None` for other ecosystems.
     pub arch: Option<String>,
     /// The Debian source package, when it differs from the binary package's name.
     pub source_package: Option<String>,
@@ -55,7 +64,8 @@ pub struct Package {
     pub supplier: Option<String>,
     /// Licences as declared: SPDX expression (Python `License-Expression`) or names.
     pub licenses: Licenses,
-    /// The file the package was found in (relative to the root, `/`-separated).
+    /// The file the package was found in (relative to the root, `/`-separated): for Go
+    /// modules and Rust crates, the executable.
     pub location: String,
     /// The digest of the image layer that file came from (images only).
     pub layer: Option<String>,
@@ -121,6 +131,8 @@ impl Distro {
 pub fn catalog(files: &Files) -> Result<Vec<Package>, SbomError> {
     let mut out = dpkg::catalog(files)?;
     out.extend(python::catalog(files)?);
+    out.extend(golang::catalog(files));
+    out.extend(rust::catalog(files));
     out.sort();
     Ok(out)
 }
