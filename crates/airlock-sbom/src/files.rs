@@ -5,11 +5,18 @@
 //! their number and total size; a file over its bound is skipped with a warning in
 //! [`Files::skipped`], a source over the count or total is an error.
 //!
-//! Image layers are applied in order as an overlay filesystem would: a whiteout
-//! `DIR/.wh.NAME` removes `DIR/NAME` (and everything under it) from the lower layers, an
-//! opaque marker `DIR/.wh..wh..opq` removes everything under `DIR` from the lower layers,
-//! and an entry of any other kind replaces a lower file at its path. Whiteouts in a layer
-//! never remove that layer's own files.
+//! Executables are not kept: a regular file that starts with the ELF magic and is at most
+//! [`Limits::max_binary`] bytes is read into a buffer of its own, [`crate::binary::extract`]
+//! takes the Go build information and `cargo auditable` crate list out of it, and only those
+//! are kept ([`Files::binaries`]); the buffer is dropped before the next file, so memory holds
+//! one executable at a time. A larger executable is skipped with a warning in
+//! [`Files::skipped`].
+//!
+//! Image layers are applied in order as an overlay filesystem would, to kept files and to
+//! executables' results alike: a whiteout `DIR/.wh.NAME` removes `DIR/NAME` (and everything
+//! under it) from the lower layers, an opaque marker `DIR/.wh..wh..opq` removes everything
+//! under `DIR` from the lower layers, and an entry of any other kind replaces a lower file at
+//! its path. Whiteouts in a layer never remove that layer's own files.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -19,6 +26,7 @@ use airlock_core::oci::{Descriptor, Index, Manifest};
 use airlock_scan::layer::{is_limit_error, tar_stream, Compression};
 use airlock_store::layout::OciLayout;
 
+use crate::binary::{self, BinaryInfo, ELF_MAGIC};
 use crate::SbomError;
 
 /// Bounds on what is gathered.
@@ -36,6 +44,9 @@ pub struct Limits {
     pub max_entries: usize,
     /// Most layers in one image.
     pub max_layers: usize,
+    /// Largest executable (ELF file) read for build information, in bytes; one is held in
+    /// memory at a time.
+    pub max_binary: u64,
 }
 
 impl Default for Limits {
@@ -47,6 +58,7 @@ impl Default for Limits {
             max_layer_unpacked: 64 << 30,
             max_entries: 2_000_000,
             max_layers: 256,
+            max_binary: 256 << 20,
         }
     }
 }
@@ -59,12 +71,22 @@ pub struct File {
     pub layer: Option<String>,
 }
 
+/// What was taken out of one executable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binary {
+    pub info: BinaryInfo,
+    /// The digest of the layer it came from (images only).
+    pub layer: Option<String>,
+}
+
 /// The gathered files by path (relative, `/`-separated, no leading `./` or `/`).
 #[derive(Debug, Default)]
 pub struct Files {
     files: BTreeMap<String, File>,
     total: u64,
-    /// Files left out because they are larger than [`Limits::max_file`], with their sizes.
+    binaries: BTreeMap<String, Binary>,
+    /// Files left out because they are larger than [`Limits::max_file`] (or, for
+    /// executables, [`Limits::max_binary`]), with their sizes.
     pub skipped: Vec<(String, u64)>,
 }
 
@@ -129,6 +151,44 @@ impl Files {
         self.files.is_empty()
     }
 
+    /// What was taken out of each executable that carries build information (or could not be
+    /// read), by path.
+    pub fn binaries(&self) -> impl Iterator<Item = (&str, &Binary)> {
+        self.binaries.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Warnings about executables whose build information could not be read, each naming
+    /// the file.
+    pub fn warnings(&self) -> impl Iterator<Item = &str> {
+        self.binaries
+            .values()
+            .flat_map(|b| b.info.warnings.iter().map(String::as_str))
+    }
+
+    /// Keeps what was taken out of the executable at `path`, replacing what was there;
+    /// nothing is kept when nothing was found. The number of executables kept is bounded by
+    /// [`Limits::max_files`].
+    pub fn insert_binary(
+        &mut self,
+        path: String,
+        bin: Binary,
+        limits: &Limits,
+        source: &str,
+    ) -> Result<(), SbomError> {
+        self.remove(&path);
+        if bin.info.is_empty() {
+            return Ok(());
+        }
+        if self.binaries.len() >= limits.max_files {
+            return Err(SbomError::Invalid(format!(
+                "{source}: more than {} executables with build information (at {path})",
+                limits.max_files
+            )));
+        }
+        self.binaries.insert(path, bin);
+        Ok(())
+    }
+
     /// Keeps `data` at `path`, replacing what was there; checks the count and total bounds.
     pub fn insert(
         &mut self,
@@ -153,6 +213,7 @@ impl Files {
         if let Some(old) = self.files.remove(path) {
             self.total -= old.data.len() as u64;
         }
+        self.binaries.remove(path);
     }
 
     /// Removes `path` and everything under it (a whiteout).
@@ -169,12 +230,18 @@ impl Files {
         } else {
             format!("{dir}/")
         };
-        let doomed: Vec<String> = self
+        let mut doomed: Vec<String> = self
             .files
             .range(prefix.clone()..)
             .take_while(|(k, _)| k.starts_with(&prefix))
             .map(|(k, _)| k.clone())
             .collect();
+        doomed.extend(
+            self.binaries
+                .range(prefix.clone()..)
+                .take_while(|(k, _)| k.starts_with(&prefix))
+                .map(|(k, _)| k.clone()),
+        );
         for k in doomed {
             self.remove(&k);
         }
@@ -224,10 +291,14 @@ impl Files {
             let Some(rel) = rel.to_str().and_then(normalize) else {
                 continue;
             };
+            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
             if !wanted(&rel) {
+                if let Some(info) = dir_binary(entry.path(), &rel, size, limits, &mut files)? {
+                    let bin = Binary { info, layer: None };
+                    files.insert_binary(rel, bin, limits, &source)?;
+                }
                 continue;
             }
-            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
             if size > limits.max_file {
                 files.skipped.push((rel, size));
                 continue;
@@ -330,6 +401,48 @@ fn image_manifest(layout: &OciLayout, desc: &Descriptor) -> Result<Manifest, Sbo
     )))
 }
 
+/// Reads the file at `path` (`rel` under the root, `size` bytes) when it is an executable
+/// within the bound, and takes its build information; `None` for other files and for those
+/// skipped (recorded in `files.skipped`) or unreadable for lack of permission.
+fn dir_binary(
+    path: &Path,
+    rel: &str,
+    size: u64,
+    limits: &Limits,
+    files: &mut Files,
+) -> Result<Option<BinaryInfo>, SbomError> {
+    if size < ELF_MAGIC.len() as u64 {
+        return Ok(None);
+    }
+    let io = |source| SbomError::Io {
+        what: path.display().to_string(),
+        source,
+    };
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        // Sockets, fifos opened by mistake and unreadable files hold no packages.
+        Err(e) => {
+            tracing::debug!("{}: {e}", path.display());
+            return Ok(None);
+        }
+    };
+    let mut magic = [0u8; 4];
+    if f.read_exact(&mut magic).is_err() || &magic != ELF_MAGIC {
+        return Ok(None);
+    }
+    if size > limits.max_binary {
+        files.skipped.push((rel.to_string(), size));
+        return Ok(None);
+    }
+    let mut data = Vec::with_capacity(size as usize);
+    data.extend_from_slice(&magic);
+    (&mut f)
+        .take(limits.max_binary - magic.len() as u64)
+        .read_to_end(&mut data)
+        .map_err(io)?;
+    Ok(Some(binary::extract(rel, &data)))
+}
+
 /// Applies one layer's tar stream to `files`.
 ///
 /// Entries of the layer replace what lower layers had at their paths, and whiteouts remove
@@ -355,6 +468,7 @@ pub fn apply_layer(
     // Removals act on the lower layers at once (`files` holds only those until the end);
     // this layer's own files wait in `added`, bounded like `files`.
     let mut added: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut added_bins: Vec<(String, BinaryInfo)> = Vec::new();
     let mut added_bytes = 0u64;
     let mut count = 0usize;
     for entry in ar.entries().map_err(bad)? {
@@ -397,10 +511,39 @@ pub fn apply_layer(
             continue;
         }
         files.remove_tree(&path);
+        let size = entry.size();
         if !wanted(&path) {
+            if size < ELF_MAGIC.len() as u64 {
+                continue;
+            }
+            let mut data = vec![0u8; ELF_MAGIC.len()];
+            entry.read_exact(&mut data).map_err(bad)?;
+            if data != ELF_MAGIC {
+                continue;
+            }
+            if size > limits.max_binary {
+                files.skipped.push((path, size));
+                continue;
+            }
+            data.reserve_exact((size as usize).saturating_sub(data.len()));
+            (&mut entry)
+                .take(size - data.len() as u64)
+                .read_to_end(&mut data)
+                .map_err(bad)?;
+            let info = binary::extract(&path, &data);
+            drop(data);
+            if !info.is_empty() {
+                if files.binaries.len() + added_bins.len() >= limits.max_files {
+                    return Err(SbomError::Invalid(format!(
+                        "layer {digest}: more than {} executables with build information \
+                         (at {path})",
+                        limits.max_files
+                    )));
+                }
+                added_bins.push((path, info));
+            }
             continue;
         }
-        let size = entry.size();
         if size > limits.max_file {
             files.skipped.push((path, size));
             continue;
@@ -420,6 +563,13 @@ pub fn apply_layer(
             .read_to_end(&mut data)
             .map_err(bad)?;
         added.push((path, data));
+    }
+    for (path, info) in added_bins {
+        let bin = Binary {
+            info,
+            layer: Some(digest.to_string()),
+        };
+        files.insert_binary(path, bin, limits, &format!("layer {digest}"))?;
     }
     for (path, data) in added {
         files.insert(

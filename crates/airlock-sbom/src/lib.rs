@@ -6,7 +6,10 @@
 //!   Python package metadata, npm `package.json`, apk and rpm databases, `os-release`) into
 //!   memory, from a directory tree or from an image's layers in order with whiteouts
 //!   applied; every file, the file count and the total are bounded ([`Limits`]).
-//! - [`dpkg`], [`python`], [`npm`], [`apk`] and [`rpm`] turn those files into [`Package`]s.
+//!   Executables are not kept: each ELF file is read on its own and only what [`binary`]
+//!   takes out of it (Go build information, `cargo auditable` crate lists) is.
+//! - [`dpkg`], [`python`], [`npm`], [`apk`], [`rpm`], [`golang`] and [`rust`] turn those
+//!   into [`Package`]s.
 //! - [`cyclonedx`] renders the packages as a deterministic CycloneDX document: sorted
 //!   components, a serial number derived from the content, no timestamp unless the caller
 //!   passes one (`SOURCE_DATE_EPOCH`), so the same input gives the same bytes; [`spdx`]
@@ -17,12 +20,15 @@
 //! disk is a private temporary copy of an rpm database, which SQLite reads read-only.
 
 pub mod apk;
+pub mod binary;
 pub mod cyclonedx;
 pub mod dpkg;
 pub mod files;
+pub mod golang;
 pub mod npm;
 pub mod python;
 pub mod rpm;
+pub mod rust;
 pub mod spdx;
 
 pub use files::{Files, Limits};
@@ -48,6 +54,10 @@ pub enum Ecosystem {
     Npm,
     Apk,
     Rpm,
+    /// Go modules and the standard library, from an executable's build information.
+    Go,
+    /// Rust crates, from an executable's `cargo auditable` list.
+    Cargo,
 }
 
 /// One package found in the source.
@@ -66,7 +76,8 @@ pub struct Package {
     pub supplier: Option<String>,
     /// Licences as declared: SPDX expression (Python `License-Expression`) or names.
     pub licenses: Licenses,
-    /// The file the package was found in (relative to the root, `/`-separated).
+    /// The file the package was found in (relative to the root, `/`-separated): for Go
+    /// modules and Rust crates, the executable.
     pub location: String,
     /// The digest of the image layer that file came from (images only).
     pub layer: Option<String>,
@@ -135,6 +146,8 @@ pub fn catalog(files: &Files) -> Result<Vec<Package>, SbomError> {
     out.extend(npm::catalog(files)?);
     out.extend(apk::catalog(files)?);
     out.extend(rpm::catalog(files)?);
+    out.extend(golang::catalog(files));
+    out.extend(rust::catalog(files));
     out.sort();
     Ok(out)
 }

@@ -72,8 +72,9 @@ pub fn run(_cli: &Cli, a: &SbomArgs) -> Result<u8> {
     };
     for (path, size) in &files.skipped {
         tracing::warn!(
-            "{path}: {size} bytes, over the {} byte limit; not catalogued",
-            limits.max_file
+            "{path}: {size} bytes, over the limit ({} bytes, {} for executables); not catalogued",
+            limits.max_file,
+            limits.max_binary
         );
     }
     let packages = catalog(&files).with_context(|| format!("SBOM of {}", a.source))?;

@@ -177,9 +177,7 @@ fn build(dir: &std::path::Path, out: &std::path::Path, built: &str) -> Result<se
         w.write_all(r)?;
         w.write_all(b"\n")?;
     }
-    w.into_inner()
-        .map_err(|e| e.into_error())?
-        .sync_all()?;
+    w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     Ok(header)
 }
 
@@ -194,11 +192,8 @@ pub fn run_pack(cli: &Cli, a: &crate::cli::VulndbPackArgs) -> Result<u8> {
             let _ = std::fs::remove_dir_all(&self.0);
         }
     }
-    let tmp = Work(std::env::temp_dir().join(format!(
-        "airlock-vulndb-{}-{}",
-        std::process::id(),
-        t
-    )));
+    let tmp =
+        Work(std::env::temp_dir().join(format!("airlock-vulndb-{}-{}", std::process::id(), t)));
     std::fs::create_dir(&tmp.0).with_context(|| format!("creating {}", tmp.0.display()))?;
     let file = tmp.0.join("vulndb.jsonl");
     let header = build(&a.dir, &file, &built)?;

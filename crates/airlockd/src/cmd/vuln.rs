@@ -75,7 +75,10 @@ pub(crate) fn active(a: &airlock_appliance::Appliance) -> Result<Option<Active>>
                 .take(airlock_vuln::osv::MAX_RECORD as u64 + 1)
                 .read_until(b'\n', line)?;
             if n as u64 > airlock_vuln::osv::MAX_RECORD as u64 {
-                bail!("vulnerability database: a line over {} bytes", airlock_vuln::osv::MAX_RECORD);
+                bail!(
+                    "vulnerability database: a line over {} bytes",
+                    airlock_vuln::osv::MAX_RECORD
+                );
             }
             Ok(n > 0)
         };
@@ -85,7 +88,10 @@ pub(crate) fn active(a: &airlock_appliance::Appliance) -> Result<Option<Active>>
         let header: Value = serde_json::from_slice(&line)
             .map_err(|e| anyhow!("vulnerability database header: {e}"))?;
         if header["_type"] != "airlock-vulndb/v1" {
-            bail!("vulnerability database {}: not an airlock-vulndb/v1 file", layer.digest);
+            bail!(
+                "vulnerability database {}: not an airlock-vulndb/v1 file",
+                layer.digest
+            );
         }
         let mut db = Database::default();
         let mut refused = 0;
@@ -188,7 +194,10 @@ fn list(cli: &Cli, args: &VulnListArgs) -> Result<u8> {
         );
     };
     if let Some(only) = &args.artifact {
-        if !super::sbom::cyclonedx_sboms(&a)?.iter().any(|(i, _)| i == only) {
+        if !super::sbom::cyclonedx_sboms(&a)?
+            .iter()
+            .any(|(i, _)| i == only)
+        {
             bail!("{only:?} is not a served image with an SBOM (airlockd sbom list)");
         }
     }
