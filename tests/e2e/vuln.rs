@@ -309,3 +309,203 @@ fn matching_equals_osvs_published_algorithm_on_generated_data() {
         .fails()
         .says(&["bad.json", "not a CycloneDX document"]);
 }
+
+/// An image whose dpkg database holds `hello 2.10-3` (source `hello-src`) on Debian 12.
+fn vulnerable_image(f: &Fixture) {
+    f.sh(
+        r#"
+mkdir -p src/dpkg src/etc
+printf 'Package: hello\nStatus: install ok installed\nArchitecture: amd64\nSource: hello-src\nVersion: 2.10-3\nMaintainer: Hello Maintainers <hello@example.org>\n' \
+  > src/dpkg/status
+printf 'ID=debian\nVERSION_ID="12"\n' > src/etc/os-release
+umoci init --layout layouts/app
+umoci new --image layouts/app:v1
+umoci insert --image layouts/app:v1 src/dpkg /var/lib/dpkg >/dev/null
+umoci insert --image layouts/app:v1 src/etc /etc >/dev/null
+umoci config --image layouts/app:v1 --architecture amd64 --os linux >/dev/null
+umoci gc --layout layouts/app
+cat > app.yaml <<YAML
+apiVersion: airlock/v1
+kind: Bundle
+metadata: {name: app, version: "1.0.0", channel: stable}
+spec:
+  images:
+    - ref: oci:./layouts/app:v1
+      name: registry.example/acme/app:v1
+YAML
+"#,
+    )
+    .ok();
+}
+
+/// A directory of OSV records: one Debian advisory for `hello-src`, fixed in `fixed`.
+fn osv_dir(f: &Fixture, dir: &str, fixed: &str) {
+    std::fs::create_dir_all(f.p(dir)).unwrap();
+    let rec = serde_json::json!({
+        "schema_version": "1.6.0", "id": "DEBIAN-CVE-2099-0001", "modified": "2026-11-30T00:00:00Z",
+        "aliases": ["CVE-2099-0001"], "summary": "hello prints the wrong greeting",
+        "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],
+        "affected": [{"package": {"ecosystem": "Debian:12", "name": "hello-src"},
+                      "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}]}]
+    });
+    std::fs::write(
+        f.p(&format!("{dir}/DEBIAN-CVE-2099-0001.json")),
+        serde_json::to_vec(&rec).unwrap(),
+    )
+    .unwrap();
+    // A record of an ecosystem airlock does not order: counted and dropped at pack.
+    std::fs::write(
+        f.p(&format!("{dir}/MAVEN-1.json")),
+        br#"{"id": "MAVEN-1", "affected": [{"package": {"ecosystem": "Maven", "name": "a:b"}, "versions": ["1"]}]}"#,
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_vulndb_bundle_is_matched_against_served_sboms_and_a_newer_one_rematches() {
+    let f = Fixture::new();
+    vulnerable_image(&f);
+    const IMAGE: &str = "registry.example/acme/app:v1";
+    let app = f.pack_manifest("app.yaml", "out", &[]);
+    airlockd(&f, &["init", "--data", "data", "--trust", "root.json"]).ok();
+    airlockd(&f, &["import", "--data", "data", &app[0]]).ok();
+    // No database yet: said so, exit 1.
+    airlockd(&f, &["vuln", "list", "--data", "data"])
+        .fails()
+        .says(&["no vulnerability database has been imported"]);
+
+    // Database 1: hello-src fixed in 2.10-4, so 2.10-3 is affected.
+    osv_dir(&f, "osv1", "2.10-4");
+    let p = f
+        .airlock(&[
+            "--json",
+            "vulndb",
+            "pack",
+            "osv1",
+            "--key",
+            "keys/signer.key",
+            "--out",
+            "vdb1",
+            "--sequence",
+            "1",
+        ])
+        .ok()
+        .json();
+    let v1 = p["volumes"][0]["path"].as_str().unwrap().to_string();
+    let i = f.airlock(&["--json", "inspect", &v1]).ok().json();
+    assert_eq!(i["manifest"]["channel"], "vulndb", "{i}");
+    airlockd(&f, &["import", "--data", "data", &v1]).ok();
+    let l = airlockd(&f, &["--json", "vuln", "list", "--data", "data"])
+        .ok()
+        .json();
+    assert_eq!(
+        l["vulndb"]["records"], 1,
+        "the Maven record was dropped: {l}"
+    );
+    let rows = l["vulnerabilities"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{l:#}");
+    assert_eq!(rows[0]["artifact"], IMAGE);
+    assert_eq!(rows[0]["id"], "DEBIAN-CVE-2099-0001");
+    assert_eq!(rows[0]["package"], "hello-src");
+    assert_eq!(rows[0]["version"], "2.10-3");
+    assert_eq!(rows[0]["fixed"], serde_json::json!(["2.10-4"]));
+    assert_eq!(rows[0]["fixAvailable"], true);
+    // The same through the connected side's preview, from the SBOM the appliance shows.
+    airlockd(
+        &f,
+        &[
+            "sbom",
+            "show",
+            IMAGE,
+            "--data",
+            "data",
+            "--out",
+            "app.cdx.json",
+        ],
+    )
+    .ok();
+    let pre = f
+        .airlock(&[
+            "--json",
+            "vulndb",
+            "match",
+            "--sbom",
+            "app.cdx.json",
+            "--db",
+            "osv1",
+        ])
+        .ok()
+        .json();
+    assert_eq!(pre["matches"][0]["id"], "DEBIAN-CVE-2099-0001");
+    // Table and CSV forms; an unknown artifact is named.
+    let t = airlockd(&f, &["vuln", "list", "--data", "data"])
+        .ok()
+        .stdout;
+    assert!(
+        t.contains("DEBIAN-CVE-2099-0001") && t.contains("fixed in 2.10-4"),
+        "{t}"
+    );
+    let csv = airlockd(&f, &["vuln", "list", "--data", "data", "--format", "csv"])
+        .ok()
+        .stdout;
+    assert!(csv.starts_with("artifact,id,"), "{csv}");
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    airlockd(
+        &f,
+        &[
+            "vuln",
+            "list",
+            "--data",
+            "data",
+            "--artifact",
+            "registry.example/x:v1",
+        ],
+    )
+    .fails()
+    .says(&["registry.example/x:v1", "not a served image"]);
+
+    // Database 2 says 2.10-3 already had the fix: nothing is affected any more.
+    osv_dir(&f, "osv2", "2.10-1");
+    let p = f
+        .airlock(&[
+            "--json",
+            "vulndb",
+            "pack",
+            "osv2",
+            "--key",
+            "keys/signer.key",
+            "--out",
+            "vdb2",
+            "--sequence",
+            "2",
+        ])
+        .ok()
+        .json();
+    let v2 = p["volumes"][0]["path"].as_str().unwrap().to_string();
+    airlockd(&f, &["import", "--data", "data", &v2]).ok();
+    let l = airlockd(&f, &["--json", "vuln", "list", "--data", "data"])
+        .ok()
+        .json();
+    assert_eq!(l["vulnerabilities"], serde_json::json!([]), "{l:#}");
+    // An older database cannot come back: the channel's rollback protection.
+    osv_dir(&f, "osv0", "2.10-5");
+    let p = f
+        .airlock(&[
+            "--json",
+            "vulndb",
+            "pack",
+            "osv0",
+            "--key",
+            "keys/signer.key",
+            "--out",
+            "vdb0",
+            "--sequence",
+            "1",
+        ])
+        .ok()
+        .json();
+    let v0 = p["volumes"][0]["path"].as_str().unwrap().to_string();
+    airlockd(&f, &["import", "--data", "data", &v0])
+        .fails()
+        .says(&["rollback"]);
+}
