@@ -18,6 +18,10 @@
 //! - CVSS v3.0 and v3.1: the `cvss` package's `CVSS3(vector).base_score`, on every
 //!   combination of base metric values in both versions and on vectors that also carry
 //!   temporal and environmental metrics; vectors it refuses must be refused by airlock too.
+//! - CVSS v4.0: the `cvss` package's `CVSS4(vector).base_score` on random base vectors; where
+//!   airlock's vector also carries threat, environmental or supplemental metrics, the
+//!   reference scores the base metrics alone (it would apply the others). Validity must agree
+//!   exactly.
 
 use std::cmp::Ordering;
 use std::io::Write;
@@ -753,6 +757,119 @@ fn cvss3_agrees_with_cvss_package() {
     assert!(scored > 5000, "only {scored} vectors scored");
     eprintln!(
         "cvss: {} vectors agree, {scored} scored by both",
+        inputs.len()
+    );
+}
+
+const CVSS4_SCRIPT: &str = "
+from cvss import CVSS4
+for r in rows:
+    try:
+        print(str(CVSS4(r[1]).base_score))
+    except Exception:
+        print('E')
+";
+
+/// CVSS v4.0 vectors: random base metric values, some followed by threat, environmental
+/// and supplemental metrics, some mangled. Each comes with the vector the reference scores:
+/// the base metrics alone, since the reference applies the other metrics to its score.
+fn cvss4_vectors(rng: &mut Rng) -> Vec<Vec<String>> {
+    let base: [(&str, &[&str]); 11] = [
+        ("AV", &["N", "A", "L", "P"]),
+        ("AC", &["L", "H"]),
+        ("AT", &["N", "P"]),
+        ("PR", &["N", "L", "H"]),
+        ("UI", &["N", "P", "A"]),
+        ("VC", &["H", "L", "N"]),
+        ("VI", &["H", "L", "N"]),
+        ("VA", &["H", "L", "N"]),
+        ("SC", &["H", "L", "N"]),
+        ("SI", &["H", "L", "N"]),
+        ("SA", &["H", "L", "N"]),
+    ];
+    let extra: [(&str, &[&str]); 8] = [
+        ("E", &["X", "A", "P", "U"]),
+        ("CR", &["X", "H", "M", "L"]),
+        ("MAV", &["X", "N", "A", "L", "P"]),
+        ("MVC", &["X", "H", "L", "N"]),
+        ("MSI", &["X", "S", "H", "L", "N"]),
+        ("S", &["X", "N", "P"]),
+        ("R", &["X", "A", "U", "I"]),
+        ("U", &["X", "Clear", "Green", "Amber", "Red"]),
+    ];
+    let mut out = Vec::new();
+    for _ in 0..4000 {
+        let mut v = "CVSS:4.0".to_string();
+        for (name, values) in &base {
+            v.push_str(&format!("/{name}:{}", values[rng.below(values.len())]));
+        }
+        let plain = v.clone();
+        if rng.chance(20) {
+            for (name, values) in &extra {
+                if rng.chance(50) {
+                    v.push_str(&format!("/{name}:{}", values[rng.below(values.len())]));
+                }
+            }
+        }
+        out.push(vec![v, plain]);
+    }
+    for _ in 0..500 {
+        let v = out[rng.below(out.len())][1].clone();
+        let v = match rng.below(3) {
+            0 => format!(
+                "{v}/{}",
+                rng.pick(&["AV:N", "XX:Y", "E:Q", "U:Blue", "", "S"])
+            ),
+            1 => {
+                let parts: Vec<&str> = v.split('/').collect();
+                let drop = 1 + rng.below(parts.len() - 1);
+                parts
+                    .iter()
+                    .enumerate()
+                    .filter(|&(i, _)| i != drop)
+                    .map(|(_, p)| *p)
+                    .collect::<Vec<_>>()
+                    .join("/")
+            }
+            _ => rng.mutate(&v, b"ACHILMNPRSUVX:/.04"),
+        };
+        out.push(vec![v.clone(), v]);
+    }
+    out
+}
+
+#[test]
+fn cvss4_agrees_with_cvss_package() {
+    let mut rng = Rng(40);
+    let inputs = cvss4_vectors(&mut rng);
+    let theirs = reference(CVSS4_SCRIPT, &inputs);
+    let mut bad = Vec::new();
+    let mut scored = 0;
+    for (r, t) in inputs.iter().zip(&theirs) {
+        match (cvss::base_score(&r[0]), t.as_str()) {
+            (Ok(s), "E") => bad.push(format!("{:?}: airlock {s}, cvss refuses it", r[0])),
+            (Err(_), "E") => {}
+            (Ok(s), t) => {
+                scored += 1;
+                if format!("{s:.1}") != format!("{:.1}", t.parse::<f64>().unwrap()) {
+                    bad.push(format!("{:?}: airlock {s}, cvss {t}", r[0]));
+                }
+            }
+            (Err(e), t) => bad.push(format!("{:?}: airlock refuses ({e}), cvss {t}", r[0])),
+        }
+    }
+    for b in bad.iter().take(20) {
+        eprintln!("cvss v4: {b}");
+    }
+    assert!(
+        bad.is_empty(),
+        "cvss v4: {} of {} disagree",
+        bad.len(),
+        inputs.len()
+    );
+    assert!(scored > 4000, "only {scored} vectors scored");
+    eprintln!(
+        "cvss v4: {} vectors agree, {scored} scored by both",
         inputs.len()
     );
 }
