@@ -46,12 +46,23 @@ pub fn compare(scheme: Scheme, a: &str, b: &str) -> Option<Ordering> {
     }
 }
 
+/// The longest version string any scheme accepts: versions come from untrusted records.
+pub const MAX_LEN: usize = 256;
+
+/// Two runs of ASCII digits compared as the numbers they spell, of any length: leading zeros
+/// are insignificant, and a longer significant run is the larger number.
+pub(crate) fn cmp_digits(a: &str, b: &str) -> Ordering {
+    let a = a.trim_start_matches('0');
+    let b = b.trim_start_matches('0');
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
 /// dpkg's order (airlock-deb's implementation, property-tested against `dpkg
 /// --compare-versions`), for versions that are valid Debian versions.
 fn dpkg(a: &str, b: &str) -> Option<Ordering> {
     let valid = |v: &str| {
         !v.is_empty()
-            && v.len() <= 256
+            && v.len() <= MAX_LEN
             && v.bytes()
                 .all(|c| c.is_ascii_alphanumeric() || b".+-~:".contains(&c))
             && v.bytes().next().is_some_and(|c| c.is_ascii_digit())
