@@ -410,6 +410,24 @@ fn a_vulndb_bundle_is_matched_against_served_sboms_and_a_newer_one_rematches() {
     assert_eq!(rows[0]["version"], "2.10-3");
     assert_eq!(rows[0]["fixed"], serde_json::json!(["2.10-4"]));
     assert_eq!(rows[0]["fixAvailable"], true);
+    // Severity from the CVSS vector, computed: 9.8 is critical.
+    assert_eq!(rows[0]["severity"], "critical");
+    assert_eq!(rows[0]["cvssScore"], 9.8);
+    let high = airlockd(
+        &f,
+        &[
+            "--json",
+            "vuln",
+            "list",
+            "--data",
+            "data",
+            "--min-severity",
+            "critical",
+        ],
+    )
+    .ok()
+    .json();
+    assert_eq!(high["vulnerabilities"].as_array().unwrap().len(), 1);
     // The same through the connected side's preview, from the SBOM the appliance shows.
     airlockd(
         &f,
