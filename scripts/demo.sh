@@ -9,7 +9,8 @@
 #   appliance. A small driver-like Debian
 #   package closure (two signed repositories built with dpkg-deb, apt-ftparchive and gpg) and a
 #   pinned url: file come along; apt-get installs the closure from the appliance's suite into a
-#   throwaway root.
+#   throwaway root. Every image carries a signed SBOM; a small vulnerability database travels
+#   as its own bundle and `airlockd vuln list` matches the served images against it.
 # Usage: scripts/demo.sh [WORKDIR]   (default: a fresh temp dir, kept for you to look at)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -26,12 +27,17 @@ AIRLOCKD="$REPO/target/release/airlockd"
 WORK=${1:-$(mktemp -d /tmp/airlock-demo.XXXXXX)}
 mkdir -p "$WORK" && cd "$WORK"
 echo "==> sample content in $WORK" >&2
-rm -rf layouts models bin keys bundles layout src appliance root.json registry store pulled hub.yaml hubstore debrepo apt rootfs node-root airgap report.html report.html.dsse.json report.oscal.json report.oscal.json.dsse.json lading.html
-mkdir -p src/hello models/tiny bin
+rm -rf layouts models bin keys bundles layout src appliance osv vulndb-bundles root.json registry store pulled hub.yaml hubstore debrepo apt rootfs node-root airgap report.html report.html.dsse.json report.oscal.json report.oscal.json.dsse.json lading.html
+mkdir -p src/hello src/dpkg src/etc models/tiny bin
 echo "hello from the connected side" > src/hello/hello.txt
+# A dpkg database and os-release, so that the image's SBOM names a Debian 12 package.
+printf 'Package: demo-hello\nStatus: install ok installed\nArchitecture: amd64\nSource: demo-hello-src\nVersion: 1.0-1\nMaintainer: Demo Maintainers <demo@example.org>\n' > src/dpkg/status
+printf 'ID=debian\nVERSION_ID="12"\n' > src/etc/os-release
 umoci init --layout layouts/hello
 umoci new --image layouts/hello:v1
 umoci insert --image layouts/hello:v1 src/hello /hello >/dev/null
+umoci insert --image layouts/hello:v1 src/dpkg /var/lib/dpkg >/dev/null
+umoci insert --image layouts/hello:v1 src/etc /etc >/dev/null
 umoci config --image layouts/hello:v1 --architecture amd64 --os linux --config.cmd /hello/hello.txt >/dev/null
 umoci gc --layout layouts/hello
 printf -- '---\nlicense: apache-2.0\n---\n# tiny-model\nA demo model.\n' > models/tiny/README.md
@@ -185,6 +191,20 @@ echo "==> the GPU serving node the bundle describes: preflight, render, the inst
 "$AIRLOCKD" node render --data appliance --profile gpu-node --root node-root --endpoint "http://$ADDR" | tail -1
 (cd node-root && find . -type f | sort | sed 's|^\.|  |')
 "$AIRLOCKD" node install --data appliance --profile gpu-node --endpoint "http://$ADDR" --dry-run
+
+echo "==> the images' SBOMs, and a vulnerability database carried as its own signed bundle" >&2
+"$AIRLOCKD" sbom list --data appliance
+mkdir -p osv
+cat > osv/DEMO-2026-0001.json <<'JSON'
+{"schema_version": "1.6.0", "id": "DEMO-2026-0001", "modified": "2026-11-30T00:00:00Z",
+ "aliases": ["CVE-2026-99999"], "summary": "demo-hello greets the wrong side",
+ "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:U/C:H/I:N/A:N"}],
+ "affected": [{"package": {"ecosystem": "Debian:12", "name": "demo-hello-src"},
+               "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.0-2"}]}]}]}
+JSON
+"$AIRLOCK" vulndb pack osv --key keys/signer.key --out vulndb-bundles
+"$AIRLOCKD" import --data appliance --operator "demo operator" vulndb-bundles/*.tar.zst
+"$AIRLOCKD" vuln list --data appliance --artifact registry.example/acme/hello:v1
 
 echo "==> a signed report for the compliance officer" >&2
 "$AIRLOCKD" report full --data appliance --format html --out report.html
