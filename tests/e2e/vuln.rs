@@ -200,17 +200,19 @@ fn matching_equals_osvs_published_algorithm_on_generated_data() {
         };
         let mut ranges = Vec::new();
         for _ in 0..(rng.next() % 3) {
-            let mut events = vec![serde_json::json!({"introduced": if rng.next() % 3 == 0 {
-                "0"
-            } else {
-                rng.pick(versions)
-            }})];
+            let mut events = vec![
+                serde_json::json!({"introduced": if rng.next().is_multiple_of(3) {
+                    "0"
+                } else {
+                    rng.pick(versions)
+                }}),
+            ];
             match rng.next() % 3 {
                 0 => events.push(serde_json::json!({"fixed": rng.pick(versions)})),
                 1 => events.push(serde_json::json!({"last_affected": rng.pick(versions)})),
                 _ => {}
             }
-            if rng.next() % 4 == 0 {
+            if rng.next().is_multiple_of(4) {
                 events.push(serde_json::json!({"introduced": rng.pick(versions)}));
                 events.push(serde_json::json!({"fixed": rng.pick(versions)}));
             }
@@ -234,7 +236,7 @@ fn matching_equals_osvs_published_algorithm_on_generated_data() {
         for v in DEB {
             comps.push(serde_json::json!({"type": "library", "name": format!("bin{s}"), "version": v,
                 "purl": format!("pkg:deb/debian/bin{s}@{}?arch=amd64&distro=debian-12&upstream=src{s}",
-                    v.replace(':', "%3A").replace('+', "%2B").replace('~', "~"))}));
+                    v.replace(':', "%3A").replace('+', "%2B"))}));
         }
     }
     for p in ["proj-a", "proj-b", "proj-c", "proj-d", "proj-e", "proj-f"] {

@@ -342,10 +342,13 @@ pub struct Match {
     pub fix_available: bool,
 }
 
+/// An advisory and the index of one of its affected entries.
+type Entry = (Arc<Advisory>, usize);
+
 /// Advisories indexed by (ecosystem, package name) for matching.
 #[derive(Debug, Default)]
 pub struct Database {
-    by_package: HashMap<(String, String), Vec<(Arc<Advisory>, usize)>>,
+    by_package: HashMap<(String, String), Vec<Entry>>,
     /// Advisories held.
     pub advisories: usize,
     /// Affected entries dropped because their ecosystem has no order here.

@@ -202,7 +202,7 @@ pub fn run_pack(cli: &Cli, a: &crate::cli::VulndbPackArgs) -> Result<u8> {
         "vulnerability database built"
     );
     let (digest, _) = airlock_store::hash_file(&file)?;
-    let version = built.replace(':', "").replace('-', "");
+    let version = built.replace([':', '-'], "");
     let manifest = tmp.0.join("vulndb.yaml");
     std::fs::write(
         &manifest,
