@@ -507,6 +507,30 @@ fn a_vulndb_bundle_is_matched_against_served_sboms_and_a_newer_one_rematches() {
         .ok()
         .json();
     assert_eq!(l["vulnerabilities"], serde_json::json!([]), "{l:#}");
+    // Each import matched again and recorded the difference in the audit log: the first
+    // database made the pair vulnerable, the second resolved it.
+    let audit = airlockd(&f, &["--json", "audit", "show", "--data", "data"])
+        .ok()
+        .json();
+    let rematched: Vec<&serde_json::Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "vulnerabilities-rematched")
+        .map(|e| &e["data"])
+        .collect();
+    assert_eq!(rematched.len(), 2, "{audit:#}");
+    assert_eq!(rematched[0]["newlyVulnerableCount"], 1);
+    assert_eq!(
+        rematched[0]["newlyVulnerable"][0]["id"],
+        "DEBIAN-CVE-2099-0001"
+    );
+    assert_eq!(rematched[0]["newlyVulnerable"][0]["artifact"], IMAGE);
+    assert_eq!(rematched[0]["newlyVulnerable"][0]["severity"], "critical");
+    assert_eq!(rematched[1]["newlyVulnerableCount"], 0);
+    assert_eq!(rematched[1]["resolvedCount"], 1);
+    assert_eq!(rematched[1]["resolved"][0]["id"], "DEBIAN-CVE-2099-0001");
+    airlockd(&f, &["audit", "verify", "--data", "data"]).ok();
     // An older database cannot come back: the channel's rollback protection.
     osv_dir(&f, "osv0", "2.10-5");
     let p = f

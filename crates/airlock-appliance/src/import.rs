@@ -323,6 +323,13 @@ impl Appliance {
             .iter()
             .map(|v| self.import_one(v, origin, progress))
             .collect();
+        // A new database or new images change what is vulnerable: match again and record the
+        // difference. A failure is logged; the import itself stands.
+        if outcomes.iter().any(|o| o.status == Status::Accepted) {
+            if let Err(e) = self.rematch() {
+                tracing::error!(error = %anyhow_like(&e), "matching the served SBOMs against the vulnerability database failed");
+            }
+        }
         // Replicas follow the writer through published catalog snapshots. A failed publish
         // leaves them serving the previous one; the next import publishes again.
         if outcomes.iter().any(|o| o.status == Status::Accepted) {

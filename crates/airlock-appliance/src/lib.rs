@@ -12,6 +12,7 @@
 //!   staging/<bundle>/      blobs of the volume being imported, moved into blobs/ once the
 //!                          whole volume verified; removed at every start
 //!   staging-parts/<blob>/  verified parts of a split blob, kept across volumes and restarts
+//!   vuln-state.json        the (image, advisory, package) pairs the last vulnerability match found
 //!                          until the blob is complete (see [`parts`])
 //!   config.yaml            optional: policy file, clock skew
 //!   lock                   held while a command changes the data directory (see [`lock`])
@@ -48,6 +49,7 @@ pub mod parts;
 pub mod remote;
 pub mod report;
 pub mod tls;
+pub mod vuln;
 pub mod watch;
 
 #[cfg(test)]

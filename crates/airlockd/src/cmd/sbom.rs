@@ -8,73 +8,19 @@
 
 use std::io::Write;
 
-use airlock_core::oci::Manifest;
-use airlock_core::Digest;
+use airlock_appliance::vuln::{sbom_document as document, sboms};
 use airlock_ui::exit;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use serde_json::json;
 
 use super::{open_reader, print_json};
 use crate::cli::{Cli, SbomCmd, SbomFormat, SbomShowArgs};
-
-/// Largest SBOM manifest read.
-const MAX_MANIFEST: u64 = 1 << 20;
-/// Largest SBOM document read (a 10,000-package image's CycloneDX is about 10 MiB).
-const MAX_DOCUMENT: u64 = 256 << 20;
 
 pub fn run(cli: &Cli, c: &SbomCmd) -> Result<u8> {
     match c {
         SbomCmd::List => list(cli),
         SbomCmd::Show(a) => show(cli, a),
     }
-}
-
-/// `(prefix, image, digest)` of every current SBOM artifact.
-fn sboms(a: &airlock_appliance::Appliance) -> Result<Vec<(&'static str, String, String)>> {
-    let mut out = Vec::new();
-    for r in a.catalog.served()? {
-        if r.kind != "attestation" || !r.current {
-            continue;
-        }
-        for prefix in ["sbom:", "spdx:"] {
-            if let Some(image) = r.name.strip_prefix(prefix) {
-                out.push((prefix, image.to_string(), r.digest.clone()));
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// The document of the SBOM artifact whose manifest is `digest`, each blob checked against its
-/// digest.
-pub(crate) fn document(a: &airlock_appliance::Appliance, digest: &str) -> Result<Vec<u8>> {
-    let digest: Digest = digest
-        .parse()
-        .map_err(|e| anyhow!("catalog digest {digest}: {e}"))?;
-    let m = a
-        .store
-        .read_verified(&digest, MAX_MANIFEST)
-        .with_context(|| format!("SBOM manifest {digest}"))?;
-    let m: Manifest =
-        serde_json::from_slice(&m).with_context(|| format!("SBOM manifest {digest}"))?;
-    let [layer] = m.layers.as_slice() else {
-        bail!(
-            "SBOM manifest {digest} has {} layers, not one",
-            m.layers.len()
-        );
-    };
-    a.store
-        .read_verified(&layer.digest, MAX_DOCUMENT)
-        .with_context(|| format!("SBOM document {}", layer.digest))
-}
-
-/// `(image, manifest digest)` of every served CycloneDX SBOM.
-pub(crate) fn cyclonedx_sboms(a: &airlock_appliance::Appliance) -> Result<Vec<(String, String)>> {
-    Ok(sboms(a)?
-        .into_iter()
-        .filter(|(p, _, _)| *p == "sbom:")
-        .map(|(_, i, d)| (i, d))
-        .collect())
 }
 
 fn list(cli: &Cli) -> Result<u8> {
