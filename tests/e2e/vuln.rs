@@ -553,3 +553,97 @@ fn a_vulndb_bundle_is_matched_against_served_sboms_and_a_newer_one_rematches() {
         .fails()
         .says(&["rollback"]);
 }
+
+#[test]
+fn the_cve_ceiling_policy_refuses_a_vulnerable_image_unless_waived() {
+    let f = Fixture::new();
+    vulnerable_image(&f);
+    const IMAGE: &str = "registry.example/acme/app:v1";
+    let policy =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/cve-ceiling.rego");
+    let policy = policy.to_str().unwrap();
+    airlockd(&f, &["init", "--data", "data", "--trust", "root.json"]).ok();
+    osv_dir(&f, "osv1", "2.10-4");
+    let p = f
+        .airlock(&[
+            "--json",
+            "vulndb",
+            "pack",
+            "osv1",
+            "--key",
+            "keys/signer.key",
+            "--out",
+            "vdb1",
+        ])
+        .ok()
+        .json();
+    airlockd(
+        &f,
+        &[
+            "import",
+            "--data",
+            "data",
+            p["volumes"][0]["path"].as_str().unwrap(),
+        ],
+    )
+    .ok();
+
+    // The signed manifest carries the image's components for the policy.
+    let waive = |name: &str, expires: &str| {
+        f.sh(&format!(
+            "sed 's/version: \"1.0.0\"/version: \"{name}\"/' app.yaml > {name}.yaml && cat >> {name}.yaml <<'YAML'
+  waivers:
+    - artifact: {IMAGE}
+      vulnerability: CVE-2099-0001
+      reason: the greeting is never shown to users
+      approvedBy: Alice Example
+      expires: \"{expires}\"
+YAML"
+        ))
+        .ok();
+    };
+    let import = |manifest: &str, seq: &str| {
+        let vol = f.pack_manifest(manifest, &format!("out-{seq}"), &["--sequence", seq]);
+        let i = f.airlock(&["--json", "inspect", &vol[0]]).ok().json();
+        let sboms = i["manifest"]["sboms"].as_array().unwrap().clone();
+        assert_eq!(sboms[0]["artifact"], IMAGE);
+        assert!(
+            sboms[0]["components"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["sourcePackage"] == "hello-src"),
+            "{sboms:?}"
+        );
+        airlockd(
+            &f,
+            &[
+                "--json", "import", "--data", "data", "--policy", policy, &vol[0],
+            ],
+        )
+    };
+    // No waiver: refused, the advisory named.
+    let r = import("app.yaml", "10").fails();
+    let reason = r.json()["volumes"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        reason.contains(
+            "critical DEBIAN-CVE-2099-0001 in hello-src 2.10-3 (fixed in 2.10-4) has no waiver"
+        ),
+        "{reason}"
+    );
+    // A waiver whose time has passed does not count.
+    waive("expired", "2020-01-01T00:00:00Z");
+    let r = import("expired.yaml", "20").fails();
+    assert!(r.stdout.contains("has no waiver"), "{}", r.stdout);
+    // A signed, unexpired waiver naming the CVE alias admits it.
+    waive("waived", "2099-01-01T00:00:00Z");
+    let r = import("waived.yaml", "30").ok();
+    assert_eq!(r.json()["ok"], true, "{}", r.stdout);
+    // Waived is not fixed: the served image still lists the vulnerability.
+    airlockd(&f, &["--json", "vuln", "list", "--data", "data"])
+        .ok()
+        .says(&["DEBIAN-CVE-2099-0001"]);
+}

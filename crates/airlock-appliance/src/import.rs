@@ -649,9 +649,12 @@ impl Appliance {
                 })
             })
             .collect();
+        let (sboms, vulnerabilities, vulndb) =
+            crate::vuln::policy_inputs(self, &m, t).map_err(Refusal::Fail)?;
         let input = json!({
             "bundle": m, "bundleId": id, "signers": auth.signers, "volume": vol.label.volume,
             "findings": findings, "waivers": m.waivers,
+            "sboms": sboms, "vulnerabilities": vulnerabilities, "vulndb": vulndb,
         });
         let decision = self
             .policy

@@ -130,6 +130,7 @@ fn bundle() -> Bundle {
         scan: vec![],
         waivers: vec![],
         nodes: vec![],
+        sboms: vec![],
     };
     let big = layer.digest;
     let packed = pack(

@@ -258,3 +258,75 @@ impl Appliance {
         Ok(Some(data))
     }
 }
+
+/// The import policy's view of vulnerabilities, for the bundle `m` being imported at `now`:
+/// `sboms` (one per SBOM record: artifact, subject, component count), `vulnerabilities` (the
+/// records' components matched against the active database, each with `waived` computed here
+/// from the bundle's unexpired vulnerability waivers) and `vulndb` (`present`, and with a
+/// database its bundle, build time, age in days and record count). The database is read only
+/// when the bundle carries SBOM records.
+pub fn policy_inputs(
+    a: &Appliance,
+    m: &airlock_core::bundle::BundleManifest,
+    now: i64,
+) -> Result<(Value, Value, Value), ApplianceError> {
+    let sboms: Vec<Value> = m
+        .sboms
+        .iter()
+        .map(|r| {
+            json!({"artifact": r.artifact, "subject": r.subject.to_string(), "sbom": r.sbom.to_string(),
+                   "components": r.components.len()})
+        })
+        .collect();
+    if m.sboms.is_empty() {
+        let present = a
+            .catalog
+            .served()?
+            .iter()
+            .any(|r| r.kind == "file" && r.name == VULNDB_NAME && r.current);
+        return Ok((json!(sboms), json!([]), json!({"present": present})));
+    }
+    let Some(act) = active(a)? else {
+        return Ok((json!(sboms), json!([]), json!({"present": false})));
+    };
+    let built = act.header["built"].as_str().unwrap_or("").to_string();
+    let age = airlock_core::time::parse_rfc3339(&built)
+        .ok()
+        .map(|t| (now - t).max(0) / 86_400);
+    let vulndb = json!({"present": true, "bundle": act.bundle, "built": built, "ageDays": age,
+                        "records": act.header["records"]});
+    let mut vulns = Vec::new();
+    for r in &m.sboms {
+        let components: Vec<airlock_vuln::matching::Component> = r
+            .components
+            .iter()
+            .filter_map(|c| {
+                airlock_vuln::matching::Component::from_purl(&c.purl, c.source_package.as_deref())
+            })
+            .collect();
+        let (ms, _) = airlock_vuln::db::match_all(&act.db, &components);
+        for mt in ms {
+            let waived = m.waivers.iter().any(|w| {
+                let names_it = w
+                    .vulnerability
+                    .as_deref()
+                    .is_some_and(|v| v == mt.id || mt.aliases.iter().any(|al| al == v));
+                let same_artifact = w.artifact == r.artifact
+                    || r.artifact
+                        .strip_prefix(&w.artifact)
+                        .is_some_and(|rest| rest.starts_with('@'));
+                let in_force = w
+                    .expires
+                    .as_deref()
+                    .is_none_or(|e| airlock_core::time::parse_rfc3339(e).is_ok_and(|t| t > now));
+                names_it && same_artifact && in_force
+            });
+            let mut v = serde_json::to_value(&mt).expect("match serialises");
+            v["artifact"] = json!(r.artifact);
+            v["knownExploited"] = json!(false);
+            v["waived"] = json!(waived);
+            vulns.push(v);
+        }
+    }
+    Ok((json!(sboms), Value::Array(vulns), vulndb))
+}

@@ -59,6 +59,7 @@ fn manifest(root_blob: &PlannedBlob) -> BundleManifest {
         scan: vec![],
         waivers: vec![],
         nodes: vec![],
+        sboms: vec![],
     }
 }
 

@@ -235,7 +235,44 @@ pub struct BundleManifest {
     /// Readers that predate them refuse the unknown field.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nodes: Vec<crate::node::NodeProfile>,
+    /// The components of each SBOM the bundle carries (`airlock pack`), so that the import
+    /// policy can match them against the appliance's vulnerability database before any blob
+    /// is written. Readers that predate them refuse the unknown field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sboms: Vec<SbomRecord>,
 }
+
+/// The components of one SBOM a bundle carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SbomRecord {
+    /// The image the SBOM describes, as served (`IMAGE@os/arch` for one platform of an index).
+    pub artifact: String,
+    /// The image manifest it describes.
+    pub subject: Digest,
+    /// The SBOM artifact's manifest (`sbom:IMAGE`).
+    pub sbom: Digest,
+    /// One per component, sorted.
+    pub components: Vec<SbomComponent>,
+}
+
+/// A component as matching needs it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SbomComponent {
+    pub purl: String,
+    /// The source package, where it differs from the name (Debian `Source`, apk origin).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        rename = "sourcePackage"
+    )]
+    pub source_package: Option<String>,
+}
+
+/// Most SBOM records and components per record a manifest may carry.
+pub const MAX_SBOM_RECORDS: usize = 10_000;
+pub const MAX_SBOM_COMPONENTS: usize = 200_000;
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
@@ -276,19 +313,88 @@ impl ScanRecord {
     }
 }
 
-/// An explicit decision to admit a suspicious finding.
+/// An explicit decision to admit a suspicious finding, or a known vulnerability.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Waiver {
-    /// The artifact name the finding is in.
+    /// The artifact name the finding or vulnerability is in.
     pub artifact: String,
-    /// The finding's key: its rule, or `rule:global` for pickle globals.
+    /// The finding's key: its rule, or `rule:global` for pickle globals. Empty for a
+    /// vulnerability waiver.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub finding: String,
     /// Restrict the waiver to one file of the artifact.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
     /// Why it is acceptable (for the auditor).
     pub reason: String,
+    /// The vulnerability admitted: an advisory id or one of its aliases (`CVE-2024-1234`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vulnerability: Option<String>,
+    /// RFC 3339 time from which the waiver no longer counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    /// Who approved the waiver.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        rename = "approvedBy"
+    )]
+    pub approved_by: Option<String>,
+}
+
+impl Waiver {
+    /// Checks what serde cannot: one of `finding` and `vulnerability`, bounded texts, a
+    /// readable `expires`.
+    pub fn check(&self) -> Result<(), String> {
+        let text = |what: &str, s: &str, max: usize| {
+            if s.len() > max || s.chars().any(char::is_control) {
+                Err(format!(
+                    "waiver of {:?}: {what} is over {max} bytes or has control characters",
+                    crate::text::escape(&self.artifact)
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        text("artifact", &self.artifact, 512)?;
+        text("finding", &self.finding, 512)?;
+        text("reason", &self.reason, 4096)?;
+        for (what, v) in [
+            ("vulnerability", &self.vulnerability),
+            ("expires", &self.expires),
+            ("approvedBy", &self.approved_by),
+        ] {
+            if let Some(v) = v {
+                text(what, v, 512)?;
+            }
+        }
+        match (self.finding.is_empty(), &self.vulnerability) {
+            (true, None) => {
+                return Err(format!(
+                    "waiver of {:?} names neither a finding nor a vulnerability",
+                    crate::text::escape(&self.artifact)
+                ))
+            }
+            (false, Some(_)) => {
+                return Err(format!(
+                    "waiver of {:?} names both a finding and a vulnerability; write two waivers",
+                    crate::text::escape(&self.artifact)
+                ))
+            }
+            _ => {}
+        }
+        if let Some(e) = &self.expires {
+            crate::time::parse_rfc3339(e).map_err(|err| {
+                format!(
+                    "waiver of {:?}: expires {:?}: {err}",
+                    crate::text::escape(&self.artifact),
+                    crate::text::escape(e)
+                )
+            })?;
+        }
+        Ok(())
+    }
 }
 
 /// The in-toto Statement v1 that the DSSE envelope carries.
@@ -533,6 +639,37 @@ impl BundleManifest {
                     "artifact {} root {} is neither carried nor external",
                     a.name, a.digest
                 ));
+            }
+        }
+        for w in &self.waivers {
+            w.check().map_err(CoreError::BundleManifest)?;
+        }
+        if self.sboms.len() > MAX_SBOM_RECORDS {
+            return bad(format!(
+                "{} SBOM records exceed the limit {MAX_SBOM_RECORDS}",
+                self.sboms.len()
+            ));
+        }
+        for r in &self.sboms {
+            check_artifact_name(ArtifactKind::Attestation, &format!("sbom:{}", r.artifact))
+                .map_err(CoreError::BundleManifest)?;
+            if r.components.len() > MAX_SBOM_COMPONENTS {
+                return bad(format!(
+                    "SBOM of {}: {} components exceed the limit {MAX_SBOM_COMPONENTS}",
+                    r.artifact,
+                    r.components.len()
+                ));
+            }
+            for c in &r.components {
+                let ok =
+                    |s: &str| !s.is_empty() && s.len() <= 2048 && !s.chars().any(char::is_control);
+                if !ok(&c.purl) || c.source_package.as_deref().is_some_and(|s| !ok(s)) {
+                    return bad(format!(
+                        "SBOM of {}: a component's purl or source package is empty, over 2048 \
+                         bytes or has control characters",
+                        r.artifact
+                    ));
+                }
             }
         }
         Ok(())

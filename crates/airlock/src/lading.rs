@@ -855,8 +855,12 @@ mod tests {
                 finding: "pickle/unknown-global:x.y".into(),
                 file: None,
                 reason: "</td><b>ok</b>".into(),
+                vulnerability: None,
+                expires: None,
+                approved_by: None,
             }],
             nodes: vec![],
+            sboms: vec![],
         }
     }
 
@@ -978,6 +982,9 @@ mod tests {
             finding: "pickle/unknown-global:x.z".into(),
             file: Some("b.pkl".into()),
             reason: "reviewed".into(),
+            vulnerability: None,
+            expires: None,
+            approved_by: None,
         });
         let l = build(&m, d("bundle"), b"not json", signing_fixture(), &[vol(1)]);
         assert_eq!(l.scan[0].verdict, "waived");

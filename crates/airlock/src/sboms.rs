@@ -17,6 +17,10 @@
 //! differential bundle's plan) gets no SBOM, with a warning: a partial SBOM would claim less
 //! than the image holds. A layer that cannot be catalogued (not a tar, a malformed dpkg
 //! status) fails the pack, naming the image and the layer; `--no-sbom` packs without SBOMs.
+//! The components of each CycloneDX SBOM (purl and source package) also go into the signed
+//! bundle manifest (`sboms`), so that the appliance's import policy can match them against its
+//! vulnerability database before any blob is written.
+//!
 //! The CycloneDX document carries no timestamp, and the SPDX one the pack time, so the same
 //! sources give the same SBOM digests.
 
@@ -24,7 +28,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
 
 use airlock_bundle::writer::{BlobData, PlannedBlob};
-use airlock_core::bundle::ArtifactKind;
+use airlock_core::bundle::{ArtifactKind, SbomComponent, SbomRecord};
 use airlock_core::oci::{Descriptor, Index, Manifest};
 use airlock_core::{media, Digest};
 use airlock_mirror::plan::Plan;
@@ -176,14 +180,16 @@ fn files_of(
     Ok(Some(files))
 }
 
-/// Makes the SBOMs of the plan's images and adds them to the plan; returns how many were made.
-pub fn sbom_plan(plan: &mut Plan, retrieved: &str, spdx: bool) -> Result<usize> {
+/// Makes the SBOMs of the plan's images and adds them to the plan; returns the record of each
+/// (its components, for the signed manifest).
+pub fn sbom_plan(plan: &mut Plan, retrieved: &str, spdx: bool) -> Result<Vec<SbomRecord>> {
     let limits = Limits::default();
     let tool = Tool {
         name: "airlock".into(),
         version: env!("CARGO_PKG_VERSION").into(),
     };
     let mut attachments = Vec::new();
+    let mut records = Vec::new();
     {
         let blobs: BTreeMap<Digest, &PlannedBlob> =
             plan.blobs.iter().map(|b| (b.digest, b)).collect();
@@ -229,13 +235,29 @@ pub fn sbom_plan(plan: &mut Plan, retrieved: &str, spdx: bool) -> Result<usize> 
                 };
                 let doc =
                     airlock_sbom::cyclonedx::render(&packages, &distro, &subject, &tool, None);
-                attachments.push(airlock_attest::attach(
+                let attached = airlock_attest::attach(
                     &t.desc,
                     format!("sbom:{name}"),
                     CYCLONEDX_TYPE,
                     doc,
                     retrieved,
-                ));
+                );
+                let mut components: Vec<SbomComponent> = packages
+                    .iter()
+                    .map(|p| SbomComponent {
+                        purl: airlock_sbom::cyclonedx::purl(p, &distro),
+                        source_package: p.source_package.clone(),
+                    })
+                    .collect();
+                components.sort();
+                components.dedup();
+                records.push(SbomRecord {
+                    artifact: name.clone(),
+                    subject: t.desc.digest,
+                    sbom: attached.artifact.digest,
+                    components,
+                });
+                attachments.push(attached);
                 if spdx {
                     let doc =
                         airlock_sbom::spdx::render(&packages, &distro, &subject, &tool, retrieved);
@@ -251,9 +273,8 @@ pub fn sbom_plan(plan: &mut Plan, retrieved: &str, spdx: bool) -> Result<usize> 
             }
         }
     }
-    let n = attachments.len();
     crate::scanning::add_to_plan(plan, attachments)?;
-    Ok(n)
+    Ok(records)
 }
 
 #[cfg(test)]

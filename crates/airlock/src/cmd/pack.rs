@@ -154,10 +154,11 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
         let (rules, allow) = rules.as_ref().expect("loaded unless --no-scan");
         crate::scanning::scan_plan(&mut plan, &format_rfc3339(t), rules, allow, cache.as_ref())?
     };
-    if !a.no_sbom {
-        let n = crate::sboms::sbom_plan(&mut plan, &format_rfc3339(t), a.sbom_spdx)?;
-        tracing::debug!(sboms = n, "SBOMs attached");
-    }
+    let sboms = if a.no_sbom {
+        vec![]
+    } else {
+        crate::sboms::sbom_plan(&mut plan, &format_rfc3339(t), a.sbom_spdx)?
+    };
     if let Some(c) = &cache {
         tracing::info!(
             scanned = c.stats.scanned(),
@@ -211,6 +212,7 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
         scan,
         waivers: m.spec.waivers.clone(),
         nodes: m.spec.nodes.clone(),
+        sboms,
     };
     let bar = airlock_ui::Bar::bytes("packing", plan.total_bytes());
     let threads = a.threads.unwrap_or_else(|| {
