@@ -3,7 +3,8 @@
 //!
 //! The same packages and package URLs as the CycloneDX output ([`crate::cyclonedx::purl`]):
 //! one SPDX package per component, with `externalRefs` holding the purl, `supplier` from the
-//! maintainer (`Person: NAME (EMAIL)`), the declared licence, `sourceInfo` naming the source
+//! maintainer (`Person: NAME (EMAIL)`; `NOASSERTION` when the package names none), the
+//! declared licence, `sourceInfo` naming the source
 //! package and a `comment` with the file and layer it came from. The subject (the image or
 //! directory) is a package of its own; the document `DESCRIBES` it and it `CONTAINS` every
 //! package.
@@ -123,9 +124,13 @@ pub fn render(
     let mut s = Map::new();
     s.insert("SPDXID".into(), json!("SPDXRef-Subject"));
     s.insert("name".into(), json!(subject.name));
-    if let Some(v) = &subject.version {
-        s.insert("versionInfo".into(), json!(v));
-    }
+    // A directory has no version; NOASSERTION says so rather than leaving it out, as the
+    // NTIA minimum elements ask for a version and a supplier of every component.
+    s.insert(
+        "versionInfo".into(),
+        json!(subject.version.as_deref().unwrap_or("NOASSERTION")),
+    );
+    s.insert("supplier".into(), json!("NOASSERTION"));
     s.insert("downloadLocation".into(), json!("NOASSERTION"));
     s.insert("filesAnalyzed".into(), json!(false));
     s.insert(
@@ -149,9 +154,10 @@ pub fn render(
         c.insert("SPDXID".into(), json!(id));
         c.insert("name".into(), json!(p.name));
         c.insert("versionInfo".into(), json!(p.version));
-        if let Some(s) = &p.supplier {
-            c.insert("supplier".into(), json!(supplier(s)));
-        }
+        c.insert(
+            "supplier".into(),
+            json!(p.supplier.as_deref().map_or("NOASSERTION".into(), supplier)),
+        );
         c.insert("downloadLocation".into(), json!("NOASSERTION"));
         c.insert("filesAnalyzed".into(), json!(false));
         c.insert("licenseConcluded".into(), json!("NOASSERTION"));
