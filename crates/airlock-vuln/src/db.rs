@@ -28,10 +28,8 @@ pub struct LoadReport {
     pub refused_count: usize,
 }
 
-/// Loads every `*.json` under `dir`.
-pub fn load_dir(dir: &Path) -> std::io::Result<(Database, LoadReport)> {
-    let mut db = Database::default();
-    let mut rep = LoadReport::default();
+/// Every `*.json` regular file under `dir`, sorted; symbolic links are not followed.
+pub fn json_files(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
     let mut stack = vec![dir.to_path_buf()];
     let mut files = Vec::new();
     while let Some(d) = stack.pop() {
@@ -46,6 +44,14 @@ pub fn load_dir(dir: &Path) -> std::io::Result<(Database, LoadReport)> {
         }
     }
     files.sort();
+    Ok(files)
+}
+
+/// Loads every `*.json` under `dir`.
+pub fn load_dir(dir: &Path) -> std::io::Result<(Database, LoadReport)> {
+    let mut db = Database::default();
+    let mut rep = LoadReport::default();
+    let files = json_files(dir)?;
     let mut buf = Vec::new();
     for p in files {
         rep.files += 1;

@@ -97,20 +97,8 @@ fn run_match(cli: &Cli, a: &VulndbMatchArgs) -> Result<u8> {
 fn build(dir: &std::path::Path, out: &std::path::Path, built: &str) -> Result<serde_json::Value> {
     use std::collections::BTreeMap;
     use std::io::Write as _;
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
-            let e = e?;
-            let t = e.file_type()?;
-            if t.is_dir() {
-                stack.push(e.path());
-            } else if t.is_file() && e.path().extension().is_some_and(|x| x == "json") {
-                files.push(e.path());
-            }
-        }
-    }
-    files.sort();
+    let files =
+        airlock_vuln::db::json_files(dir).with_context(|| format!("reading {}", dir.display()))?;
     let mut records: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let (mut withdrawn, mut refused) = (0usize, 0usize);
     let mut ecosystems: BTreeMap<String, usize> = BTreeMap::new();
