@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks against physical baselines measured on the same machine in the same run.
 # Usage: scripts/bench.sh [SECTION...]
-#   sections: pack import sync scan serve models debs report sbom scale, or all (default: pack import)
+#   sections: pack import sync scan serve models debs report sbom scale vuln, or all (default: pack import)
 # Env:
 #   BENCH_DIR      data sets and outputs (default target/bench; target/bench-smoke when smoke)
 #   BENCH_MIB      size of the pack/import data set and the models section's model, in MiB
@@ -54,7 +54,7 @@ fi
 if [ -n "${BENCH_JSON:-}" ]; then
     case "$BENCH_JSON" in /*) ;; *) BENCH_JSON="$CALLER_PWD/$BENCH_JSON" ;; esac
 fi
-ALL_SECTIONS="pack import sync scan serve models debs report sbom scale"
+ALL_SECTIONS="pack import sync scan serve models debs report sbom scale vuln"
 SECTIONS=${*:-pack import}
 [ "$SECTIONS" = all ] && SECTIONS=$ALL_SECTIONS
 for s in $SECTIONS; do
@@ -688,6 +688,65 @@ bench_sbom() {
     n_s=$(python3 -c 'import json,sys; print(sum(1 for c in json.load(open(sys.argv[1]))["components"] if c.get("type") == "library"))' sbom/syft.json)
     echo "sbom ($mib MiB layout): airlock $sbom_airlock_s s ($n_a components), syft $sbom_syft_s s ($n_s libraries): ratio $(ratio "$sbom_airlock_s" "$sbom_syft_s"); peak $((sbom_airlock_rss / 1024)) MiB vs $((sbom_syft_rss / 1024)) MiB"
     record sbom oci_layout "$mib" "" sbom_airlock sbom_syft
+}
+
+# vuln: an SBOM of 1,000 components (half Debian 12 packages, half PyPI projects) matched by
+# `airlock vulndb match` against a directory of BENCH_VULN_RECORDS generated OSV records
+# (default 500,000; targets under 1 s and 300 MiB), with reading the same files (`cat`) as the
+# floor; then the appliance side: importing the database bundle (which reads the database once
+# to match what is served) and `airlockd vuln list` (target: activation under 10 s).
+bench_vuln() {
+    keys
+    local n=${BENCH_VULN_RECORDS:-500000}
+    if [ "$BENCH_SMOKE" = 1 ]; then n=${BENCH_VULN_RECORDS:-2000}; fi
+    local d=vuln-$n
+    if [ ! -f "$d/.done" ]; then
+        rm -rf "$d" && mkdir -p "$d/osv" && python3 - "$d" "$n" <<'PY'
+import json, os, random, sys
+d, n = sys.argv[1], int(sys.argv[2])
+rng = random.Random(7)
+for i in range(n):
+    sub = f"{d}/osv/{i // 1000:04d}"
+    if i % 1000 == 0:
+        os.makedirs(sub, exist_ok=True)
+    deb = i % 2 == 0
+    k = rng.randrange(20000)
+    eco, name = ("Debian:12", f"src{k}") if deb else ("PyPI", f"proj{k}")
+    fixed = f"1.{rng.randrange(1, 9)}-1" if deb else f"1.{rng.randrange(1, 9)}"
+    rec = {"schema_version": "1.6.0", "id": f"BENCH-{i:07d}", "modified": "2026-12-01T00:00:00Z",
+           "aliases": [f"CVE-2026-{i:07d}"], "summary": "generated",
+           "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],
+           "affected": [{"package": {"ecosystem": eco, "name": name},
+                         "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}]}]}
+    with open(f"{sub}/BENCH-{i:07d}.json", "w") as f:
+        json.dump(rec, f)
+comps = []
+for k in range(500):
+    comps.append({"type": "library", "name": f"bin{k}", "version": "1.0-1",
+                  "purl": f"pkg:deb/debian/bin{k}@1.0-1?arch=amd64&distro=debian-12&upstream=src{k}"})
+    comps.append({"type": "library", "name": f"proj{k}", "version": "1.0",
+                  "purl": f"pkg:pypi/proj{k}@1.0"})
+json.dump({"bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1, "components": comps},
+          open(f"{d}/sbom.json", "w"))
+PY
+        touch "$d/.done"
+    fi
+    echo "== vuln: 1,000 components against $n OSV records ($(du -sh --apparent-size "$d/osv" | cut -f1))" >&2
+    measure vuln_cat "find $d/osv -name '*.json' -print0 | xargs -0 cat > /dev/null"
+    measure vuln_match "$AIRLOCK --json vulndb match --sbom $d/sbom.json --db $d/osv > $d/match.json"
+    local matches
+    matches=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["matches"]))' "$d/match.json")
+    rm -rf "$d/vdb"
+    "$AIRLOCK" vulndb pack "$d/osv" --key keys/signer.key --out "$d/vdb" --sequence 1 >/dev/null 2>&1
+    local vol
+    vol=$(ls "$d"/vdb/*.tar.zst)
+    PRE="rm -rf $d/data && $AIRLOCKD init --data $d/data --trust root.json >/dev/null" \
+        measure vuln_activate "$AIRLOCKD import --data $d/data $vol"
+    measure vuln_list "$AIRLOCKD --json vuln list --data $d/data"
+    echo "vuln match: $n records, $matches matches: airlock $vuln_match_s s, peak $((vuln_match_rss / 1024)) MiB (target < 1 s, < 300 MiB) vs cat of the records $vuln_cat_s s = $(ratio "$vuln_match_s" "$vuln_cat_s")x; appliance import of the database $vuln_activate_s s (target < 10 s), vuln list $vuln_list_s s, peak $((vuln_list_rss / 1024)) MiB"
+    record vuln match 0 "< 1 s, < 300 MiB" vuln_match vuln_cat
+    record vuln activate 0 "< 10 s" vuln_activate
+    record vuln list 0 "" vuln_list
 }
 
 # scale: an appliance on S3-compatible object storage (moto's server on loopback) served by
