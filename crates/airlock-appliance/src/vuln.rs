@@ -98,6 +98,12 @@ pub fn sbom_document(a: &Appliance, digest: &str) -> Result<Vec<u8>, ApplianceEr
 
 /// Loads the database the name `vulndb` serves; `None` when none was imported.
 pub fn active(a: &Appliance) -> Result<Option<Active>, ApplianceError> {
+    active_into(a, Database::default())
+}
+
+/// Loads the database the name `vulndb` serves into `db` (which may keep only the advisories
+/// of known components, [`Database::only_for`]); `None` when none was imported.
+pub fn active_into(a: &Appliance, mut db: Database) -> Result<Option<Active>, ApplianceError> {
     let Some(row) = a
         .catalog
         .served()?
@@ -136,7 +142,6 @@ pub fn active(a: &Appliance) -> Result<Option<Active>, ApplianceError> {
                 "vulnerability database {layer}: not an airlock-vulndb/v1 file"
             )));
         }
-        let mut db = Database::default();
         let mut refused = 0;
         while next(&mut line)? {
             match airlock_vuln::osv::parse(&line) {
@@ -166,15 +171,16 @@ pub fn active(a: &Appliance) -> Result<Option<Active>, ApplianceError> {
     }))
 }
 
-/// Every (image, match) of the served SBOMs against `db` (only `only` when given), highest
-/// severity first, and the count of pairs that could not be decided.
-pub fn matches(
+/// The served SBOMs (only `only` when given) matched against the active database: the
+/// database, every (image, match) highest severity first, and the count of pairs that could
+/// not be decided; `None` when no database was imported. The SBOMs are read first, so that
+/// only the advisories affecting their components are kept while the database is read.
+#[allow(clippy::type_complexity)]
+pub fn match_served(
     a: &Appliance,
-    db: &Database,
     only: Option<&str>,
-) -> Result<(Vec<(String, Match)>, usize), ApplianceError> {
-    let mut out = Vec::new();
-    let mut undecided = 0;
+) -> Result<Option<(Active, Vec<(String, Match)>, usize)>, ApplianceError> {
+    let mut images = Vec::new();
     for (image, digest) in cyclonedx_sboms(a)? {
         if only.is_some_and(|o| o != image) {
             continue;
@@ -182,7 +188,17 @@ pub fn matches(
         let doc = sbom_document(a, &digest)?;
         let (components, _) = airlock_vuln::db::components_of_cyclonedx(&doc)
             .map_err(|e| bad(format!("SBOM of {image}: {e}")))?;
-        let (ms, u) = airlock_vuln::db::match_all(db, &components);
+        images.push((image, components));
+    }
+    let all: Vec<airlock_vuln::matching::Component> =
+        images.iter().flat_map(|(_, c)| c.iter().cloned()).collect();
+    let Some(act) = active_into(a, Database::only_for(&all))? else {
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    let mut undecided = 0;
+    for (image, components) in images {
+        let (ms, u) = airlock_vuln::db::match_all(&act.db, &components);
         undecided += u;
         out.extend(ms.into_iter().map(|m| (image.clone(), m)));
     }
@@ -193,7 +209,7 @@ pub fn matches(
             .then_with(|| x.1.id.cmp(&y.1.id))
             .then_with(|| x.1.purl.cmp(&y.1.purl))
     });
-    Ok((out, undecided))
+    Ok(Some((act, out, undecided)))
 }
 
 /// Days from `built` (RFC 3339) to now, rounded down; `None` when unreadable.
@@ -210,10 +226,9 @@ impl Appliance {
     /// (`vulnerabilities-rematched`) the pairs that became vulnerable or were resolved since
     /// the last match. Does nothing without a database. Returns the audit entry's data.
     pub fn rematch(&mut self) -> Result<Option<Value>, ApplianceError> {
-        let Some(act) = active(self)? else {
+        let Some((act, rows, undecided)) = match_served(self, None)? else {
             return Ok(None);
         };
-        let (rows, undecided) = matches(self, &act.db, None)?;
         let now: BTreeSet<Pair> = rows
             .iter()
             .map(|(i, m)| (i.clone(), m.id.clone(), m.purl.clone()))
@@ -286,7 +301,15 @@ pub fn policy_inputs(
             .any(|r| r.kind == "file" && r.name == VULNDB_NAME && r.current);
         return Ok((json!(sboms), json!([]), json!({"present": present})));
     }
-    let Some(act) = active(a)? else {
+    let wanted: Vec<airlock_vuln::matching::Component> = m
+        .sboms
+        .iter()
+        .flat_map(|r| &r.components)
+        .filter_map(|c| {
+            airlock_vuln::matching::Component::from_purl(&c.purl, c.source_package.as_deref())
+        })
+        .collect();
+    let Some(act) = active_into(a, Database::only_for(&wanted))? else {
         return Ok((json!(sboms), json!([]), json!({"present": false})));
     };
     let built = act.header["built"].as_str().unwrap_or("").to_string();

@@ -49,7 +49,11 @@ pub fn json_files(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
 
 /// Loads every `*.json` under `dir`.
 pub fn load_dir(dir: &Path) -> std::io::Result<(Database, LoadReport)> {
-    let mut db = Database::default();
+    load_dir_into(dir, Database::default())
+}
+
+/// Loads every `*.json` under `dir` into `db` (for example [`Database::only_for`]).
+pub fn load_dir_into(dir: &Path, mut db: Database) -> std::io::Result<(Database, LoadReport)> {
     let mut rep = LoadReport::default();
     let files = json_files(dir)?;
     let mut buf = Vec::new();

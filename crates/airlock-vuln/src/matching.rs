@@ -346,9 +346,16 @@ pub struct Match {
 type Entry = (Arc<Advisory>, usize);
 
 /// Advisories indexed by (ecosystem, package name) for matching.
+///
+/// [`Database::only_for`] keeps only the advisories that affect one of a known set of
+/// components, so that matching a few thousand components against a database of hundreds of
+/// thousands of records holds only the records that matter: memory follows the components,
+/// not the database.
 #[derive(Debug, Default)]
 pub struct Database {
     by_package: HashMap<(String, String), Vec<Entry>>,
+    /// When set, the only (ecosystem, name) keys whose advisories are kept.
+    only: Option<std::collections::HashSet<(String, String)>>,
     /// Advisories held.
     pub advisories: usize,
     /// Affected entries dropped because their ecosystem has no order here.
@@ -365,9 +372,32 @@ fn key(ecosystem: &str, scheme: Scheme, name: &str) -> (String, String) {
 }
 
 impl Database {
+    /// An empty database that will keep only advisories affecting one of `components`.
+    pub fn only_for(components: &[Component]) -> Database {
+        Database {
+            only: Some(
+                components
+                    .iter()
+                    .map(|c| key(&c.ecosystem, c.scheme, &c.key_name))
+                    .collect(),
+            ),
+            ..Database::default()
+        }
+    }
+
+    /// Adds an advisory (counted whether or not it is kept).
     pub fn add(&mut self, adv: Advisory) {
         self.advisories += 1;
         self.dropped += adv.dropped;
+        if let Some(only) = &self.only {
+            if !adv
+                .affected
+                .iter()
+                .any(|a| only.contains(&key(&a.ecosystem, a.scheme, &a.name)))
+            {
+                return;
+            }
+        }
         let adv = Arc::new(adv);
         for (i, a) in adv.affected.iter().enumerate() {
             self.by_package
@@ -525,6 +555,35 @@ mod tests {
         assert!(Component::from_purl("pkg:maven/a/b@1", None).is_none());
         assert!(Component::from_purl("not a purl", None).is_none());
         assert!(Component::from_purl("pkg:pypi/x", None).is_none());
+    }
+
+    #[test]
+    fn a_database_for_known_components_keeps_only_their_advisories() {
+        let c = Component::from_purl("pkg:pypi/jinja2@3.1.2", None).unwrap();
+        let mut db = Database::only_for(std::slice::from_ref(&c));
+        let adv = |id: &str, name: &str| Advisory {
+            id: id.into(),
+            aliases: vec![],
+            summary: String::new(),
+            modified: String::new(),
+            severity: vec![],
+            affected: vec![Affected {
+                ecosystem: "PyPI".into(),
+                scheme: Scheme::Pep440,
+                name: name.into(),
+                ranges: vec![],
+                versions: vec!["3.1.2".into()],
+                severity: vec![],
+            }],
+            dropped: 0,
+        };
+        db.add(adv("A", "Jinja2"));
+        db.add(adv("B", "flask"));
+        assert_eq!(db.advisories, 2, "both are counted");
+        assert_eq!(db.by_package.len(), 1, "only jinja2's is kept");
+        let (m, _) = db.match_component(&c);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].id, "A");
     }
 
     #[test]

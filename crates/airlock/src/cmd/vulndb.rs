@@ -37,8 +37,11 @@ fn run_match(cli: &Cli, a: &VulndbMatchArgs) -> Result<u8> {
         .with_context(|| format!("reading {}", a.sbom.display()))?;
     let (components, unmatched) = airlock_vuln::db::components_of_cyclonedx(&bytes)
         .map_err(|e| anyhow::anyhow!("SBOM {}: {e}", a.sbom.display()))?;
-    let (db, report) = airlock_vuln::db::load_dir(&a.db)
-        .with_context(|| format!("reading the OSV records in {}", a.db.display()))?;
+    let (db, report) = airlock_vuln::db::load_dir_into(
+        &a.db,
+        airlock_vuln::matching::Database::only_for(&components),
+    )
+    .with_context(|| format!("reading the OSV records in {}", a.db.display()))?;
     for r in &report.refused {
         tracing::warn!("not an OSV record: {r}");
     }

@@ -4,7 +4,7 @@
 //! The database travels as a signed bundle on channel `vulndb` (`airlock vulndb pack`); how
 //! it and the SBOMs are read and matched is `airlock_appliance::vuln`.
 
-use airlock_appliance::vuln::{active, age_days, cyclonedx_sboms, matches};
+use airlock_appliance::vuln::{age_days, cyclonedx_sboms, match_served};
 use airlock_ui::exit;
 use airlock_vuln::matching::{Level, Match};
 use anyhow::{bail, Result};
@@ -48,18 +48,17 @@ fn csv_field(s: &str) -> String {
 
 fn list(cli: &Cli, args: &VulnListArgs) -> Result<u8> {
     let a = open_reader(cli)?;
-    let Some(act) = active(&a)? else {
-        bail!(
-            "no vulnerability database has been imported: pack one with `airlock vulndb pack` \
-             and import it"
-        );
-    };
     if let Some(only) = &args.artifact {
         if !cyclonedx_sboms(&a)?.iter().any(|(i, _)| i == only) {
             bail!("{only:?} is not a served image with an SBOM (airlockd sbom list)");
         }
     }
-    let (rows, undecided) = matches(&a, &act.db, args.artifact.as_deref())?;
+    let Some((act, rows, undecided)) = match_served(&a, args.artifact.as_deref())? else {
+        bail!(
+            "no vulnerability database has been imported: pack one with `airlock vulndb pack` \
+             and import it"
+        );
+    };
     let floor = floor(args.min_severity);
     let rows: Vec<&(String, Match)> = rows.iter().filter(|(_, m)| m.severity >= floor).collect();
     let built = act.header["built"].as_str().unwrap_or("");
