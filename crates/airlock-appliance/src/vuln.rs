@@ -96,11 +96,6 @@ pub fn sbom_document(a: &Appliance, digest: &str) -> Result<Vec<u8>, ApplianceEr
     Ok(a.store.read_verified(&layer, MAX_DOCUMENT)?)
 }
 
-/// Loads the database the name `vulndb` serves; `None` when none was imported.
-pub fn active(a: &Appliance) -> Result<Option<Active>, ApplianceError> {
-    active_into(a, Database::default())
-}
-
 /// Loads the database the name `vulndb` serves into `db` (which may keep only the advisories
 /// of known components, [`Database::only_for`]); `None` when none was imported.
 pub fn active_into(a: &Appliance, mut db: Database) -> Result<Option<Active>, ApplianceError> {

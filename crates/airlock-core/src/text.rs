@@ -44,6 +44,26 @@ pub fn bound_to(s: &str, max: usize) -> String {
     format!("{}… ({} more bytes)", &s[..cut], s.len() - cut)
 }
 
+/// A Python package name normalised per PEP 503: lower case, and each run of `-`, `_` and `.`
+/// as one `-` (`Zope.Interface` is `zope-interface`). SBOM purls and vulnerability matching
+/// both compare names this way.
+pub fn pep503(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut sep = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            sep = true;
+            continue;
+        }
+        if sep && !out.is_empty() {
+            out.push('-');
+        }
+        sep = false;
+        out.extend(c.to_lowercase());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

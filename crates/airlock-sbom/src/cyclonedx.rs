@@ -19,7 +19,6 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 use sha2::{Digest as _, Sha256};
 
-use crate::python::normalize_name;
 use crate::{Distro, Ecosystem, Licenses, Package};
 
 /// What the SBOM describes (its `metadata.component`).
@@ -85,7 +84,7 @@ pub fn purl(p: &Package, distro: &Distro) -> String {
         }
         Ecosystem::Python => format!(
             "pkg:pypi/{}@{}",
-            purl_encode(&normalize_name(&p.name)),
+            purl_encode(&airlock_core::text::pep503(&p.name)),
             purl_encode(&p.version)
         ),
         Ecosystem::Npm => crate::npm::purl(p),

@@ -80,24 +80,6 @@ fn headers(text: &str) -> Vec<(String, String)> {
     out
 }
 
-/// A project name normalised per PEP 503: lower case, each run of `-`, `_` and `.` one `-`.
-pub fn normalize_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut sep = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            sep = true;
-            continue;
-        }
-        if sep && !out.is_empty() {
-            out.push('-');
-        }
-        sep = false;
-        out.extend(c.to_lowercase());
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,10 +87,19 @@ mod tests {
 
     #[test]
     fn pep_503_normalisation() {
-        assert_eq!(normalize_name("Friendly-Bard"), "friendly-bard");
-        assert_eq!(normalize_name("FRIENDLY._-BARD"), "friendly-bard");
-        assert_eq!(normalize_name("zope.interface"), "zope-interface");
-        assert_eq!(normalize_name("typing_extensions"), "typing-extensions");
+        assert_eq!(airlock_core::text::pep503("Friendly-Bard"), "friendly-bard");
+        assert_eq!(
+            airlock_core::text::pep503("FRIENDLY._-BARD"),
+            "friendly-bard"
+        );
+        assert_eq!(
+            airlock_core::text::pep503("zope.interface"),
+            "zope-interface"
+        );
+        assert_eq!(
+            airlock_core::text::pep503("typing_extensions"),
+            "typing-extensions"
+        );
     }
 
     #[test]
