@@ -189,6 +189,47 @@ fn closure_is_resolved_like_apt_carried_and_installed_from_the_appliance() {
             .any(|a| a["kind"] == "debs" && a["name"] == "gpu-stack"),
         "{list}"
     );
+    // The closure's SBOM, signed with the bundle: one component per package, from the
+    // resolution record; it validates with cyclonedx-python-lib's strict 1.6 validator.
+    airlockd(
+        &f,
+        &[
+            "sbom",
+            "show",
+            "gpu-stack",
+            "--data",
+            "data",
+            "--out",
+            "closure.cdx.json",
+        ],
+    )
+    .ok();
+    airlock_e2e::validate_cyclonedx(&f.p("closure.cdx.json"));
+    let bom: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(f.p("closure.cdx.json")).unwrap()).unwrap();
+    assert_eq!(bom["metadata"]["component"]["name"], "gpu-stack");
+    let in_bom: BTreeSet<String> = bom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(in_bom, got, "{bom}");
+    let toolkit = bom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "demo-container-toolkit")
+        .unwrap();
+    assert_eq!(toolkit["version"], "1:1.17.8-1");
+    assert!(
+        toolkit["purl"]
+            .as_str()
+            .unwrap()
+            .starts_with("pkg:deb/debian/demo-container-toolkit@1%3A1.17.8-1?arch="),
+        "{toolkit}"
+    );
+    assert!(toolkit["supplier"]["name"].is_string(), "{toolkit}");
     let s = Serving::start(&f, &[]);
     f.sh(&format!(
         "curl -sf http://{}/apt/airlock-archive-keyring.asc > appliance.asc",
@@ -461,6 +502,22 @@ spec:
     for v in &vols {
         airlockd(&f, &["import", "--data", "data", v]).ok();
     }
+    // The closure's SBOM names the release its suite belongs to, so that Debian 12's
+    // advisories can be matched against it, and lists every package with its source package.
+    let bom = airlockd(&f, &["sbom", "show", "nvidia", "--data", "data"])
+        .ok()
+        .json();
+    let comps = bom["components"].as_array().unwrap();
+    assert_eq!(comps.len(), got.len(), "{bom}");
+    let driver = comps
+        .iter()
+        .find(|c| c["name"] == "nvidia-driver")
+        .expect("nvidia-driver in the SBOM");
+    let purl = driver["purl"].as_str().unwrap();
+    assert!(
+        purl.contains("distro=debian-12") && purl.contains("upstream=nvidia-graphics-drivers"),
+        "{purl}"
+    );
     let s = Serving::start(&f, &[]);
     f.sh(&format!(
         "curl -sf http://{}/apt/airlock-archive-keyring.asc > appliance.asc",

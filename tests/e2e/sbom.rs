@@ -29,28 +29,6 @@ fn venv_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// Validates `file` with cyclonedx-python-lib's strict validator for 1.6; panics with its
-/// error otherwise.
-fn validate(cwd: &Path, file: &Path) {
-    let script = r#"
-import sys
-from cyclonedx.validation.json import JsonStrictValidator
-from cyclonedx.schema import SchemaVersion
-err = JsonStrictValidator(SchemaVersion.V1_6).validate_str(open(sys.argv[1]).read())
-if err is not None:
-    print(err)
-    sys.exit(1)
-print("valid")
-"#;
-    run_in(
-        cwd,
-        python(),
-        &["-c", script, file.to_str().expect("utf-8")],
-    )
-    .ok()
-    .says(&["valid"]);
-}
-
 fn sbom(cwd: &Path, source: &str, out: &str) -> serde_json::Value {
     airlock(cwd, &["sbom", source, "--out", out]).ok();
     let bytes = std::fs::read(cwd.join(out)).expect("sbom written");
@@ -135,7 +113,7 @@ fn sbom_of_the_root_validates_and_its_debs_match_syft() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let doc = sbom(d, "dir:/", "root.json");
-    validate(d, &d.join("root.json"));
+    airlock_e2e::validate_cyclonedx(&d.join("root.json"));
     let ours: BTreeSet<(String, String)> = components(&doc)
         .iter()
         .filter(|c| c["purl"].as_str().unwrap().starts_with("pkg:deb/"))
@@ -255,13 +233,73 @@ fn spdx_of_the_venv_validates_with_spdx_tools_and_lists_the_cyclonedx_packages()
     );
 }
 
+/// The NTIA minimum elements, checked by `ntia-checker` (ntia-conformance-checker reads SPDX
+/// only): a Debian root filesystem, whose packages all name a maintainer, conforms once the
+/// operator names the supplier of the root itself, and not without it.
+#[test]
+fn spdx_of_a_debian_root_meets_the_ntia_minimum_elements_given_a_supplier() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let root = d.join("root");
+    std::fs::create_dir_all(root.join("var/lib/dpkg")).unwrap();
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::copy("/var/lib/dpkg/status", root.join("var/lib/dpkg/status")).unwrap();
+    std::fs::copy("/etc/os-release", root.join("etc/os-release")).unwrap();
+    let checker = python().parent().expect("venv bin").join("ntia-checker");
+    // ntia-checker exits 1 when the document does not conform.
+    let check = |file: &str, conforms: bool| {
+        let r = run_in(d, &checker, &["-r", "json", "-o", "report.json", file]);
+        if conforms {
+            r.ok();
+        } else {
+            r.fails();
+        }
+        let r: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(d.join("report.json")).unwrap()).unwrap();
+        r
+    };
+    spdx(d, "dir:root", "anon.spdx.json");
+    let r = check("anon.spdx.json", false);
+    assert_eq!(r["isNtiaConformant"], false, "{r}");
+    assert_eq!(r["complianceStandard"], "ntia");
+    let missing = r["componentSuppliers"]["nonconformantComponents"].to_string();
+    assert!(missing.contains("dir:root"), "{r}");
+
+    run_in(
+        d,
+        "env",
+        &[
+            "SOURCE_DATE_EPOCH=1764547200",
+            bin("airlock").to_str().unwrap(),
+            "sbom",
+            "dir:root",
+            "--format",
+            "spdx-json",
+            "--supplier",
+            "ACME Platform Team",
+            "--out",
+            "named.spdx.json",
+        ],
+    )
+    .ok();
+    let r = check("named.spdx.json", true);
+    assert_eq!(r["isNtiaConformant"], true, "{r}");
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("named.spdx.json")).unwrap()).unwrap();
+    assert_eq!(
+        doc["packages"][0]["supplier"],
+        "Organization: ACME Platform Team"
+    );
+    assert!(doc["packages"].as_array().unwrap().len() > 100);
+}
+
 #[test]
 fn sbom_of_the_test_venv_matches_syfts_python_packages() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let venv = format!("dir:{}", venv_dir().display());
     let doc = sbom(d, &venv, "venv.json");
-    validate(d, &d.join("venv.json"));
+    airlock_e2e::validate_cyclonedx(&d.join("venv.json"));
     // The venv also holds executables (syft itself is a Go binary): only its Python packages
     // are compared here.
     let comps: Vec<serde_json::Value> = components(&doc)
@@ -347,7 +385,7 @@ umoci gc --layout img
     assert_eq!(layers.len(), 4, "one layer per umoci insert");
 
     let doc = sbom(d, "oci:img:v1", "a.json");
-    validate(d, &d.join("a.json"));
+    airlock_e2e::validate_cyclonedx(&d.join("a.json"));
     assert_eq!(doc["metadata"]["component"]["type"], "container");
     assert_eq!(doc["metadata"]["component"]["version"], mdigest.as_str());
     let comps = components(&doc);
@@ -493,7 +531,7 @@ YAML
         ],
     )
     .ok();
-    validate(d, &d.join("shown.json"));
+    airlock_e2e::validate_cyclonedx(&d.join("shown.json"));
     let shown: serde_json::Value =
         serde_json::from_slice(&std::fs::read(d.join("shown.json")).unwrap()).unwrap();
     assert_eq!(shown["metadata"]["component"]["name"], IMAGE);

@@ -547,3 +547,29 @@ impl Drop for Background {
         }
     }
 }
+
+/// Validates the CycloneDX JSON `file` with cyclonedx-python-lib's strict validator for 1.6;
+/// panics with its error otherwise.
+pub fn validate_cyclonedx(file: &Path) {
+    let script = r#"
+import sys
+from cyclonedx.validation.json import JsonStrictValidator
+from cyclonedx.schema import SchemaVersion
+err = JsonStrictValidator(SchemaVersion.V1_6).validate_str(open(sys.argv[1]).read())
+if err is not None:
+    print(err)
+    sys.exit(1)
+print("valid")
+"#;
+    let out = Command::new(python())
+        .args(["-c", script, file.to_str().expect("utf-8")])
+        .output()
+        .expect("running python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("valid"),
+        "{} is not valid CycloneDX 1.6: {stdout}{}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

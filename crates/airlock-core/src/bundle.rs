@@ -490,7 +490,12 @@ pub fn check_artifact_name(kind: ArtifactKind, name: &str) -> Result<(), String>
                 .strip_prefix("sbom:")
                 .or_else(|| name.strip_prefix("spdx:"))
             {
-                Some(image) => check_sbom_subject(image),
+                Some(subject) => check_sbom_subject(subject).or_else(|e| {
+                    [ArtifactKind::Model, ArtifactKind::File, ArtifactKind::Debs]
+                        .into_iter()
+                        .find_map(|k| check(k, subject).ok())
+                        .ok_or(e)
+                }),
                 None => Err("must start with \"scan:\", \"sbom:\" or \"spdx:\"".into()),
             },
         },

@@ -30,6 +30,10 @@ pub struct Subject {
     pub name: String,
     /// The image manifest digest.
     pub version: Option<String>,
+    /// Who supplies what is described (an organisation, or `NAME <EMAIL>`), as the operator
+    /// states it: nothing in an image or a directory says so, and the NTIA minimum elements
+    /// ask for a supplier of every component, the described one included.
+    pub supplier: Option<String>,
 }
 
 /// The tool that wrote the SBOM.
@@ -220,6 +224,9 @@ pub fn render(
     if let Some(v) = &subject.version {
         subject_c.insert("version".into(), json!(v));
     }
+    if let Some(s) = &subject.supplier {
+        subject_c.insert("supplier".into(), json!({ "name": s }));
+    }
     let mut metadata = Map::new();
     if let Some(t) = timestamp {
         metadata.insert("timestamp".into(), json!(t));
@@ -332,6 +339,7 @@ mod tests {
             kind: "file",
             name: "dir:/".into(),
             version: None,
+            supplier: Some("ACME Platform Team".into()),
         };
         let tool = Tool {
             name: "airlock".into(),
@@ -353,6 +361,10 @@ mod tests {
             c.iter().map(|c| c["bom-ref"].as_str().unwrap()).collect();
         assert_eq!(refs.len(), 3);
         assert_eq!(c[0]["supplier"]["name"], "M <m@example.org>");
+        assert_eq!(
+            v["metadata"]["component"]["supplier"]["name"],
+            "ACME Platform Team"
+        );
         let serial = v["serialNumber"].as_str().unwrap();
         assert_eq!(&serial[23..24], "5");
         let t = render(

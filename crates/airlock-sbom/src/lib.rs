@@ -21,6 +21,7 @@
 
 pub mod apk;
 pub mod binary;
+pub mod closure;
 pub mod cyclonedx;
 pub mod dpkg;
 pub mod files;

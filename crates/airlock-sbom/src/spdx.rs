@@ -130,7 +130,13 @@ pub fn render(
         "versionInfo".into(),
         json!(subject.version.as_deref().unwrap_or("NOASSERTION")),
     );
-    s.insert("supplier".into(), json!("NOASSERTION"));
+    s.insert(
+        "supplier".into(),
+        json!(subject
+            .supplier
+            .as_deref()
+            .map_or("NOASSERTION".into(), supplier)),
+    );
     s.insert("downloadLocation".into(), json!("NOASSERTION"));
     s.insert("filesAnalyzed".into(), json!(false));
     s.insert(
@@ -253,6 +259,7 @@ mod tests {
             kind: "container",
             name: "oci:layout:v1".into(),
             version: Some("sha256:cd".into()),
+            supplier: None,
         };
         let tool = Tool {
             name: "airlock".into(),

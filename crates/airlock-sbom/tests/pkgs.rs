@@ -124,6 +124,7 @@ fn render_all(pkgs: &[Package], distro: &Distro) -> Vec<u8> {
             kind: "file",
             name: "dir:test".into(),
             version: None,
+            supplier: None,
         },
         &Tool {
             name: "airlock".into(),

@@ -309,6 +309,10 @@ pub struct PackArgs {
     /// Also attach an SPDX 2.3 SBOM to each image (`spdx:IMAGE`).
     #[arg(long, conflicts_with = "no_sbom")]
     pub sbom_spdx: bool,
+    /// The supplier each SBOM names for the image it describes (see `airlock sbom
+    /// --supplier`).
+    #[arg(long, value_name = "NAME", conflicts_with = "no_sbom")]
+    pub sbom_supplier: Option<String>,
     #[command(flatten)]
     pub rules: RulesArgs,
     /// Store that registry images are mirrored into and packed from (synced first when
@@ -456,6 +460,11 @@ pub struct SbomArgs {
     /// Write the SBOM to FILE instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// The supplier of what is described: an organisation (`ACME Platform Team`) or a person
+    /// (`Jane Doe <jane@example.org>`). Nothing in an image or a directory says who supplies
+    /// it; the NTIA minimum elements ask for it (SPDX writes NOASSERTION without it).
+    #[arg(long, value_name = "NAME")]
+    pub supplier: Option<String>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -182,7 +182,12 @@ fn files_of(
 
 /// Makes the SBOMs of the plan's images and adds them to the plan; returns the record of each
 /// (its components, for the signed manifest).
-pub fn sbom_plan(plan: &mut Plan, retrieved: &str, spdx: bool) -> Result<Vec<SbomRecord>> {
+pub fn sbom_plan(
+    plan: &mut Plan,
+    retrieved: &str,
+    spdx: bool,
+    supplier: Option<&str>,
+) -> Result<Vec<SbomRecord>> {
     let limits = Limits::default();
     let tool = Tool {
         name: "airlock".into(),
@@ -232,49 +237,146 @@ pub fn sbom_plan(plan: &mut Plan, retrieved: &str, spdx: bool) -> Result<Vec<Sbo
                     kind: "container",
                     name: name.clone(),
                     version: Some(t.desc.digest.to_string()),
+                    supplier: supplier.map(str::to_string),
                 };
-                let doc =
-                    airlock_sbom::cyclonedx::render(&packages, &distro, &subject, &tool, None);
-                let attached = airlock_attest::attach(
+                attach_sboms(
                     &t.desc,
-                    format!("sbom:{name}"),
-                    CYCLONEDX_TYPE,
-                    doc,
+                    &name,
+                    &packages,
+                    &distro,
+                    &subject,
+                    &tool,
                     retrieved,
+                    spdx,
+                    &mut attachments,
+                    &mut records,
                 );
-                let mut components: Vec<SbomComponent> = packages
-                    .iter()
-                    .map(|p| SbomComponent {
-                        purl: airlock_sbom::cyclonedx::purl(p, &distro),
-                        source_package: p.source_package.clone(),
-                    })
-                    .collect();
-                components.sort();
-                components.dedup();
-                records.push(SbomRecord {
-                    artifact: name.clone(),
-                    subject: t.desc.digest,
-                    sbom: attached.artifact.digest,
-                    components,
-                });
-                attachments.push(attached);
-                if spdx {
-                    let doc =
-                        airlock_sbom::spdx::render(&packages, &distro, &subject, &tool, retrieved);
-                    attachments.push(airlock_attest::attach(
-                        &t.desc,
-                        format!("spdx:{name}"),
-                        SPDX_TYPE,
-                        doc,
-                        retrieved,
-                    ));
-                }
                 tracing::info!(image = %name, packages = packages.len(), "SBOM made");
             }
         }
     }
+    closure_sboms(
+        plan,
+        &tool,
+        retrieved,
+        spdx,
+        supplier,
+        &mut attachments,
+        &mut records,
+    )?;
     crate::scanning::add_to_plan(plan, attachments)?;
     Ok(records)
+}
+
+/// The SBOMs of the plan's Debian package closures: one component per package, from the
+/// resolution record (the closure manifest's config), attached to the closure manifest as
+/// `sbom:NAME` (and `spdx:NAME`).
+fn closure_sboms(
+    plan: &Plan,
+    tool: &Tool,
+    retrieved: &str,
+    spdx: bool,
+    supplier: Option<&str>,
+    attachments: &mut Vec<airlock_attest::Attachment>,
+    records: &mut Vec<SbomRecord>,
+) -> Result<()> {
+    let blobs: BTreeMap<Digest, &PlannedBlob> = plan.blobs.iter().map(|b| (b.digest, b)).collect();
+    for a in plan
+        .artifacts
+        .iter()
+        .filter(|a| a.kind == ArtifactKind::Debs)
+    {
+        let what = || format!("SBOM of closure {} (--no-sbom packs without)", a.name);
+        let Some(root) = bytes_of(&blobs, &a.digest) else {
+            continue;
+        };
+        let manifest: Manifest = serde_json::from_slice(root).with_context(what)?;
+        let config = bytes_of(&blobs, &manifest.config.digest)
+            .with_context(|| format!("{}: its resolution record is not in the plan", what()))?;
+        let rec: airlock_core::debs::ClosureRecord =
+            serde_json::from_slice(config).with_context(what)?;
+        let packages = airlock_sbom::closure::packages(&rec).with_context(what)?;
+        let distro = airlock_sbom::closure::distro_of(&rec);
+        if distro.version_id.is_none() {
+            tracing::warn!(
+                closure = %a.name,
+                "the sources' suites name no known Debian or Ubuntu release; package URLs carry no distro, and the appliance cannot match them against advisories"
+            );
+        }
+        let desc = Descriptor {
+            media_type: a.media_type.clone(),
+            digest: a.digest,
+            size: a.size,
+            artifact_type: None,
+            platform: None,
+            annotations: BTreeMap::new(),
+        };
+        let subject = Subject {
+            kind: "application",
+            name: a.name.clone(),
+            version: Some(a.digest.to_string()),
+            supplier: supplier.map(str::to_string),
+        };
+        attach_sboms(
+            &desc,
+            &a.name,
+            &packages,
+            &distro,
+            &subject,
+            tool,
+            retrieved,
+            spdx,
+            attachments,
+            records,
+        );
+    }
+    Ok(())
+}
+
+/// Attaches the CycloneDX SBOM of `packages` (and the SPDX one when `spdx`) to the manifest
+/// `desc` as `sbom:NAME` (`spdx:NAME`), and records its components for the signed manifest.
+#[allow(clippy::too_many_arguments)]
+fn attach_sboms(
+    desc: &Descriptor,
+    name: &str,
+    packages: &[airlock_sbom::Package],
+    distro: &Distro,
+    subject: &Subject,
+    tool: &Tool,
+    retrieved: &str,
+    spdx: bool,
+    attachments: &mut Vec<airlock_attest::Attachment>,
+    records: &mut Vec<SbomRecord>,
+) {
+    let doc = airlock_sbom::cyclonedx::render(packages, distro, subject, tool, None);
+    let attached =
+        airlock_attest::attach(desc, format!("sbom:{name}"), CYCLONEDX_TYPE, doc, retrieved);
+    let mut components: Vec<SbomComponent> = packages
+        .iter()
+        .map(|p| SbomComponent {
+            purl: airlock_sbom::cyclonedx::purl(p, distro),
+            source_package: p.source_package.clone(),
+        })
+        .collect();
+    components.sort();
+    components.dedup();
+    records.push(SbomRecord {
+        artifact: name.to_string(),
+        subject: desc.digest,
+        sbom: attached.artifact.digest,
+        components,
+    });
+    attachments.push(attached);
+    if spdx {
+        let doc = airlock_sbom::spdx::render(packages, distro, subject, tool, retrieved);
+        attachments.push(airlock_attest::attach(
+            desc,
+            format!("spdx:{name}"),
+            SPDX_TYPE,
+            doc,
+            retrieved,
+        ));
+    }
 }
 
 #[cfg(test)]

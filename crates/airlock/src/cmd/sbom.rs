@@ -48,6 +48,7 @@ pub fn run(_cli: &Cli, a: &SbomArgs) -> Result<u8> {
             kind: "file",
             name: a.source.clone(),
             version: None,
+            supplier: a.supplier.clone(),
         };
         (files, subject)
     } else if let Some(rest) = a.source.strip_prefix("oci:") {
@@ -62,6 +63,7 @@ pub fn run(_cli: &Cli, a: &SbomArgs) -> Result<u8> {
             kind: "container",
             name: a.source.clone(),
             version: Some(desc.digest.to_string()),
+            supplier: a.supplier.clone(),
         };
         (files, subject)
     } else {
