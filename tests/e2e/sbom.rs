@@ -482,6 +482,7 @@ umoci insert --image layouts/app:v1 src/gone/gone-1.0.dist-info /usr/lib/python3
 umoci insert --image layouts/app:v1 --whiteout /usr/lib/python3/dist-packages/gone-1.0.dist-info >/dev/null
 umoci config --image layouts/app:v1 --architecture amd64 --os linux >/dev/null
 umoci gc --layout layouts/app
+mkdir -p bin && cp /usr/lib/go-1.19/bin/gofmt bin/gofmt && printf 'plain text\n' > bin/notes.txt
 cat > app.yaml <<YAML
 apiVersion: airlock/v1
 kind: Bundle
@@ -490,6 +491,9 @@ spec:
   images:
     - ref: oci:./layouts/app:v1
       name: registry.example/acme/app:v1
+  files:
+    - {name: gofmt, path: ./bin/gofmt}
+    - {name: notes.txt, path: ./bin/notes.txt}
 YAML
 "#,
     )
@@ -517,7 +521,27 @@ YAML
     let l = airlockd(&f, &["--json", "sbom", "list", "--data", "data"])
         .ok()
         .json();
-    assert_eq!(l.as_array().unwrap().len(), 2, "{l}");
+    // The image's two, and one of each kind for each of the two files.
+    assert_eq!(l.as_array().unwrap().len(), 6, "{l}");
+    // A Go executable carried as a file lists what its build information says, as
+    // `go version -m` does; a text file gets an SBOM without components.
+    let gofmt = airlockd(&f, &["sbom", "show", "gofmt", "--data", "data"])
+        .ok()
+        .json();
+    let go = sh(d, "go version /usr/lib/go-1.19/bin/gofmt").ok().stdout;
+    let go = go.split_whitespace().nth(1).unwrap().trim_start_matches("go");
+    let purls: Vec<&str> = gofmt["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["purl"].as_str().unwrap())
+        .collect();
+    assert_eq!(purls, [format!("pkg:golang/stdlib@{go}")], "{gofmt}");
+    assert_eq!(gofmt["metadata"]["component"]["type"], "file");
+    let notes = airlockd(&f, &["sbom", "show", "notes.txt", "--data", "data"])
+        .ok()
+        .json();
+    assert_eq!(notes["components"], serde_json::json!([]), "{notes}");
     airlockd(
         &f,
         &[

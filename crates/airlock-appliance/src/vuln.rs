@@ -13,7 +13,6 @@
 //! vulnerable and which were resolved since the last match (`DATA/vuln-state.json`).
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, Read};
 
 use airlock_core::oci::Manifest;
 use airlock_core::Digest;
@@ -110,47 +109,17 @@ pub fn active_into(a: &Appliance, mut db: Database) -> Result<Option<Active>, Ap
     let layer = only_layer(a, &row.digest, "vulnerability database")?;
     let io = |e: std::io::Error| bad(format!("vulnerability database {layer}: {e}"));
     let mut hashing = airlock_core::Hashing::new(a.store.read(&layer)?);
-    let (header, db, refused) = {
+    let (header, refused) = {
         let mut lines = std::io::BufReader::with_capacity(1 << 20, &mut hashing);
-        let max = airlock_vuln::osv::MAX_RECORD as u64;
-        let mut line = Vec::new();
-        let mut next = |line: &mut Vec<u8>| -> Result<bool, ApplianceError> {
-            line.clear();
-            let n = (&mut lines)
-                .take(max + 1)
-                .read_until(b'\n', line)
-                .map_err(io)?;
-            if n as u64 > max {
-                return Err(bad(format!(
-                    "vulnerability database {layer}: a line over {max} bytes"
-                )));
-            }
-            Ok(n > 0)
-        };
-        if !next(&mut line)? {
-            return Err(bad(format!("vulnerability database {layer}: empty")));
-        }
-        let header: Value = serde_json::from_slice(&line)
-            .map_err(|e| bad(format!("vulnerability database {layer}: header: {e}")))?;
-        if header["_type"] != "airlock-vulndb/v1" {
-            return Err(bad(format!(
-                "vulnerability database {layer}: not an airlock-vulndb/v1 file"
-            )));
-        }
-        let mut refused = 0;
-        while next(&mut line)? {
-            match airlock_vuln::osv::parse(&line) {
-                Ok(Some(adv)) => db.add(adv),
-                Ok(None) => {}
-                Err(e) => {
-                    refused += 1;
-                    tracing::warn!("vulnerability database record refused: {e}");
-                }
-            }
-        }
+        let read = airlock_vuln::db::read_lines_into(
+            &mut lines,
+            &mut db,
+            &format!("vulnerability database {layer}"),
+        )
+        .map_err(bad)?;
         // Whatever the reader left unread still counts towards the digest.
         std::io::copy(&mut lines, &mut std::io::sink()).map_err(io)?;
-        (header, db, refused)
+        (read.header, read.refused)
     };
     let (_, got, _) = hashing.finish();
     if got != layer {

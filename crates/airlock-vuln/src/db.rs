@@ -81,6 +81,69 @@ pub fn load_dir_into(dir: &Path, mut db: Database) -> std::io::Result<(Database,
     Ok((db, rep))
 }
 
+/// The `_type` of the first line of a normalised database file.
+pub const DB_TYPE: &str = "airlock-vulndb/v1";
+
+/// What reading a normalised database file found.
+#[derive(Debug)]
+pub struct Lines {
+    /// The header line.
+    pub header: serde_json::Value,
+    /// Records that did not parse (each named in the log).
+    pub refused: usize,
+}
+
+/// Reads a normalised database file (`airlock vulndb pack` writes it: a header line of `_type`
+/// [`DB_TYPE`], then one OSV record per line) into `db`. Each line is bounded by
+/// [`osv::MAX_RECORD`]; a line longer than that, an empty file or a wrong header is an error
+/// naming `what`. Records the database cannot keep ([`Database::may_want`]) are passed over
+/// without being parsed, which is what makes matching a few components against hundreds of
+/// thousands of records quick. The reader is read to its end, so a digest computed over it
+/// covers the whole file.
+pub fn read_lines_into<R: std::io::BufRead>(
+    mut r: R,
+    db: &mut Database,
+    what: &str,
+) -> Result<Lines, String> {
+    use std::io::BufRead as _;
+    let max = osv::MAX_RECORD as u64;
+    let mut line = Vec::new();
+    let next = |r: &mut R, line: &mut Vec<u8>| -> Result<bool, String> {
+        line.clear();
+        let n = std::io::Read::take(&mut *r, max + 1)
+            .read_until(b'\n', line)
+            .map_err(|e| format!("{what}: {e}"))?;
+        if n as u64 > max {
+            return Err(format!("{what}: a line over {max} bytes"));
+        }
+        Ok(n > 0)
+    };
+    if !next(&mut r, &mut line)? {
+        return Err(format!("{what}: empty"));
+    }
+    let header: serde_json::Value =
+        serde_json::from_slice(&line).map_err(|e| format!("{what}: header: {e}"))?;
+    if header["_type"] != DB_TYPE {
+        return Err(format!("{what}: not an {DB_TYPE} file"));
+    }
+    let mut refused = 0;
+    while next(&mut r, &mut line)? {
+        if !db.may_want(&line) {
+            db.skipped += 1;
+            continue;
+        }
+        match osv::parse(&line) {
+            Ok(Some(adv)) => db.add(adv),
+            Ok(None) => {}
+            Err(e) => {
+                refused += 1;
+                tracing::warn!("{what}: record refused: {e}");
+            }
+        }
+    }
+    Ok(Lines { header, refused })
+}
+
 /// Largest SBOM read.
 pub const MAX_SBOM: u64 = 256 << 20;
 

@@ -339,10 +339,14 @@ pub struct Database {
     by_package: HashMap<(String, String), Vec<Entry>>,
     /// When set, the only (ecosystem, name) keys whose advisories are kept.
     only: Option<std::collections::HashSet<(String, String)>>,
+    /// The names of `only`, for [`Database::may_want`].
+    only_names: Option<std::collections::HashSet<String>>,
     /// Advisories held.
     pub advisories: usize,
     /// Affected entries dropped because their ecosystem has no order here.
     pub dropped: usize,
+    /// Records passed over unparsed because [`Database::may_want`] said no.
+    pub skipped: usize,
 }
 
 fn key(ecosystem: &str, scheme: Scheme, name: &str) -> (String, String) {
@@ -357,15 +361,72 @@ fn key(ecosystem: &str, scheme: Scheme, name: &str) -> (String, String) {
 impl Database {
     /// An empty database that will keep only advisories affecting one of `components`.
     pub fn only_for(components: &[Component]) -> Database {
+        let only: std::collections::HashSet<(String, String)> = components
+            .iter()
+            .map(|c| key(&c.ecosystem, c.scheme, &c.key_name))
+            .collect();
         Database {
-            only: Some(
-                components
-                    .iter()
-                    .map(|c| key(&c.ecosystem, c.scheme, &c.key_name))
-                    .collect(),
-            ),
+            only_names: Some(only.iter().map(|(_, n)| n.clone()).collect()),
+            only: Some(only),
             ..Database::default()
         }
+    }
+
+    /// Could the OSV record `line` (JSON text) affect a component this database keeps? A
+    /// cheap test run before the record is parsed: `false` only when no `"name"` string in the
+    /// record, as written or PEP 503-normalised, is the name of a kept component, which every
+    /// affected package the record could be kept for would have to be. A name with an escape
+    /// in it cannot be compared without decoding and counts as a possible match. Always `true`
+    /// for a database that keeps everything.
+    pub fn may_want(&self, line: &[u8]) -> bool {
+        let Some(names) = &self.only_names else {
+            return true;
+        };
+        static FINDER: std::sync::OnceLock<memchr::memmem::Finder<'static>> =
+            std::sync::OnceLock::new();
+        let finder = FINDER.get_or_init(|| memchr::memmem::Finder::new(b"\"name\""));
+        let mut at = 0;
+        while let Some(i) = finder.find(&line[at..]) {
+            at += i + 6;
+            let rest = &line[at..];
+            let mut j = 0;
+            while j < rest.len() && matches!(rest[j], b' ' | b'\t' | b'\n' | b'\r') {
+                j += 1;
+            }
+            if rest.get(j) != Some(&b':') {
+                continue;
+            }
+            j += 1;
+            while j < rest.len() && matches!(rest[j], b' ' | b'\t' | b'\n' | b'\r') {
+                j += 1;
+            }
+            if rest.get(j) != Some(&b'"') {
+                continue;
+            }
+            let value = &rest[j + 1..];
+            let Some(end) = memchr::memchr2(b'"', b'\\', value) else {
+                return true; // unterminated: let the parser say what is wrong
+            };
+            if value[end] == b'\\' {
+                return true;
+            }
+            let Ok(name) = std::str::from_utf8(&value[..end]) else {
+                return true;
+            };
+            // A name of `[a-z0-9-]` without leading, trailing or doubled `-` is its own
+            // PEP 503 form; only other names are normalised (which allocates).
+            let plain = name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !name.starts_with('-')
+                && !name.ends_with('-')
+                && !name.contains("--");
+            let normalised = || !plain && names.contains(&pep503(name));
+            if names.contains(name) || normalised() {
+                return true;
+            }
+        }
+        false
     }
 
     /// Adds an advisory (counted whether or not it is kept).
@@ -567,6 +628,39 @@ mod tests {
         let (m, _) = db.match_component(&c);
         assert_eq!(m.len(), 1);
         assert_eq!(m[0].id, "A");
+    }
+
+    #[test]
+    fn records_naming_no_kept_component_are_passed_over_before_parsing() {
+        let comps = [
+            Component::from_purl("pkg:pypi/zope-interface@6.0", None).unwrap(),
+            Component::from_purl(
+                "pkg:deb/debian/libssl3@3.0.11-1?distro=debian-12&upstream=openssl",
+                None,
+            )
+            .unwrap(),
+        ];
+        let db = Database::only_for(&comps);
+        let rec = |name: &str| {
+            format!(
+                r#"{{"id":"X","affected":[{{"package":{{"ecosystem":"PyPI","name":{name}}}}}]}}"#
+            )
+        };
+        // As written, PEP 503-normalised, with spaces around the colon, the source package.
+        assert!(db.may_want(rec("\"zope-interface\"").as_bytes()));
+        assert!(db.may_want(rec("\"Zope.Interface\"").as_bytes()));
+        assert!(db.may_want(rec("\"zope--interface\"").as_bytes()));
+        assert!(db.may_want(rec("\"-zope-interface\"").as_bytes()));
+        assert!(db.may_want(br#"{"package": {"name" :  "openssl"}}"#));
+        // An escape cannot be compared without decoding: parsed.
+        assert!(db.may_want(rec(r#""zope\u002dinterface""#).as_bytes()));
+        // Other names, names that are not strings, "name" as a value: passed over.
+        assert!(!db.may_want(rec("\"flask\"").as_bytes()));
+        assert!(!db.may_want(rec("7").as_bytes()));
+        assert!(!db.may_want(br#"{"id":"name","summary":"openssl-ish \"name\""}"#));
+        assert!(!db.may_want(b""));
+        // A database that keeps everything wants everything.
+        assert!(Database::default().may_want(rec("\"flask\"").as_bytes()));
     }
 
     #[test]

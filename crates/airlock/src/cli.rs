@@ -104,8 +104,10 @@ pub struct VulndbMatchArgs {
     #[arg(long, value_name = "FILE")]
     pub sbom: PathBuf,
     /// A directory of OSV records, one JSON file each (osv.dev's per-ecosystem exports,
-    /// unzipped); searched recursively, symlinks not followed.
-    #[arg(long, value_name = "DIR")]
+    /// unzipped; searched recursively, symlinks not followed), or a database file as
+    /// `vulndb pack` normalises it (the `vulndb` file of a vulndb bundle, `airlock unpack`ed):
+    /// the quick way, since records naming no component of the SBOM are passed over unparsed.
+    #[arg(long, value_name = "DIR|FILE")]
     pub db: PathBuf,
     /// Show only matches at or above this severity.
     #[arg(long, value_enum, default_value_t = MinSeverity::Unknown)]

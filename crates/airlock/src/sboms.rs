@@ -264,6 +264,16 @@ pub fn sbom_plan(
         &mut attachments,
         &mut records,
     )?;
+    file_sboms(
+        plan,
+        &limits,
+        &tool,
+        retrieved,
+        spdx,
+        supplier,
+        &mut attachments,
+        &mut records,
+    )?;
     crate::scanning::add_to_plan(plan, attachments)?;
     Ok(records)
 }
@@ -331,6 +341,108 @@ fn closure_sboms(
         );
     }
     Ok(())
+}
+
+/// The SBOMs of the plan's files (`spec.files`, `url:` files): the Go modules and Rust crates
+/// an executable's build information lists (a k3s or containerd binary is a Go executable),
+/// read from the same bytes that are packed, attached to the file's manifest as `sbom:NAME`.
+/// A file that is not an ELF executable, or carries no build information, gets an SBOM
+/// without components, which still records that it was looked at. Executables over
+/// [`Limits::max_binary`] are not read, with a warning, as in images.
+#[allow(clippy::too_many_arguments)]
+fn file_sboms(
+    plan: &Plan,
+    limits: &Limits,
+    tool: &Tool,
+    retrieved: &str,
+    spdx: bool,
+    supplier: Option<&str>,
+    attachments: &mut Vec<airlock_attest::Attachment>,
+    records: &mut Vec<SbomRecord>,
+) -> Result<()> {
+    let blobs: BTreeMap<Digest, &PlannedBlob> = plan.blobs.iter().map(|b| (b.digest, b)).collect();
+    for a in plan
+        .artifacts
+        .iter()
+        .filter(|a| a.kind == ArtifactKind::File)
+    {
+        let what = || format!("SBOM of file {} (--no-sbom packs without)", a.name);
+        let Some(root) = bytes_of(&blobs, &a.digest) else {
+            continue;
+        };
+        let manifest: Manifest = serde_json::from_slice(root).with_context(what)?;
+        let [layer] = manifest.layers.as_slice() else {
+            continue;
+        };
+        let Some(b) = blobs.get(&layer.digest) else {
+            continue; // left home by a differential bundle
+        };
+        let mut files = Files::default();
+        let mut head = [0u8; 4];
+        let mut r = open(b).with_context(what)?;
+        let n = read_full(&mut r, &mut head).with_context(what)?;
+        if head[..n] == *b"\x7fELF" {
+            if b.size > limits.max_binary {
+                tracing::warn!(file = %a.name, size = b.size, "executable over the limit; its build information is not read");
+            } else {
+                let mut data = Vec::with_capacity(b.size as usize);
+                data.extend_from_slice(&head[..n]);
+                r.read_to_end(&mut data).with_context(what)?;
+                let info = airlock_sbom::binary::extract(&a.name, &data);
+                for w in &info.warnings {
+                    tracing::warn!(file = %a.name, "{w}");
+                }
+                files
+                    .insert_binary(
+                        a.name.clone(),
+                        airlock_sbom::files::Binary { info, layer: None },
+                        limits,
+                        &a.name,
+                    )
+                    .with_context(what)?;
+            }
+        }
+        let packages = airlock_sbom::catalog(&files).with_context(what)?;
+        let desc = Descriptor {
+            media_type: a.media_type.clone(),
+            digest: a.digest,
+            size: a.size,
+            artifact_type: None,
+            platform: None,
+            annotations: BTreeMap::new(),
+        };
+        let subject = Subject {
+            kind: "file",
+            name: a.name.clone(),
+            version: Some(layer.digest.to_string()),
+            supplier: supplier.map(str::to_string),
+        };
+        attach_sboms(
+            &desc,
+            &a.name,
+            &packages,
+            &Distro::default(),
+            &subject,
+            tool,
+            retrieved,
+            spdx,
+            attachments,
+            records,
+        );
+    }
+    Ok(())
+}
+
+/// Reads until `buf` is full or the reader ends; the count read.
+fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
 }
 
 /// Attaches the CycloneDX SBOM of `packages` (and the SPDX one when `spdx`) to the manifest

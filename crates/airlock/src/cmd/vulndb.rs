@@ -37,11 +37,13 @@ fn run_match(cli: &Cli, a: &VulndbMatchArgs) -> Result<u8> {
         .with_context(|| format!("reading {}", a.sbom.display()))?;
     let (components, unmatched) = airlock_vuln::db::components_of_cyclonedx(&bytes)
         .map_err(|e| anyhow::anyhow!("SBOM {}: {e}", a.sbom.display()))?;
-    let (db, report) = airlock_vuln::db::load_dir_into(
-        &a.db,
-        airlock_vuln::matching::Database::only_for(&components),
-    )
-    .with_context(|| format!("reading the OSV records in {}", a.db.display()))?;
+    let only = airlock_vuln::matching::Database::only_for(&components);
+    let (db, report) = if a.db.is_file() {
+        load_file(&a.db, only)?
+    } else {
+        airlock_vuln::db::load_dir_into(&a.db, only)
+            .with_context(|| format!("reading the OSV records in {}", a.db.display()))?
+    };
     for r in &report.refused {
         tracing::warn!("not an OSV record: {r}");
     }
@@ -94,6 +96,32 @@ fn run_match(cli: &Cli, a: &VulndbMatchArgs) -> Result<u8> {
         );
     }
     Ok(airlock_ui::exit::OK)
+}
+
+/// A normalised database file (header line, one record per line) read into `db`.
+fn load_file(
+    path: &std::path::Path,
+    mut db: airlock_vuln::matching::Database,
+) -> Result<(
+    airlock_vuln::matching::Database,
+    airlock_vuln::db::LoadReport,
+)> {
+    let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let read = airlock_vuln::db::read_lines_into(
+        std::io::BufReader::with_capacity(1 << 20, f),
+        &mut db,
+        &path.display().to_string(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let report = airlock_vuln::db::LoadReport {
+        files: 1,
+        advisories: db.advisories + db.skipped + read.refused,
+        withdrawn: 0,
+        dropped_entries: db.dropped,
+        refused: vec![],
+        refused_count: read.refused,
+    };
+    Ok((db, report))
 }
 
 /// The normalised database file: a header line, then one OSV record per line, sorted by id.
