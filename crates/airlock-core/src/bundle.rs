@@ -246,7 +246,8 @@ pub struct BundleManifest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SbomRecord {
-    /// The image the SBOM describes, as served (`IMAGE@os/arch` for one platform of an index).
+    /// The image the SBOM describes, as served (`IMAGE@os/arch` for one platform of an index),
+    /// or the model (its repository id) an ML-BOM describes.
     pub artifact: String,
     /// The image manifest it describes.
     pub subject: Digest,
@@ -490,7 +491,11 @@ pub fn check_artifact_name(kind: ArtifactKind, name: &str) -> Result<(), String>
                 .strip_prefix("sbom:")
                 .or_else(|| name.strip_prefix("spdx:"))
             {
-                Some(image) => check_sbom_subject(image),
+                // An image (optionally one platform of it) or a model (its ML-BOM).
+                Some(subject) => check_sbom_subject(subject).or_else(|e| {
+                    check_repo_id(subject)
+                        .map_err(|_| format!("{e}, nor a valid model repository id"))
+                }),
                 None => Err("must start with \"scan:\", \"sbom:\" or \"spdx:\"".into()),
             },
         },
@@ -717,6 +722,7 @@ mod tests {
             "sbom:registry.example/acme/hello:v1",
             "spdx:registry.example/acme/hello:v1@linux/arm64/v8",
             "sbom:registry.example/acme/hello@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@linux/amd64",
+            "sbom:BAAI/bge-small-en-v1.5",
         ] {
             check_artifact_name(ArtifactKind::Attestation, good).unwrap();
         }
@@ -731,6 +737,7 @@ mod tests {
                 "spdx:registry.example/x:v1@Linux AMD64",
             ),
             (ArtifactKind::Attestation, "sbom:"),
+            (ArtifactKind::Attestation, "sbom:BAAI/bge/small"),
             (ArtifactKind::Model, "../../etc"),
             (ArtifactKind::Model, "acme/x\r\nFAKE"),
             (ArtifactKind::Image, "acme/../hello:v1"),
