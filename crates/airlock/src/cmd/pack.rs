@@ -157,7 +157,12 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
     let sboms = if a.no_sbom {
         vec![]
     } else {
-        crate::sboms::sbom_plan(&mut plan, &format_rfc3339(t), a.sbom_spdx)?
+        let mut records = crate::sboms::sbom_plan(&mut plan, &format_rfc3339(t), a.sbom_spdx)?;
+        records.extend(crate::sboms::model_sbom_plan(
+            &mut plan,
+            &format_rfc3339(t),
+        )?);
+        records
     };
     if let Some(c) = &cache {
         tracing::info!(
