@@ -354,7 +354,19 @@ fn oci_protocol_details() {
     let j: serde_json::Value = serde_json::from_str(body(&r)).unwrap();
     assert_eq!(j["tags"], serde_json::json!(["v3"]));
     assert_eq!(header(&r, "link"), None);
+    // The model's repository (`models/…`) sorts first.
     let r = curl(&f, &[&format!("{base}/v2/_catalog?n=1")]);
+    let j: serde_json::Value = serde_json::from_str(body(&r)).unwrap();
+    assert_eq!(
+        j["repositories"],
+        serde_json::json!(["models/acme/tiny-model"])
+    );
+    let r = curl(
+        &f,
+        &[&format!(
+            "{base}/v2/_catalog?n=1&last=models%2Facme%2Ftiny-model"
+        )],
+    );
     let j: serde_json::Value = serde_json::from_str(body(&r)).unwrap();
     assert_eq!(j["repositories"], serde_json::json!([IMAGE]));
     assert!(header(&r, "link")
@@ -728,7 +740,8 @@ fn pending_artifacts_and_unreferenced_blobs_are_not_served() {
     let f = Fixture::with_model_bytes(3 << 20);
     airlockd(&f, &["init", "--data", "data", "--trust", "root.json"]).ok();
     f.sh("(echo airlock-test-data; head -c 3M /dev/urandom) > models/tiny/model2.dat && (echo airlock-test-data; head -c 3M /dev/urandom) > models/tiny/model3.dat").ok();
-    let vols = f.pack("out", &["--volume-size", "3584KiB"]);
+    // Without the model's ML-BOM, its layers are the last blobs of the bundle.
+    let vols = f.pack("out", &["--volume-size", "3584KiB", "--no-sbom"]);
     assert!(vols.len() >= 3);
     // Every volume but the last: the image (first in the bundle) is visible, the model (whose
     // layers span the volumes) stays pending.
@@ -752,6 +765,13 @@ fn pending_artifacts_and_unreferenced_blobs_are_not_served() {
     let r = curl(&f, &[&format!("{base}/api/models/{MODEL}")]);
     assert_eq!(status(&r), 404);
     assert_eq!(header(&r, "x-error-code"), Some("RepoNotFound"));
+    let r = curl(&f, &[&format!("{base}/v2/models/{MODEL}/tags/list")]);
+    assert_eq!(
+        status(&r),
+        404,
+        "a pending model is not served under /v2 either"
+    );
+    assert!(body(&r).contains("NAME_UNKNOWN"));
     assert_eq!(
         status(&curl(&f, &[&format!("{base}/v2/{IMAGE}/tags/list")])),
         200,
