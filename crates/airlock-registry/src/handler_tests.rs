@@ -299,3 +299,60 @@ async fn directory_store() {
     let dir = tempfile::tempdir().unwrap();
     serves(BlobStore::open(dir.path()).unwrap()).await;
 }
+
+#[tokio::test]
+async fn model_ids_differing_only_in_case_are_left_out_of_v2() {
+    let store = BlobStore::memory();
+    let (wd, ws) = put(&store, b"weights");
+    let (ed, es) = put(&store, b"{}");
+    let model = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": media::OCI_MANIFEST,
+        "config": {"mediaType": media::OCI_EMPTY, "digest": ed, "size": es},
+        "layers": [{"mediaType": "application/octet-stream", "digest": wd, "size": ws,
+                    "annotations": {media::ANNOTATION_TITLE: "w.bin"}}],
+    }))
+    .unwrap();
+    let (mm, _) = put(&store, &model);
+    let names = vec![
+        ("model".into(), "Acme/M".into(), mm.to_string()),
+        ("model".into(), "acme/m".into(), mm.to_string()),
+        ("model".into(), "acme/other".into(), mm.to_string()),
+    ];
+    let rows = [
+        row("model", "Acme/M", &mm),
+        row("model", "acme/m", &mm),
+        row("model", "acme/other", &mm),
+    ];
+    let snap = Snapshot::from_rows(names, &rows, &store, &mut Caches::default(), None).unwrap();
+    let (_, _, b) = call(
+        &store,
+        &snap,
+        Method::GET,
+        "/v2/models/acme/m/tags/list",
+        &[],
+    )
+    .await;
+    let e: serde_json::Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(e["errors"][0]["code"], "NAME_UNKNOWN");
+    let (s, _, _) = call(
+        &store,
+        &snap,
+        Method::GET,
+        "/v2/models/acme/other/manifests/latest",
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    // Both stay on the Hugging Face endpoint under their own ids.
+    for path in ["/Acme/M/resolve/main/w.bin", "/acme/m/resolve/main/w.bin"] {
+        let (s, _, b) = call(&store, &snap, Method::GET, path, &[]).await;
+        assert_eq!((s, &b[..]), (StatusCode::OK, &b"weights"[..]), "{path}");
+    }
+    // A client the hf group does not admit is told at /v2/ that credentials would help.
+    let (s, h, _) = call_as(&store, &snap, Method::GET, "/v2/", &[], false).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(header(&h, "www-authenticate"), "Basic realm=\"airlock\"");
+    let (_, h, _) = call(&store, &snap, Method::GET, "/v2/", &[]).await;
+    assert!(h.get("www-authenticate").is_none());
+}

@@ -118,7 +118,17 @@ pub fn handle(ctx: &Ctx, snap: &Snapshot, rest: &str) -> Response<Body> {
         );
     }
     if rest.is_empty() || rest == "/" {
-        return json_response(StatusCode::OK, "{}".into(), head);
+        let mut r = json_response(StatusCode::OK, "{}".into(), head);
+        if !ctx.models_allowed {
+            // Credentials would open the models (RFC 9110 §11.6.1 allows the challenge on any
+            // response): clients that authenticate only after a challenge at `/v2/`, as
+            // containers/image (skopeo, podman) does, then send theirs.
+            r.headers_mut().insert(
+                "WWW-Authenticate",
+                HeaderValue::from_static("Basic realm=\"airlock\""),
+            );
+        }
+        return r;
     }
     let rest = rest.strip_prefix('/').unwrap_or(rest);
     if rest == "_catalog" {
