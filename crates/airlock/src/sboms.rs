@@ -406,6 +406,44 @@ pub fn model_sbom_plan(plan: &mut Plan, retrieved: &str) -> Result<Vec<SbomRecor
 mod tests {
     use super::*;
 
+    fn file(rel: &str, bytes: &[u8]) -> airlock_mirror::model::ModelFile {
+        airlock_mirror::model::ModelFile {
+            rel: rel.into(),
+            digest: airlock_core::Sha256::digest(bytes),
+            size: bytes.len() as u64,
+            data: BlobData::Bytes(std::sync::Arc::from(bytes)),
+        }
+    }
+
+    #[test]
+    fn a_model_artifact_gives_its_files_licence_card_and_config_within_bounds() {
+        let big = vec![b'#'; airlock_sbom::mlbom::MAX_CARD as usize + 1];
+        let config = br#"{"architectures":["Tiny"]}"#;
+        let built = airlock_mirror::model::model_artifact(
+            "acme/m",
+            vec![
+                file("README.md", &big),
+                file("config.json", config),
+                file("sub/config.json", b"{}"),
+            ],
+            Some("mit"),
+            BTreeMap::new(),
+        );
+        let blobs = built.blobs.iter().map(|b| (b.digest, b)).collect();
+        let m = ml_model("acme/m", &built.root, &blobs, None).unwrap();
+        assert_eq!(m.manifest, Some(built.root.digest.to_string()));
+        assert_eq!(m.license.as_deref(), Some("mit"));
+        let paths: Vec<&str> = m.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["README.md", "config.json", "sub/config.json"]);
+        assert!(matches!(&m.card, Some(Err(why)) if why.contains("over the bound")));
+        assert_eq!(m.config, Some(Ok(config.to_vec())), "the root config.json");
+        // A layer that is not in the bundle is noted, not an error.
+        let mut partial = blobs;
+        partial.retain(|d, _| *d != airlock_core::Sha256::digest(config));
+        let m = ml_model("acme/m", &built.root, &partial, None).unwrap();
+        assert_eq!(m.config, Some(Err("not in this bundle".into())));
+    }
+
     #[test]
     fn cosign_tags_are_recognised() {
         let hex = "a".repeat(64);
