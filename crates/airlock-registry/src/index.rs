@@ -6,7 +6,8 @@
 //! its visible artifacts (every version still visible, so digest-pinned pulls of an older
 //! version keep working) plus the closures of artifacts whose `subject` points into it
 //! (referrers). A blob present in the store but not reachable from a visible artifact of that
-//! repository is `BLOB_UNKNOWN` there.
+//! repository is `BLOB_UNKNOWN` there. Models are repositories too, named `models/ID` in lower
+//! case ([`oci_model_name`]), besides their Hugging Face view ([`Snapshot::models`]).
 //!
 //! Manifests are at most [`MAX_MANIFEST`] bytes, re-verified against their digest when the
 //! snapshot is built, and then served from memory.

@@ -3,7 +3,8 @@
 //! clients they already have:
 //!
 //! * [`oci`] — OCI Distribution pull API (`/v2/…`: manifests, blobs with `Range`, tags,
-//!   `_catalog`, referrers), for containerd/k3s, podman, skopeo. Writes answer `UNSUPPORTED`.
+//!   `_catalog`, referrers), for containerd/k3s, podman, skopeo; models as the ModelPack
+//!   artifacts they are (`models/ID`, for oras). Writes answer `UNSUPPORTED`.
 //! * [`hf`] — a Hugging Face Hub-compatible model endpoint (`/api/models/…`,
 //!   `/{repo}/resolve/{rev}/{path}`) for `huggingface_hub`, transformers and vLLM.
 //! * `/metrics` (Prometheus, [`metrics`]) and `/healthz`.
