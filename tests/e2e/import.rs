@@ -210,6 +210,7 @@ fn import_list_fsck_audit_and_duplicate_is_a_noop() {
             "acme/tiny-model",
             "k3s",
             "registry.example/acme/hello:v1",
+            "sbom:acme/tiny-model",
             "sbom:registry.example/acme/hello:v1",
             "scan:acme/tiny-model",
             "scan:k3s",
@@ -710,8 +711,8 @@ fn differential_bundle_needs_its_base_and_carries_only_new_blobs() {
         .json();
     assert!(j["external"].as_u64().unwrap() >= 5, "{j}");
     assert!(
-        j["blobs"].as_u64().unwrap() <= 5,
-        "only the new file, the new model manifest and config, and its new scan attestation travel: {j}"
+        j["blobs"].as_u64().unwrap() <= 7,
+        "only the new file, the new model manifest and config, and its new scan attestation and ML-BOM travel: {j}"
     );
     let diff = j["volumes"][0]["path"].as_str().unwrap().to_string();
     // A forged inventory (not signed by the appliance) is refused by pack.

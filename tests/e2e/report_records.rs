@@ -184,8 +184,8 @@ print(len(rows)); print(rows[0]["operator"]); print(rows[0]["volumeSha256"]); pr
         .iter()
         .filter(|c| c["bundleVersion"] == "1.0.0")
         .collect();
-    // Three artifacts, the scan attestation of each and the image's SBOM.
-    assert_eq!(first.len(), 7, "{c:#}");
+    // Three artifacts, the scan attestation of each, the image's SBOM and the model's ML-BOM.
+    assert_eq!(first.len(), 8, "{c:#}");
     assert!(first.iter().all(|c| c["previous"].is_null()));
     let second: Vec<&serde_json::Value> = changes
         .iter()

@@ -459,6 +459,44 @@ fn sbom_refuses_unknown_sources_and_bad_status_naming_them() {
     airlock(d, &["sbom", "dir:root"])
         .refused()
         .says(&["var/lib/dpkg/status: paragraph 1 (x): bad Version"]);
+    // Model sources: only dir: and hf-cache:, CycloneDX only, a valid id, model flags only
+    // with a model, and a lineage file that is a lineage.
+    airlock(d, &["sbom", "hf:acme/m", "--model", "acme/m"])
+        .refused()
+        .says(&["expected dir:PATH or hf-cache:"]);
+    airlock(
+        d,
+        &[
+            "sbom",
+            "dir:root",
+            "--model",
+            "acme/m",
+            "--format",
+            "spdx-json",
+        ],
+    )
+    .refused()
+    .says(&["CycloneDX JSON only"]);
+    airlock(d, &["sbom", "dir:root", "--model", "../etc"])
+        .refused()
+        .says(&["repository id"]);
+    airlock(d, &["sbom", "dir:root", "--license", "mit"])
+        .refused()
+        .says(&["with --model NAME"]);
+    sh(d, "echo 'datasets: 7' > lineage.yaml").ok();
+    airlock(
+        d,
+        &[
+            "sbom",
+            "dir:root",
+            "--model",
+            "acme/m",
+            "--lineage",
+            "lineage.yaml",
+        ],
+    )
+    .refused()
+    .says(&["lineage lineage.yaml"]);
 }
 
 #[test]

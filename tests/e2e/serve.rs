@@ -354,7 +354,19 @@ fn oci_protocol_details() {
     let j: serde_json::Value = serde_json::from_str(body(&r)).unwrap();
     assert_eq!(j["tags"], serde_json::json!(["v3"]));
     assert_eq!(header(&r, "link"), None);
+    // The model's repository (`models/…`) sorts first.
     let r = curl(&f, &[&format!("{base}/v2/_catalog?n=1")]);
+    let j: serde_json::Value = serde_json::from_str(body(&r)).unwrap();
+    assert_eq!(
+        j["repositories"],
+        serde_json::json!(["models/acme/tiny-model"])
+    );
+    let r = curl(
+        &f,
+        &[&format!(
+            "{base}/v2/_catalog?n=1&last=models%2Facme%2Ftiny-model"
+        )],
+    );
     let j: serde_json::Value = serde_json::from_str(body(&r)).unwrap();
     assert_eq!(j["repositories"], serde_json::json!([IMAGE]));
     assert!(header(&r, "link")
@@ -632,6 +644,89 @@ fn clients_without_credentials_are_refused_where_auth_is_configured() {
 }
 
 #[test]
+fn models_under_v2_need_the_hf_credentials_too() {
+    let f = served();
+    std::fs::write(f.p("hf-tokens"), "hf-token-0123456789\n").unwrap();
+    std::fs::write(f.p("oci-tokens"), "oci-token-0123456789\n").unwrap();
+    let model = format!("/v2/models/{MODEL}/manifests/latest");
+    let image = format!("/v2/{IMAGE}/manifests/v1");
+    let bearer = |t: &str| format!("Authorization: Bearer {t}");
+    // Only the hf group is protected: images stay open under /v2, models do not.
+    let s = Serving::start(&f, &["--auth", "hf=hf-tokens"]);
+    let base = format!("http://{}", s.addr);
+    assert_eq!(status(&curl(&f, &[&format!("{base}{image}")])), 200);
+    let r = curl(&f, &[&format!("{base}{model}")]);
+    assert_eq!(status(&r), 401);
+    assert!(body(&r).contains("UNAUTHORIZED"), "{}", r.stdout);
+    assert!(header(&r, "www-authenticate").unwrap().starts_with("Basic"));
+    let r = curl(&f, &[&format!("{base}/v2/_catalog")]);
+    assert!(!body(&r).contains("models/"), "{}", r.stdout);
+    let r = curl(
+        &f,
+        &[
+            "-H",
+            &bearer("hf-token-0123456789"),
+            &format!("{base}/v2/_catalog"),
+        ],
+    );
+    assert!(body(&r).contains("models/acme/tiny-model"), "{}", r.stdout);
+    let r = curl(
+        &f,
+        &[
+            "-H",
+            &bearer("hf-token-0123456789"),
+            &format!("{base}{model}"),
+        ],
+    );
+    assert_eq!(status(&r), 200);
+    // skopeo: refused without credentials, served with the hf token as the password (the
+    // challenge at /v2/ tells it to send them); images still need none.
+    let img = format!("docker://{}/models/{MODEL}:latest", s.addr);
+    let inspect = ["inspect", "--raw", "--tls-verify=false"];
+    let open = format!("docker://{}/{IMAGE}:v1", s.addr);
+    run_in(
+        f.path(),
+        "skopeo",
+        &[&inspect[..], &[open.as_str()]].concat(),
+    )
+    .ok();
+    run_in(
+        f.path(),
+        "skopeo",
+        &[&inspect[..], &[img.as_str()]].concat(),
+    )
+    .fails();
+    run_in(
+        f.path(),
+        "skopeo",
+        &[
+            &inspect[..],
+            &["--creds", "rack:hf-token-0123456789", img.as_str()],
+        ]
+        .concat(),
+    )
+    .ok();
+    drop(s);
+    // Both protected with different tokens: the oci token alone opens images, not models.
+    let s = Serving::start(&f, &["--auth", "oci=oci-tokens", "--auth", "hf=hf-tokens"]);
+    let base = format!("http://{}", s.addr);
+    let oci = bearer("oci-token-0123456789");
+    assert_eq!(
+        status(&curl(&f, &["-H", &oci, &format!("{base}{image}")])),
+        200
+    );
+    assert_eq!(
+        status(&curl(&f, &["-H", &oci, &format!("{base}{model}")])),
+        401
+    );
+    let hf = bearer("hf-token-0123456789");
+    assert_eq!(
+        status(&curl(&f, &["-H", &hf, &format!("{base}{model}")])),
+        401
+    );
+}
+
+#[test]
 fn serve_picks_up_imports_exports_metrics_and_stops_on_sigterm() {
     let f = Fixture::new();
     airlockd(&f, &["init", "--data", "data", "--trust", "root.json"]).ok();
@@ -728,7 +823,8 @@ fn pending_artifacts_and_unreferenced_blobs_are_not_served() {
     let f = Fixture::with_model_bytes(3 << 20);
     airlockd(&f, &["init", "--data", "data", "--trust", "root.json"]).ok();
     f.sh("(echo airlock-test-data; head -c 3M /dev/urandom) > models/tiny/model2.dat && (echo airlock-test-data; head -c 3M /dev/urandom) > models/tiny/model3.dat").ok();
-    let vols = f.pack("out", &["--volume-size", "3584KiB"]);
+    // Without the model's ML-BOM, its layers are the last blobs of the bundle.
+    let vols = f.pack("out", &["--volume-size", "3584KiB", "--no-sbom"]);
     assert!(vols.len() >= 3);
     // Every volume but the last: the image (first in the bundle) is visible, the model (whose
     // layers span the volumes) stays pending.
@@ -752,6 +848,13 @@ fn pending_artifacts_and_unreferenced_blobs_are_not_served() {
     let r = curl(&f, &[&format!("{base}/api/models/{MODEL}")]);
     assert_eq!(status(&r), 404);
     assert_eq!(header(&r, "x-error-code"), Some("RepoNotFound"));
+    let r = curl(&f, &[&format!("{base}/v2/models/{MODEL}/tags/list")]);
+    assert_eq!(
+        status(&r),
+        404,
+        "a pending model is not served under /v2 either"
+    );
+    assert!(body(&r).contains("NAME_UNKNOWN"));
     assert_eq!(
         status(&curl(&f, &[&format!("{base}/v2/{IMAGE}/tags/list")])),
         200,

@@ -246,7 +246,8 @@ pub struct BundleManifest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SbomRecord {
-    /// The image the SBOM describes, as served (`IMAGE@os/arch` for one platform of an index).
+    /// The image the SBOM describes, as served (`IMAGE@os/arch` for one platform of an index),
+    /// or the model (its repository id) an ML-BOM describes.
     pub artifact: String,
     /// The image manifest it describes.
     pub subject: Digest,
@@ -490,11 +491,13 @@ pub fn check_artifact_name(kind: ArtifactKind, name: &str) -> Result<(), String>
                 .strip_prefix("sbom:")
                 .or_else(|| name.strip_prefix("spdx:"))
             {
+                // An image (optionally one platform of it), or a model (its ML-BOM), a file
+                // or a Debian package closure.
                 Some(subject) => check_sbom_subject(subject).or_else(|e| {
                     [ArtifactKind::Model, ArtifactKind::File, ArtifactKind::Debs]
                         .into_iter()
                         .find_map(|k| check(k, subject).ok())
-                        .ok_or(e)
+                        .ok_or_else(|| format!("{e}, nor a valid model, file or closure name"))
                 }),
                 None => Err("must start with \"scan:\", \"sbom:\" or \"spdx:\"".into()),
             },
@@ -722,6 +725,7 @@ mod tests {
             "sbom:registry.example/acme/hello:v1",
             "spdx:registry.example/acme/hello:v1@linux/arm64/v8",
             "sbom:registry.example/acme/hello@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@linux/amd64",
+            "sbom:BAAI/bge-small-en-v1.5",
         ] {
             check_artifact_name(ArtifactKind::Attestation, good).unwrap();
         }
@@ -736,6 +740,7 @@ mod tests {
                 "spdx:registry.example/x:v1@Linux AMD64",
             ),
             (ArtifactKind::Attestation, "sbom:"),
+            (ArtifactKind::Attestation, "sbom:BAAI/bge/small"),
             (ArtifactKind::Model, "../../etc"),
             (ArtifactKind::Model, "acme/x\r\nFAKE"),
             (ArtifactKind::Image, "acme/../hello:v1"),

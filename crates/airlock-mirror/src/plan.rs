@@ -304,6 +304,18 @@ type ResolvedModel = (
     Option<Upstream>,
 );
 
+/// The artifact `pack` makes of one model of a manifest (`dir:` and `hf-cache:` sources; `hf:`
+/// sources need the store `airlock sync` fills), so that what describes a model outside a
+/// pack (`airlock sbom`) describes the very artifact a bundle would carry.
+pub fn model_artifact_of(
+    spec: &airlock_core::manifest::ModelSpec,
+    base: &Path,
+    progress: &dyn Progress,
+) -> Result<model::BuiltArtifact, MirrorError> {
+    let src = spec.source(base).map_err(MirrorError::Invalid)?;
+    Ok(resolve_model(spec, src, None, progress)?.0)
+}
+
 /// Builds the artifact of one model source.
 fn resolve_model(
     spec: &airlock_core::manifest::ModelSpec,

@@ -111,6 +111,9 @@ fn production_needs_a_current_database() {
     // A bundle without images needs no database.
     let mut no_images = input("production", vec![], json!({"present": false}));
     no_images["sboms"] = json!([]);
+    assert!(reasons(no_images.clone()).is_empty());
+    // Nor does one whose only SBOM is a model's ML-BOM, which has no components to match.
+    no_images["sboms"] = json!([{"artifact": "acme/tiny-model", "components": 0}]);
     assert!(reasons(no_images).is_empty());
 }
 

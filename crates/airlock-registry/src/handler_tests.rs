@@ -40,6 +40,7 @@ struct Fixture {
     manifest: (Digest, Vec<u8>),
     layer: (Digest, Vec<u8>),
     weights: (Digest, Vec<u8>),
+    model: (Digest, Vec<u8>),
 }
 
 /// An image `registry.example/acme/hello:1.0` and a model `acme/m` in `store`.
@@ -76,15 +77,16 @@ fn fixture(store: &BlobStore) -> Fixture {
     let image = "registry.example/acme/hello:1.0";
     let names = vec![
         ("image".into(), image.into(), md.to_string()),
-        ("model".into(), "acme/m".into(), mm.to_string()),
+        ("model".into(), "Acme/M".into(), mm.to_string()),
     ];
-    let rows = [row("image", image, &md), row("model", "acme/m", &mm)];
+    let rows = [row("image", image, &md), row("model", "Acme/M", &mm)];
     let snap = Snapshot::from_rows(names, &rows, store, &mut Caches::default(), None).unwrap();
     Fixture {
         snap,
         manifest: (md, manifest),
         layer: (ld, layer),
         weights: (wd, weights),
+        model: (mm, model),
     }
 }
 
@@ -95,6 +97,18 @@ async fn call(
     method: Method,
     path: &str,
     headers: &[(&'static str, &str)],
+) -> (StatusCode, HeaderMap, Vec<u8>) {
+    call_as(store, snap, method, path, headers, true).await
+}
+
+/// [`call`] for a client the `hf` group admits (`models_allowed`) or not.
+async fn call_as(
+    store: &BlobStore,
+    snap: &Snapshot,
+    method: Method,
+    path: &str,
+    headers: &[(&'static str, &str)],
+    models_allowed: bool,
 ) -> (StatusCode, HeaderMap, Vec<u8>) {
     let mut h = HeaderMap::new();
     for (k, v) in headers {
@@ -107,6 +121,7 @@ async fn call(
         store,
         tls: false,
         public_url: None,
+        models_allowed,
     };
     let r: Response<Body> = match path.strip_prefix("/v2") {
         Some(rest) => crate::oci::handle(&ctx, snap, rest),
@@ -189,7 +204,7 @@ async fn serves(store: BlobStore) {
     assert_eq!((s, &b), (StatusCode::OK, manifest));
 
     let (wd, weights) = &f.weights;
-    let path = "/acme/m/resolve/main/model.safetensors";
+    let path = "/Acme/M/resolve/main/model.safetensors";
     let (s, h, b) = call(&store, &f.snap, Method::GET, path, &[]).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(&b, weights);
@@ -201,7 +216,7 @@ async fn serves(store: BlobStore) {
         &store,
         &f.snap,
         Method::GET,
-        "/acme/m/resolve/main/config.json",
+        "/Acme/M/resolve/main/config.json",
         &[],
     )
     .await;
@@ -210,6 +225,68 @@ async fn serves(store: BlobStore) {
         (StatusCode::OK, &b"{\"model_type\":\"gpt2\"}"[..])
     );
     assert_eq!(header(&h, "etag").len(), 42);
+
+    // The model is an OCI repository too: `models/` + its id in lower case, tagged `latest`,
+    // `main` and its revision id, its files blobs of it and of no image repository.
+    let (mm, model) = &f.model;
+    let sha = crate::index::revision_of(mm);
+    for tag in ["latest", "main", sha.as_str()] {
+        let path = format!("/v2/models/acme/m/manifests/{tag}");
+        let (s, h, b) = call(&store, &f.snap, Method::GET, &path, &[]).await;
+        assert_eq!((s, &b), (StatusCode::OK, model), "{tag}");
+        assert_eq!(header(&h, "docker-content-digest"), mm.to_string());
+    }
+    let path = format!("/v2/models/acme/m/blobs/{wd}");
+    let (s, _, b) = call(
+        &store,
+        &f.snap,
+        Method::GET,
+        &path,
+        &[("range", "bytes=4-")],
+    )
+    .await;
+    assert_eq!((s, &b[..]), (StatusCode::PARTIAL_CONTENT, &weights[4..]));
+    let path = format!("/v2/acme/hello/blobs/{wd}");
+    let (s, _, _) = call(&store, &f.snap, Method::GET, &path, &[]).await;
+    assert_eq!(
+        s,
+        StatusCode::NOT_FOUND,
+        "a model file is no blob of an image"
+    );
+    let (s, _, b) = call(
+        &store,
+        &f.snap,
+        Method::GET,
+        "/v2/models/acme/m/tags/list",
+        &[],
+    )
+    .await;
+    let tags: serde_json::Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(tags["name"], "models/acme/m");
+    assert_eq!(tags["tags"], json!([sha, "latest", "main"]));
+    let (_, _, b) = call(&store, &f.snap, Method::GET, "/v2/_catalog", &[]).await;
+    let c: serde_json::Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(
+        c["repositories"],
+        json!(["models/acme/m", "registry.example/acme/hello"])
+    );
+    for (path, code) in [
+        ("/v2/models/acme/m/manifests/v9", "MANIFEST_UNKNOWN"),
+        ("/v2/models/acme/nope/manifests/latest", "NAME_UNKNOWN"),
+        ("/v2/models/Acme/M/manifests/latest", "NAME_INVALID"),
+    ] {
+        let (_, _, b) = call(&store, &f.snap, Method::GET, path, &[]).await;
+        let e: serde_json::Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(e["errors"][0]["code"], code, "{path}");
+    }
+    // A client the hf group does not admit gets no model, and the catalog does not name it.
+    let path = "/v2/models/acme/m/manifests/latest";
+    let (s, _, _) = call_as(&store, &f.snap, Method::GET, path, &[], false).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (_, _, b) = call_as(&store, &f.snap, Method::GET, "/v2/_catalog", &[], false).await;
+    let c: serde_json::Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(c["repositories"], json!(["registry.example/acme/hello"]));
 }
 
 #[tokio::test]
@@ -221,4 +298,61 @@ async fn memory_store() {
 async fn directory_store() {
     let dir = tempfile::tempdir().unwrap();
     serves(BlobStore::open(dir.path()).unwrap()).await;
+}
+
+#[tokio::test]
+async fn model_ids_differing_only_in_case_are_left_out_of_v2() {
+    let store = BlobStore::memory();
+    let (wd, ws) = put(&store, b"weights");
+    let (ed, es) = put(&store, b"{}");
+    let model = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": media::OCI_MANIFEST,
+        "config": {"mediaType": media::OCI_EMPTY, "digest": ed, "size": es},
+        "layers": [{"mediaType": "application/octet-stream", "digest": wd, "size": ws,
+                    "annotations": {media::ANNOTATION_TITLE: "w.bin"}}],
+    }))
+    .unwrap();
+    let (mm, _) = put(&store, &model);
+    let names = vec![
+        ("model".into(), "Acme/M".into(), mm.to_string()),
+        ("model".into(), "acme/m".into(), mm.to_string()),
+        ("model".into(), "acme/other".into(), mm.to_string()),
+    ];
+    let rows = [
+        row("model", "Acme/M", &mm),
+        row("model", "acme/m", &mm),
+        row("model", "acme/other", &mm),
+    ];
+    let snap = Snapshot::from_rows(names, &rows, &store, &mut Caches::default(), None).unwrap();
+    let (_, _, b) = call(
+        &store,
+        &snap,
+        Method::GET,
+        "/v2/models/acme/m/tags/list",
+        &[],
+    )
+    .await;
+    let e: serde_json::Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(e["errors"][0]["code"], "NAME_UNKNOWN");
+    let (s, _, _) = call(
+        &store,
+        &snap,
+        Method::GET,
+        "/v2/models/acme/other/manifests/latest",
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    // Both stay on the Hugging Face endpoint under their own ids.
+    for path in ["/Acme/M/resolve/main/w.bin", "/acme/m/resolve/main/w.bin"] {
+        let (s, _, b) = call(&store, &snap, Method::GET, path, &[]).await;
+        assert_eq!((s, &b[..]), (StatusCode::OK, &b"weights"[..]), "{path}");
+    }
+    // A client the hf group does not admit is told at /v2/ that credentials would help.
+    let (s, h, _) = call_as(&store, &snap, Method::GET, "/v2/", &[], false).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(header(&h, "www-authenticate"), "Basic realm=\"airlock\"");
+    let (_, h, _) = call(&store, &snap, Method::GET, "/v2/", &[]).await;
+    assert!(h.get("www-authenticate").is_none());
 }

@@ -6,7 +6,8 @@
 //! its visible artifacts (every version still visible, so digest-pinned pulls of an older
 //! version keep working) plus the closures of artifacts whose `subject` points into it
 //! (referrers). A blob present in the store but not reachable from a visible artifact of that
-//! repository is `BLOB_UNKNOWN` there.
+//! repository is `BLOB_UNKNOWN` there. Models are repositories too, named `models/ID` in lower
+//! case ([`oci_model_name`]), besides their Hugging Face view ([`Snapshot::models`]).
 //!
 //! Manifests are at most [`MAX_MANIFEST`] bytes, re-verified against their digest when the
 //! snapshot is built, and then served from memory.
@@ -47,6 +48,9 @@ pub struct Repo {
     pub blobs: HashMap<Digest, u64>,
     /// subject digest → referrer descriptors (JSON objects), sorted by digest.
     pub referrers: HashMap<Digest, Vec<Value>>,
+    /// A model served as an OCI repository (`models/…`, [`oci_model_name`]): answered only
+    /// to clients the `hf` credentials admit as well.
+    pub model: bool,
 }
 
 /// One file of a model.
@@ -97,6 +101,19 @@ pub struct Caches {
     pub sha1: HashMap<Digest, String>,
     /// `control` paragraphs of `.deb` files, or why a file is not a usable `.deb`.
     pub control: HashMap<Digest, Result<String, String>>,
+}
+
+/// The first path component of every model repository under `/v2`. Image repositories are
+/// stored under full names whose first component is a registry host (`docker.io`,
+/// `registry.example`), which `models` never is, so the two cannot share a name.
+pub const MODEL_NAMESPACE: &str = "models";
+
+/// The OCI repository name a model is served under: `models/` and the repository id in lower
+/// case (`BAAI/bge-small` → `models/baai/bge-small`), or `None` when the id is not a valid
+/// OCI name even so (a part starting with `-` or `_`, `..`, `_-`).
+pub fn oci_model_name(model: &str) -> Option<String> {
+    let name = format!("{MODEL_NAMESPACE}/{}", model.to_ascii_lowercase());
+    crate::oci::name_ok(&name).then_some(name)
 }
 
 /// The 40-hex revision id of a model manifest: stable (a pure function of the digest, which
@@ -163,6 +180,8 @@ impl Snapshot {
         };
         // Referrer candidates: every visible artifact whose root manifest has a subject.
         let mut subjects: Vec<(Digest, Digest)> = Vec::new();
+        // Every served model revision: (model name, manifest digest, media type).
+        let mut model_roots: Vec<(String, Digest, String)> = Vec::new();
         for a in artifacts.iter().filter(|a| a.visible) {
             let Ok(d) = a.digest.parse::<Digest>() else {
                 tracing::warn!(artifact = %a.name, digest = %a.digest, "catalog digest unparsable; not served");
@@ -192,6 +211,7 @@ impl Snapshot {
                 }
                 "model" => match model_revision(&d, &root.1, store, sha1_cache) {
                     Ok(rev) => {
+                        model_roots.push((a.name.clone(), d, a.media_type.clone()));
                         let m = snap.models.entry(a.name.clone()).or_default();
                         m.revisions.insert(rev.sha.clone(), Arc::new(rev));
                     }
@@ -274,6 +294,7 @@ impl Snapshot {
                 _ => {}
             }
         }
+        snap.add_model_repos(&model_roots, &mut reader);
         // Referrers: attach each to every repository holding its subject, with its closure.
         subjects.sort();
         for (d, subject) in subjects {
@@ -294,7 +315,7 @@ impl Snapshot {
                 }
             }
         }
-        for (full, _) in snap.repos.iter() {
+        for (full, _) in snap.repos.iter().filter(|(_, r)| !r.model) {
             if let Ok(r) = format!("{full}:x").parse::<ImageRef>() {
                 snap.by_path
                     .entry(r.repository.clone())
@@ -303,6 +324,53 @@ impl Snapshot {
             }
         }
         Ok(snap)
+    }
+}
+
+impl Snapshot {
+    /// Serves every model as an OCI repository ([`oci_model_name`]): each visible revision's
+    /// closure, tagged with its revision id, and `latest` and `main` for the current revision.
+    /// Two models whose ids differ only in case would share a name: neither is served under
+    /// `/v2` (logged), as with an ambiguous short image name.
+    fn add_model_repos(&mut self, roots: &[(String, Digest, String)], reader: &mut Reader) {
+        let mut names: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        for model in self.models.keys() {
+            match oci_model_name(model) {
+                Some(n) => names.entry(n).or_default().push(model),
+                None => {
+                    tracing::warn!(model = %model, "id is not a valid OCI name; not served under /v2")
+                }
+            }
+        }
+        for (oci, models) in names {
+            let [model] = models.as_slice() else {
+                tracing::warn!(repository = %oci, models = ?models, "model ids differ only in case; not served under /v2");
+                continue;
+            };
+            let m = &self.models[*model];
+            let mut repo = Repo {
+                model: true,
+                ..Repo::default()
+            };
+            for (_, d, media_type) in roots.iter().filter(|(n, _, _)| n == model) {
+                if let Err(e) = reader.closure(d, media_type, &mut repo) {
+                    tracing::warn!(model = %model, error = %e, "closure unreadable; not served under /v2");
+                    repo.manifests.clear();
+                    break;
+                }
+            }
+            if repo.manifests.is_empty() {
+                continue;
+            }
+            for (sha, rev) in &m.revisions {
+                repo.tags.insert(sha.clone(), rev.manifest);
+            }
+            if let Some(rev) = m.main.as_ref().and_then(|s| m.revisions.get(s)) {
+                repo.tags.insert("latest".into(), rev.manifest);
+                repo.tags.insert("main".into(), rev.manifest);
+            }
+            self.repos.insert(oci, repo);
+        }
     }
 }
 
@@ -562,6 +630,18 @@ mod tests {
         assert!(safe_rel_path("a/b.json"));
         for bad in ["", "/etc/passwd", "a/../b", "..", "a//b", "./a", "a\\b"] {
             assert!(!safe_rel_path(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn model_ids_map_to_lower_case_oci_names_under_models() {
+        assert_eq!(
+            oci_model_name("BAAI/bge-small-en-v1.5").as_deref(),
+            Some("models/baai/bge-small-en-v1.5")
+        );
+        assert_eq!(oci_model_name("gpt2").as_deref(), Some("models/gpt2"));
+        for bad in ["-x/y", "acme/_m", "a..b", "a_-b", "acme/m."] {
+            assert_eq!(oci_model_name(bad), None, "{bad}");
         }
     }
 }

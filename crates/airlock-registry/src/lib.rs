@@ -3,7 +3,8 @@
 //! clients they already have:
 //!
 //! * [`oci`] — OCI Distribution pull API (`/v2/…`: manifests, blobs with `Range`, tags,
-//!   `_catalog`, referrers), for containerd/k3s, podman, skopeo. Writes answer `UNSUPPORTED`.
+//!   `_catalog`, referrers), for containerd/k3s, podman, skopeo; models as the ModelPack
+//!   artifacts they are (`models/ID`, for oras). Writes answer `UNSUPPORTED`.
 //! * [`hf`] — a Hugging Face Hub-compatible model endpoint (`/api/models/…`,
 //!   `/{repo}/resolve/{rev}/{path}`) for `huggingface_hub`, transformers and vLLM.
 //! * `/metrics` (Prometheus, [`metrics`]) and `/healthz`.
@@ -140,6 +141,9 @@ pub struct Ctx<'a> {
     pub tls: bool,
     /// [`Options::public_url`].
     pub public_url: Option<&'a str>,
+    /// May models be answered under `/v2`? A model is served to a client only when the `hf`
+    /// group admits it too (or is open), so `/v2` never opens what `--auth hf` closes.
+    pub models_allowed: bool,
 }
 
 /// The reloader's state: its own catalog connection, the version the current snapshot was
@@ -463,7 +467,9 @@ pub(crate) async fn respond<B>(
     }
     let group = group_of(req.uri().path());
     let allowed = authorized(state, req.headers(), group, cache).await;
-    handle(state, req, peer, allowed)
+    let models_allowed =
+        group != "oci" || (allowed && authorized(state, req.headers(), "hf", cache).await);
+    handle(state, req, peer, allowed, models_allowed)
 }
 
 /// Does this response end its connection (`Connection: close`)?
@@ -592,12 +598,18 @@ fn group_of(path: &str) -> &'static str {
 
 /// Answers one request whose credentials were already judged (`allowed`), records metrics
 /// and the access log.
-fn handle<B>(state: &State, req: &Request<B>, peer: SocketAddr, allowed: bool) -> Response<Body> {
+fn handle<B>(
+    state: &State,
+    req: &Request<B>,
+    peer: SocketAddr,
+    allowed: bool,
+    models_allowed: bool,
+) -> Response<Body> {
     let start = Instant::now();
     state.metrics.in_flight.inc();
     let path = req.uri().path().to_string();
     let group = group_of(&path);
-    let resp = route(state, req, &path, group, allowed);
+    let resp = route(state, req, &path, group, allowed, models_allowed);
     let status = resp.status().as_u16();
     let bytes = resp
         .headers()
@@ -635,6 +647,7 @@ fn route<B>(
     path: &str,
     group: &'static str,
     allowed: bool,
+    models_allowed: bool,
 ) -> Response<Body> {
     let head = req.method() == Method::HEAD;
     if !allowed {
@@ -665,6 +678,7 @@ fn route<B>(
         store: &state.store,
         tls: state.tls,
         public_url: state.public_url.as_deref(),
+        models_allowed,
     };
     let snap = state.snap.read().expect("snapshot lock").clone();
     if group == "oci" {

@@ -118,7 +118,17 @@ pub fn handle(ctx: &Ctx, snap: &Snapshot, rest: &str) -> Response<Body> {
         );
     }
     if rest.is_empty() || rest == "/" {
-        return json_response(StatusCode::OK, "{}".into(), head);
+        let mut r = json_response(StatusCode::OK, "{}".into(), head);
+        if !ctx.models_allowed {
+            // Credentials would open the models (RFC 9110 §11.6.1 allows the challenge on any
+            // response): clients that authenticate only after a challenge at `/v2/`, as
+            // containers/image (skopeo, podman) does, then send theirs.
+            r.headers_mut().insert(
+                "WWW-Authenticate",
+                HeaderValue::from_static("Basic realm=\"airlock\""),
+            );
+        }
+        return r;
     }
     let rest = rest.strip_prefix('/').unwrap_or(rest);
     if rest == "_catalog" {
@@ -163,6 +173,19 @@ pub fn handle(ctx: &Ctx, snap: &Snapshot, rest: &str) -> Response<Body> {
             head,
         );
     };
+    if repo.model && !ctx.models_allowed {
+        let mut r = error(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "models need the credentials of the hf group",
+            head,
+        );
+        r.headers_mut().insert(
+            "WWW-Authenticate",
+            HeaderValue::from_static("Basic realm=\"airlock\""),
+        );
+        return r;
+    }
     match kind {
         "manifests" => manifest(ctx, repo, reference, head),
         "blobs" => blob(ctx, repo, reference, head),
@@ -450,7 +473,12 @@ fn tags(ctx: &Ctx, name: &str, repo: &Repo, head: bool) -> Response<Body> {
 }
 
 fn catalog(ctx: &Ctx, snap: &Snapshot, head: bool) -> Response<Body> {
-    let Ok((page, next)) = paginate(snap.repos.keys(), ctx.query) else {
+    let names = snap
+        .repos
+        .iter()
+        .filter(|(_, r)| ctx.models_allowed || !r.model)
+        .map(|(n, _)| n);
+    let Ok((page, next)) = paginate(names, ctx.query) else {
         return error(
             StatusCode::BAD_REQUEST,
             "PAGINATION_NUMBER_INVALID",

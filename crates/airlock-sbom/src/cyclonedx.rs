@@ -231,11 +231,19 @@ pub fn render(
     if let Some(t) = timestamp {
         metadata.insert("timestamp".into(), json!(t));
     }
-    metadata.insert(
-        "tools".into(),
-        json!({ "components": [{ "type": "application", "name": tool.name, "version": tool.version }] }),
-    );
+    metadata.insert("tools".into(), tools(tool));
     metadata.insert("component".into(), Value::Object(subject_c));
+    document(metadata, components)
+}
+
+/// `metadata.tools` naming `tool`.
+pub(crate) fn tools(tool: &Tool) -> Value {
+    json!({ "components": [{ "type": "application", "name": tool.name, "version": tool.version }] })
+}
+
+/// The whole document around `metadata` and `components`: format, version, and the serial
+/// number derived from the rest; pretty-printed with a final newline.
+pub(crate) fn document(metadata: Map<String, Value>, components: Vec<Value>) -> Vec<u8> {
     let mut doc = Map::new();
     doc.insert("bomFormat".into(), json!("CycloneDX"));
     doc.insert("specVersion".into(), json!("1.6"));

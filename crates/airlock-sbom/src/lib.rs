@@ -14,6 +14,8 @@
 //!   components, a serial number derived from the content, no timestamp unless the caller
 //!   passes one (`SOURCE_DATE_EPOCH`), so the same input gives the same bytes; [`spdx`]
 //!   renders the same packages as SPDX 2.3.
+//! - [`mlbom`] describes a model instead of a filesystem: a CycloneDX ML-BOM whose subject is
+//!   a `machine-learning-model` with a model card taken from the model's own files.
 //!
 //! Everything read is untrusted (image layers, status files, METADATA): a malformed file is
 //! an error that names it, never a panic, and nothing is executed. The one thing written to
@@ -26,6 +28,7 @@ pub mod cyclonedx;
 pub mod dpkg;
 pub mod files;
 pub mod golang;
+pub mod mlbom;
 pub mod npm;
 pub mod python;
 pub mod rpm;

@@ -304,8 +304,9 @@ pub struct PackArgs {
     /// (the new results are stored).
     #[arg(long, conflicts_with = "no_scan")]
     pub no_scan_cache: bool,
-    /// Do not make SBOMs of the images (by default each image, each platform of an index,
-    /// gets a CycloneDX SBOM attached to it as `sbom:IMAGE`, signed with the bundle).
+    /// Do not make SBOMs of the images and models (by default each image, each platform of
+    /// an index, gets a CycloneDX SBOM attached to it as `sbom:IMAGE`, and each model a
+    /// CycloneDX ML-BOM as `sbom:MODEL`, signed with the bundle).
     #[arg(long)]
     pub no_sbom: bool,
     /// Also attach an SPDX 2.3 SBOM to each image (`spdx:IMAGE`).
@@ -454,8 +455,21 @@ pub enum ReportFormat {
 #[derive(Args, Debug)]
 pub struct SbomArgs {
     /// What to catalog: `dir:PATH` (a root filesystem directory, such as `dir:/` or an
-    /// unpacked image) or `oci:LAYOUT[:TAG]` (an image in an OCI image layout).
+    /// unpacked image) or `oci:LAYOUT[:TAG]` (an image in an OCI image layout). A model:
+    /// `dir:PATH --model NAME` (a model directory) or `hf-cache:PATH/models--ORG--NAME[@REV]`.
     pub source: String,
+    /// Describe SOURCE as the model NAME (as a manifest's `models[].name`): a CycloneDX ML-BOM
+    /// of the ModelPack artifact `airlock pack` makes of it, the document `pack` attaches as
+    /// `sbom:NAME`. Implied by `hf-cache:` sources, whose default name is the upstream id.
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+    /// For a model: the licence to declare, as a manifest's `license:` (else the card's).
+    #[arg(long, value_name = "SPDX")]
+    pub license: Option<String>,
+    /// For a model: its lineage, a YAML (or JSON) file holding what a manifest's `lineage:`
+    /// holds (`datasets`, `code`, `hyperparameters`, `parent`).
+    #[arg(long, value_name = "FILE")]
+    pub lineage: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = SbomFormat::CyclonedxJson)]
     pub format: SbomFormat,

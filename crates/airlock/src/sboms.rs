@@ -491,9 +491,172 @@ fn attach_sboms(
     }
 }
 
+/// Reads a planned blob whole when it is at most `max` bytes; `Err` (inside) says why not.
+fn read_bounded(b: &PlannedBlob, max: u64) -> Result<std::result::Result<Vec<u8>, String>> {
+    if b.size > max {
+        return Ok(Err(format!("{} bytes, over the bound of {max}", b.size)));
+    }
+    let mut out = Vec::with_capacity(b.size as usize);
+    open(b)?
+        .take(max)
+        .read_to_end(&mut out)
+        .context("reading a model file")?;
+    Ok(Ok(out))
+}
+
+/// What the ML-BOM of a model artifact is made from: the ModelPack manifest `root`, its
+/// config's licence, its layers (titled with their paths), its root `README.md` and
+/// `config.json` (read from `blobs` within the ML-BOM's bounds), its Hugging Face annotations,
+/// and `lineage`. `pack` and `airlock sbom` both call this, so they describe a model alike.
+pub fn ml_model(
+    name: &str,
+    root: &Descriptor,
+    blobs: &BTreeMap<Digest, &PlannedBlob>,
+    lineage: Option<airlock_core::manifest::Lineage>,
+) -> Result<airlock_sbom::mlbom::Model> {
+    use airlock_sbom::mlbom;
+    let bytes = bytes_of(blobs, &root.digest).context("model manifest is not in memory")?;
+    let m: Manifest = serde_json::from_slice(bytes).context("model manifest")?;
+    let license = bytes_of(blobs, &m.config.digest)
+        .and_then(|c| serde_json::from_slice::<serde_json::Value>(c).ok())
+        .and_then(|c| c["descriptor"]["licenses"][0].as_str().map(str::to_string));
+    let mut model = mlbom::Model {
+        name: name.to_string(),
+        manifest: Some(root.digest.to_string()),
+        license,
+        lineage,
+        ..Default::default()
+    };
+    let ann = |k: &str| m.annotations.get(k).cloned();
+    if let (Some(repo), Some(commit)) = (
+        ann(airlock_mirror::model::ANNOTATION_HF_REPO),
+        ann(airlock_mirror::model::ANNOTATION_HF_COMMIT),
+    ) {
+        model.upstream = Some((repo, commit));
+    }
+    for l in &m.layers {
+        let Some(path) = l.annotations.get(media::ANNOTATION_TITLE) else {
+            continue;
+        };
+        model.files.push(mlbom::ModelFile {
+            path: path.clone(),
+            sha256: l.digest.hex(),
+            size: l.size,
+        });
+        let slot = if path.eq_ignore_ascii_case("README.md") {
+            (&mut model.card, mlbom::MAX_CARD)
+        } else if path == "config.json" {
+            (&mut model.config, mlbom::MAX_CONFIG)
+        } else {
+            continue;
+        };
+        *slot.0 = Some(match blobs.get(&l.digest) {
+            Some(b) => read_bounded(b, slot.1).with_context(|| format!("model {name}: {path}"))?,
+            None => Err("not in this bundle".into()),
+        });
+    }
+    Ok(model)
+}
+
+/// Makes the ML-BOM of every model of the plan and adds it to the plan as `sbom:MODEL`, an
+/// attestation whose `subject` is the model manifest; returns the record of each for the
+/// signed manifest (an ML-BOM names files and datasets, which have no package URLs to match,
+/// so its record lists no components).
+pub fn model_sbom_plan(plan: &mut Plan, retrieved: &str) -> Result<Vec<SbomRecord>> {
+    let tool = Tool {
+        name: "airlock".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let mut attachments = Vec::new();
+    let mut records = Vec::new();
+    {
+        let blobs: BTreeMap<Digest, &PlannedBlob> =
+            plan.blobs.iter().map(|b| (b.digest, b)).collect();
+        for a in plan
+            .artifacts
+            .iter()
+            .filter(|a| a.kind == ArtifactKind::Model)
+        {
+            let root = Descriptor {
+                media_type: a.media_type.clone(),
+                digest: a.digest,
+                size: a.size,
+                artifact_type: None,
+                platform: None,
+                annotations: BTreeMap::new(),
+            };
+            let lineage = a
+                .provenance
+                .lineage
+                .clone()
+                .map(serde_json::from_value)
+                .transpose()
+                .with_context(|| format!("model {}: lineage", a.name))?;
+            let model = ml_model(&a.name, &root, &blobs, lineage)
+                .with_context(|| format!("ML-BOM of model {} (--no-sbom packs without)", a.name))?;
+            let doc = airlock_sbom::mlbom::render(&model, &tool, None);
+            let attached = airlock_attest::attach(
+                &root,
+                format!("sbom:{}", a.name),
+                CYCLONEDX_TYPE,
+                doc,
+                retrieved,
+            );
+            records.push(SbomRecord {
+                artifact: a.name.clone(),
+                subject: a.digest,
+                sbom: attached.artifact.digest,
+                components: vec![],
+            });
+            attachments.push(attached);
+            tracing::info!(model = %a.name, files = model.files.len(), "ML-BOM made");
+        }
+    }
+    crate::scanning::add_to_plan(plan, attachments)?;
+    Ok(records)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn file(rel: &str, bytes: &[u8]) -> airlock_mirror::model::ModelFile {
+        airlock_mirror::model::ModelFile {
+            rel: rel.into(),
+            digest: airlock_core::Sha256::digest(bytes),
+            size: bytes.len() as u64,
+            data: BlobData::Bytes(std::sync::Arc::from(bytes)),
+        }
+    }
+
+    #[test]
+    fn a_model_artifact_gives_its_files_licence_card_and_config_within_bounds() {
+        let big = vec![b'#'; airlock_sbom::mlbom::MAX_CARD as usize + 1];
+        let config = br#"{"architectures":["Tiny"]}"#;
+        let built = airlock_mirror::model::model_artifact(
+            "acme/m",
+            vec![
+                file("README.md", &big),
+                file("config.json", config),
+                file("sub/config.json", b"{}"),
+            ],
+            Some("mit"),
+            BTreeMap::new(),
+        );
+        let blobs = built.blobs.iter().map(|b| (b.digest, b)).collect();
+        let m = ml_model("acme/m", &built.root, &blobs, None).unwrap();
+        assert_eq!(m.manifest, Some(built.root.digest.to_string()));
+        assert_eq!(m.license.as_deref(), Some("mit"));
+        let paths: Vec<&str> = m.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["README.md", "config.json", "sub/config.json"]);
+        assert!(matches!(&m.card, Some(Err(why)) if why.contains("over the bound")));
+        assert_eq!(m.config, Some(Ok(config.to_vec())), "the root config.json");
+        // A layer that is not in the bundle is noted, not an error.
+        let mut partial = blobs;
+        partial.retain(|d, _| *d != airlock_core::Sha256::digest(config));
+        let m = ml_model("acme/m", &built.root, &partial, None).unwrap();
+        assert_eq!(m.config, Some(Err("not in this bundle".into())));
+    }
 
     #[test]
     fn cosign_tags_are_recognised() {

@@ -343,7 +343,7 @@ pub enum SbomCmd {
 #[derive(Args, Debug)]
 pub struct SbomShowArgs {
     /// The image as served (`registry.example/acme/hello:v1`; `IMAGE@linux/arm64` for one
-    /// platform of a multi-platform image).
+    /// platform of a multi-platform image), or a model's repository id for its ML-BOM.
     pub image: String,
     /// Which document: the CycloneDX SBOM every packed image gets, or the SPDX one that
     /// `airlock pack --sbom-spdx` adds.

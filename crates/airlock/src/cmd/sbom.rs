@@ -1,6 +1,7 @@
 //! `airlock sbom SOURCE`: a CycloneDX 1.6 (or, with `--format spdx-json`, SPDX 2.3) software
 //! bill of materials of a root filesystem directory (`dir:PATH`) or an image in an OCI layout
-//! (`oci:LAYOUT[:TAG]`), from airlock-sbom's catalogers. CycloneDX output is deterministic:
+//! (`oci:LAYOUT[:TAG]`), from airlock-sbom's catalogers; with `--model NAME` (or an
+//! `hf-cache:` source), a CycloneDX ML-BOM of the model artifact `airlock pack` would make. CycloneDX output is deterministic:
 //! `metadata.timestamp` comes from `SOURCE_DATE_EPOCH` when it is set and is left out
 //! otherwise. SPDX requires a creation time: `SOURCE_DATE_EPOCH`, else the current time.
 
@@ -39,7 +40,84 @@ fn source_date() -> Result<Option<String>> {
     }
 }
 
+/// Writes `doc` where `--out` says, else to stdout.
+fn emit(a: &SbomArgs, doc: &[u8]) -> Result<()> {
+    match &a.out {
+        Some(p) => std::fs::write(p, doc).with_context(|| format!("writing {}", p.display())),
+        None => {
+            use std::io::Write as _;
+            Ok(std::io::stdout().lock().write_all(doc)?)
+        }
+    }
+}
+
+/// The ML-BOM of a model source: the ModelPack artifact `pack` would make of it (same files,
+/// same licence rule, same manifest digest), described as `pack` describes it.
+fn model(a: &SbomArgs) -> Result<u8> {
+    use airlock_core::manifest::{Lineage, ModelSpec};
+    if a.format != SbomFormat::CyclonedxJson {
+        bail!("an ML-BOM is written as CycloneDX JSON only");
+    }
+    if !(a.source.starts_with("dir:") || a.source.starts_with("hf-cache:")) {
+        bail!(
+            "model source {:?}: expected dir:PATH or hf-cache:PATH/models--ORG--NAME[@REV]",
+            a.source
+        );
+    }
+    let lineage: Option<Lineage> = match &a.lineage {
+        Some(p) => {
+            let text = airlock_mirror::local::read_small_file(p, 1 << 20)
+                .with_context(|| format!("lineage {}", p.display()))?;
+            let text = String::from_utf8(text)
+                .with_context(|| format!("lineage {}: not UTF-8", p.display()))?;
+            Some(
+                serde_norway::from_str(&text)
+                    .with_context(|| format!("lineage {}", p.display()))?,
+            )
+        }
+        None => None,
+    };
+    let mut spec = ModelSpec {
+        name: a.model.clone().unwrap_or_default(),
+        source: a.source.clone(),
+        include: vec![],
+        exclude: vec![],
+        license: a.license.clone(),
+        lineage: lineage.clone(),
+    };
+    if spec.name.is_empty() {
+        spec.name = spec
+            .upstream_repo()
+            .context("--model NAME is required for dir: sources")?;
+    }
+    airlock_core::manifest::check_repo_id(&spec.name).map_err(anyhow::Error::msg)?;
+    let built =
+        airlock_mirror::plan::model_artifact_of(&spec, Path::new("."), &airlock_bundle::NoProgress)
+            .with_context(|| format!("model {}", a.source))?;
+    let blobs = built.blobs.iter().map(|b| (b.digest, b)).collect();
+    let model = crate::sboms::ml_model(&spec.name, &built.root, &blobs, lineage)?;
+    let tool = Tool {
+        name: "airlock".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let doc = airlock_sbom::mlbom::render(&model, &tool, source_date()?.as_deref());
+    emit(a, &doc)?;
+    tracing::info!(
+        "{}: model {}, {} files",
+        a.source,
+        spec.name,
+        model.files.len()
+    );
+    Ok(0)
+}
+
 pub fn run(_cli: &Cli, a: &SbomArgs) -> Result<u8> {
+    if a.model.is_some() || a.source.starts_with("hf-cache:") {
+        return model(a);
+    }
+    if a.license.is_some() || a.lineage.is_some() {
+        bail!("--license and --lineage describe a model: use them with --model NAME");
+    }
     let limits = Limits::default();
     let (files, subject) = if let Some(path) = a.source.strip_prefix("dir:") {
         let files = Files::from_dir(Path::new(path), &limits)
@@ -101,13 +179,7 @@ pub fn run(_cli: &Cli, a: &SbomArgs) -> Result<u8> {
             airlock_sbom::spdx::render(&packages, &distro, &subject, &tool, &created)
         }
     };
-    match &a.out {
-        Some(p) => std::fs::write(p, &doc).with_context(|| format!("writing {}", p.display()))?,
-        None => {
-            use std::io::Write as _;
-            std::io::stdout().lock().write_all(&doc)?;
-        }
-    }
+    emit(a, &doc)?;
     tracing::info!("{}: {} packages", a.source, packages.len());
     Ok(0)
 }

@@ -1,4 +1,5 @@
-//! `airlockd sbom list|show`: the SBOMs bundles carried for the images this appliance serves.
+//! `airlockd sbom list|show`: the SBOMs bundles carried for the images this appliance serves,
+//! and the ML-BOMs of its models (`sbom:MODEL`, found by the same name rule).
 //!
 //! `airlock pack` attaches an SBOM to every image it packs: an OCI artifact named
 //! `sbom:IMAGE` (CycloneDX) or `spdx:IMAGE` (SPDX), whose one layer is the document and whose
