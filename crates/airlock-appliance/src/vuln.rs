@@ -6,6 +6,9 @@
 //! pack`: a header line, then one OSV record per line). The name `vulndb` resolves to the
 //! newest bundle of that channel, so the channel's rollback protection is the database's.
 //!
+//! The header may carry CISA's known-exploited CVEs (`knownExploited.cves`); a match whose
+//! advisory id or alias is one of them is `knownExploited` in the policy input.
+//!
 //! The database is read as a stream, each line bounded, while its SHA-256 is computed; the
 //! result is used only when that equals the digest the catalog holds. After an import that
 //! accepted a volume, [`crate::Appliance::rematch`] matches every served SBOM against the
@@ -136,6 +139,15 @@ pub fn active_into(a: &Appliance, mut db: Database) -> Result<Option<Active>, Ap
             return Err(bad(format!(
                 "vulnerability database {layer}: not an airlock-vulndb/v1 file"
             )));
+        }
+        // CISA's known-exploited CVEs, when the database was packed with them.
+        if let Some(cves) = header["knownExploited"]["cves"].as_array() {
+            db.set_known_exploited(
+                cves.iter()
+                    .filter_map(|c| c.as_str())
+                    .filter(|c| airlock_vuln::kev::is_cve(c))
+                    .map(str::to_string),
+            );
         }
         let mut refused = 0;
         while next(&mut line)? {
@@ -341,7 +353,6 @@ pub fn policy_inputs(
             });
             let mut v = serde_json::to_value(&mt).expect("match serialises");
             v["artifact"] = json!(r.artifact);
-            v["knownExploited"] = json!(false);
             v["waived"] = json!(waived);
             vulns.push(v);
         }
