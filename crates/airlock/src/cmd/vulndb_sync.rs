@@ -84,11 +84,12 @@ pub struct Sources {
 }
 
 /// `DIR/sources.json` when DIR is a synced directory; `None` when it has none. A directory
-/// holding exports or partial downloads but no `sources.json` is an interrupted sync.
+/// holding a sync's partial downloads (`.partial`, which every sync creates first) but no
+/// `sources.json` is an interrupted sync.
 pub fn read_sources(dir: &Path) -> Result<Option<Sources>> {
     let p = dir.join(SOURCES);
     if !p.exists() {
-        if dir.join("osv").is_dir() || dir.join(".partial").is_dir() {
+        if dir.join(".partial").is_dir() {
             bail!(
                 "{}: exports but no {SOURCES}: an interrupted `airlock vulndb sync`; run it again",
                 dir.display()
