@@ -2,10 +2,11 @@
 //! downloaded, verified, resumed, packed and matched.
 //!
 //! Stand-in: osv.dev's bucket and cisa.gov cannot be reached here, so `support/static_server.py`
-//! serves the same layout (`<ECOSYSTEM>/all.zip`, the ecosystem percent-encoded in the URL,
-//! with ETag, Range/If-Range and Google Cloud Storage's `x-goog-hash`) from 127.0.0.1. The zips
-//! hold osv.dev's real records (the osv-schema test data PyPI's `osv` ships) plus synthetic
-//! Debian and Alpine records; the catalog follows CISA's published schema.
+//! serves the same layout (`<ECOSYSTEM>/all.zip`, a distribution's releases in its one export
+//! `Debian/all.zip`, with ETag, Range/If-Range and Google Cloud Storage's `x-goog-hash`) from
+//! 127.0.0.1. The zips hold osv.dev's real records (the osv-schema test data PyPI's `osv`
+//! ships) plus synthetic Debian and Alpine records; the catalog follows CISA's published
+//! schema.
 
 use airlock_e2e::*;
 
@@ -71,9 +72,10 @@ export("npm", real("ghsa/testdata/equals_with_patch.osv.json", "ghsa/testdata/le
                    "ghsa/testdata/less_than_equals_with_patch.osv.json", "ghsa/testdata/npm_greater_than.osv.json",
                    "ghsa/testdata/greater_than_equals_no_patch.osv.json"))
 export("Go", real("osv-linter/test_data/GO-2020-0001.json", "osv-linter/test_data/GO-2024-2963.json"))
-export("Debian:12", [record("DEBIAN-CVE-2099-0001", "CVE-2099-0001", "Debian:12", "hello-src", "2.10-4"),
+export("Debian", [record("DEBIAN-CVE-2099-0001", "CVE-2099-0001", "Debian:12", "hello-src", "2.10-4"),
                      record("DEBIAN-CVE-2099-0009", "CVE-2099-0009", "Debian:11", "hello-src", "2.10-9")])
-export("Alpine:v3.20", [record("ALPINE-CVE-2099-0002", "CVE-2099-0002", "Alpine:v3.20", "busybox", "1.36.1-r30")])
+export("Alpine", [record("ALPINE-CVE-2099-0002", "CVE-2099-0002", "Alpine:v3.20", "busybox", "1.36.1-r30"),
+                  record("ALPINE-CVE-2099-0003", "CVE-2099-0003", "Alpine:v3.19", "busybox", "1.36.1-r40")])
 kev = {"title": "CISA Catalog of Known Exploited Vulnerabilities", "catalogVersion": "2026.11.30",
        "dateReleased": "2026-11-30T17:00:00.000Z", "count": 2, "vulnerabilities": [
            {"cveID": "CVE-2023-32681", "vendorProject": "Python", "product": "requests",
@@ -144,19 +146,18 @@ fn synced_exports_resume_pack_and_match_with_known_exploited() {
         pypi[1].contains("range=bytes=1000-") && pypi[1].contains("if-range=\""),
         "{log:?}"
     );
-    // Ecosystems are one percent-encoded path segment.
+    // A release is read from its distribution's export.
     assert!(
-        log.iter()
-            .any(|l| l.starts_with("GET /Debian%3A12/all.zip")),
+        log.iter().any(|l| l.starts_with("GET /Debian/all.zip")),
         "{log:?}"
     );
     let j = r.json();
     let eco = |name: &str| {
-        j["ecosystems"]
+        j["exports"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|e| e["ecosystem"] == name)
+            .find(|e| e["export"] == name)
             .unwrap()
             .clone()
     };
@@ -169,28 +170,31 @@ fn synced_exports_resume_pack_and_match_with_known_exploited() {
     );
     assert_eq!(eco("npm")["records"], 5);
     assert_eq!(eco("Go")["records"], 2);
-    assert_eq!(eco("Debian:12")["records"], 1);
+    assert_eq!(eco("Debian")["records"], 1);
     assert_eq!(
-        eco("Debian:12")["otherEcosystem"],
-        1,
-        "the Debian:11 record"
+        eco("Debian")["ecosystems"],
+        serde_json::json!({"Debian:12": 1})
     );
-    assert_eq!(eco("Alpine:v3.20")["records"], 1);
+    assert_eq!(eco("Debian")["otherEcosystem"], 1, "the Debian:11 record");
+    assert_eq!(eco("Alpine")["records"], 1);
+    assert_eq!(
+        eco("Alpine")["otherEcosystem"],
+        1,
+        "the Alpine:v3.19 record"
+    );
     assert_eq!(j["knownExploited"]["count"], 2);
     // DIR: the zips as published and what was synced.
     let s: serde_json::Value =
         serde_json::from_slice(&std::fs::read(f.p("db/sources.json")).unwrap()).unwrap();
     assert_eq!(s["_type"], "airlock-vulndb-sources/v1");
-    assert!(f.p("db/osv/Debian:12/all.zip").is_file());
+    assert!(f.p("db/osv/Debian/all.zip").is_file());
     let sha = f
         .sh("sha256sum site/PyPI/all.zip | cut -d' ' -f1")
         .ok()
         .stdout;
-    assert_eq!(s["ecosystems"][2]["sha256"], sha.trim(), "{s:#}");
-    assert!(s["ecosystems"][2]["etag"]
-        .as_str()
-        .unwrap()
-        .starts_with('"'));
+    assert_eq!(s["exports"][2]["export"], "PyPI", "{s:#}");
+    assert_eq!(s["exports"][2]["sha256"], sha.trim(), "{s:#}");
+    assert!(s["exports"][2]["etag"].as_str().unwrap().starts_with('"'));
 
     // Nothing changed: only HEAD requests, nothing downloaded.
     let before = requests(&f, "site.http.log").len();
@@ -301,13 +305,31 @@ fn synced_exports_resume_pack_and_match_with_known_exploited() {
     assert_eq!(v["records"], 12, "{l:#}");
     let sources = v["sources"].as_array().unwrap();
     assert_eq!(sources.len(), 5, "{l:#}");
-    let pypi = sources.iter().find(|s| s["ecosystem"] == "PyPI").unwrap();
+    let pypi = sources.iter().find(|s| s["export"] == "PyPI").unwrap();
     assert_eq!(pypi["records"], 3);
     assert_eq!(pypi["url"], format!("{url}/PyPI/all.zip"));
     assert_eq!(pypi["sha256"], sha.trim());
     assert!(pypi["retrieved"].as_str().unwrap().ends_with('Z'));
     assert_eq!(v["knownExploited"]["count"], 2);
     assert_eq!(v["knownExploited"]["catalogVersion"], "2026.11.30");
+
+    // Another release of an export already synced: counted again, nothing downloaded.
+    let mut args = vec!["--json"];
+    args.extend(sync_args(&url, &kev, "db"));
+    args.extend(["--ecosystem", "Debian:11"]);
+    let more = f.airlock(&args).ok().json();
+    assert_eq!(more["downloaded"], 0, "{more:#}");
+    let deb = more["exports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["export"] == "Debian")
+        .unwrap();
+    assert_eq!(
+        deb["ecosystems"],
+        serde_json::json!({"Debian:11": 1, "Debian:12": 1})
+    );
+    assert_eq!(deb["otherEcosystem"], 0);
 
     // A synced file changed afterwards is refused by pack, naming it.
     f.sh("printf x >> db/osv/Go/all.zip").ok();

@@ -2,10 +2,13 @@
 //! known-exploited catalog, downloaded for `airlock vulndb sync`, and the exports read back
 //! record by record for `airlock vulndb pack`.
 //!
-//! osv.dev publishes every ecosystem as one zip of OSV records at `<source>/<ECOSYSTEM>/all.zip`
-//! (a distribution release is an ecosystem of its own: `Debian:12/all.zip`); the ecosystem is
-//! one percent-encoded path segment. Nothing signs these files, so everything that can be
-//! checked is:
+//! osv.dev publishes every ecosystem as one zip of OSV records at `<source>/<ECOSYSTEM>/all.zip`,
+//! the name one percent-encoded path segment. A distribution's releases share their parent's
+//! export: `Debian/all.zip` holds the advisories of every Debian release (osv.dev stopped
+//! publishing `Debian:12/all.zip` and the other per-release exports in October 2024), so a
+//! release is downloaded as its parent's export ([`export_of`]) and its records are selected
+//! by their affected ecosystem. Nothing signs these files, so everything that can be checked
+//! is:
 //!
 //! - the size: `HEAD`'s `Content-Length`, which every `GET` must agree with (the body is
 //!   bounded by it, and a resumed `206` must continue exactly where the partial file ends);
@@ -14,7 +17,7 @@
 //!   sizes, their total and compression ratio bounded before inflating, every member's
 //!   CRC-32 and size ([`airlock_scan::zip::members`]);
 //! - every record: an OSV document within the parser's bounds ([`airlock_vuln::osv`]) that
-//!   names the ecosystem asked for; records of other ecosystems are counted and dropped.
+//!   names an ecosystem asked for; records of other ecosystems are counted and dropped.
 //!
 //! Downloads go to a partial file with a record of the validator (`ETag`, else
 //! `Last-Modified`) its bytes belong to; a cut connection is resumed with `Range` and
@@ -85,12 +88,18 @@ pub fn segment(s: &str) -> String {
     out
 }
 
-/// The URL of `ecosystem`'s export under `source`.
-pub fn export_url(source: &str, ecosystem: &str) -> String {
+/// The export that holds `ecosystem`'s records: the ecosystem itself, or for a release
+/// (`Debian:12`, `Alpine:v3.20`) its distribution's (`Debian`, `Alpine`).
+pub fn export_of(ecosystem: &str) -> &str {
+    ecosystem.split(':').next().unwrap_or(ecosystem)
+}
+
+/// The URL of `export`'s zip under `source`.
+pub fn export_url(source: &str, export: &str) -> String {
     format!(
         "{}/{}/all.zip",
         source.trim_end_matches('/'),
-        segment(ecosystem)
+        segment(export)
     )
 }
 
@@ -439,10 +448,12 @@ fn fetch_once(
 pub struct ExportCounts {
     /// Members of the zip.
     pub members: usize,
-    /// Records kept: OSV records naming the ecosystem asked for.
+    /// Records kept: OSV records naming an ecosystem asked for.
     pub records: usize,
+    /// Records kept per ecosystem asked for (a record may name several).
+    pub by_ecosystem: std::collections::BTreeMap<String, usize>,
     pub withdrawn: usize,
-    /// Records that name none of the ecosystem asked for (dropped).
+    /// Records that name none of the ecosystems asked for (dropped).
     pub other_ecosystem: usize,
     /// Affected entries of ecosystems airlock has no version order for (dropped).
     pub unordered_entries: usize,
@@ -452,23 +463,21 @@ pub struct ExportCounts {
     pub refused_named: Vec<String>,
 }
 
-/// Whether `adv` names `ecosystem` (`Debian` also takes `Debian:N`).
-fn names(adv: &Advisory, ecosystem: &str) -> bool {
-    adv.affected.iter().any(|a| {
-        a.ecosystem == ecosystem
-            || (!ecosystem.contains(':')
-                && a.ecosystem
-                    .strip_prefix(ecosystem)
-                    .is_some_and(|r| r.starts_with(':')))
-    })
+/// Whether `affected` is `wanted` (`Debian` also takes `Debian:N`).
+fn is_wanted(affected: &str, wanted: &str) -> bool {
+    affected == wanted
+        || (!wanted.contains(':')
+            && affected
+                .strip_prefix(wanted)
+                .is_some_and(|r| r.starts_with(':')))
 }
 
-/// Reads the export zip at `path` for `ecosystem`, handing `f` every record kept (its bytes
-/// and what was parsed of it). Any fault of the zip, or a member that is not an OSV record,
-/// refuses the export, naming the member.
+/// Reads the export zip at `path` for the ecosystems `wanted`, handing `f` every record that
+/// names one of them (its bytes and what was parsed of it). Any fault of the zip, or a member
+/// that is not an OSV record, refuses the export, naming the member.
 pub fn read_export(
     path: &Path,
-    ecosystem: &str,
+    wanted: &[String],
     mut f: impl FnMut(&[u8], Advisory) -> Result<(), String>,
 ) -> Result<ExportCounts, MirrorError> {
     let file = std::fs::File::open(path).map_err(MirrorError::io(path, "open"))?;
@@ -478,7 +487,14 @@ pub fn read_export(
         match airlock_vuln::osv::parse(bytes) {
             Ok(Some(adv)) => {
                 c.unordered_entries += adv.dropped;
-                if names(&adv, ecosystem) {
+                let mut kept = false;
+                for w in wanted {
+                    if adv.affected.iter().any(|a| is_wanted(&a.ecosystem, w)) {
+                        *c.by_ecosystem.entry(w.clone()).or_default() += 1;
+                        kept = true;
+                    }
+                }
+                if kept {
                     c.records += 1;
                     f(bytes, adv)?;
                 } else {

@@ -73,8 +73,9 @@ pub enum VulndbCmd {
     /// OSV records, with each ecosystem's version order. Exit 0 whatever is found (it is a
     /// preview; the appliance's policy decides), 1 when the SBOM or database cannot be read.
     Match(VulndbMatchArgs),
-    /// Download osv.dev's export of each ecosystem (`<source>/<ECOSYSTEM>/all.zip`) and,
-    /// with `--known-exploited`, CISA's known-exploited catalog into DIR, verified (sizes,
+    /// Download osv.dev's export holding each ecosystem (`<source>/<EXPORT>/all.zip`; a
+    /// release such as `Debian:12` is in its distribution's `Debian/all.zip`), keeping the
+    /// records that name an ecosystem asked for, and, with `--known-exploited`, CISA's known-exploited catalog into DIR, verified (sizes,
     /// the server's digests, every zip member's CRC, every record) and resumable; a file the
     /// server still has unchanged (same ETag and size) is not downloaded again. DIR is what
     /// `vulndb pack` and `vulndb match --db` read. Exit 0 when every source is in DIR and
@@ -90,10 +91,10 @@ pub enum VulndbCmd {
 #[derive(Args, Debug)]
 pub struct VulndbSyncArgs {
     /// An OSV ecosystem, as osv.dev names it (`Debian:12`, `Alpine:v3.20`, `PyPI`, `npm`,
-    /// `Go`, `crates.io`); repeat for several.
+    /// `Go`, `crates.io`; `Debian` for every release); repeat for several.
     #[arg(long = "ecosystem", value_name = "ECOSYSTEM", required = true)]
     pub ecosystems: Vec<String>,
-    /// Where the exports are: `<URL>/<ECOSYSTEM>/all.zip`.
+    /// Where the exports are: `<URL>/<EXPORT>/all.zip`.
     #[arg(long, value_name = "URL", default_value = airlock_mirror::osv::DEFAULT_SOURCE)]
     pub source: String,
     /// Also download CISA's known-exploited vulnerabilities catalog (from URL, default

@@ -121,7 +121,7 @@ fn load(
         dropped_entries: db.dropped,
         ..Default::default()
     };
-    for e in &s.ecosystems {
+    for e in &s.exports {
         rep.files += e.counts.members;
         rep.withdrawn += e.counts.withdrawn;
         rep.refused_count += e.counts.refused;
@@ -210,7 +210,7 @@ fn build(dir: &std::path::Path, out: &std::path::Path, built: &str) -> Result<se
         if let Some(e) = err {
             return Err(e);
         }
-        files = s.ecosystems.iter().map(|e| e.counts.members).sum::<usize>();
+        files = s.exports.iter().map(|e| e.counts.members).sum::<usize>();
         extra.insert("synced".into(), json!(s.synced));
         extra.insert("sources".into(), super::vulndb_sync::header_sources(s));
         if let Some(k) = super::vulndb_sync::known_exploited(dir, s)? {

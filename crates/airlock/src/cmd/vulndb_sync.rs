@@ -7,13 +7,15 @@
 //! ```text
 //! DIR/sources.json                             what was synced: per source its URL, retrieval
 //!                                              time, size, SHA-256, ETag and record counts
-//! DIR/osv/<ECOSYSTEM>/all.zip                  each export, as published (verified)
+//! DIR/osv/<EXPORT>/all.zip                     each export, as published (verified): the
+//!                                              ecosystem's, or a release's distribution's
 //! DIR/known_exploited_vulnerabilities.json     CISA's catalog (with --known-exploited)
 //! DIR/.partial/                                downloads in progress (resumed by the next run)
 //! ```
 //!
 //! The zips are kept rather than unpacked: a Debian, PyPI and npm sync is hundreds of
-//! thousands of records, and reading them from a zip is much faster than from as many files.
+//! thousands of records, and writing (then opening) as many small files costs more than
+//! reading one zip.
 //! Nothing replaces the previous sync until every source has downloaded and verified;
 //! `sources.json` is written last, and `vulndb pack` checks every file's SHA-256 against it,
 //! so an interrupted sync is never read as a complete one.
@@ -37,11 +39,14 @@ pub const KEV_FILE: &str = "known_exploited_vulnerabilities.json";
 /// Largest `sources.json` read.
 const MAX_SOURCES: u64 = 16 << 20;
 
-/// One ecosystem's export, as synced.
+/// One export, as synced.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct EcoSource {
-    pub ecosystem: String,
+pub struct ExportSource {
+    /// The export's name in the bucket (`Debian`, `PyPI`).
+    pub export: String,
+    /// The ecosystems asked for whose records are kept (`Debian:12`, `PyPI`).
+    pub ecosystems: Vec<String>,
     pub url: String,
     /// The zip, relative to DIR.
     pub file: String,
@@ -78,7 +83,7 @@ pub struct Sources {
     /// When the last sync checked every source.
     pub synced: String,
     pub source: String,
-    pub ecosystems: Vec<EcoSource>,
+    pub exports: Vec<ExportSource>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub known_exploited: Option<KevSource>,
 }
@@ -141,9 +146,9 @@ pub fn for_each_record(
     s: &Sources,
     mut f: impl FnMut(&[u8], airlock_vuln::osv::Advisory),
 ) -> Result<()> {
-    for e in &s.ecosystems {
+    for e in &s.exports {
         let p = verify(dir, &e.file, &e.sha256, e.validator.size)?;
-        let c = osv::read_export(&p, &e.ecosystem, |b, a| {
+        let c = osv::read_export(&p, &e.ecosystems, |b, a| {
             f(b, a);
             Ok(())
         })?;
@@ -191,11 +196,15 @@ fn still_there(dir: &Path, rel: &str, sha256: &str, v: &Validator) -> Option<Val
 }
 
 pub fn run_sync(cli: &Cli, a: &VulndbSyncArgs) -> Result<u8> {
-    let mut ecosystems: Vec<&str> = Vec::new();
+    // The exports to download, each with the ecosystems asked of it, in the order asked.
+    let mut exports: Vec<(String, Vec<String>)> = Vec::new();
     for e in &a.ecosystems {
         osv::check_ecosystem(e)?;
-        if !ecosystems.contains(&e.as_str()) {
-            ecosystems.push(e);
+        let x = osv::export_of(e);
+        match exports.iter_mut().find(|(n, _)| n == x) {
+            Some((_, w)) if !w.contains(e) => w.push(e.clone()),
+            Some(_) => {}
+            None => exports.push((x.to_string(), vec![e.clone()])),
         }
     }
     for u in std::iter::once(&a.source).chain(a.known_exploited.as_ref()) {
@@ -221,22 +230,22 @@ pub fn run_sync(cli: &Cli, a: &VulndbSyncArgs) -> Result<u8> {
     })?;
     let now = || airlock_core::time::format_rfc3339(airlock_core::time::now());
     let mut staged = Vec::new();
-    let mut out_ecos = Vec::new();
+    let mut out_exports = Vec::new();
     let mut summary = Vec::new();
-    for eco in &ecosystems {
-        let url = osv::export_url(&a.source, eco);
-        let rel = format!("osv/{eco}/all.zip");
+    for (export, wanted) in &exports {
+        let url = osv::export_url(&a.source, export);
+        let rel = format!("osv/{export}/all.zip");
         let partial = dir
             .join(".partial")
-            .join(format!("{}.zip", osv::segment(eco)));
+            .join(format!("{}.zip", osv::segment(export)));
         let prior = before.as_ref().and_then(|s| {
-            s.ecosystems
+            s.exports
                 .iter()
-                .find(|e| e.ecosystem == *eco && e.url == url && e.file == rel)
+                .find(|e| &e.export == export && e.url == url && e.file == rel)
         });
         let known = prior.and_then(|p| still_there(dir, &p.file, &p.sha256, &p.validator));
-        let bar = BarGuard(airlock_ui::Bar::bytes(eco, 0));
-        tracing::info!(ecosystem = eco, url, "checking the OSV export");
+        let bar = BarGuard(airlock_ui::Bar::bytes(export, 0));
+        tracing::info!(export, url, "checking the OSV export");
         let (got, digest) = osv::fetch(
             &fetcher,
             &url,
@@ -246,34 +255,43 @@ pub fn run_sync(cli: &Cli, a: &VulndbSyncArgs) -> Result<u8> {
             &bar.0,
             &|n| bar.0.set_total(n),
         )
-        .with_context(|| format!("OSV export of {eco}"))?;
+        .with_context(|| format!("OSV export {export} ({})", wanted.join(", ")))?;
         drop(bar);
         let entry = match (digest, prior) {
-            (None, Some(p)) => EcoSource {
+            // Unchanged, and the same ecosystems kept: so are the counts.
+            (None, Some(p)) if &p.ecosystems == wanted => ExportSource {
                 validator: got.validator.clone(),
                 ..p.clone()
             },
+            // Unchanged, other ecosystems kept: counted again from the file in place.
+            (None, Some(p)) => {
+                let counts = osv::read_export(&dir.join(&p.file), wanted, |_, _| Ok(()))
+                    .with_context(|| format!("OSV export {export} ({url})"))?;
+                ExportSource {
+                    ecosystems: wanted.clone(),
+                    validator: got.validator.clone(),
+                    counts,
+                    ..p.clone()
+                }
+            }
             (Some(d), _) => {
-                let counts = match osv::read_export(&partial, eco, |_, _| Ok(())) {
+                let counts = match osv::read_export(&partial, wanted, |_, _| Ok(())) {
                     Ok(c) => c,
                     Err(e) => {
                         osv::discard(&partial);
                         return Err(
-                            anyhow::Error::new(e).context(format!("OSV export of {eco} ({url})"))
+                            anyhow::Error::new(e).context(format!("OSV export {export} ({url})"))
                         );
                     }
                 };
-                tracing::info!(
-                    ecosystem = eco,
-                    records = counts.records,
-                    "OSV export verified"
-                );
+                tracing::info!(export, records = counts.records, "OSV export verified");
                 staged.push(Staged {
                     partial: partial.clone(),
                     dest: dir.join(&rel),
                 });
-                EcoSource {
-                    ecosystem: eco.to_string(),
+                ExportSource {
+                    export: export.clone(),
+                    ecosystems: wanted.clone(),
                     url: url.clone(),
                     file: rel,
                     retrieved: now(),
@@ -285,13 +303,14 @@ pub fn run_sync(cli: &Cli, a: &VulndbSyncArgs) -> Result<u8> {
             (None, None) => unreachable!("nothing is unchanged without an earlier sync"),
         };
         summary.push(json!({
-            "ecosystem": eco, "url": url, "downloaded": got.downloaded,
-            "transferred": got.transferred, "resumed": got.resumed, "serverDigests": got.checked,
-            "size": entry.validator.size, "sha256": entry.sha256, "records": entry.counts.records,
-            "withdrawn": entry.counts.withdrawn, "otherEcosystem": entry.counts.other_ecosystem,
+            "export": export, "ecosystems": entry.counts.by_ecosystem, "url": url,
+            "downloaded": got.downloaded, "transferred": got.transferred, "resumed": got.resumed,
+            "serverDigests": got.checked, "size": entry.validator.size, "sha256": entry.sha256,
+            "records": entry.counts.records, "withdrawn": entry.counts.withdrawn,
+            "otherEcosystem": entry.counts.other_ecosystem,
             "unorderedEntries": entry.counts.unordered_entries, "refused": entry.counts.refused,
         }));
-        out_ecos.push(entry);
+        out_exports.push(entry);
     }
     let mut kev_out = None;
     let mut kev_summary = serde_json::Value::Null;
@@ -358,7 +377,7 @@ pub fn run_sync(cli: &Cli, a: &VulndbSyncArgs) -> Result<u8> {
         kind: SOURCES_TYPE.into(),
         synced: now(),
         source: a.source.clone(),
-        ecosystems: out_ecos,
+        exports: out_exports,
         known_exploited: kev_out,
     };
     let record = dir.join(SOURCES);
@@ -386,14 +405,15 @@ pub fn run_sync(cli: &Cli, a: &VulndbSyncArgs) -> Result<u8> {
     if cli.json {
         print_json(&json!({
             "dir": dir, "synced": sources.synced, "downloaded": downloaded,
-            "ecosystems": summary, "knownExploited": kev_summary,
+            "exports": summary, "knownExploited": kev_summary,
         }))?;
     } else {
         for s in &summary {
             say!(
-                "{:<14} {} records ({} withdrawn, {} of other ecosystems, {} refused), {}",
-                s["ecosystem"].as_str().unwrap_or(""),
+                "{:<10} {} records {} ({} withdrawn, {} of other ecosystems, {} refused), {}",
+                s["export"].as_str().unwrap_or(""),
                 s["records"],
+                s["ecosystems"],
                 s["withdrawn"],
                 s["otherEcosystem"],
                 s["refused"],
@@ -424,13 +444,14 @@ pub fn run_sync(cli: &Cli, a: &VulndbSyncArgs) -> Result<u8> {
     Ok(airlock_ui::exit::OK)
 }
 
-/// Counts per ecosystem for the database header.
+/// Each export, its URL, retrieval time, digest and counts, for the database header.
 pub fn header_sources(s: &Sources) -> serde_json::Value {
     let ecos: Vec<_> = s
-        .ecosystems
+        .exports
         .iter()
         .map(|e| {
-            json!({"ecosystem": e.ecosystem, "url": e.url, "retrieved": e.retrieved,
+            json!({"export": e.export, "ecosystems": e.counts.by_ecosystem, "url": e.url,
+                   "retrieved": e.retrieved,
                    "size": e.validator.size, "sha256": e.sha256, "etag": e.validator.etag,
                    "records": e.counts.records, "withdrawn": e.counts.withdrawn,
                    "otherEcosystem": e.counts.other_ecosystem,
