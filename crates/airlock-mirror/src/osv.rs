@@ -26,6 +26,7 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use airlock_bundle::Progress;
 use airlock_core::Digest;
@@ -282,9 +283,34 @@ pub fn fetch(
             "{url}: only http:// and https:// sources are downloaded"
         )));
     }
+    // A retry re-reads the partial file; bytes already shown are not shown again.
+    let shown = AtomicU64::new(0);
     fetcher.retry(url, || {
-        fetch_once(fetcher, url, partial, known, max, progress, sized)
+        let once = Once {
+            inner: progress,
+            skip: AtomicU64::new(shown.load(Ordering::Relaxed)),
+            shown: &shown,
+        };
+        fetch_once(fetcher, url, partial, known, max, &once, sized)
     })
+}
+
+/// Progress that passes on only bytes beyond those an earlier attempt already showed.
+struct Once<'a> {
+    inner: &'a dyn Progress,
+    skip: AtomicU64,
+    shown: &'a AtomicU64,
+}
+
+impl Progress for Once<'_> {
+    fn advance(&self, n: u64) {
+        let skip = self.skip.load(Ordering::Relaxed).min(n);
+        self.skip.fetch_sub(skip, Ordering::Relaxed);
+        if n > skip {
+            self.shown.fetch_add(n - skip, Ordering::Relaxed);
+            self.inner.advance(n - skip);
+        }
+    }
 }
 
 fn transport(url: &str, e: impl std::fmt::Display) -> MirrorError {
