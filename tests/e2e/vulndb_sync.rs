@@ -410,6 +410,29 @@ fn faulty_exports_and_catalogs_are_refused_without_output() {
     f.airlock(&["vulndb", "sync", "--ecosystem", "../PyPI", "--out", "x"])
         .fails()
         .says(&["not an OSV ecosystem name"]);
+    // One sync at a time per directory.
+    std::fs::create_dir_all(f.p("z/.partial")).unwrap();
+    let _held = Background::start(
+        f.path(),
+        "python3",
+        &[
+            "-c",
+            "import fcntl, time; f = open('z/.partial/lock', 'w'); fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(120)",
+        ],
+        &f.p("lock.log"),
+    );
+    f.airlock(&[
+        "vulndb",
+        "sync",
+        "--source",
+        &good,
+        "--ecosystem",
+        "PyPI",
+        "--out",
+        "z",
+    ])
+    .fails()
+    .says(&["another `airlock vulndb sync` is writing it"]);
     // A server without the ecosystem: the status is named.
     let r = f
         .airlock(&[

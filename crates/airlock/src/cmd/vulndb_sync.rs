@@ -224,6 +224,26 @@ pub fn run_sync(cli: &Cli, a: &VulndbSyncArgs) -> Result<u8> {
     };
     std::fs::create_dir_all(dir.join(".partial"))
         .with_context(|| format!("creating {}", dir.display()))?;
+    // One sync at a time per directory: two would write the same partial files.
+    let lock_path = dir.join(".partial").join("lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("opening {}", lock_path.display()))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            bail!(
+                "{}: another `airlock vulndb sync` is writing it",
+                dir.display()
+            )
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("locking {}", lock_path.display()))
+        }
+    }
     let fetcher = airlock_mirror::fetch::Fetcher::new(&airlock_mirror::fetch::FetchOptions {
         ca_file: a.ca_file.clone(),
         retries: a.retries,
