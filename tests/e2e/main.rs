@@ -23,3 +23,4 @@ mod serve_hostile;
 mod split_blobs;
 mod sync;
 mod vuln;
+mod vulndb_sync;

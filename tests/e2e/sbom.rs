@@ -567,7 +567,11 @@ YAML
         .ok()
         .json();
     let go = sh(d, "go version /usr/lib/go-1.19/bin/gofmt").ok().stdout;
-    let go = go.split_whitespace().nth(1).unwrap().trim_start_matches("go");
+    let go = go
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_start_matches("go");
     let purls: Vec<&str> = gofmt["components"]
         .as_array()
         .unwrap()

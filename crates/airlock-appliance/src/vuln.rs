@@ -6,6 +6,9 @@
 //! pack`: a header line, then one OSV record per line). The name `vulndb` resolves to the
 //! newest bundle of that channel, so the channel's rollback protection is the database's.
 //!
+//! The header may carry CISA's known-exploited CVEs (`knownExploited.cves`); a match whose
+//! advisory id or alias is one of them is `knownExploited` in the policy input.
+//!
 //! The database is read as a stream, each line bounded, while its SHA-256 is computed; the
 //! result is used only when that equals the digest the catalog holds. After an import that
 //! accepted a volume, [`crate::Appliance::rematch`] matches every served SBOM against the
@@ -310,7 +313,6 @@ pub fn policy_inputs(
             });
             let mut v = serde_json::to_value(&mt).expect("match serialises");
             v["artifact"] = json!(r.artifact);
-            v["knownExploited"] = json!(false);
             v["waived"] = json!(waived);
             vulns.push(v);
         }

@@ -31,7 +31,7 @@ pub struct FetchOptions {
 
 /// An HTTP(S) client for static files, plus `file://`.
 pub struct Fetcher {
-    agent: ureq::Agent,
+    pub(crate) agent: ureq::Agent,
     retries: u32,
 }
 

@@ -12,7 +12,8 @@
 //! of the workspace that links an HTTP client (ureq).
 //!
 //! Debian package closures ([`debs`]) come from signed apt repositories, and `url:` files
-//! from plain HTTP(S) servers, both through [`fetch`].
+//! from plain HTTP(S) servers, both through [`fetch`]. Vulnerability data (osv.dev's exports,
+//! CISA's known-exploited catalog) comes through [`osv`].
 //!
 //! Everything read from a source is bounded and verified: JSON blobs are size-capped and
 //! hashed before parsing, layer blobs are hashed again while `airlock pack` writes them.
@@ -25,6 +26,7 @@ pub mod glob;
 pub mod hf;
 pub mod local;
 pub mod model;
+pub mod osv;
 mod partial;
 pub mod plan;
 pub mod registry;

@@ -156,7 +156,10 @@ impl<'a> Partial<'a> {
                     self.file.flush().ok();
                     return Err(MirrorError::Transport {
                         url: url.into(),
-                        detail: format!("connection lost after {} bytes: {e}", self.have),
+                        detail: format!(
+                            "connection lost after {} of the {} bytes announced: {e}",
+                            self.have, self.size
+                        ),
                     });
                 }
             };

@@ -58,7 +58,7 @@ pub use allow::{AllowList, AllowListError};
 pub use error::ScanError;
 pub use layer::{scan_layer, Compression};
 pub use sniff::Kind;
-pub use source::{Slice, Source, SourceReader};
+pub use source::{FileSource, Slice, Source, SourceReader};
 
 /// How bad a finding is. Ordered: `Info < Suspicious < Invalid < Malicious`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

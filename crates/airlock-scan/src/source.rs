@@ -39,7 +39,7 @@ fn eof() -> io::Error {
 }
 
 /// A file whose length is fixed when opened.
-pub(crate) struct FileSource {
+pub struct FileSource {
     file: std::fs::File,
     len: u64,
 }

@@ -12,6 +12,11 @@
 //! [`Limits::max_inflate`](crate::Limits)); other methods are reported as unscannable. Every
 //! member is then scanned by content, recursively; PyTorch's raw tensor storages
 //! (`*/data/<n>` beside a `data.pkl`) are only CRC-checked.
+//!
+//! [`members`] is the strict form for archives whose members are data to be read, not scanned
+//! (osv.dev's per-ecosystem exports): the same structure checks, but any fault refuses the
+//! whole archive, and declared sizes, their total and each member's compression ratio are
+//! bounded before anything is inflated.
 
 use std::collections::HashSet;
 use std::io::{self, Read};
@@ -477,5 +482,300 @@ fn crc_of(r: &mut impl Read) -> io::Result<u32> {
             return Ok(h.finalize());
         }
         h.update(&buf[..n]);
+    }
+}
+
+/// Bounds of [`members`].
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    /// Most entries in the central directory.
+    pub max_entries: usize,
+    /// Largest declared (and inflated) size of one member.
+    pub max_member: u64,
+    /// Largest sum of the members' declared sizes.
+    pub max_total: u64,
+    /// Largest ratio of inflated to compressed size, for members over 1 MiB.
+    pub max_ratio: u64,
+}
+
+/// What [`members`] read.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Walked {
+    pub members: usize,
+    pub inflated: u64,
+}
+
+/// Reads every member of a zip archive in central-directory order, handing `f` its entry and
+/// its bytes; any structural fault, a member over the bounds, a CRC-32 or size that does not
+/// match, a method other than stored or deflated, encryption, a duplicate or unsafe name, or
+/// members sharing bytes refuses the archive with a message naming the member. Directory
+/// entries are skipped. `f` may refuse too; its message is returned as is.
+pub fn members(
+    src: &dyn Source,
+    b: &Bounds,
+    mut f: impl FnMut(&Entry, &[u8]) -> Result<(), String>,
+) -> Result<Walked, Broken> {
+    let (entries, cd_off) = central_directory(src, b.max_entries)?;
+    let mut names = HashSet::new();
+    let mut total = 0u64;
+    let mut spans = Vec::with_capacity(entries.len());
+    for e in &entries {
+        let name = &e.name;
+        if !names.insert(e.raw_name.clone()) {
+            return Err(Broken(format!("member {name:?} appears more than once")));
+        }
+        if unsafe_path(name) {
+            return Err(Broken(format!(
+                "member path {name:?} is not a relative path"
+            )));
+        }
+        if e.flags & !KNOWN_FLAGS != 0 || e.flags & 1 != 0 {
+            return Err(Broken(format!(
+                "member {name:?}: flags 0x{:04x} (encrypted or unknown)",
+                e.flags
+            )));
+        }
+        if e.method != 0 && e.method != 8 {
+            return Err(Broken(format!(
+                "member {name:?}: compression method {} (only stored and deflated are read)",
+                e.method
+            )));
+        }
+        if e.usize > b.max_member {
+            return Err(Broken(format!(
+                "member {name:?} declares {} bytes, more than the {} allowed",
+                e.usize, b.max_member
+            )));
+        }
+        if e.usize > 1 << 20 && e.usize / e.csize.max(1) > b.max_ratio {
+            return Err(Broken(format!(
+                "member {name:?} inflates {} bytes to {}, a ratio over {}:1",
+                e.csize, e.usize, b.max_ratio
+            )));
+        }
+        total = total.saturating_add(e.usize);
+        if total > b.max_total {
+            return Err(Broken(format!(
+                "members declare more than the {} bytes allowed in all",
+                b.max_total
+            )));
+        }
+        let mut lh = [0u8; 30];
+        if src.read_at(e.local_offset, &mut lh).is_err() || &lh[..4] != b"PK\x03\x04" {
+            return Err(Broken(format!(
+                "member {name:?}: no local header at offset {}",
+                e.local_offset
+            )));
+        }
+        let nl = u16le(&lh, 26) as u64;
+        let xl = u16le(&lh, 28) as u64;
+        let mut lname = vec![0u8; nl as usize];
+        if src.read_at(e.local_offset + 30, &mut lname).is_err() || lname != e.raw_name {
+            return Err(Broken(format!(
+                "member {name:?}: the local header names {:?}",
+                String::from_utf8_lossy(&lname)
+            )));
+        }
+        if u16le(&lh, 6) != e.flags || u16le(&lh, 8) != e.method {
+            return Err(Broken(format!(
+                "member {name:?}: local and central flags or method differ"
+            )));
+        }
+        if e.flags & 0x8 == 0 {
+            let (lcrc, lcsize, lusize) =
+                (u32le(&lh, 14), u32le(&lh, 18) as u64, u32le(&lh, 22) as u64);
+            let sizes_ok = (lcsize == e.csize || lcsize == 0xFFFF_FFFF)
+                && (lusize == e.usize || lusize == 0xFFFF_FFFF);
+            if lcrc != e.crc || !sizes_ok {
+                return Err(Broken(format!(
+                    "member {name:?}: local header CRC or sizes differ from the central directory"
+                )));
+            }
+        }
+        if e.method == 0 && e.csize != e.usize {
+            return Err(Broken(format!("member {name:?}: stored with two sizes")));
+        }
+        let start = e.local_offset + 30 + nl + xl;
+        match start.checked_add(e.csize) {
+            Some(end) if end <= cd_off => spans.push((e.local_offset, end, start)),
+            _ => {
+                return Err(Broken(format!(
+                    "member {name:?} runs into the central directory or past the end"
+                )))
+            }
+        }
+    }
+    let mut sorted: Vec<(u64, u64, usize)> = spans
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.0, s.1, i))
+        .collect();
+    sorted.sort_unstable();
+    for w in sorted.windows(2) {
+        if w[1].0 < w[0].1 {
+            return Err(Broken(format!(
+                "members {:?} and {:?} share bytes",
+                entries[w[0].2].name, entries[w[1].2].name
+            )));
+        }
+    }
+    let mut walked = Walked::default();
+    let mut raw = Vec::new();
+    let mut buf = Vec::new();
+    for (e, span) in entries.iter().zip(&spans) {
+        let name = &e.name;
+        if name.ends_with('/') && e.usize == 0 {
+            continue;
+        }
+        raw.resize(e.csize as usize, 0);
+        src.read_at(span.2, &mut raw)
+            .map_err(|err| Broken(format!("member {name:?}: {err}")))?;
+        let data: &[u8] = if e.method == 0 {
+            &raw
+        } else {
+            buf.clear();
+            let mut dec = flate2::read::DeflateDecoder::new(raw.as_slice());
+            (&mut dec)
+                .take(e.usize)
+                .read_to_end(&mut buf)
+                .map_err(|err| Broken(format!("member {name:?}: corrupt deflate stream: {err}")))?;
+            let mut probe = [0u8; 1];
+            if buf.len() as u64 != e.usize || matches!(dec.read(&mut probe), Ok(n) if n > 0) {
+                return Err(Broken(format!(
+                    "member {name:?} does not inflate to the {} bytes its header says",
+                    e.usize
+                )));
+            }
+            &buf
+        };
+        let crc = crc32fast::hash(data);
+        if crc != e.crc {
+            return Err(Broken(format!(
+                "member {name:?}: CRC-32 is {crc:08x}, the headers say {:08x}",
+                e.crc
+            )));
+        }
+        f(e, data).map_err(Broken)?;
+        walked.members += 1;
+        walked.inflated += data.len() as u64;
+    }
+    Ok(walked)
+}
+
+#[cfg(test)]
+mod strict_tests {
+    use super::*;
+
+    /// A zip of `(name, data, deflated)` members, built here byte by byte.
+    fn build(members: &[(&str, &[u8], bool)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut cd = Vec::new();
+        for (name, data, deflate) in members {
+            let body = if *deflate {
+                use std::io::Write;
+                let mut w = flate2::write::DeflateEncoder::new(Vec::new(), Default::default());
+                w.write_all(data).unwrap();
+                w.finish().unwrap()
+            } else {
+                data.to_vec()
+            };
+            let crc = crc32fast::hash(data);
+            let method: u16 = if *deflate { 8 } else { 0 };
+            let off = out.len() as u32;
+            let mut h = Vec::new();
+            h.extend_from_slice(b"PK\x03\x04");
+            h.extend_from_slice(&20u16.to_le_bytes());
+            h.extend_from_slice(&0u16.to_le_bytes());
+            h.extend_from_slice(&method.to_le_bytes());
+            h.extend_from_slice(&[0; 4]);
+            h.extend_from_slice(&crc.to_le_bytes());
+            h.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            h.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            h.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            h.extend_from_slice(&0u16.to_le_bytes());
+            out.extend_from_slice(&h);
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(&body);
+            cd.extend_from_slice(b"PK\x01\x02");
+            cd.extend_from_slice(&20u16.to_le_bytes());
+            cd.extend_from_slice(&h[4..30]);
+            cd.extend_from_slice(&[0; 10]);
+            cd.extend_from_slice(&off.to_le_bytes());
+            cd.extend_from_slice(name.as_bytes());
+        }
+        let cd_off = out.len() as u32;
+        out.extend_from_slice(&cd);
+        out.extend_from_slice(b"PK\x05\x06\0\0\0\0");
+        out.extend_from_slice(&(members.len() as u16).to_le_bytes());
+        out.extend_from_slice(&(members.len() as u16).to_le_bytes());
+        out.extend_from_slice(&(cd.len() as u32).to_le_bytes());
+        out.extend_from_slice(&cd_off.to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out
+    }
+
+    const B: Bounds = Bounds {
+        max_entries: 10,
+        max_member: 4 << 20,
+        max_total: 8 << 20,
+        max_ratio: 100,
+    };
+
+    fn walk(z: &[u8], b: &Bounds) -> Result<Vec<(String, Vec<u8>)>, String> {
+        let mut got = Vec::new();
+        members(&z, b, |e, d| {
+            got.push((e.name.clone(), d.to_vec()));
+            Ok(())
+        })
+        .map_err(|Broken(w)| w)?;
+        Ok(got)
+    }
+
+    #[test]
+    fn members_are_read_and_checked() {
+        let z = build(&[
+            ("a.json", b"{\"id\": 1}", true),
+            ("b.json", b"plain", false),
+        ]);
+        let got = walk(&z, &B).unwrap();
+        assert_eq!(got[0], ("a.json".into(), b"{\"id\": 1}".to_vec()));
+        assert_eq!(got[1].1, b"plain");
+        // A flipped byte of a stored member: the CRC names it.
+        let mut bad = z.clone();
+        let at = bad.windows(5).position(|w| w == b"plain").unwrap();
+        bad[at] ^= 1;
+        let e = walk(&bad, &B).unwrap_err();
+        assert!(e.contains("b.json") && e.contains("CRC-32"), "{e}");
+    }
+
+    #[test]
+    fn bombs_and_lies_are_refused_before_inflating() {
+        let big = vec![b'a'; 3 << 20];
+        let z = build(&[("bomb.json", &big, true)]);
+        let e = walk(&z, &B).unwrap_err();
+        assert!(e.contains("ratio"), "{e}");
+        let e = walk(
+            &z,
+            &Bounds {
+                max_member: 1 << 20,
+                ..B
+            },
+        )
+        .unwrap_err();
+        assert!(e.contains("declares") && e.contains("bomb.json"), "{e}");
+        let z = build(&[("a", b"1", false), ("b", b"2", false), ("c", b"3", false)]);
+        let e = walk(
+            &z,
+            &Bounds {
+                max_entries: 2,
+                ..B
+            },
+        )
+        .unwrap_err();
+        assert!(e.contains("more than 2 entries"), "{e}");
+        let e = walk(&z, &Bounds { max_total: 2, ..B }).unwrap_err();
+        assert!(e.contains("in all"), "{e}");
+        let z = build(&[("../x", b"1", false)]);
+        assert!(walk(&z, &B).unwrap_err().contains("relative path"));
     }
 }

@@ -94,7 +94,8 @@ pub struct Lines {
 }
 
 /// Reads a normalised database file (`airlock vulndb pack` writes it: a header line of `_type`
-/// [`DB_TYPE`], then one OSV record per line) into `db`. Each line is bounded by
+/// [`DB_TYPE`], then one OSV record per line) into `db`, with the known-exploited CVEs the
+/// header lists. Each line is bounded by
 /// [`osv::MAX_RECORD`]; a line longer than that, an empty file or a wrong header is an error
 /// naming `what`. Records the database cannot keep ([`Database::may_want`]) are passed over
 /// without being parsed, which is what makes matching a few components against hundreds of
@@ -125,6 +126,15 @@ pub fn read_lines_into<R: std::io::BufRead>(
         serde_json::from_slice(&line).map_err(|e| format!("{what}: header: {e}"))?;
     if header["_type"] != DB_TYPE {
         return Err(format!("{what}: not an {DB_TYPE} file"));
+    }
+    // CISA's known-exploited CVEs, when the database was packed with them.
+    if let Some(cves) = header["knownExploited"]["cves"].as_array() {
+        db.set_known_exploited(
+            cves.iter()
+                .filter_map(|c| c.as_str())
+                .filter(|c| crate::kev::is_cve(c))
+                .map(str::to_string),
+        );
     }
     let mut refused = 0;
     while next(&mut r, &mut line)? {

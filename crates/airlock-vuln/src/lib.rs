@@ -8,9 +8,12 @@
 //! - [`matching`]: OSV's matching algorithm: a package version is affected when it is listed
 //!   in `versions`, or when it falls in a range of `introduced`/`fixed`/`last_affected`
 //!   events evaluated in the ecosystem's order.
+//! - [`kev`]: CISA's known-exploited catalog; an advisory whose id or alias it lists is
+//!   reported as known-exploited.
 
 pub mod cvss;
 pub mod db;
+pub mod kev;
 pub mod matching;
 pub mod osv;
 pub mod version;

@@ -323,6 +323,9 @@ pub struct Match {
     pub cvss_vector: Option<String>,
     pub fixed: Vec<String>,
     pub fix_available: bool,
+    /// The advisory's id or an alias is in the known-exploited list
+    /// ([`Database::set_known_exploited`]).
+    pub known_exploited: bool,
 }
 
 /// An advisory and the index of one of its affected entries.
@@ -347,6 +350,8 @@ pub struct Database {
     pub dropped: usize,
     /// Records passed over unparsed because [`Database::may_want`] said no.
     pub skipped: usize,
+    /// CVE ids known to be exploited (CISA's catalog, [`crate::kev`]).
+    known_exploited: std::collections::HashSet<String>,
 }
 
 fn key(ecosystem: &str, scheme: Scheme, name: &str) -> (String, String) {
@@ -429,6 +434,12 @@ impl Database {
         false
     }
 
+    /// The CVE ids known to be exploited: a match whose advisory id or alias is one of them
+    /// is reported as known-exploited.
+    pub fn set_known_exploited(&mut self, cves: impl IntoIterator<Item = String>) {
+        self.known_exploited = cves.into_iter().collect();
+    }
+
     /// Adds an advisory (counted whether or not it is kept).
     pub fn add(&mut self, adv: Advisory) {
         self.advisories += 1;
@@ -490,6 +501,9 @@ impl Database {
                 cvss_vector: vector,
                 fix_available: !fixed.is_empty(),
                 fixed,
+                known_exploited: std::iter::once(&adv.id)
+                    .chain(&adv.aliases)
+                    .any(|i| self.known_exploited.contains(i)),
             });
         }
         out.sort_by(|x, y| x.id.cmp(&y.id));
@@ -628,6 +642,21 @@ mod tests {
         let (m, _) = db.match_component(&c);
         assert_eq!(m.len(), 1);
         assert_eq!(m[0].id, "A");
+        assert!(!m[0].known_exploited);
+        // Known-exploited through an alias.
+        let mut db = Database::only_for(std::slice::from_ref(&c));
+        db.set_known_exploited(["CVE-2024-0001".to_string()]);
+        let mut a = adv("A", "jinja2");
+        a.aliases = vec!["CVE-2024-0001".into()];
+        db.add(a);
+        db.add(adv("C", "jinja2"));
+        let (m, _) = db.match_component(&c);
+        assert_eq!(
+            m.iter()
+                .map(|m| (m.id.as_str(), m.known_exploited))
+                .collect::<Vec<_>>(),
+            [("A", true), ("C", false)]
+        );
     }
 
     #[test]

@@ -58,8 +58,8 @@ pub enum Command {
     /// filesystem directory or an OCI image: Debian, Alpine and RPM packages, Python and npm
     /// packages. The same input gives the same bytes.
     Sbom(SbomArgs),
-    /// Vulnerability data: match an SBOM against a directory of OSV records (a preview of
-    /// what the appliance will find).
+    /// Vulnerability data: download osv.dev's exports and CISA's known-exploited catalog,
+    /// match an SBOM against them (a preview of what the appliance will find), pack them.
     #[command(subcommand)]
     Vulndb(VulndbCmd),
     /// Debian package closures: resolve what `spec.debs` asks for against its signed sources.
@@ -73,6 +73,14 @@ pub enum VulndbCmd {
     /// OSV records, with each ecosystem's version order. Exit 0 whatever is found (it is a
     /// preview; the appliance's policy decides), 1 when the SBOM or database cannot be read.
     Match(VulndbMatchArgs),
+    /// Download osv.dev's export holding each ecosystem (`<source>/<EXPORT>/all.zip`; a
+    /// release such as `Debian:12` is in its distribution's `Debian/all.zip`), keeping the
+    /// records that name an ecosystem asked for, and, with `--known-exploited`, CISA's known-exploited catalog into DIR, verified (sizes,
+    /// the server's digests, every zip member's CRC, every record) and resumable; a file the
+    /// server still has unchanged (same ETag and size) is not downloaded again. DIR is what
+    /// `vulndb pack` and `vulndb match --db` read. Exit 0 when every source is in DIR and
+    /// checked, 1 when one cannot be downloaded or is refused (DIR keeps its previous sync).
+    Sync(VulndbSyncArgs),
     /// Pack a directory of OSV records as a signed bundle on channel `vulndb`: the records
     /// are checked, normalised and sorted into one file (`vulndb`), with a header naming the
     /// source, build time and counts; records of ecosystems airlock cannot order are counted
@@ -81,8 +89,34 @@ pub enum VulndbCmd {
 }
 
 #[derive(Args, Debug)]
+pub struct VulndbSyncArgs {
+    /// An OSV ecosystem, as osv.dev names it (`Debian:12`, `Alpine:v3.20`, `PyPI`, `npm`,
+    /// `Go`, `crates.io`; `Debian` for every release); repeat for several.
+    #[arg(long = "ecosystem", value_name = "ECOSYSTEM", required = true)]
+    pub ecosystems: Vec<String>,
+    /// Where the exports are: `<URL>/<EXPORT>/all.zip`.
+    #[arg(long, value_name = "URL", default_value = airlock_mirror::osv::DEFAULT_SOURCE)]
+    pub source: String,
+    /// Also download CISA's known-exploited vulnerabilities catalog (from URL, default
+    /// cisa.gov's feed); advisories it lists are reported as known-exploited.
+    #[arg(long, value_name = "URL", num_args = 0..=1,
+          default_missing_value = airlock_mirror::osv::DEFAULT_KEV)]
+    pub known_exploited: Option<String>,
+    /// The directory to sync into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Retries of a transient failure (a cut connection is resumed where it stopped).
+    #[arg(long, default_value_t = 3)]
+    pub retries: u32,
+    /// Extra CA certificates (PEM) for https:// sources.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
 pub struct VulndbPackArgs {
-    /// A directory of OSV records (one JSON file each; searched recursively).
+    /// A directory `vulndb sync` wrote, or a directory of OSV records (one JSON file each;
+    /// searched recursively).
     pub dir: PathBuf,
     /// Signing key (as for `airlock pack`); repeat to sign with several keys.
     #[arg(long = "key", value_name = "KEY|URI", required = true)]
@@ -103,10 +137,11 @@ pub struct VulndbMatchArgs {
     /// The SBOM (CycloneDX JSON).
     #[arg(long, value_name = "FILE")]
     pub sbom: PathBuf,
-    /// A directory of OSV records, one JSON file each (osv.dev's per-ecosystem exports,
-    /// unzipped; searched recursively, symlinks not followed), or a database file as
-    /// `vulndb pack` normalises it (the `vulndb` file of a vulndb bundle, `airlock unpack`ed):
-    /// the quick way, since records naming no component of the SBOM are passed over unparsed.
+    /// A directory `vulndb sync` wrote, a directory of OSV records, one JSON file each
+    /// (osv.dev's per-ecosystem exports, unzipped; searched recursively, symlinks not
+    /// followed), or a database file as `vulndb pack` normalises it (the `vulndb` file of a
+    /// vulndb bundle, `airlock unpack`ed): the quick way, since records naming no component
+    /// of the SBOM are passed over unparsed.
     #[arg(long, value_name = "DIR|FILE")]
     pub db: PathBuf,
     /// Show only matches at or above this severity.

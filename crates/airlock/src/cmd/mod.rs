@@ -21,6 +21,7 @@ mod trust;
 mod unpack;
 mod verify;
 mod vulndb;
+mod vulndb_sync;
 
 use std::path::Path;
 

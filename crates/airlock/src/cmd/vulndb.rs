@@ -1,6 +1,9 @@
 //! `airlock vulndb match`: which components of an SBOM the OSV records of a directory affect,
 //! on the connected side, before anything is packed. The same matcher (airlock-vuln) runs on
 //! the appliance; this is the preview an engineer reads before carrying a bundle.
+//! `airlock vulndb pack`: those records normalised into the one file the appliance reads.
+//! Both take a directory `vulndb sync` wrote ([`super::vulndb_sync`]) or a plain directory of
+//! OSV JSON files.
 
 use std::io::Read;
 
@@ -15,6 +18,7 @@ pub fn run(cli: &Cli, c: &VulndbCmd) -> Result<u8> {
     match c {
         VulndbCmd::Match(a) => run_match(cli, a),
         VulndbCmd::Pack(a) => run_pack(cli, a),
+        VulndbCmd::Sync(a) => super::vulndb_sync::run_sync(cli, a),
     }
 }
 
@@ -37,13 +41,11 @@ fn run_match(cli: &Cli, a: &VulndbMatchArgs) -> Result<u8> {
         .with_context(|| format!("reading {}", a.sbom.display()))?;
     let (components, unmatched) = airlock_vuln::db::components_of_cyclonedx(&bytes)
         .map_err(|e| anyhow::anyhow!("SBOM {}: {e}", a.sbom.display()))?;
-    let only = airlock_vuln::matching::Database::only_for(&components);
-    let (db, report) = if a.db.is_file() {
-        load_file(&a.db, only)?
-    } else {
-        airlock_vuln::db::load_dir_into(&a.db, only)
-            .with_context(|| format!("reading the OSV records in {}", a.db.display()))?
-    };
+    let (db, report) = load(
+        &a.db,
+        airlock_vuln::matching::Database::only_for(&components),
+    )
+    .with_context(|| format!("reading the OSV records in {}", a.db.display()))?;
     for r in &report.refused {
         tracing::warn!("not an OSV record: {r}");
     }
@@ -98,6 +100,46 @@ fn run_match(cli: &Cli, a: &VulndbMatchArgs) -> Result<u8> {
     Ok(airlock_ui::exit::OK)
 }
 
+/// The records of `path` loaded into `db`: a normalised database file, or a directory (synced
+/// or plain), with the known-exploited list of a synced directory or of the file's header.
+fn load(
+    path: &std::path::Path,
+    mut db: airlock_vuln::matching::Database,
+) -> Result<(
+    airlock_vuln::matching::Database,
+    airlock_vuln::db::LoadReport,
+)> {
+    if path.is_file() {
+        return load_file(path, db);
+    }
+    let dir = path;
+    let Some(s) = super::vulndb_sync::read_sources(dir)? else {
+        return Ok(airlock_vuln::db::load_dir_into(dir, db)?);
+    };
+    if let Some(k) = super::vulndb_sync::known_exploited(dir, &s)? {
+        db.set_known_exploited(k.cves.into_keys());
+    }
+    super::vulndb_sync::for_each_record(dir, &s, |_, adv| db.add(adv))?;
+    let mut rep = airlock_vuln::db::LoadReport {
+        advisories: db.advisories,
+        dropped_entries: db.dropped,
+        ..Default::default()
+    };
+    for e in &s.exports {
+        rep.files += e.counts.members;
+        rep.withdrawn += e.counts.withdrawn;
+        rep.refused_count += e.counts.refused;
+        rep.refused.extend(
+            e.counts
+                .refused_named
+                .iter()
+                .take(20 - rep.refused.len().min(20))
+                .cloned(),
+        );
+    }
+    Ok((db, rep))
+}
+
 /// A normalised database file (header line, one record per line) read into `db`.
 fn load_file(
     path: &std::path::Path,
@@ -124,45 +166,45 @@ fn load_file(
     Ok((db, report))
 }
 
-/// The normalised database file: a header line, then one OSV record per line, sorted by id.
-fn build(dir: &std::path::Path, out: &std::path::Path, built: &str) -> Result<serde_json::Value> {
-    use std::collections::BTreeMap;
-    use std::io::Write as _;
-    let files =
-        airlock_vuln::db::json_files(dir).with_context(|| format!("reading {}", dir.display()))?;
-    let mut records: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    let (mut withdrawn, mut refused) = (0usize, 0usize);
-    let mut ecosystems: BTreeMap<String, usize> = BTreeMap::new();
-    let mut dropped: BTreeMap<String, usize> = BTreeMap::new();
-    for p in &files {
-        let mut buf = Vec::new();
-        std::fs::File::open(p)?
-            .take(airlock_vuln::osv::MAX_RECORD as u64 + 1)
-            .read_to_end(&mut buf)?;
-        let adv = match airlock_vuln::osv::parse(&buf) {
+/// The records of the database file, keyed by id, and its counts.
+#[derive(Default)]
+struct Builder {
+    records: std::collections::BTreeMap<String, Vec<u8>>,
+    withdrawn: usize,
+    refused: usize,
+    ecosystems: std::collections::BTreeMap<String, usize>,
+    dropped: std::collections::BTreeMap<String, usize>,
+}
+
+impl Builder {
+    fn add(&mut self, buf: &[u8], name: &dyn std::fmt::Display) -> Result<()> {
+        let adv = match airlock_vuln::osv::parse(buf) {
             Ok(Some(a)) => a,
             Ok(None) => {
-                withdrawn += 1;
-                continue;
+                self.withdrawn += 1;
+                return Ok(());
             }
             Err(e) => {
-                refused += 1;
-                tracing::warn!("{}: {e}", p.display());
-                continue;
+                self.refused += 1;
+                tracing::warn!("{name}: {e}");
+                return Ok(());
             }
         };
-        let v: serde_json::Value = serde_json::from_slice(&buf)?;
+        let v: serde_json::Value = serde_json::from_slice(buf)?;
         for a in v["affected"].as_array().into_iter().flatten() {
             let eco = a["package"]["ecosystem"].as_str().unwrap_or("(none)");
             if airlock_vuln::version::Scheme::of_ecosystem(eco).is_none() {
-                *dropped.entry(eco.chars().take(64).collect()).or_default() += 1;
+                *self
+                    .dropped
+                    .entry(eco.chars().take(64).collect())
+                    .or_default() += 1;
             }
         }
         if adv.affected.is_empty() {
-            continue;
+            return Ok(());
         }
         for a in &adv.affected {
-            *ecosystems.entry(a.ecosystem.clone()).or_default() += 1;
+            *self.ecosystems.entry(a.ecosystem.clone()).or_default() += 1;
         }
         // Only the entries airlock can order are kept; the record is otherwise as published.
         let mut v = v;
@@ -174,25 +216,72 @@ fn build(dir: &std::path::Path, out: &std::path::Path, built: &str) -> Result<se
                     .is_some()
             });
         }
-        records.insert(adv.id.clone(), serde_json::to_vec(&v)?);
+        self.records.insert(adv.id.clone(), serde_json::to_vec(&v)?);
+        Ok(())
     }
-    let header = json!({
+}
+
+/// The normalised database file: a header line, then one OSV record per line, sorted by id.
+/// From a synced directory the header also names every source (URL, retrieval time, size,
+/// SHA-256, ETag, record counts) and carries the known-exploited CVEs.
+fn build(dir: &std::path::Path, out: &std::path::Path, built: &str) -> Result<serde_json::Value> {
+    use std::io::Write as _;
+    let mut b = Builder::default();
+    let synced = super::vulndb_sync::read_sources(dir)?;
+    let files;
+    let mut extra = serde_json::Map::new();
+    if let Some(s) = &synced {
+        let mut err = None;
+        super::vulndb_sync::for_each_record(dir, s, |buf, adv| {
+            if err.is_none() {
+                err = b.add(buf, &adv.id).err();
+            }
+        })?;
+        if let Some(e) = err {
+            return Err(e);
+        }
+        files = s.exports.iter().map(|e| e.counts.members).sum::<usize>();
+        extra.insert("synced".into(), json!(s.synced));
+        extra.insert("sources".into(), super::vulndb_sync::header_sources(s));
+        if let Some(k) = super::vulndb_sync::known_exploited(dir, s)? {
+            let ks = s.known_exploited.as_ref().expect("read above");
+            extra.insert(
+                "knownExploited".into(),
+                json!({"url": ks.url, "retrieved": ks.retrieved, "sha256": ks.sha256,
+                       "catalogVersion": k.catalog_version, "dateReleased": k.date_released,
+                       "count": k.cves.len(), "cves": k.cves.keys().collect::<Vec<_>>()}),
+            );
+        }
+    } else {
+        let paths = airlock_vuln::db::json_files(dir)
+            .with_context(|| format!("reading {}", dir.display()))?;
+        for p in &paths {
+            let mut buf = Vec::new();
+            std::fs::File::open(p)?
+                .take(airlock_vuln::osv::MAX_RECORD as u64 + 1)
+                .read_to_end(&mut buf)?;
+            b.add(&buf, &p.display())?;
+        }
+        files = paths.len();
+    }
+    let mut header = json!({
         "_type": "airlock-vulndb/v1",
         "built": built,
         "source": dir.display().to_string(),
-        "files": files.len(),
-        "records": records.len(),
-        "withdrawn": withdrawn,
-        "refused": refused,
-        "ecosystems": ecosystems,
-        "droppedEcosystems": dropped,
+        "files": files,
+        "records": b.records.len(),
+        "withdrawn": b.withdrawn,
+        "refused": b.refused,
+        "ecosystems": b.ecosystems,
+        "droppedEcosystems": b.dropped,
     });
+    header.as_object_mut().expect("object").extend(extra);
     let mut w = std::io::BufWriter::new(
         std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?,
     );
     serde_json::to_writer(&mut w, &header)?;
     w.write_all(b"\n")?;
-    for r in records.values() {
+    for r in b.records.values() {
         w.write_all(r)?;
         w.write_all(b"\n")?;
     }
@@ -261,6 +350,13 @@ pub fn run_pack(cli: &Cli, a: &crate::cli::VulndbPackArgs) -> Result<u8> {
             header["refused"],
             header["ecosystems"]
         );
+        if let Some(k) = header.get("knownExploited") {
+            say!(
+                "known-exploited: {} CVEs (catalog {})",
+                k["count"],
+                k["catalogVersion"].as_str().unwrap_or("")
+            );
+        }
     }
     Ok(code)
 }

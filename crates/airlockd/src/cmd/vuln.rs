@@ -75,6 +75,11 @@ fn list(cli: &Cli, args: &VulnListArgs) -> Result<u8> {
                 "ageDays": age_days(built),
                 "records": act.header["records"],
                 "refused": act.refused,
+                "sources": act.header.get("sources"),
+                "knownExploited": act.header.get("knownExploited").map(|k| json!({
+                    "url": k["url"], "retrieved": k["retrieved"],
+                    "catalogVersion": k["catalogVersion"], "count": k["count"],
+                })),
             },
             "undecided": undecided,
             "vulnerabilities": rows.iter().map(|(i, m)| Row { artifact: i, m }).collect::<Vec<_>>(),
