@@ -79,13 +79,14 @@ fn pack_verify_inspect_unpack_with_skopeo_umoci_and_containerd() {
     let arts = i["manifest"]["artifacts"].as_array().unwrap();
     let kinds: Vec<&str> = arts.iter().map(|a| a["kind"].as_str().unwrap()).collect();
     // The image, the model and the file are scanned; their results travel as attestations,
-    // and so do the image's SBOM and the model's ML-BOM.
+    // and so do the image's and the file's SBOMs and the model's ML-BOM.
     assert_eq!(
         kinds,
         [
             "image",
             "model",
             "file",
+            "attestation",
             "attestation",
             "attestation",
             "attestation",

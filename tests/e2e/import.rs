@@ -211,6 +211,7 @@ fn import_list_fsck_audit_and_duplicate_is_a_noop() {
             "k3s",
             "registry.example/acme/hello:v1",
             "sbom:acme/tiny-model",
+            "sbom:k3s",
             "sbom:registry.example/acme/hello:v1",
             "scan:acme/tiny-model",
             "scan:k3s",

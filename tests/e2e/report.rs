@@ -297,6 +297,7 @@ print(json.dumps({"header": rows[0], "names": sorted(r[1] for r in rows[1:])}))
             "k3s",
             "registry.example/acme/hello:v1",
             "sbom:acme/tiny-model",
+            "sbom:k3s",
             "sbom:registry.example/acme/hello:v1",
             "scan:acme/tiny-model",
             "scan:k3s",

@@ -184,8 +184,9 @@ print(len(rows)); print(rows[0]["operator"]); print(rows[0]["volumeSha256"]); pr
         .iter()
         .filter(|c| c["bundleVersion"] == "1.0.0")
         .collect();
-    // Three artifacts, the scan attestation of each, the image's SBOM and the model's ML-BOM.
-    assert_eq!(first.len(), 8, "{c:#}");
+    // Three artifacts, the scan attestation of each, the image's and the file's SBOMs and the
+    // model's ML-BOM.
+    assert_eq!(first.len(), 9, "{c:#}");
     assert!(first.iter().all(|c| c["previous"].is_null()));
     let second: Vec<&serde_json::Value> = changes
         .iter()
@@ -193,7 +194,7 @@ print(len(rows)); print(rows[0]["operator"]); print(rows[0]["volumeSha256"]); pr
         .collect();
     let mut names: Vec<&str> = second.iter().map(|c| c["name"].as_str().unwrap()).collect();
     names.sort();
-    assert_eq!(names, ["k3s", "scan:k3s"], "{c:#}");
+    assert_eq!(names, ["k3s", "sbom:k3s", "scan:k3s"], "{c:#}");
     let second: Vec<&serde_json::Value> =
         second.into_iter().filter(|c| c["name"] == "k3s").collect();
     assert_eq!(second[0]["operator"], "Carol Operator");

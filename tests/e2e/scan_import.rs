@@ -43,8 +43,9 @@ fn malicious_findings_are_refused_at_import_and_waivers_admit_suspicious_ones() 
         .iter()
         .map(|a| a["kind"].as_str().unwrap())
         .collect();
-    // One scan attestation per artifact, the image's SBOM and the model's ML-BOM.
-    assert_eq!(kinds.iter().filter(|k| **k == "attestation").count(), 5);
+    // One scan attestation per artifact, the image's and the file's SBOMs and the model's
+    // ML-BOM.
+    assert_eq!(kinds.iter().filter(|k| **k == "attestation").count(), 6);
     // The attestation's subject is the scanned manifest.
     let att = scan[0]["attestation"]
         .as_str()

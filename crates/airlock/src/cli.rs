@@ -130,6 +130,10 @@ pub struct VulndbPackArgs {
     /// Sequence number on the `vulndb` channel (default: seconds since the Unix epoch).
     #[arg(long)]
     pub sequence: Option<u64>,
+    /// Also keep the normalised database file the bundle carries at FILE, for
+    /// `vulndb match --db FILE` previews against exactly what is carried.
+    #[arg(long, value_name = "FILE")]
+    pub keep_db: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -139,9 +143,9 @@ pub struct VulndbMatchArgs {
     pub sbom: PathBuf,
     /// A directory `vulndb sync` wrote, a directory of OSV records, one JSON file each
     /// (osv.dev's per-ecosystem exports, unzipped; searched recursively, symlinks not
-    /// followed), or a database file as `vulndb pack` normalises it (the `vulndb` file of a
-    /// vulndb bundle, `airlock unpack`ed): the quick way, since records naming no component
-    /// of the SBOM are passed over unparsed.
+    /// followed), or a database file as `vulndb pack` normalises it (`vulndb pack
+    /// --keep-db`): the quick way, since records naming no component of the SBOM are passed
+    /// over unparsed.
     #[arg(long, value_name = "DIR|FILE")]
     pub db: PathBuf,
     /// Show only matches at or above this severity.

@@ -310,6 +310,9 @@ pub fn run_pack(cli: &Cli, a: &crate::cli::VulndbPackArgs) -> Result<u8> {
         "vulnerability database built"
     );
     let (digest, _) = airlock_store::hash_file(&file)?;
+    if let Some(keep) = &a.keep_db {
+        std::fs::copy(&file, keep).with_context(|| format!("writing {}", keep.display()))?;
+    }
     let version = built.replace([':', '-'], "");
     let manifest = tmp.0.join("vulndb.yaml");
     std::fs::write(
