@@ -470,6 +470,16 @@ fn a_vulndb_bundle_is_matched_against_served_sboms_and_a_newer_one_rematches() {
         .stdout;
     assert!(csv.starts_with("artifact,id,"), "{csv}");
     assert_eq!(csv.lines().count(), 2, "{csv}");
+    // The last column says whether the advisory is known to be exploited; this database was
+    // packed without CISA's catalog.
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with(",fix_available,known_exploited")
+            && csv.lines().nth(1).unwrap().ends_with(",true,false"),
+        "{csv}"
+    );
     airlockd(
         &f,
         &[

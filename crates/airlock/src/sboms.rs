@@ -1,4 +1,7 @@
-//! SBOMs of the images `airlock pack` carries, made while packing and signed with the bundle.
+//! SBOMs of what `airlock pack` carries, made while packing and signed with the bundle: of
+//! images (below), of Debian package closures (from the signed resolution record), of files
+//! (the build information of executables) and ML-BOMs of models (from their files, card,
+//! config and lineage).
 //!
 //! For every image artifact of the plan, and for every platform of a multi-platform index, the
 //! layers are read in order (from where the plan reads them: a store blob, a source file, a
@@ -180,8 +183,9 @@ fn files_of(
     Ok(Some(files))
 }
 
-/// Makes the SBOMs of the plan's images and adds them to the plan; returns the record of each
-/// (its components, for the signed manifest).
+/// Makes the SBOMs of the plan's images, Debian package closures and files, and the ML-BOMs of
+/// its models, and adds them to the plan; returns the record of each CycloneDX one (its
+/// components, for the signed manifest).
 pub fn sbom_plan(
     plan: &mut Plan,
     retrieved: &str,
@@ -189,247 +193,264 @@ pub fn sbom_plan(
     supplier: Option<&str>,
 ) -> Result<Vec<SbomRecord>> {
     let limits = Limits::default();
-    let tool = Tool {
-        name: "airlock".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
+    let mut sink = Sink {
+        tool: Tool {
+            name: "airlock".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        retrieved,
+        spdx,
+        supplier,
+        attachments: Vec::new(),
+        records: Vec::new(),
     };
-    let mut attachments = Vec::new();
-    let mut records = Vec::new();
     {
         let blobs: BTreeMap<Digest, &PlannedBlob> =
             plan.blobs.iter().map(|b| (b.digest, b)).collect();
-        for a in plan
-            .artifacts
-            .iter()
-            .filter(|a| a.kind == ArtifactKind::Image && !cosign_tag(&a.name))
-        {
-            let Some(root) = bytes_of(&blobs, &a.digest) else {
-                continue;
-            };
-            let root_desc = Descriptor {
-                media_type: a.media_type.clone(),
-                digest: a.digest,
-                size: a.size,
-                artifact_type: None,
-                platform: None,
-                annotations: BTreeMap::new(),
-            };
-            for t in
-                targets(root_desc, root, &blobs).with_context(|| format!("image {}", a.name))?
-            {
-                let name = format!("{}{}", a.name, t.suffix);
-                let Some(files) = files_of(&t.manifest, &blobs, &limits)
-                    .with_context(|| format!("SBOM of image {name} (--no-sbom packs without)"))?
-                else {
-                    tracing::warn!(
-                        image = %name,
-                        "no SBOM: a layer of the image is not in this bundle"
-                    );
-                    continue;
-                };
-                for (path, size) in &files.skipped {
-                    tracing::warn!(image = %name, "{path}: {size} bytes, over the limit; not catalogued");
+        for a in &plan.artifacts {
+            match a.kind {
+                ArtifactKind::Image if !cosign_tag(&a.name) => {
+                    image_sboms(a, &blobs, &limits, &mut sink)?
                 }
-                let packages = airlock_sbom::catalog(&files)
-                    .with_context(|| format!("SBOM of image {name} (--no-sbom packs without)"))?;
-                let distro = Distro::of(&files);
-                let subject = Subject {
-                    kind: "container",
-                    name: name.clone(),
-                    version: Some(t.desc.digest.to_string()),
-                    supplier: supplier.map(str::to_string),
-                };
-                attach_sboms(
-                    &t.desc,
-                    &name,
-                    &packages,
-                    &distro,
-                    &subject,
-                    &tool,
-                    retrieved,
-                    spdx,
-                    &mut attachments,
-                    &mut records,
-                );
-                tracing::info!(image = %name, packages = packages.len(), "SBOM made");
+                ArtifactKind::Debs => closure_sbom(a, &blobs, &mut sink)?,
+                ArtifactKind::File => file_sbom(a, &blobs, &limits, &mut sink)?,
+                ArtifactKind::Model => model_sbom(a, &blobs, &mut sink)?,
+                _ => {}
             }
         }
     }
-    closure_sboms(
-        plan,
-        &tool,
-        retrieved,
-        spdx,
-        supplier,
-        &mut attachments,
-        &mut records,
-    )?;
-    file_sboms(
-        plan,
-        &limits,
-        &tool,
-        retrieved,
-        spdx,
-        supplier,
-        &mut attachments,
-        &mut records,
-    )?;
-    crate::scanning::add_to_plan(plan, attachments)?;
-    Ok(records)
+    crate::scanning::add_to_plan(plan, sink.attachments)?;
+    Ok(sink.records)
 }
 
-/// The SBOMs of the plan's Debian package closures: one component per package, from the
-/// resolution record (the closure manifest's config), attached to the closure manifest as
-/// `sbom:NAME` (and `spdx:NAME`).
-fn closure_sboms(
-    plan: &Plan,
-    tool: &Tool,
-    retrieved: &str,
+/// Where the SBOMs made for a plan go: the attachments to add to it, and the records of their
+/// components for the signed manifest.
+struct Sink<'a> {
+    tool: Tool,
+    retrieved: &'a str,
     spdx: bool,
-    supplier: Option<&str>,
-    attachments: &mut Vec<airlock_attest::Attachment>,
-    records: &mut Vec<SbomRecord>,
+    supplier: Option<&'a str>,
+    attachments: Vec<airlock_attest::Attachment>,
+    records: Vec<SbomRecord>,
+}
+
+impl Sink<'_> {
+    /// Attaches the CycloneDX SBOM of `packages` (and the SPDX one with `--sbom-spdx`) to the
+    /// manifest `desc` as `sbom:NAME` (`spdx:NAME`), describing a `kind` (`container`,
+    /// `application`, `file`) at `version`, and records its components.
+    fn attach(
+        &mut self,
+        desc: &Descriptor,
+        name: &str,
+        kind: &'static str,
+        version: String,
+        packages: &[airlock_sbom::Package],
+        distro: &Distro,
+    ) {
+        let subject = Subject {
+            kind,
+            name: name.to_string(),
+            version: Some(version),
+            supplier: self.supplier.map(str::to_string),
+        };
+        let doc = airlock_sbom::cyclonedx::render(packages, distro, &subject, &self.tool, None);
+        let mut components: Vec<SbomComponent> = packages
+            .iter()
+            .map(|p| SbomComponent {
+                purl: airlock_sbom::cyclonedx::purl(p, distro),
+                source_package: p.source_package.clone(),
+            })
+            .collect();
+        components.sort();
+        components.dedup();
+        self.push(desc, name, CYCLONEDX_TYPE, doc, Some(components));
+        if self.spdx {
+            let doc =
+                airlock_sbom::spdx::render(packages, distro, &subject, &self.tool, self.retrieved);
+            self.push(desc, name, SPDX_TYPE, doc, None);
+        }
+        tracing::info!(artifact = %name, packages = packages.len(), "SBOM made");
+    }
+
+    /// Attaches `doc` (of type `artifact_type`) to `desc` as `sbom:NAME`, or `spdx:NAME` for
+    /// SPDX; a CycloneDX document's `components` go into the signed manifest's records.
+    fn push(
+        &mut self,
+        desc: &Descriptor,
+        name: &str,
+        artifact_type: &str,
+        doc: Vec<u8>,
+        components: Option<Vec<SbomComponent>>,
+    ) {
+        let prefix = if artifact_type == SPDX_TYPE {
+            "spdx"
+        } else {
+            "sbom"
+        };
+        let attached = airlock_attest::attach(
+            desc,
+            format!("{prefix}:{name}"),
+            artifact_type,
+            doc,
+            self.retrieved,
+        );
+        if let Some(components) = components {
+            self.records.push(SbomRecord {
+                artifact: name.to_string(),
+                subject: desc.digest,
+                sbom: attached.artifact.digest,
+                components,
+            });
+        }
+        self.attachments.push(attached);
+    }
+}
+
+/// The descriptor of an artifact's root manifest.
+fn root_descriptor(a: &airlock_core::bundle::Artifact) -> Descriptor {
+    Descriptor {
+        media_type: a.media_type.clone(),
+        digest: a.digest,
+        size: a.size,
+        artifact_type: None,
+        platform: None,
+        annotations: BTreeMap::new(),
+    }
+}
+
+/// The SBOMs of an image: one per image manifest (per platform of an index).
+fn image_sboms(
+    a: &airlock_core::bundle::Artifact,
+    blobs: &BTreeMap<Digest, &PlannedBlob>,
+    limits: &Limits,
+    sink: &mut Sink,
 ) -> Result<()> {
-    let blobs: BTreeMap<Digest, &PlannedBlob> = plan.blobs.iter().map(|b| (b.digest, b)).collect();
-    for a in plan
-        .artifacts
-        .iter()
-        .filter(|a| a.kind == ArtifactKind::Debs)
+    let Some(root) = bytes_of(blobs, &a.digest) else {
+        return Ok(());
+    };
+    for t in
+        targets(root_descriptor(a), root, blobs).with_context(|| format!("image {}", a.name))?
     {
-        let what = || format!("SBOM of closure {} (--no-sbom packs without)", a.name);
-        let Some(root) = bytes_of(&blobs, &a.digest) else {
+        let name = format!("{}{}", a.name, t.suffix);
+        let what = || format!("SBOM of image {name} (--no-sbom packs without)");
+        let Some(files) = files_of(&t.manifest, blobs, limits).with_context(what)? else {
+            tracing::warn!(
+                image = %name,
+                "no SBOM: a layer of the image is not in this bundle"
+            );
             continue;
         };
-        let manifest: Manifest = serde_json::from_slice(root).with_context(what)?;
-        let config = bytes_of(&blobs, &manifest.config.digest)
-            .with_context(|| format!("{}: its resolution record is not in the plan", what()))?;
-        let rec: airlock_core::debs::ClosureRecord =
-            serde_json::from_slice(config).with_context(what)?;
-        let packages = airlock_sbom::closure::packages(&rec).with_context(what)?;
-        let distro = airlock_sbom::closure::distro_of(&rec);
-        if distro.version_id.is_none() {
-            tracing::warn!(
-                closure = %a.name,
-                "the sources' suites name no known Debian or Ubuntu release; package URLs carry no distro, and the appliance cannot match them against advisories"
-            );
+        for (path, size) in &files.skipped {
+            tracing::warn!(image = %name, "{path}: {size} bytes, over the limit; not catalogued");
         }
-        let desc = Descriptor {
-            media_type: a.media_type.clone(),
-            digest: a.digest,
-            size: a.size,
-            artifact_type: None,
-            platform: None,
-            annotations: BTreeMap::new(),
-        };
-        let subject = Subject {
-            kind: "application",
-            name: a.name.clone(),
-            version: Some(a.digest.to_string()),
-            supplier: supplier.map(str::to_string),
-        };
-        attach_sboms(
-            &desc,
-            &a.name,
+        let packages = airlock_sbom::catalog(&files).with_context(what)?;
+        let version = t.desc.digest.to_string();
+        sink.attach(
+            &t.desc,
+            &name,
+            "container",
+            version,
             &packages,
-            &distro,
-            &subject,
-            tool,
-            retrieved,
-            spdx,
-            attachments,
-            records,
+            &Distro::of(&files),
         );
     }
     Ok(())
 }
 
-/// The SBOMs of the plan's files (`spec.files`, `url:` files): the Go modules and Rust crates
-/// an executable's build information lists (a k3s or containerd binary is a Go executable),
-/// read from the same bytes that are packed, attached to the file's manifest as `sbom:NAME`.
-/// A file that is not an ELF executable, or carries no build information, gets an SBOM
-/// without components, which still records that it was looked at. Executables over
-/// [`Limits::max_binary`] are not read, with a warning, as in images.
-#[allow(clippy::too_many_arguments)]
-fn file_sboms(
-    plan: &Plan,
-    limits: &Limits,
-    tool: &Tool,
-    retrieved: &str,
-    spdx: bool,
-    supplier: Option<&str>,
-    attachments: &mut Vec<airlock_attest::Attachment>,
-    records: &mut Vec<SbomRecord>,
+/// The SBOM of a Debian package closure: one component per package, from the resolution
+/// record (the closure manifest's config), attached to the closure manifest.
+fn closure_sbom(
+    a: &airlock_core::bundle::Artifact,
+    blobs: &BTreeMap<Digest, &PlannedBlob>,
+    sink: &mut Sink,
 ) -> Result<()> {
-    let blobs: BTreeMap<Digest, &PlannedBlob> = plan.blobs.iter().map(|b| (b.digest, b)).collect();
-    for a in plan
-        .artifacts
-        .iter()
-        .filter(|a| a.kind == ArtifactKind::File)
-    {
-        let what = || format!("SBOM of file {} (--no-sbom packs without)", a.name);
-        let Some(root) = bytes_of(&blobs, &a.digest) else {
-            continue;
-        };
-        let manifest: Manifest = serde_json::from_slice(root).with_context(what)?;
-        let [layer] = manifest.layers.as_slice() else {
-            continue;
-        };
-        let Some(b) = blobs.get(&layer.digest) else {
-            continue; // left home by a differential bundle
-        };
-        let mut files = Files::default();
-        let mut head = [0u8; 4];
-        let mut r = open(b).with_context(what)?;
-        let n = read_full(&mut r, &mut head).with_context(what)?;
-        if head[..n] == *b"\x7fELF" {
-            if b.size > limits.max_binary {
-                tracing::warn!(file = %a.name, size = b.size, "executable over the limit; its build information is not read");
-            } else {
-                let mut data = Vec::with_capacity(b.size as usize);
-                data.extend_from_slice(&head[..n]);
-                r.read_to_end(&mut data).with_context(what)?;
-                let info = airlock_sbom::binary::extract(&a.name, &data);
-                for w in &info.warnings {
-                    tracing::warn!(file = %a.name, "{w}");
-                }
-                files
-                    .insert_binary(
-                        a.name.clone(),
-                        airlock_sbom::files::Binary { info, layer: None },
-                        limits,
-                        &a.name,
-                    )
-                    .with_context(what)?;
-            }
-        }
-        let packages = airlock_sbom::catalog(&files).with_context(what)?;
-        let desc = Descriptor {
-            media_type: a.media_type.clone(),
-            digest: a.digest,
-            size: a.size,
-            artifact_type: None,
-            platform: None,
-            annotations: BTreeMap::new(),
-        };
-        let subject = Subject {
-            kind: "file",
-            name: a.name.clone(),
-            version: Some(layer.digest.to_string()),
-            supplier: supplier.map(str::to_string),
-        };
-        attach_sboms(
-            &desc,
-            &a.name,
-            &packages,
-            &Distro::default(),
-            &subject,
-            tool,
-            retrieved,
-            spdx,
-            attachments,
-            records,
+    let what = || format!("SBOM of closure {} (--no-sbom packs without)", a.name);
+    let Some(root) = bytes_of(blobs, &a.digest) else {
+        return Ok(());
+    };
+    let manifest: Manifest = serde_json::from_slice(root).with_context(what)?;
+    let config = bytes_of(blobs, &manifest.config.digest)
+        .with_context(|| format!("{}: its resolution record is not in the plan", what()))?;
+    let rec: airlock_core::debs::ClosureRecord =
+        serde_json::from_slice(config).with_context(what)?;
+    let packages = airlock_sbom::closure::packages(&rec).with_context(what)?;
+    let distro = airlock_sbom::closure::distro_of(&rec);
+    if distro.version_id.is_none() {
+        tracing::warn!(
+            closure = %a.name,
+            "the sources' suites name no known Debian or Ubuntu release; package URLs carry no distro, and the appliance cannot match them against advisories"
         );
     }
+    let version = a.digest.to_string();
+    sink.attach(
+        &root_descriptor(a),
+        &a.name,
+        "application",
+        version,
+        &packages,
+        &distro,
+    );
+    Ok(())
+}
+
+/// The SBOM of a file (`spec.files`, `url:` files): the Go modules and Rust crates an
+/// executable's build information lists (a k3s or containerd binary is a Go executable), read
+/// from the same bytes that are packed, attached to the file's manifest. A file that is not an
+/// ELF executable, or carries no build information, gets an SBOM without components, which
+/// still records that it was looked at. Executables over [`Limits::max_binary`] are not read,
+/// with a warning, as in images.
+fn file_sbom(
+    a: &airlock_core::bundle::Artifact,
+    blobs: &BTreeMap<Digest, &PlannedBlob>,
+    limits: &Limits,
+    sink: &mut Sink,
+) -> Result<()> {
+    let what = || format!("SBOM of file {} (--no-sbom packs without)", a.name);
+    let Some(root) = bytes_of(blobs, &a.digest) else {
+        return Ok(());
+    };
+    let manifest: Manifest = serde_json::from_slice(root).with_context(what)?;
+    let [layer] = manifest.layers.as_slice() else {
+        return Ok(());
+    };
+    let Some(b) = blobs.get(&layer.digest) else {
+        return Ok(()); // left home by a differential bundle
+    };
+    let mut files = Files::default();
+    let mut head = [0u8; 4];
+    let mut r = open(b).with_context(what)?;
+    let n = read_full(&mut r, &mut head).with_context(what)?;
+    if head[..n] == *b"\x7fELF" {
+        if b.size > limits.max_binary {
+            tracing::warn!(file = %a.name, size = b.size, "executable over the limit; its build information is not read");
+        } else {
+            let mut data = Vec::with_capacity(b.size as usize);
+            data.extend_from_slice(&head[..n]);
+            r.read_to_end(&mut data).with_context(what)?;
+            let info = airlock_sbom::binary::extract(&a.name, &data);
+            for w in &info.warnings {
+                tracing::warn!(file = %a.name, "{w}");
+            }
+            files
+                .insert_binary(
+                    a.name.clone(),
+                    airlock_sbom::files::Binary { info, layer: None },
+                    limits,
+                    &a.name,
+                )
+                .with_context(what)?;
+        }
+    }
+    let packages = airlock_sbom::catalog(&files).with_context(what)?;
+    let version = layer.digest.to_string();
+    sink.attach(
+        &root_descriptor(a),
+        &a.name,
+        "file",
+        version,
+        &packages,
+        &Distro::default(),
+    );
     Ok(())
 }
 
@@ -443,52 +464,6 @@ fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
         }
     }
     Ok(n)
-}
-
-/// Attaches the CycloneDX SBOM of `packages` (and the SPDX one when `spdx`) to the manifest
-/// `desc` as `sbom:NAME` (`spdx:NAME`), and records its components for the signed manifest.
-#[allow(clippy::too_many_arguments)]
-fn attach_sboms(
-    desc: &Descriptor,
-    name: &str,
-    packages: &[airlock_sbom::Package],
-    distro: &Distro,
-    subject: &Subject,
-    tool: &Tool,
-    retrieved: &str,
-    spdx: bool,
-    attachments: &mut Vec<airlock_attest::Attachment>,
-    records: &mut Vec<SbomRecord>,
-) {
-    let doc = airlock_sbom::cyclonedx::render(packages, distro, subject, tool, None);
-    let attached =
-        airlock_attest::attach(desc, format!("sbom:{name}"), CYCLONEDX_TYPE, doc, retrieved);
-    let mut components: Vec<SbomComponent> = packages
-        .iter()
-        .map(|p| SbomComponent {
-            purl: airlock_sbom::cyclonedx::purl(p, distro),
-            source_package: p.source_package.clone(),
-        })
-        .collect();
-    components.sort();
-    components.dedup();
-    records.push(SbomRecord {
-        artifact: name.to_string(),
-        subject: desc.digest,
-        sbom: attached.artifact.digest,
-        components,
-    });
-    attachments.push(attached);
-    if spdx {
-        let doc = airlock_sbom::spdx::render(packages, distro, subject, tool, retrieved);
-        attachments.push(airlock_attest::attach(
-            desc,
-            format!("spdx:{name}"),
-            SPDX_TYPE,
-            doc,
-            retrieved,
-        ));
-    }
 }
 
 /// Reads a planned blob whole when it is at most `max` bytes; `Err` (inside) says why not.
@@ -558,62 +533,27 @@ pub fn ml_model(
     Ok(model)
 }
 
-/// Makes the ML-BOM of every model of the plan and adds it to the plan as `sbom:MODEL`, an
-/// attestation whose `subject` is the model manifest; returns the record of each for the
-/// signed manifest (an ML-BOM names files and datasets, which have no package URLs to match,
-/// so its record lists no components).
-pub fn model_sbom_plan(plan: &mut Plan, retrieved: &str) -> Result<Vec<SbomRecord>> {
-    let tool = Tool {
-        name: "airlock".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-    };
-    let mut attachments = Vec::new();
-    let mut records = Vec::new();
-    {
-        let blobs: BTreeMap<Digest, &PlannedBlob> =
-            plan.blobs.iter().map(|b| (b.digest, b)).collect();
-        for a in plan
-            .artifacts
-            .iter()
-            .filter(|a| a.kind == ArtifactKind::Model)
-        {
-            let root = Descriptor {
-                media_type: a.media_type.clone(),
-                digest: a.digest,
-                size: a.size,
-                artifact_type: None,
-                platform: None,
-                annotations: BTreeMap::new(),
-            };
-            let lineage = a
-                .provenance
-                .lineage
-                .clone()
-                .map(serde_json::from_value)
-                .transpose()
-                .with_context(|| format!("model {}: lineage", a.name))?;
-            let model = ml_model(&a.name, &root, &blobs, lineage)
-                .with_context(|| format!("ML-BOM of model {} (--no-sbom packs without)", a.name))?;
-            let doc = airlock_sbom::mlbom::render(&model, &tool, None);
-            let attached = airlock_attest::attach(
-                &root,
-                format!("sbom:{}", a.name),
-                CYCLONEDX_TYPE,
-                doc,
-                retrieved,
-            );
-            records.push(SbomRecord {
-                artifact: a.name.clone(),
-                subject: a.digest,
-                sbom: attached.artifact.digest,
-                components: vec![],
-            });
-            attachments.push(attached);
-            tracing::info!(model = %a.name, files = model.files.len(), "ML-BOM made");
-        }
-    }
-    crate::scanning::add_to_plan(plan, attachments)?;
-    Ok(records)
+/// The ML-BOM of a model, attached to its ModelPack manifest (its `sboms` record lists no
+/// components: files and data sets have no package URLs).
+fn model_sbom(
+    a: &airlock_core::bundle::Artifact,
+    blobs: &BTreeMap<Digest, &PlannedBlob>,
+    sink: &mut Sink,
+) -> Result<()> {
+    let root = root_descriptor(a);
+    let lineage = a
+        .provenance
+        .lineage
+        .clone()
+        .map(serde_json::from_value)
+        .transpose()
+        .with_context(|| format!("model {}: lineage", a.name))?;
+    let model = ml_model(&a.name, &root, blobs, lineage)
+        .with_context(|| format!("ML-BOM of model {} (--no-sbom packs without)", a.name))?;
+    let doc = airlock_sbom::mlbom::render(&model, &sink.tool, None);
+    sink.push(&root, &a.name, CYCLONEDX_TYPE, doc, Some(vec![]));
+    tracing::info!(model = %a.name, files = model.files.len(), "ML-BOM made");
+    Ok(())
 }
 
 #[cfg(test)]

@@ -157,17 +157,12 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
     let sboms = if a.no_sbom {
         vec![]
     } else {
-        let mut records = crate::sboms::sbom_plan(
+        crate::sboms::sbom_plan(
             &mut plan,
             &format_rfc3339(t),
             a.sbom_spdx,
             a.sbom_supplier.as_deref(),
-        )?;
-        records.extend(crate::sboms::model_sbom_plan(
-            &mut plan,
-            &format_rfc3339(t),
-        )?);
-        records
+        )?
     };
     if let Some(c) = &cache {
         tracing::info!(

@@ -85,10 +85,10 @@ fn list(cli: &Cli, args: &VulnListArgs) -> Result<u8> {
             "vulnerabilities": rows.iter().map(|(i, m)| Row { artifact: i, m }).collect::<Vec<_>>(),
         }))?,
         VulnFormat::Csv => {
-            say!("artifact,id,aliases,severity,cvss_score,package,version,ecosystem,purl,fixed,fix_available");
+            say!("artifact,id,aliases,severity,cvss_score,package,version,ecosystem,purl,fixed,fix_available,known_exploited");
             for (i, m) in &rows {
                 say!(
-                    "{},{},{},{},{},{},{},{},{},{},{}",
+                    "{},{},{},{},{},{},{},{},{},{},{},{}",
                     csv_field(i),
                     csv_field(&m.id),
                     csv_field(&m.aliases.join(" ")),
@@ -99,7 +99,8 @@ fn list(cli: &Cli, args: &VulnListArgs) -> Result<u8> {
                     csv_field(&m.ecosystem),
                     csv_field(&m.purl),
                     csv_field(&m.fixed.join(" ")),
-                    m.fix_available
+                    m.fix_available,
+                    m.known_exploited
                 );
             }
         }
@@ -111,7 +112,7 @@ fn list(cli: &Cli, args: &VulnListArgs) -> Result<u8> {
             );
             for (i, m) in &rows {
                 say!(
-                    "{i}  {}  {}  {}  {} {}  {}",
+                    "{i}  {}  {}  {}  {} {}  {}{}",
                     m.id,
                     m.severity.name(),
                     m.cvss_score.map_or("-".to_string(), |s| format!("{s:.1}")),
@@ -121,6 +122,11 @@ fn list(cli: &Cli, args: &VulnListArgs) -> Result<u8> {
                         "no fix".to_string()
                     } else {
                         format!("fixed in {}", m.fixed.join(", "))
+                    },
+                    if m.known_exploited {
+                        "  KNOWN EXPLOITED"
+                    } else {
+                        ""
                     }
                 );
             }
