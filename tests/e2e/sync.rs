@@ -1360,3 +1360,81 @@ fn sync_and_pack_scan_each_blob_once_per_rule_set() {
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("broken.yar"), "{}", r.stderr);
 }
+
+/// `airlock sbom` of an image named as a manifest names one: a registry reference read from the
+/// store `sync` filled, and an `oci-archive:`, give the same document as the OCI layout they
+/// were made from; an index asks for `--platform`.
+#[test]
+fn sbom_of_a_synced_reference_and_an_archive_equals_the_layouts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let reg = Registry::start(d, "reg", None);
+    let h = reg.host();
+    push_images(d, &h, None);
+    sh(
+        d,
+        &format!(
+            r#"
+mkdir -p pk/dpkg
+printf 'Package: hello\nStatus: install ok installed\nArchitecture: amd64\nSource: hello-src\nVersion: 2.10-3\nMaintainer: Hello Maintainers <hello@example.org>\n' > pk/dpkg/status
+umoci new --image L:pk
+umoci insert --image L:pk pk/dpkg /var/lib/dpkg >/dev/null
+umoci config --image L:pk --architecture amd64 --os linux >/dev/null
+skopeo copy -q --dest-tls-verify=false oci:L:pk docker://{h}/acme/pk:v1
+skopeo copy -q oci:L:pk oci-archive:pk.tar:v1
+"#
+        ),
+    )
+    .ok();
+    let pk = format!("{h}/acme/pk:v1");
+    let multi = format!("{h}/acme/hello:multi");
+    manifest(d, &[(&pk, None), (&multi, None)]);
+    let store = d.join("store");
+    let store = store.to_str().unwrap();
+    airlock(
+        d,
+        &[
+            "sync",
+            "m.yaml",
+            "--store",
+            store,
+            "--insecure-registry",
+            &h,
+            "--no-scan",
+        ],
+    )
+    .ok();
+    let sbom = |source: &str, out: &str, extra: &[&str]| {
+        let mut args = vec!["sbom", source, "--store", store, "--out", out];
+        args.extend(extra);
+        airlock(d, &args).ok();
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(d.join(out)).unwrap()).unwrap();
+        v
+    };
+    let from_layout = sbom("oci:L:pk", "layout.json", &[]);
+    let from_store = sbom(&pk, "store.json", &[]);
+    let from_archive = sbom("oci-archive:pk.tar:v1", "archive.json", &[]);
+    assert_eq!(from_store["components"], from_layout["components"]);
+    assert_eq!(from_archive["components"], from_layout["components"]);
+    assert_eq!(from_store["components"][0]["name"], "hello", "{from_store}");
+    assert_eq!(
+        from_store["metadata"]["component"]["version"],
+        from_layout["metadata"]["component"]["version"],
+        "the same image manifest"
+    );
+    assert_eq!(from_store["metadata"]["component"]["name"], pk.as_str());
+    // An index: the platforms are named, and one is picked with --platform.
+    airlock(d, &["sbom", &multi, "--store", store])
+        .refused()
+        .says(&["linux/amd64", "linux/arm64", "--platform"]);
+    let arm = sbom(&multi, "arm.json", &["--platform", "linux/arm64"]);
+    assert_eq!(arm["metadata"]["component"]["name"], multi.as_str());
+    // Not synced: the error names the reference.
+    airlock(
+        d,
+        &["sbom", &format!("{h}/acme/never:v1"), "--store", store],
+    )
+    .refused()
+    .says(&["acme/never"]);
+}

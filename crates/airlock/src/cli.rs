@@ -494,7 +494,9 @@ pub enum ReportFormat {
 #[derive(Args, Debug)]
 pub struct SbomArgs {
     /// What to catalog: `dir:PATH` (a root filesystem directory, such as `dir:/` or an
-    /// unpacked image) or `oci:LAYOUT[:TAG]` (an image in an OCI image layout). A model:
+    /// unpacked image), `oci:LAYOUT[:TAG]` (an image in an OCI image layout),
+    /// `oci-archive:FILE[:TAG]` (one in a tar of a layout) or a registry reference
+    /// `HOST/REPO[:TAG][@DIGEST]` (an image `airlock sync` mirrored into the store). A model:
     /// `dir:PATH --model NAME` (a model directory) or `hf-cache:PATH/models--ORG--NAME[@REV]`.
     pub source: String,
     /// Describe SOURCE as the model NAME (as a manifest's `models[].name`): a CycloneDX ML-BOM
@@ -520,6 +522,13 @@ pub struct SbomArgs {
     /// it; the NTIA minimum elements ask for it (SPDX writes NOASSERTION without it).
     #[arg(long, value_name = "NAME")]
     pub supplier: Option<String>,
+    /// For an image that is a multi-platform index: the platform (`os/arch[/variant]`) to
+    /// describe.
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
+    /// Store that registry references are read from (as `airlock sync` filled it).
+    #[arg(long, value_name = "DIR", env = airlock_core::env::AIRLOCK_STORE)]
+    pub store: Option<PathBuf>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

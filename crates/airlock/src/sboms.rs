@@ -318,21 +318,33 @@ fn root_descriptor(a: &airlock_core::bundle::Artifact) -> Descriptor {
     }
 }
 
-/// The SBOMs of an image: one per image manifest (per platform of an index).
-fn image_sboms(
+/// One image manifest of an image artifact, catalogued.
+pub struct Catalogued {
+    /// The artifact's name, with `@OS/ARCH` for one platform of an index.
+    pub name: String,
+    /// The image manifest.
+    pub desc: Descriptor,
+    pub packages: Vec<airlock_sbom::Package>,
+    pub distro: Distro,
+}
+
+/// The packages of each image manifest of the image artifact `a` (each platform of an
+/// index), read from the plan's blobs as `pack` reads them. An image manifest one of whose
+/// layers is not in the plan is left out, with a warning.
+pub fn image_packages(
     a: &airlock_core::bundle::Artifact,
     blobs: &BTreeMap<Digest, &PlannedBlob>,
     limits: &Limits,
-    sink: &mut Sink,
-) -> Result<()> {
+) -> Result<Vec<Catalogued>> {
     let Some(root) = bytes_of(blobs, &a.digest) else {
-        return Ok(());
+        return Ok(vec![]);
     };
+    let mut out = Vec::new();
     for t in
         targets(root_descriptor(a), root, blobs).with_context(|| format!("image {}", a.name))?
     {
         let name = format!("{}{}", a.name, t.suffix);
-        let what = || format!("SBOM of image {name} (--no-sbom packs without)");
+        let what = || format!("SBOM of image {name}");
         let Some(files) = files_of(&t.manifest, blobs, limits).with_context(what)? else {
             tracing::warn!(
                 image = %name,
@@ -344,14 +356,33 @@ fn image_sboms(
             tracing::warn!(image = %name, "{path}: {size} bytes, over the limit; not catalogued");
         }
         let packages = airlock_sbom::catalog(&files).with_context(what)?;
-        let version = t.desc.digest.to_string();
+        out.push(Catalogued {
+            name,
+            desc: t.desc,
+            packages,
+            distro: Distro::of(&files),
+        });
+    }
+    Ok(out)
+}
+
+/// The SBOMs of an image: one per image manifest (per platform of an index).
+fn image_sboms(
+    a: &airlock_core::bundle::Artifact,
+    blobs: &BTreeMap<Digest, &PlannedBlob>,
+    limits: &Limits,
+    sink: &mut Sink,
+) -> Result<()> {
+    let images = image_packages(a, blobs, limits).context("--no-sbom packs without SBOMs")?;
+    for c in images {
+        let version = c.desc.digest.to_string();
         sink.attach(
-            &t.desc,
-            &name,
+            &c.desc,
+            &c.name,
             "container",
             version,
-            &packages,
-            &Distro::of(&files),
+            &c.packages,
+            &c.distro,
         );
     }
     Ok(())

@@ -111,6 +111,112 @@ fn model(a: &SbomArgs) -> Result<u8> {
     Ok(0)
 }
 
+/// The SBOM of an image named as a manifest names one (`oci-archive:FILE[:TAG]`, or a
+/// registry reference read from the store), planned as `pack` plans it and catalogued from the
+/// same blobs.
+fn image(a: &SbomArgs) -> Result<u8> {
+    let registry = !a.source.contains(':')
+        || !a
+            .source
+            .split(':')
+            .next()
+            .is_some_and(|s| !s.contains('.') && !s.contains('/') && s != "localhost");
+    if !(a.source.starts_with("oci-archive:") || registry) {
+        bail!(
+            "source {:?}: expected dir:PATH, oci:LAYOUT[:TAG], oci-archive:FILE[:TAG] or a registry reference HOST/REPO[:TAG]",
+            a.source
+        );
+    }
+    let entry = serde_json::json!({
+        "ref": a.source,
+        "name": if registry { a.source.clone() } else { "sbom.invalid/subject:latest".into() },
+    });
+    let text = serde_json::json!({
+        "apiVersion": "airlock/v1",
+        "kind": "Bundle",
+        "metadata": {"name": "sbom", "version": "0"},
+        "spec": {"images": [entry]},
+    })
+    .to_string();
+    let m = airlock_core::manifest::InputManifest::parse(&text, &a.source)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let store = registry.then(|| super::sync::store_dir(a.store.as_ref()));
+    let now = airlock_core::time::format_rfc3339(airlock_core::time::now_checked()?);
+    let plan = airlock_mirror::plan::plan_with_store(
+        &m,
+        Path::new("."),
+        &now,
+        store.as_deref(),
+        &airlock_bundle::NoProgress,
+    )
+    .with_context(|| format!("image {}", a.source))?;
+    let blobs = plan.blobs.iter().map(|b| (b.digest, b)).collect();
+    let artifact = plan
+        .artifacts
+        .iter()
+        .find(|x| x.kind == airlock_core::bundle::ArtifactKind::Image)
+        .context("the plan holds no image")?;
+    let mut images = crate::sboms::image_packages(artifact, &blobs, &Limits::default())
+        .with_context(|| format!("SBOM of {}", a.source))?;
+    let platforms = images
+        .iter()
+        .map(|c| c.name.rsplit_once('@').map_or("?", |(_, p)| p).to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if let Some(p) = &a.platform {
+        images.retain(|c| c.name.ends_with(&format!("@{p}")));
+        if images.is_empty() {
+            bail!("{}: no platform {p} (the image has {platforms})", a.source);
+        }
+    }
+    let c = match images.len() {
+        1 => images.remove(0),
+        0 => bail!(
+            "{}: no image manifest with tar layers to describe",
+            a.source
+        ),
+        n => bail!(
+            "{}: an index of {n} platforms ({platforms}); name one with --platform OS/ARCH",
+            a.source
+        ),
+    };
+    let subject = Subject {
+        kind: "container",
+        name: a.source.clone(),
+        version: Some(c.desc.digest.to_string()),
+        supplier: a.supplier.clone(),
+    };
+    write(a, &c.packages, &c.distro, &subject)
+}
+
+/// Renders the SBOM of `packages` in the format asked for and writes it.
+fn write(
+    a: &SbomArgs,
+    packages: &[airlock_sbom::Package],
+    distro: &Distro,
+    subject: &Subject,
+) -> Result<u8> {
+    let tool = Tool {
+        name: "airlock".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let doc = match a.format {
+        SbomFormat::CyclonedxJson => {
+            render(packages, distro, subject, &tool, source_date()?.as_deref())
+        }
+        SbomFormat::SpdxJson => {
+            let created = match source_date()? {
+                Some(t) => t,
+                None => airlock_core::time::format_rfc3339(airlock_core::time::now_checked()?),
+            };
+            airlock_sbom::spdx::render(packages, distro, subject, &tool, &created)
+        }
+    };
+    emit(a, &doc)?;
+    tracing::info!("{}: {} packages", a.source, packages.len());
+    Ok(0)
+}
+
 pub fn run(_cli: &Cli, a: &SbomArgs) -> Result<u8> {
     if a.model.is_some() || a.source.starts_with("hf-cache:") {
         return model(a);
@@ -145,10 +251,7 @@ pub fn run(_cli: &Cli, a: &SbomArgs) -> Result<u8> {
         };
         (files, subject)
     } else {
-        bail!(
-            "source {:?}: expected dir:PATH or oci:LAYOUT[:TAG]",
-            a.source
-        );
+        return image(a);
     };
     for (path, size) in &files.skipped {
         tracing::warn!(
@@ -158,30 +261,7 @@ pub fn run(_cli: &Cli, a: &SbomArgs) -> Result<u8> {
         );
     }
     let packages = catalog(&files).with_context(|| format!("SBOM of {}", a.source))?;
-    let tool = Tool {
-        name: "airlock".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-    };
-    let distro = Distro::of(&files);
-    let doc = match a.format {
-        SbomFormat::CyclonedxJson => render(
-            &packages,
-            &distro,
-            &subject,
-            &tool,
-            source_date()?.as_deref(),
-        ),
-        SbomFormat::SpdxJson => {
-            let created = match source_date()? {
-                Some(t) => t,
-                None => airlock_core::time::format_rfc3339(airlock_core::time::now_checked()?),
-            };
-            airlock_sbom::spdx::render(&packages, &distro, &subject, &tool, &created)
-        }
-    };
-    emit(a, &doc)?;
-    tracing::info!("{}: {} packages", a.source, packages.len());
-    Ok(0)
+    write(a, &packages, &Distro::of(&files), &subject)
 }
 
 #[cfg(test)]
