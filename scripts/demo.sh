@@ -9,8 +9,9 @@
 #   appliance. A small driver-like Debian
 #   package closure (two signed repositories built with dpkg-deb, apt-ftparchive and gpg) and a
 #   pinned url: file come along; apt-get installs the closure from the appliance's suite into a
-#   throwaway root. Every image carries a signed SBOM; a small vulnerability database travels
-#   as its own bundle and `airlockd vuln list` matches the served images against it.
+#   throwaway root. Every image, closure and file carries a signed SBOM, the model an ML-BOM;
+#   a small vulnerability database travels as its own bundle and `airlockd vuln list` matches
+#   the served images against it.
 # Usage: scripts/demo.sh [WORKDIR]   (default: a fresh temp dir, kept for you to look at)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -192,7 +193,7 @@ echo "==> the GPU serving node the bundle describes: preflight, render, the inst
 (cd node-root && find . -type f | sort | sed 's|^\.|  |')
 "$AIRLOCKD" node install --data appliance --profile gpu-node --endpoint "http://$ADDR" --dry-run
 
-echo "==> the images' SBOMs, and a vulnerability database carried as its own signed bundle" >&2
+echo "==> every artifact's SBOM, and a vulnerability database carried as its own signed bundle" >&2
 "$AIRLOCKD" sbom list --data appliance
 mkdir -p osv
 cat > osv/DEMO-2026-0001.json <<'JSON'
