@@ -448,9 +448,9 @@ umoci gc --layout img
 fn sbom_refuses_unknown_sources_and_bad_status_naming_them() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    airlock(d, &["sbom", "docker:x"])
-        .refused()
-        .says(&["expected dir:PATH or oci:LAYOUT"]);
+    airlock(d, &["sbom", "docker:x"]).refused().says(&[
+        "expected dir:PATH, oci:LAYOUT[:TAG], oci-archive:FILE[:TAG] or a registry reference",
+    ]);
     sh(
         d,
         "mkdir -p root/var/lib/dpkg && printf 'Package: x\\nStatus: install ok installed\\nVersion: not a version\\n' > root/var/lib/dpkg/status",
