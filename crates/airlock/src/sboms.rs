@@ -448,15 +448,18 @@ fn file_sbom(
         return Ok(()); // left home by a differential bundle
     };
     let mut files = Files::default();
-    let mut head = [0u8; 4];
+    let mut head = Vec::with_capacity(4);
     let mut r = open(b).with_context(what)?;
-    let n = read_full(&mut r, &mut head).with_context(what)?;
-    if head[..n] == *b"\x7fELF" {
+    r.by_ref()
+        .take(4)
+        .read_to_end(&mut head)
+        .with_context(what)?;
+    if head == b"\x7fELF" {
         if b.size > limits.max_binary {
             tracing::warn!(file = %a.name, size = b.size, "executable over the limit; its build information is not read");
         } else {
             let mut data = Vec::with_capacity(b.size as usize);
-            data.extend_from_slice(&head[..n]);
+            data.extend_from_slice(&head);
             r.read_to_end(&mut data).with_context(what)?;
             let info = airlock_sbom::binary::extract(&a.name, &data);
             for w in &info.warnings {
@@ -483,18 +486,6 @@ fn file_sbom(
         &Distro::default(),
     );
     Ok(())
-}
-
-/// Reads until `buf` is full or the reader ends; the count read.
-fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
 }
 
 /// Reads a planned blob whole when it is at most `max` bytes; `Err` (inside) says why not.
