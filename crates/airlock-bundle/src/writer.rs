@@ -16,6 +16,10 @@
 //! would only end in raw blocks anyway. The probe is per frame, not per blob, so that a blob
 //! whose start happens to be incompressible (a layer whose first file is an archive) is still
 //! compressed where it can be.
+//!
+//! While the volume grows, a helper syncs what is written so far every few tens of MiB
+//! ([`airlock_store::writeback`]), so the disk works while the CPUs compress and the closing
+//! fsync waits only for the tail.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -559,6 +563,7 @@ fn write_volume(
         let writer = s.spawn(
             move || -> Result<(Vec<FrameRecord>, u64, u64, File), BundleError> {
                 let mut file = file;
+                let mut writeback = airlock_store::writeback::Writeback::new(path);
                 let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
                 let (mut next, mut coff, mut uoff) = (0u64, 0u64, 0u64);
                 let mut records = Vec::new();
@@ -572,6 +577,7 @@ fn write_volume(
                         })?;
                         file.write_all(&out)
                             .map_err(BundleError::io(path, "write volume"))?;
+                        writeback.wrote(out.len() as u64);
                         let usize = d.buf.len() as u32;
                         records.push(FrameRecord {
                             coff,

@@ -94,6 +94,7 @@ impl BlobBackend for DirStore {
         let file = File::create(&tmp).map_err(StoreError::io(&tmp, "create temp blob"))?;
         Ok(Box::new(DirStaged {
             file: Some(file),
+            writeback: crate::writeback::Writeback::new(&tmp),
             tmp,
             blobs: self.blobs.clone(),
         }))
@@ -166,13 +167,17 @@ impl BlobBackend for DirStore {
 /// A temp file in the blob directory; removed when dropped unpersisted.
 struct DirStaged {
     file: Option<File>,
+    writeback: crate::writeback::Writeback,
     tmp: PathBuf,
     blobs: PathBuf,
 }
 
 impl Write for DirStaged {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.file.as_mut().expect("open until persisted").write(buf)
+        let file = self.file.as_mut().expect("open until persisted");
+        let n = file.write(buf)?;
+        self.writeback.wrote(n as u64);
+        Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {
         self.file.as_mut().expect("open until persisted").flush()

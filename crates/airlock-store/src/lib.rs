@@ -11,6 +11,7 @@
 //!   S3-compatible object storage is a third backend, in the `airlock-s3` crate (this one stays
 //!   free of HTTP clients); [`conformance`] is the behaviour all of them share, run by each
 //!   backend's tests.
+//! * [`writeback`] — starting write-back early, so that closing fsyncs of large files are short.
 //! * [`layout::OciLayout`] — read-only access to any OCI image layout directory, with bounded,
 //!   verified reads of its JSON blobs.
 //!
@@ -23,6 +24,7 @@ pub mod dir;
 pub mod error;
 pub mod layout;
 pub mod memory;
+pub mod writeback;
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
