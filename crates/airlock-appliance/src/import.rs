@@ -205,7 +205,9 @@ impl std::fmt::Display for Display<'_> {
 
 /// Writes verified blobs into a staging store, skipping those the main store already holds.
 /// The staging store is published into the main one only when the whole volume verified, so a
-/// rejected volume leaves the store exactly as it was.
+/// rejected volume leaves the store exactly as it was. The reader hashes every byte it hands
+/// over and commits only what matched (the [`BlobSink`] contract), so the store's writers do
+/// not hash the same bytes again.
 struct ImportSink<'a> {
     store: &'a BlobStore,
     staging: &'a BlobStore,
@@ -278,7 +280,10 @@ impl BlobSink for ImportSink<'_> {
         if !self.verify_present && self.store.contains(d, size) {
             return Ok(None);
         }
-        let inner = self.staging.writer().map_err(std::io::Error::other)?;
+        let inner = self
+            .staging
+            .writer_hashed_by_caller()
+            .map_err(std::io::Error::other)?;
         Ok(Some(FaultWriter {
             inner,
             fault: self.fault,
@@ -286,8 +291,7 @@ impl BlobSink for ImportSink<'_> {
     }
     fn commit(&self, w: FaultWriter, d: &Digest) -> std::io::Result<()> {
         w.inner
-            .commit(d, None)
-            .map(|_| ())
+            .commit_hashed(d, d, None)
             .map_err(std::io::Error::other)
     }
     fn begin_part(&self, b: &BlobRecord, i: usize) -> std::io::Result<Option<FaultWriter>> {
@@ -303,7 +307,7 @@ impl BlobSink for ImportSink<'_> {
     fn commit_part(&self, w: FaultWriter, b: &BlobRecord, i: usize) -> std::io::Result<()> {
         let p = &b.parts[i];
         w.inner
-            .commit(&p.digest, Some(p.size))
+            .commit_hashed(&p.digest, &p.digest, Some(p.size))
             .map_err(std::io::Error::other)?;
         self.kept.lock().expect("lock").push((b.clone(), i));
         Ok(())

@@ -119,12 +119,13 @@ impl PartStaging {
             .is_some_and(|s| s.contains(&b.parts[i].digest, b.parts[i].size))
     }
 
-    /// A writer for a part of `b`; commit it with the part's digest. Removes temp files an
-    /// interrupted writer left in that blob's directory.
+    /// A writer for a part of `b` whose bytes the bundle reader hashes (see
+    /// [`BlobStore::writer_hashed_by_caller`]); commit it with the part's digest. Removes temp
+    /// files an interrupted writer left in that blob's directory.
     pub(crate) fn writer(&self, b: &BlobRecord) -> Result<BlobWriter, ApplianceError> {
         let store = self.open(b)?;
         store.clean_temp()?;
-        Ok(store.writer()?)
+        Ok(store.writer_hashed_by_caller()?)
     }
 
     /// Removes part `i` of `b` (a volume that brought it was refused after all).
