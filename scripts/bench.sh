@@ -200,7 +200,7 @@ bench_pack() {
     echo "pack without scanning (--no-scan): $airlock_pack_noscan_s s = $(ratio "$airlock_pack_noscan_s" "$tar_zstd_s")x (target <= 0.8x), CPU $airlock_pack_noscan_cpu cores"
     echo "pack compressing every blob (--compression always): $airlock_pack_always_s s = $(ratio "$airlock_pack_always_s" "$tar_zstd_s")x"
     echo "verify: airlock $airlock_verify_s s vs zstd -dc|openssl sha256 $zstd_openssl_s s = $(ratio "$airlock_verify_s" "$zstd_openssl_s")x (target <= 0.55x), peak $((airlock_verify_rss / 1024)) MiB"
-    echo "sizes:  airlock $(du -b out/*.tar.zst | awk '{s+=$1} END {print s}') bytes, tar|zstd $(stat -c %s base.tar.zst) bytes"
+    echo "sizes:  airlock $(du -b out/*.tar.zst | awk '{s+=$1} END {printf "%d", s}') bytes, tar|zstd $(stat -c %s base.tar.zst) bytes"
     record pack pack "$BENCH_MIB" "<= 0.85x" airlock_pack tar_zstd
     record pack pack_noscan "$BENCH_MIB" "<= 0.8x" airlock_pack_noscan tar_zstd
     record pack pack_compress_always "$BENCH_MIB" "" airlock_pack_always tar_zstd
