@@ -563,7 +563,7 @@ fn write_volume(
         let writer = s.spawn(
             move || -> Result<(Vec<FrameRecord>, u64, u64, File), BundleError> {
                 let mut file = file;
-                let mut writeback = airlock_store::writeback::Writeback::new(path);
+                let mut writeback = airlock_store::writeback::Writeback::new();
                 let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
                 let (mut next, mut coff, mut uoff) = (0u64, 0u64, 0u64);
                 let mut records = Vec::new();
@@ -577,7 +577,7 @@ fn write_volume(
                         })?;
                         file.write_all(&out)
                             .map_err(BundleError::io(path, "write volume"))?;
-                        writeback.wrote(out.len() as u64);
+                        writeback.wrote(&file, out.len() as u64);
                         let usize = d.buf.len() as u32;
                         records.push(FrameRecord {
                             coff,

@@ -94,7 +94,7 @@ impl BlobBackend for DirStore {
         let file = File::create(&tmp).map_err(StoreError::io(&tmp, "create temp blob"))?;
         Ok(Box::new(DirStaged {
             file: Some(file),
-            writeback: crate::writeback::Writeback::new(&tmp),
+            writeback: crate::writeback::Writeback::new(),
             tmp,
             blobs: self.blobs.clone(),
         }))
@@ -176,7 +176,7 @@ impl Write for DirStaged {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let file = self.file.as_mut().expect("open until persisted");
         let n = file.write(buf)?;
-        self.writeback.wrote(n as u64);
+        self.writeback.wrote(file, n as u64);
         Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {

@@ -9,13 +9,18 @@
 //! disk works while the CPUs hash and compress, and the closing fsync waits only for the tail.
 //!
 //! Durability still rests on the caller's own fsync. The helper syncs through a descriptor of
-//! its own (the file opened again by path), because a write-back error is reported once per
-//! open file description: syncing through a clone of the caller's descriptor could consume the
-//! error the caller's fsync must see. The helper's result is ignored; it is only a head start.
-//! Files that stay under one step never start a helper.
+//! its own, because a write-back error is reported once per open file description: syncing
+//! through a clone of the caller's descriptor could consume the error the caller's fsync must
+//! see. It reopens the caller's file through `/proc/self/fd`, not by its path, so a path that
+//! was renamed, removed or replaced meanwhile (by a symlink, or a FIFO that would block the
+//! open) cannot point the helper at another file; it also checks that device and inode match.
+//! Without `/proc`, or if anything fails, there is no helper and only the closing fsync
+//! writes: the helper's result is ignored, it is only a head start. Files that stay under one
+//! step never start a helper.
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::thread::JoinHandle;
 
@@ -23,35 +28,36 @@ use std::thread::JoinHandle;
 pub const STEP: u64 = 32 << 20;
 
 /// Tracks how much of a file was written and syncs it in the background every [`STEP`] bytes.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Writeback {
-    path: PathBuf,
     pending: u64,
     helper: Option<(SyncSender<()>, JoinHandle<u64>)>,
     unavailable: bool,
 }
 
+/// A second open file description of `file` (the same inode), for the helper.
+fn reopen(file: &File) -> Option<File> {
+    let again = File::open(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()?;
+    let (a, b) = (file.metadata().ok()?, again.metadata().ok()?);
+    (a.dev() == b.dev() && a.ino() == b.ino()).then_some(again)
+}
+
 impl Writeback {
-    /// For the file at `path`, which the caller is writing.
-    pub fn new(path: &Path) -> Self {
-        Writeback {
-            path: path.to_path_buf(),
-            pending: 0,
-            helper: None,
-            unavailable: false,
-        }
+    pub fn new() -> Self {
+        Self::default()
     }
 
-    /// Records that `n` more bytes were written; once [`STEP`] bytes are pending, asks the
-    /// helper to sync (without waiting for it; a request while one is running is merged).
-    pub fn wrote(&mut self, n: u64) {
+    /// Records that `n` more bytes were written to `file`; once [`STEP`] bytes are pending,
+    /// asks the helper to sync (without waiting for it; a request while one is running is
+    /// merged).
+    pub fn wrote(&mut self, file: &File, n: u64) {
         self.pending += n;
         if self.pending < STEP || self.unavailable {
             return;
         }
         self.pending = 0;
         if self.helper.is_none() {
-            let Ok(file) = File::open(&self.path) else {
+            let Some(file) = reopen(file) else {
                 self.unavailable = true;
                 return;
             };
@@ -107,16 +113,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         let mut f = File::create(&path).unwrap();
-        let mut wb = Writeback::new(&path);
+        let mut wb = Writeback::new();
         let chunk = vec![7u8; 4 << 20];
         for _ in 0..7 {
             f.write_all(&chunk).unwrap();
-            wb.wrote(chunk.len() as u64);
+            wb.wrote(&f, chunk.len() as u64);
         }
         assert!(wb.helper.is_none(), "28 MiB is under one step: no helper");
         for _ in 0..10 {
             f.write_all(&chunk).unwrap();
-            wb.wrote(chunk.len() as u64);
+            wb.wrote(&f, chunk.len() as u64);
         }
         let syncs = wb.finish();
         assert!(
@@ -130,12 +136,23 @@ mod tests {
     }
 
     #[test]
-    fn a_file_that_cannot_be_opened_again_is_written_without_a_helper() {
+    fn the_helper_follows_the_file_not_its_path() {
         let dir = tempfile::tempdir().unwrap();
-        let mut wb = Writeback::new(&dir.path().join("gone"));
-        wb.wrote(STEP);
-        wb.wrote(STEP);
-        assert!(wb.helper.is_none());
-        assert_eq!(wb.finish(), 0);
+        let path = dir.path().join("f");
+        let f = File::create(&path).unwrap();
+        // The path now names a FIFO, which an open by path would block on.
+        std::fs::remove_file(&path).unwrap();
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap()
+            .success());
+        let again = reopen(&f).expect("reopened through /proc/self/fd");
+        assert_eq!(again.metadata().unwrap().ino(), f.metadata().unwrap().ino());
+        let mut wb = Writeback::new();
+        wb.wrote(&f, STEP);
+        wb.wrote(&f, STEP);
+        assert!(wb.helper.is_some());
+        assert!(wb.finish() >= 1);
     }
 }
