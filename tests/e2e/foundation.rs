@@ -373,3 +373,78 @@ fn pack_stores_random_weights_raw_unless_told_to_compress_always() {
     ]);
     assert_eq!(r.code, 2, "{}", r.stderr);
 }
+
+/// With a store, `pack` takes the digests of unchanged local files from the store's digest
+/// cache and writes the same bundle as when it hashes them. A cached digest is never trusted:
+/// forged entries make the pack fail (the volume writer hashes what it writes), leave no
+/// volume behind and are removed, so the next pack hashes the files again and succeeds.
+#[test]
+fn digest_cache_skips_the_hashing_pass_and_is_checked_while_writing() {
+    let f = Fixture::new();
+    // Files changed within the last second are not cached (a write in the same clock tick
+    // would keep their times).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let pack = |out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "--json",
+            "pack",
+            "m.yaml",
+            "--key",
+            "keys/signer.key",
+            "--out",
+            out,
+            "--store",
+            "store",
+            "--no-scan",
+        ];
+        args.extend_from_slice(extra);
+        f.airlock(&args)
+    };
+    let counts = |j: &serde_json::Value| {
+        (
+            j["digestCache"]["hashed"].as_u64().unwrap(),
+            j["digestCache"]["cached"].as_u64().unwrap(),
+        )
+    };
+    let artifacts = |j: &serde_json::Value| j["artifacts"].clone();
+    let cold = pack("cold", &[]).ok().json();
+    // The model's four files and the k3s file.
+    let files = counts(&cold).0;
+    assert!(files >= 5, "{cold}");
+    assert_eq!(counts(&cold).1, 0);
+    let warm = pack("warm", &[]).ok().json();
+    assert_eq!(counts(&warm), (0, files));
+    assert_eq!(artifacts(&warm), artifacts(&cold));
+    let vol = warm["volumes"][0]["path"].as_str().unwrap();
+    f.airlock(&["verify", "--trust", "root.json", vol]).ok();
+    // --rehash hashes everything again.
+    assert_eq!(
+        counts(&pack("rehash", &["--rehash"]).ok().json()),
+        (files, 0)
+    );
+
+    // Every entry now names the digest of other bytes.
+    f.sh(r#"python3 - <<'PY'
+import glob, json
+for p in glob.glob("store/digest-cache/*.json"):
+    e = json.load(open(p))
+    e["digest"] = "sha256:" + "ab" * 32
+    json.dump(e, open(p, "w"))
+PY"#)
+        .ok();
+    pack("forged", &[]).refused().says(&[
+        "content hashes to",
+        "came from the digest cache",
+        "those entries are removed",
+    ]);
+    assert!(
+        !f.p("forged").exists() || std::fs::read_dir(f.p("forged")).unwrap().next().is_none(),
+        "a failed pack leaves no volume"
+    );
+    let again = pack("again", &[]).ok().json();
+    assert!(
+        again["digestCache"]["hashed"].as_u64().unwrap() >= 1,
+        "{again}"
+    );
+    assert_eq!(artifacts(&again), artifacts(&cold));
+}

@@ -760,6 +760,91 @@ fn differential_bundle_needs_its_base_and_carries_only_new_blobs() {
     airlockd(&f, &["fsck", "--data", "data"]).ok();
 }
 
+/// A differential pack does not write the blobs the appliance holds, so the volume writer never
+/// hashes them: when such a file's digest came from the digest cache, `pack` hashes the file
+/// before signing. A stale entry (the file was rewritten with the same size, and the cache
+/// still names the old digest) would otherwise leave the new content behind as "held".
+#[test]
+fn differential_pack_hashes_files_left_out_on_a_cached_digest() {
+    let f = appliance();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let pack = |out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "--json",
+            "pack",
+            "m.yaml",
+            "--key",
+            "keys/signer.key",
+            "--out",
+            out,
+            "--store",
+            "store",
+        ];
+        args.extend_from_slice(extra);
+        f.airlock(&args)
+    };
+    pack("base", &["--sequence", "1"]).ok();
+    import(&f, &["base/demo-1.0.0.vol1of1.tar.zst"]).ok();
+    airlockd(
+        &f,
+        &[
+            "inventory",
+            "export",
+            "--data",
+            "data",
+            "--out",
+            "inventory.json",
+        ],
+    )
+    .ok();
+    let old = f
+        .sh("sha256sum models/tiny/sub/extra.dat | cut -d' ' -f1")
+        .ok()
+        .stdout;
+    // Same size, new bytes; a pack caches the new digest, then the entry is made stale.
+    f.sh("(echo airlock-test-data; head -c 70000 /dev/urandom) > models/tiny/sub/extra.dat")
+        .ok();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    pack("probe", &["--no-scan"]).ok();
+    let new = f
+        .sh("sha256sum models/tiny/sub/extra.dat | cut -d' ' -f1")
+        .ok()
+        .stdout;
+    assert_ne!(old, new);
+    f.sh(&format!(
+        "grep -l {new} store/digest-cache/*.json | xargs sed -i s/{new}/{old}/",
+        new = new.trim(),
+        old = old.trim()
+    ))
+    .ok();
+    let diff = |out: &str| {
+        pack(
+            out,
+            &[
+                "--sequence",
+                "2",
+                "--since",
+                "inventory.json",
+                "--appliance-key",
+                "data/keys/appliance.pub",
+            ],
+        )
+    };
+    diff("stale").refused().says(&[
+        "extra.dat",
+        "but the digest cache said",
+        "the cache entry is removed",
+    ]);
+    // The entry is gone: the file is hashed, and its new bytes travel.
+    let j = diff("diff").ok().json();
+    let vol = j["volumes"][0]["path"].as_str().unwrap().to_string();
+    f.sh(&format!(
+        "rm -rf x && mkdir x && tar --zstd -xf {vol} -C x && test -f x/blobs/sha256/{}",
+        new.trim()
+    ))
+    .ok();
+}
+
 #[test]
 fn sigkill_at_twenty_points_of_a_multi_volume_import_is_recoverable() {
     let f = Fixture::with_model_bytes(2 << 20);

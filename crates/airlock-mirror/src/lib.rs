@@ -20,6 +20,7 @@
 
 pub mod auth;
 pub mod debs;
+pub mod digest_cache;
 pub mod error;
 pub mod fetch;
 pub mod glob;

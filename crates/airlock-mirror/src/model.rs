@@ -31,6 +31,57 @@ pub struct HashedFile {
     pub digest: Digest,
     pub size: u64,
     pub stamp: FileStamp,
+    /// The digest was computed from the bytes now; `false` when it came from the digest cache,
+    /// and the volume writer must hash the bytes as it writes them.
+    pub verified: bool,
+}
+
+/// How source files are hashed: where progress goes, and the digest cache, if any.
+pub struct Hashing<'a> {
+    pub progress: &'a dyn Progress,
+    pub cache: Option<&'a crate::digest_cache::DigestCache>,
+}
+
+impl<'a> Hashing<'a> {
+    /// Hashing every file, without a cache.
+    pub fn new(progress: &'a dyn Progress) -> Self {
+        Hashing {
+            progress,
+            cache: None,
+        }
+    }
+
+    /// The digest of `path`: from the cache when it holds one for the file as it is now
+    /// (unverified), else hashed (and stored in the cache).
+    pub fn file(&self, path: &Path) -> Result<HashedFile, MirrorError> {
+        if let Some(cache) = self.cache {
+            if let Ok(meta) = std::fs::metadata(path) {
+                let stamp = FileStamp::of(&meta);
+                if meta.is_file() {
+                    if let Some(digest) = cache.get(path, &stamp) {
+                        self.progress.advance(stamp.size);
+                        return Ok(HashedFile {
+                            path: path.to_path_buf(),
+                            digest,
+                            size: stamp.size,
+                            stamp,
+                            verified: false,
+                        });
+                    }
+                }
+            }
+        }
+        self.rehash(path)
+    }
+
+    /// Hashes `path` whatever the cache holds, and stores the digest in it.
+    pub fn rehash(&self, path: &Path) -> Result<HashedFile, MirrorError> {
+        let h = hash_file(path, self.progress)?;
+        if let Some(cache) = self.cache {
+            cache.put(path, &h.stamp, &h.digest);
+        }
+        Ok(h)
+    }
 }
 
 /// Hashes a file, refusing one that changes while being read.
@@ -68,6 +119,7 @@ pub fn hash_file(path: &Path, progress: &dyn Progress) -> Result<HashedFile, Mir
         digest: h.finish(),
         size,
         stamp,
+        verified: true,
     })
 }
 
@@ -174,7 +226,7 @@ fn file_blob(f: &HashedFile) -> PlannedBlob {
         data: BlobData::File {
             path: f.path.clone(),
             offset: 0,
-            stamp: Some(f.stamp),
+            stamp: f.verified.then_some(f.stamp),
         },
     }
 }
@@ -353,7 +405,7 @@ pub fn model_from_dir(
     filter: &crate::glob::Filter,
     within: Option<&Path>,
     annotations: BTreeMap<String, String>,
-    progress: &dyn Progress,
+    hashing: &Hashing<'_>,
 ) -> Result<(BuiltArtifact, Option<String>), MirrorError> {
     let files: Vec<(String, PathBuf)> = list_model_dir_within(dir, within)?
         .into_iter()
@@ -368,7 +420,7 @@ pub fn model_from_dir(
     }
     let hashed: Vec<HashedFile> = files
         .par_iter()
-        .map(|(_, p)| hash_file(p, progress))
+        .map(|(_, p)| hashing.file(p))
         .collect::<Result<_, _>>()?;
     let license = license_override.map(str::to_string).or_else(|| {
         files
@@ -398,9 +450,13 @@ pub fn file_artifact(
     name: &str,
     path: &Path,
     expected: Option<&Digest>,
-    progress: &dyn Progress,
+    hashing: &Hashing<'_>,
 ) -> Result<BuiltArtifact, MirrorError> {
-    let h = hash_file(path, progress)?;
+    let mut h = hashing.file(path)?;
+    if expected.is_some_and(|want| *want != h.digest) && !h.verified {
+        // The cached digest is not the pinned one: the entry may be stale, so hash the file.
+        h = hashing.rehash(path)?;
+    }
     if let Some(want) = expected {
         if *want != h.digest {
             return Err(MirrorError::Source {
@@ -477,7 +533,7 @@ mod tests {
             &crate::glob::Filter::default(),
             None,
             BTreeMap::new(),
-            &airlock_bundle::NoProgress,
+            &Hashing::new(&airlock_bundle::NoProgress),
         )
         .unwrap();
         let (b, _) = model_from_dir(
@@ -487,7 +543,7 @@ mod tests {
             &crate::glob::Filter::default(),
             None,
             BTreeMap::new(),
-            &airlock_bundle::NoProgress,
+            &Hashing::new(&airlock_bundle::NoProgress),
         )
         .unwrap();
         assert_eq!(a.root.digest, b.root.digest);
@@ -513,7 +569,7 @@ mod tests {
             &crate::glob::Filter::default(),
             None,
             BTreeMap::new(),
-            &airlock_bundle::NoProgress,
+            &Hashing::new(&airlock_bundle::NoProgress),
         )
         .unwrap();
         let config = blob_bytes(&a.blobs[1]);

@@ -51,6 +51,19 @@ pub fn plan_with_store(
     store: Option<&Path>,
     progress: &dyn Progress,
 ) -> Result<Plan, MirrorError> {
+    plan_with_cache(m, base, retrieved, store, &model::Hashing::new(progress))
+}
+
+/// [`plan_with_store`], taking the digests of unchanged local files from a digest cache when
+/// `hashing` has one (see [`crate::digest_cache`]): such blobs are planned unverified, and the
+/// volume writer hashes them as it writes them.
+pub fn plan_with_cache(
+    m: &InputManifest,
+    base: &Path,
+    retrieved: &str,
+    store: Option<&Path>,
+    hashing: &model::Hashing<'_>,
+) -> Result<Plan, MirrorError> {
     let mut artifacts = Vec::new();
     let mut blobs: Vec<PlannedBlob> = Vec::new();
     let mut seen: BTreeSet<Digest> = BTreeSet::new();
@@ -152,7 +165,7 @@ pub fn plan_with_store(
                     let src = spec
                         .source(base)
                         .map_err(|e| MirrorError::Invalid(format!("{what}: {e}")))?;
-                    resolve_model(spec, src, opened.as_ref(), progress)
+                    resolve_model(spec, src, opened.as_ref(), hashing)
                         .map_err(|e| MirrorError::Invalid(format!("{what}: {e}")))
                 })
                 .collect::<Result<Vec<_>, MirrorError>>()
@@ -176,7 +189,7 @@ pub fn plan_with_store(
                         }
                         _ => base.join(&f.path),
                     };
-                    model::file_artifact(&f.name, &path, expected.as_ref(), progress)
+                    model::file_artifact(&f.name, &path, expected.as_ref(), hashing)
                 })
                 .collect::<Result<Vec<_>, MirrorError>>()
         },
@@ -313,7 +326,7 @@ pub fn model_artifact_of(
     progress: &dyn Progress,
 ) -> Result<model::BuiltArtifact, MirrorError> {
     let src = spec.source(base).map_err(MirrorError::Invalid)?;
-    Ok(resolve_model(spec, src, None, progress)?.0)
+    Ok(resolve_model(spec, src, None, &model::Hashing::new(progress))?.0)
 }
 
 /// Builds the artifact of one model source.
@@ -321,7 +334,7 @@ fn resolve_model(
     spec: &airlock_core::manifest::ModelSpec,
     src: ModelSource,
     store: Option<&(&Path, airlock_store::BlobStore)>,
-    progress: &dyn Progress,
+    hashing: &model::Hashing<'_>,
 ) -> Result<ResolvedModel, MirrorError> {
     let filter = crate::glob::Filter::new(&spec.include, &spec.exclude);
     let hf_annotations = |repo: &str, commit: &str| {
@@ -341,7 +354,7 @@ fn resolve_model(
                 &filter,
                 Some(&path),
                 BTreeMap::new(),
-                progress,
+                hashing,
             )?;
             Ok((built, license, None))
         }
@@ -355,7 +368,7 @@ fn resolve_model(
                 &filter,
                 Some(&path),
                 hf_annotations(&repo, &commit),
-                progress,
+                hashing,
             )?;
             Ok((
                 built,

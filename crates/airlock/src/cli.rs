@@ -343,6 +343,12 @@ pub struct PackArgs {
     /// (the new results are stored).
     #[arg(long, conflicts_with = "no_scan")]
     pub no_scan_cache: bool,
+    /// Hash every local model file and plain file again instead of taking the digests of
+    /// unchanged files from the store's digest cache (the cache is refreshed). Digests from
+    /// the cache are never trusted: the bytes are hashed as they are written, and a mismatch
+    /// fails the pack.
+    #[arg(long)]
+    pub rehash: bool,
     /// Do not make SBOMs of the images and models (by default each image, each platform of
     /// an index, gets a CycloneDX SBOM attached to it as `sbom:IMAGE`, and each model a
     /// CycloneDX ML-BOM as `sbom:MODEL`, signed with the bundle).
