@@ -385,20 +385,11 @@ fn digest_cache_skips_the_hashing_pass_and_is_checked_while_writing() {
     // would keep their times).
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let pack = |out: &str, extra: &[&str]| {
-        let mut args = vec![
-            "--json",
-            "pack",
+        f.pack_run(
             "m.yaml",
-            "--key",
-            "keys/signer.key",
-            "--out",
             out,
-            "--store",
-            "store",
-            "--no-scan",
-        ];
-        args.extend_from_slice(extra);
-        f.airlock(&args)
+            &[&["--store", "store", "--no-scan"], extra].concat(),
+        )
     };
     let counts = |j: &serde_json::Value| {
         (

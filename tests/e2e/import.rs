@@ -769,19 +769,7 @@ fn differential_pack_hashes_files_left_out_on_a_cached_digest() {
     let f = appliance();
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let pack = |out: &str, extra: &[&str]| {
-        let mut args = vec![
-            "--json",
-            "pack",
-            "m.yaml",
-            "--key",
-            "keys/signer.key",
-            "--out",
-            out,
-            "--store",
-            "store",
-        ];
-        args.extend_from_slice(extra);
-        f.airlock(&args)
+        f.pack_run("m.yaml", out, &[&["--store", "store"], extra].concat())
     };
     pack("base", &["--sequence", "1"]).ok();
     import(&f, &["base/demo-1.0.0.vol1of1.tar.zst"]).ok();

@@ -235,8 +235,9 @@ YAML
         self.pack_manifest("m.yaml", out, extra)
     }
 
-    /// `airlock --json pack MANIFEST --key keys/signer.key --out OUT EXTRA...`; the volume paths.
-    pub fn pack_manifest(&self, manifest: &str, out: &str, extra: &[&str]) -> Vec<String> {
+    /// `airlock --json pack MANIFEST --key keys/signer.key --out OUT EXTRA...`, whatever its
+    /// outcome.
+    pub fn pack_run(&self, manifest: &str, out: &str, extra: &[&str]) -> Run {
         let mut args = vec![
             "--json",
             "pack",
@@ -247,7 +248,12 @@ YAML
             out,
         ];
         args.extend_from_slice(extra);
-        let r = self.airlock(&args).ok();
+        self.airlock(&args)
+    }
+
+    /// [`Fixture::pack_run`], which must succeed; the volume paths.
+    pub fn pack_manifest(&self, manifest: &str, out: &str, extra: &[&str]) -> Vec<String> {
+        let r = self.pack_run(manifest, out, extra).ok();
         r.json()["volumes"]
             .as_array()
             .expect("volumes")
