@@ -163,6 +163,17 @@ impl DigestCache {
         }
     }
 
+    /// Counts `path`, whose digest was taken from the cache, as hashed after all (its entry
+    /// disagreed with a digest the manifest pins).
+    pub fn rehashed(&self, path: &Path) {
+        let mut used = self.used.lock().expect("cache lock");
+        if let Some(i) = used.iter().position(|(_, p)| p == path) {
+            used.remove(i);
+            self.hits.fetch_sub(1, Ordering::Relaxed);
+            self.misses.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Files whose digest this run took from the cache.
     pub fn hit_paths(&self) -> Vec<PathBuf> {
         let used = self.used.lock().expect("cache lock");
@@ -310,5 +321,12 @@ mod tests {
         c.forget_hits();
         assert!(!entry.exists());
         assert_eq!(c.get(&file, &s), None);
+        // A hit counted as hashed after all.
+        c.put(&file, &s, &Sha256::digest(b"weights"));
+        let (h, m) = (c.hits(), c.misses());
+        assert!(c.get(&file, &s).is_some());
+        c.rehashed(&file);
+        assert_eq!((c.hits(), c.misses()), (h, m + 1));
+        assert!(c.hit_paths().is_empty());
     }
 }

@@ -71,11 +71,18 @@ impl<'a> Hashing<'a> {
                 }
             }
         }
-        self.rehash(path)
+        self.hash_and_store(path)
     }
 
     /// Hashes `path` whatever the cache holds, and stores the digest in it.
     pub fn rehash(&self, path: &Path) -> Result<HashedFile, MirrorError> {
+        if let Some(cache) = self.cache {
+            cache.rehashed(path);
+        }
+        self.hash_and_store(path)
+    }
+
+    fn hash_and_store(&self, path: &Path) -> Result<HashedFile, MirrorError> {
         let h = hash_file(path, self.progress)?;
         if let Some(cache) = self.cache {
             cache.put(path, &h.stamp, &h.digest);
