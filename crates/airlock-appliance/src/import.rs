@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use airlock_bundle::reader::{BlobSink, Volume};
+use airlock_bundle::reader::{BlobSink, Hashed, Volume};
 use airlock_bundle::{BundleError, Progress};
 use airlock_catalog::{audit, Catalog, VolumeCommit};
 use airlock_core::bundle::{Artifact, BlobRecord, BundleManifest, Statement};
@@ -206,8 +206,9 @@ impl std::fmt::Display for Display<'_> {
 /// Writes verified blobs into a staging store, skipping those the main store already holds.
 /// The staging store is published into the main one only when the whole volume verified, so a
 /// rejected volume leaves the store exactly as it was. The reader hashes every byte it hands
-/// over and commits only what matched (the [`BlobSink`] contract), so the store's writers do
-/// not hash the same bytes again.
+/// over and commits only what matched (the [`BlobSink`] contract), handing over the digest it
+/// computed ([`Hashed`]); the store's writers check that against the digest and size each
+/// writer was begun for instead of hashing the same bytes again.
 struct ImportSink<'a> {
     store: &'a BlobStore,
     staging: &'a BlobStore,
@@ -253,6 +254,8 @@ impl Fault {
 struct FaultWriter {
     inner: BlobWriter,
     fault: Fault,
+    /// The digest and size the writer was begun for.
+    expected: (Digest, u64),
 }
 
 impl Write for FaultWriter {
@@ -287,11 +290,13 @@ impl BlobSink for ImportSink<'_> {
         Ok(Some(FaultWriter {
             inner,
             fault: self.fault,
+            expected: (*d, size),
         }))
     }
-    fn commit(&self, w: FaultWriter, d: &Digest) -> std::io::Result<()> {
+    fn commit(&self, w: FaultWriter, hashed: &Hashed) -> std::io::Result<()> {
+        let (digest, size) = w.expected;
         w.inner
-            .commit_hashed(d, d, None)
+            .commit_hashed(hashed.digest(), &digest, Some(size))
             .map_err(std::io::Error::other)
     }
     fn begin_part(&self, b: &BlobRecord, i: usize) -> std::io::Result<Option<FaultWriter>> {
@@ -302,12 +307,19 @@ impl BlobSink for ImportSink<'_> {
         Ok(Some(FaultWriter {
             inner,
             fault: self.fault,
+            expected: (b.parts[i].digest, b.parts[i].size),
         }))
     }
-    fn commit_part(&self, w: FaultWriter, b: &BlobRecord, i: usize) -> std::io::Result<()> {
+    fn commit_part(
+        &self,
+        w: FaultWriter,
+        b: &BlobRecord,
+        i: usize,
+        hashed: &Hashed,
+    ) -> std::io::Result<()> {
         let p = &b.parts[i];
         w.inner
-            .commit_hashed(&p.digest, &p.digest, Some(p.size))
+            .commit_hashed(hashed.digest(), &p.digest, Some(p.size))
             .map_err(std::io::Error::other)?;
         self.kept.lock().expect("lock").push((b.clone(), i));
         Ok(())

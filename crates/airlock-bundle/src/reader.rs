@@ -31,19 +31,35 @@ use crate::{tarfmt, BundleError, Progress};
 pub trait BlobSink: Sync {
     type Writer: Write + Send;
     fn begin(&self, digest: &Digest, size: u64) -> std::io::Result<Option<Self::Writer>>;
-    /// Called only after every byte written to `writer` hashed to `digest`. Dropping a writer
-    /// without commit must discard what it wrote.
-    fn commit(&self, writer: Self::Writer, digest: &Digest) -> std::io::Result<()>;
+    /// Called only after every byte written to `writer` hashed to the digest `begin` was given;
+    /// `hashed` is the digest the reader computed over those bytes, so a sink whose store would
+    /// otherwise hash them again can check it instead. Dropping a writer without commit must
+    /// discard what it wrote.
+    fn commit(&self, writer: Self::Writer, hashed: &Hashed) -> std::io::Result<()>;
     /// Like [`Self::begin`] for part `index` (0-based) of the split blob `blob`; its bytes are
     /// hashed against `blob.parts[index].digest`.
     fn begin_part(&self, blob: &BlobRecord, index: usize) -> std::io::Result<Option<Self::Writer>>;
-    /// Called only after every byte of the part hashed to its recorded digest.
+    /// Called only after every byte of the part hashed to its recorded digest (`hashed`, as
+    /// the reader computed it).
     fn commit_part(
         &self,
         writer: Self::Writer,
         blob: &BlobRecord,
         index: usize,
+        hashed: &Hashed,
     ) -> std::io::Result<()>;
+}
+
+/// The SHA-256 the reader computed over every byte it gave a [`BlobSink`]'s writer. Only the
+/// reader makes one, so a sink holding it knows the digest was computed, not copied from the
+/// manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hashed(Digest);
+
+impl Hashed {
+    pub fn digest(&self) -> &Digest {
+        &self.0
+    }
 }
 
 /// A sink that keeps nothing: verification only.
@@ -53,13 +69,19 @@ impl BlobSink for VerifyOnly {
     fn begin(&self, _: &Digest, _: u64) -> std::io::Result<Option<std::io::Sink>> {
         Ok(Some(std::io::sink()))
     }
-    fn commit(&self, _: std::io::Sink, _: &Digest) -> std::io::Result<()> {
+    fn commit(&self, _: std::io::Sink, _: &Hashed) -> std::io::Result<()> {
         Ok(())
     }
     fn begin_part(&self, _: &BlobRecord, _: usize) -> std::io::Result<Option<std::io::Sink>> {
         Ok(Some(std::io::sink()))
     }
-    fn commit_part(&self, _: std::io::Sink, _: &BlobRecord, _: usize) -> std::io::Result<()> {
+    fn commit_part(
+        &self,
+        _: std::io::Sink,
+        _: &BlobRecord,
+        _: usize,
+        _: &Hashed,
+    ) -> std::io::Result<()> {
         Ok(())
     }
 }
@@ -713,9 +735,10 @@ impl<'a, S: BlobSink> EntryChecker<'a, S> {
         let Some(w) = self.writer.take() else {
             return Ok(Outcome::Meta);
         };
+        let hashed = Hashed(found);
         let committed = match &self.e.kind {
-            Kind::Part(b, i) => self.sink.commit_part(w, b, *i),
-            _ => self.sink.commit(w, &self.e.digest),
+            Kind::Part(b, i) => self.sink.commit_part(w, b, *i, &hashed),
+            _ => self.sink.commit(w, &hashed),
         };
         committed.map_err(|source| BundleError::Sink {
             digest: self.e.digest,

@@ -244,7 +244,7 @@ impl BlobSink for VerifyWhole {
     fn begin(&self, _: &Digest, _: u64) -> std::io::Result<Option<ChainWriter>> {
         Ok(Some(ChainWriter { chain: None }))
     }
-    fn commit(&self, _: ChainWriter, _: &Digest) -> std::io::Result<()> {
+    fn commit(&self, _: ChainWriter, _: &crate::reader::Hashed) -> std::io::Result<()> {
         Ok(())
     }
     fn begin_part(&self, blob: &BlobRecord, index: usize) -> std::io::Result<Option<ChainWriter>> {
@@ -256,7 +256,13 @@ impl BlobSink for VerifyWhole {
         };
         Ok(Some(ChainWriter { chain }))
     }
-    fn commit_part(&self, w: ChainWriter, blob: &BlobRecord, _: usize) -> std::io::Result<()> {
+    fn commit_part(
+        &self,
+        w: ChainWriter,
+        blob: &BlobRecord,
+        _: usize,
+        _: &crate::reader::Hashed,
+    ) -> std::io::Result<()> {
         let Some((index, h)) = w.chain else {
             return Ok(());
         };

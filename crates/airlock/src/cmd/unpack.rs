@@ -7,7 +7,7 @@
 
 use std::fs;
 
-use airlock_bundle::reader::{missing, BlobSink, Present};
+use airlock_bundle::reader::{missing, BlobSink, Hashed, Present};
 use airlock_bundle::set::authenticate_all;
 use airlock_core::bundle::{BlobRecord, BundleManifest};
 use airlock_core::time::now_checked;
@@ -29,13 +29,21 @@ impl BlobSink for StoreSink<'_> {
     fn begin(&self, _: &Digest, _: u64) -> std::io::Result<Option<BlobWriter>> {
         self.store.writer().map(Some).map_err(std::io::Error::other)
     }
-    fn commit(&self, w: BlobWriter, d: &Digest) -> std::io::Result<()> {
-        w.commit(d, None).map(|_| ()).map_err(std::io::Error::other)
+    fn commit(&self, w: BlobWriter, hashed: &Hashed) -> std::io::Result<()> {
+        w.commit(hashed.digest(), None)
+            .map(|_| ())
+            .map_err(std::io::Error::other)
     }
     fn begin_part(&self, _: &BlobRecord, _: usize) -> std::io::Result<Option<BlobWriter>> {
         self.parts.writer().map(Some).map_err(std::io::Error::other)
     }
-    fn commit_part(&self, w: BlobWriter, b: &BlobRecord, i: usize) -> std::io::Result<()> {
+    fn commit_part(
+        &self,
+        w: BlobWriter,
+        b: &BlobRecord,
+        i: usize,
+        _: &Hashed,
+    ) -> std::io::Result<()> {
         w.commit(&b.parts[i].digest, Some(b.parts[i].size))
             .map(|_| ())
             .map_err(std::io::Error::other)
