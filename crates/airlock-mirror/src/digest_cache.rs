@@ -22,8 +22,8 @@
 //! Entries are untrusted input like everything on disk: one is read with a size bound, and one
 //! that cannot be read, is too large, does not parse or names another key is *absent*. A forged
 //! or stale entry can make a pack fail (the writer finds the bytes are not the digest's) but
-//! cannot put wrong bytes under a digest. When a pack fails, `pack` removes the entries it used
-//! ([`DigestCache::forget_hits`]), so the next pack hashes those files again. `--rehash` packs
+//! cannot put wrong bytes under a digest. When a pack fails that way, `pack` removes the entries
+//! it used ([`DigestCache::forget_hits`]), so the next pack hashes those files again. `--rehash` packs
 //! without the cache (and refreshes it); removing the directory clears it.
 
 use std::io::Read;

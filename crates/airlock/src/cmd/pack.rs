@@ -145,185 +145,185 @@ pub fn run(cli: &Cli, a: &PackArgs) -> Result<u8> {
         .clone()
         .or_else(|| a.store.clone())
         .map(|s| airlock_mirror::digest_cache::DigestCache::in_store(&s, !a.rehash));
-    let packed = (|| -> Result<u8> {
-        let hashing = airlock_ui::Bar::bytes("hashing", 0);
-        let mut plan = airlock_mirror::plan::plan_with_cache(
-            &m,
-            base_dir,
-            &format_rfc3339(t),
-            store.as_deref(),
-            &airlock_mirror::model::Hashing {
-                progress: &hashing,
-                cache: digests.as_ref(),
-            },
-        )?;
-        hashing.finish();
-        if let Some(d) = &digests {
-            tracing::info!(
-                cached = d.hits(),
-                hashed = d.misses(),
-                "local files whose digests came from the digest cache, and files hashed"
-            );
-        }
-        let scan = if a.no_scan {
-            vec![]
-        } else {
-            let (rules, allow) = rules.as_ref().expect("loaded unless --no-scan");
-            crate::scanning::scan_plan(&mut plan, &format_rfc3339(t), rules, allow, cache.as_ref())?
-        };
-        let sboms = if a.no_sbom {
-            vec![]
-        } else {
-            crate::sboms::sbom_plan(
-                &mut plan,
-                &format_rfc3339(t),
-                a.sbom_spdx,
-                a.sbom_supplier.as_deref(),
-            )?
-        };
-        if let Some(c) = &cache {
-            tracing::info!(
-                scanned = c.stats.scanned(),
-                cached = c.stats.cached(),
-                "blobs scanned, and blobs whose results came from the scan cache"
-            );
-        }
-        // Differential: blobs the appliance holds stay home; the manifest names them as external.
-        let mut external = Vec::new();
-        let mut external_sources = Vec::new();
-        let base_inventory = base.map(|(digest, held)| {
-            plan.blobs.retain(|b| {
-                if held.contains(&(b.digest, b.size)) {
-                    external_sources.push(b.clone());
-                    external.push(EntryRef {
-                        digest: b.digest,
-                        size: b.size,
-                    });
-                    false
-                } else {
-                    true
-                }
-            });
-            digest
-        });
-        if let Some(d) = &digests {
-            verify_cached_external(d, &external_sources)?;
-        }
+    let hashing = airlock_ui::Bar::bytes("hashing", 0);
+    let mut plan = airlock_mirror::plan::plan_with_cache(
+        &m,
+        base_dir,
+        &format_rfc3339(t),
+        store.as_deref(),
+        &airlock_mirror::model::Hashing {
+            progress: &hashing,
+            cache: digests.as_ref(),
+        },
+    )?;
+    hashing.finish();
+    if let Some(d) = &digests {
         tracing::info!(
-            seconds = started.elapsed().as_secs_f64(),
-            blobs = plan.blobs.len(),
-            bytes = plan.total_bytes(),
-            "sources resolved and hashed"
+            cached = d.hits(),
+            hashed = d.misses(),
+            "local files whose digests came from the digest cache, and files hashed"
         );
-
-        let manifest = BundleManifest {
-            format_version: FORMAT_VERSION,
-            format_minor: 0,
-            name: m.metadata.name.clone(),
-            version: m.metadata.version.clone(),
-            channel: m.metadata.channel.clone(),
-            sequence: a.sequence.unwrap_or(t as u64),
-            created: format_rfc3339(t),
-            expires,
-            tool: format!("airlock {}", env!("CARGO_PKG_VERSION")),
-            volumes: 1,
-            index: EntryRef {
-                digest: Sha256::digest(b""),
-                size: 0,
-            },
-            artifacts: plan.artifacts.clone(),
-            blobs: vec![],
-            base_inventory,
-            external,
-            trust_roots,
-            scan,
-            waivers: m.spec.waivers.clone(),
-            nodes: m.spec.nodes.clone(),
-            sboms,
-        };
-        let bar = airlock_ui::Bar::bytes("packing", plan.total_bytes());
-        let threads = a.threads.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
+    }
+    let scan = if a.no_scan {
+        vec![]
+    } else {
+        let (rules, allow) = rules.as_ref().expect("loaded unless --no-scan");
+        crate::scanning::scan_plan(&mut plan, &format_rfc3339(t), rules, allow, cache.as_ref())?
+    };
+    let sboms = if a.no_sbom {
+        vec![]
+    } else {
+        crate::sboms::sbom_plan(
+            &mut plan,
+            &format_rfc3339(t),
+            a.sbom_spdx,
+            a.sbom_supplier.as_deref(),
+        )?
+    };
+    if let Some(c) = &cache {
+        tracing::info!(
+            scanned = c.stats.scanned(),
+            cached = c.stats.cached(),
+            "blobs scanned, and blobs whose results came from the scan cache"
+        );
+    }
+    // Differential: blobs the appliance holds stay home; the manifest names them as external.
+    let mut external = Vec::new();
+    let mut external_sources = Vec::new();
+    let base_inventory = base.map(|(digest, held)| {
+        plan.blobs.retain(|b| {
+            if held.contains(&(b.digest, b.size)) {
+                external_sources.push(b.clone());
+                external.push(EntryRef {
+                    digest: b.digest,
+                    size: b.size,
+                });
+                false
+            } else {
+                true
+            }
         });
-        let opts = PackOptions {
-            out_dir: a.out.clone(),
-            volume_size: a.volume_size,
-            zstd_level: a.zstd_level,
-            compression: match a.compression {
-                crate::cli::PackCompression::Auto => airlock_bundle::writer::Compression::Auto,
-                crate::cli::PackCompression::Always => airlock_bundle::writer::Compression::Always,
-            },
-            threads,
-            signers: super::signer_refs(&keys),
-            progress: &bar,
-        };
-        let packed = pack(
-            PackInput {
-                manifest,
-                index_json: plan.index_json,
-                blobs: plan.blobs,
-            },
-            &opts,
-        )?;
-        bar.finish();
-        tracing::info!(seconds = started.elapsed().as_secs_f64(), "volumes written");
+        digest
+    });
+    if let Some(d) = &digests {
+        verify_cached_external(d, &external_sources)?;
+    }
+    tracing::info!(
+        seconds = started.elapsed().as_secs_f64(),
+        blobs = plan.blobs.len(),
+        bytes = plan.total_bytes(),
+        "sources resolved and hashed"
+    );
 
-        let m = &packed.manifest;
-        if cli.json {
-            super::print_json(&json!({
-                "bundle": packed.bundle_id,
-                "name": m.name, "version": m.version, "channel": m.channel, "sequence": m.sequence,
-                "expires": m.expires,
-                "artifacts": m.artifacts.iter().map(|a| json!({"kind": a.kind, "name": a.name, "digest": a.digest})).collect::<Vec<_>>(),
-                "blobs": m.blobs.len(),
-                "external": m.external.len(),
-                "baseInventory": m.base_inventory,
-                "scanCache": cache.as_ref().map(|c| json!({"scanned": c.stats.scanned(), "cached": c.stats.cached()})),
-                "digestCache": digests.as_ref().map(|d| json!({"hashed": d.misses(), "cached": d.hits()})),
-                "volumes": packed.volumes.iter().map(|v| json!({"path": v.path, "volume": v.number, "size": v.size, "blobs": v.blobs})).collect::<Vec<_>>(),
-            }))?;
-        } else {
-            say!(
-                "bundle {} {} (channel {}, sequence {}): {} artifacts, {} blobs",
-                m.name,
-                m.version,
-                m.channel,
-                m.sequence,
-                m.artifacts.len(),
-                m.blobs.len()
-            );
-            for v in &packed.volumes {
-                say!("{}\t{}", v.path.display(), airlock_ui::human_bytes(v.size));
-            }
+    let manifest = BundleManifest {
+        format_version: FORMAT_VERSION,
+        format_minor: 0,
+        name: m.metadata.name.clone(),
+        version: m.metadata.version.clone(),
+        channel: m.metadata.channel.clone(),
+        sequence: a.sequence.unwrap_or(t as u64),
+        created: format_rfc3339(t),
+        expires,
+        tool: format!("airlock {}", env!("CARGO_PKG_VERSION")),
+        volumes: 1,
+        index: EntryRef {
+            digest: Sha256::digest(b""),
+            size: 0,
+        },
+        artifacts: plan.artifacts.clone(),
+        blobs: vec![],
+        base_inventory,
+        external,
+        trust_roots,
+        scan,
+        waivers: m.spec.waivers.clone(),
+        nodes: m.spec.nodes.clone(),
+        sboms,
+    };
+    let bar = airlock_ui::Bar::bytes("packing", plan.total_bytes());
+    let threads = a.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    });
+    let opts = PackOptions {
+        out_dir: a.out.clone(),
+        volume_size: a.volume_size,
+        zstd_level: a.zstd_level,
+        compression: match a.compression {
+            crate::cli::PackCompression::Auto => airlock_bundle::writer::Compression::Auto,
+            crate::cli::PackCompression::Always => airlock_bundle::writer::Compression::Always,
+        },
+        threads,
+        signers: super::signer_refs(&keys),
+        progress: &bar,
+    };
+    let packed = pack(
+        PackInput {
+            manifest,
+            index_json: plan.index_json,
+            blobs: plan.blobs,
+        },
+        &opts,
+    )
+    .map_err(|e| stale_digest(e, digests.as_ref()))?;
+    bar.finish();
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "volumes written");
+
+    let m = &packed.manifest;
+    if cli.json {
+        super::print_json(&json!({
+            "bundle": packed.bundle_id,
+            "name": m.name, "version": m.version, "channel": m.channel, "sequence": m.sequence,
+            "expires": m.expires,
+            "artifacts": m.artifacts.iter().map(|a| json!({"kind": a.kind, "name": a.name, "digest": a.digest})).collect::<Vec<_>>(),
+            "blobs": m.blobs.len(),
+            "external": m.external.len(),
+            "baseInventory": m.base_inventory,
+            "scanCache": cache.as_ref().map(|c| json!({"scanned": c.stats.scanned(), "cached": c.stats.cached()})),
+            "digestCache": digests.as_ref().map(|d| json!({"hashed": d.misses(), "cached": d.hits()})),
+            "volumes": packed.volumes.iter().map(|v| json!({"path": v.path, "volume": v.number, "size": v.size, "blobs": v.blobs})).collect::<Vec<_>>(),
+        }))?;
+    } else {
+        say!(
+            "bundle {} {} (channel {}, sequence {}): {} artifacts, {} blobs",
+            m.name,
+            m.version,
+            m.channel,
+            m.sequence,
+            m.artifacts.len(),
+            m.blobs.len()
+        );
+        for v in &packed.volumes {
+            say!("{}\t{}", v.path.display(), airlock_ui::human_bytes(v.size));
         }
-        Ok(airlock_ui::exit::OK)
-    })();
-    match (packed, &digests) {
-        (Err(e), Some(d)) if d.hits() > 0 => {
-            // A digest taken from the cache may have been stale: hash those files again next
-            // time.
+    }
+    Ok(airlock_ui::exit::OK)
+}
+
+/// A source that did not hash to its digest while written (`BundleError::Source`) may have had
+/// its digest from a stale cache entry: the entries this pack used are removed, so that packing
+/// again hashes those files anew, and the error says so.
+fn stale_digest(
+    e: airlock_bundle::BundleError,
+    digests: Option<&airlock_mirror::digest_cache::DigestCache>,
+) -> anyhow::Error {
+    match digests {
+        Some(d) if d.hits() > 0 && matches!(e, airlock_bundle::BundleError::Source { .. }) => {
             d.forget_hits();
-            let mismatch = matches!(
-                e.downcast_ref::<airlock_bundle::BundleError>(),
-                Some(airlock_bundle::BundleError::Source { .. })
-            );
-            if !mismatch {
-                return Err(e);
-            }
-            Err(e.context(format!(
+            anyhow::Error::new(e).context(format!(
                 "the digests of {} unchanged files came from the digest cache; those entries are removed, so packing again hashes the files anew",
                 d.hits()
-            )))
+            ))
         }
-        (packed, _) => packed,
+        _ => e.into(),
     }
 }
 
 /// Hashes the blobs a differential pack leaves out (the appliance holds them) whose digests
 /// came from the digest cache: they are not written, so the volume writer never checks them,
-/// and the signed manifest must not name a digest the file no longer has.
+/// and the signed manifest must not name a digest the file no longer has. A mismatch removes
+/// the entries this pack used.
 fn verify_cached_external(
     digests: &airlock_mirror::digest_cache::DigestCache,
     external: &[airlock_bundle::writer::PlannedBlob],
@@ -339,13 +339,15 @@ fn verify_cached_external(
         {
             if hits.contains(path) {
                 let h = airlock_mirror::model::hash_file(path, &airlock_bundle::NoProgress)?;
-                anyhow::ensure!(
-                    h.digest == b.digest && h.size == b.size,
-                    "{}: content hashes to {}, but the digest cache said {} (the cache entry is removed; pack again)",
-                    path.display(),
-                    h.digest,
-                    b.digest
-                );
+                if h.digest != b.digest || h.size != b.size {
+                    digests.forget_hits();
+                    anyhow::bail!(
+                        "{}: content hashes to {}, but the digest cache said {} (the cache entry is removed; pack again)",
+                        path.display(),
+                        h.digest,
+                        b.digest
+                    );
+                }
             }
         }
     }
